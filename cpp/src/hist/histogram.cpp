@@ -291,12 +291,14 @@ std::size_t Histogram::recorded_slot_count() const noexcept {
   return n;
 }
 
-void Histogram::recorded_slots(std::int64_t* values, std::uint64_t* counts) const noexcept {
+void Histogram::recorded_slots(std::int64_t* values, std::uint64_t* counts, std::int64_t* lowest) const noexcept {
   std::size_t k = 0;
   for (std::int32_t i = 0; i < layout_.counts_len; ++i) {
     const std::uint64_t c = count_at_index(i);
     if (c == 0) continue;
-    values[k] = layout_.highest_equivalent_value(layout_.value_from_index(i));
+    const std::int64_t v = layout_.value_from_index(i);
+    values[k] = layout_.highest_equivalent_value(v);
+    if (lowest != nullptr) lowest[k] = v;
     counts[k] = c;
     ++k;
   }

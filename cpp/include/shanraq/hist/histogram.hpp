@@ -138,6 +138,12 @@ class Histogram {
     return true;
   }
 
+  // As try_record, but an out-of-range value is counted in rejected_count()
+  // instead (for timers, which must not throw from a scope exit).
+  SHANRAQ_ALWAYS_INLINE void record_or_reject(std::int64_t value) {
+    if (SHANRAQ_UNLIKELY(!try_record(value, 1))) ++rejected_count_;
+  }
+
   // As try_record, but throws ValueOutOfRange naming the range.
   void record(std::int64_t value, std::uint64_t count = 1) {
     if (SHANRAQ_UNLIKELY(!try_record(value, count))) throw_out_of_range(value);
@@ -172,9 +178,12 @@ class Histogram {
   // Population standard deviation, computed from slot midpoints around the
   // exact mean (HdrHistogram's method), so within the histogram's precision.
   double stdev() const;
-  // Exact sum of the values recorded, as a 128-bit integer.
+  // Exact sum of the values recorded, as a 128-bit integer, and its halves
+  // (for bindings without a 128-bit type).
   unsigned __int128 sum() const noexcept { return sum_; }
-  // Values skipped by record_many since construction or reset.
+  std::uint64_t sum_low() const noexcept { return static_cast<std::uint64_t>(sum_); }
+  std::uint64_t sum_high() const noexcept { return static_cast<std::uint64_t>(sum_ >> 64); }
+  // Values skipped by record_many / record_or_reject since construction or reset.
   std::uint64_t rejected_count() const noexcept { return rejected_count_; }
 
   // Count recorded in the slot that holds `value` (0 outside the range).
@@ -196,9 +205,10 @@ class Histogram {
 
   // Number of non-empty slots, and their (highest equivalent value, count)
   // pairs in increasing value order; `values` and `counts` must hold
-  // recorded_slot_count() entries.
+  // recorded_slot_count() entries. `lowest`, when not null, receives each
+  // slot's lowest equivalent value.
   std::size_t recorded_slot_count() const noexcept;
-  void recorded_slots(std::int64_t* values, std::uint64_t* counts) const noexcept;
+  void recorded_slots(std::int64_t* values, std::uint64_t* counts, std::int64_t* lowest = nullptr) const noexcept;
   // Count of recorded values in slots from the one holding `low` to the one
   // holding `high`, inclusive (HdrHistogram's getCountBetweenValues).
   std::uint64_t count_between_values(std::int64_t low, std::int64_t high) const noexcept;

@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# Run every native C++ test configuration: configure, build and ctest each
+# CMake preset, one after another, and print one summary line per preset.
+#
+#   scripts/native_tests.sh                     # all: dev asan-ubsan tsan aarch64
+#   scripts/native_tests.sh dev tsan            # a subset, in the order given
+#
+# Build trees live in build/<preset> and are reused, so a second run only
+# rebuilds what changed. Builds use at most 2 jobs (the machine has 2 cores)
+# and tests always run serially: the concurrency tests spin and back off, and
+# two of them at once on 2 cores would make each other slow and flaky.
+# Exit status: 0 when every selected configuration passed, 1 otherwise.
+set -euo pipefail
+
+readonly ALL_PRESETS=(dev asan-ubsan tsan aarch64)
+readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# The whole qemu ctest step (discovery included) must finish within this.
+readonly AARCH64_CTEST_BUDGET_S=280
+readonly PER_TEST_TIMEOUT_S=120
+
+usage() {
+  echo "usage: $0 [${ALL_PRESETS[*]}]..." >&2
+  echo "  runs the given native test presets (default: all of them)" >&2
+}
+
+log() { printf '\n==> %s\n' "$*"; }
+die() { printf 'native_tests: error: %s\n' "$*" >&2; exit 2; }
+
+# --- arguments ---------------------------------------------------------------
+presets=()
+for arg in "$@"; do
+  case "$arg" in
+    -h|--help) usage; exit 0 ;;
+    dev|asan-ubsan|tsan|aarch64) presets+=("$arg") ;;
+    all) presets+=("${ALL_PRESETS[@]}") ;;
+    *) usage; die "unknown configuration '$arg'" ;;
+  esac
+done
+if ((${#presets[@]} == 0)); then presets=("${ALL_PRESETS[@]}"); fi
+
+needs_aarch64=0
+for p in "${presets[@]}"; do [[ "$p" == aarch64 ]] && needs_aarch64=1; done
+
+# --- tools ---------------------------------------------------------------------
+# Debian packages, installed only when missing. cmake comes from pip; ninja may
+# too, in which case ninja-build is not needed.
+ensure_packages() {
+  local wanted=(libgtest-dev libbenchmark-dev)
+  if ((needs_aarch64)); then wanted+=(g++-aarch64-linux-gnu qemu-user file); fi
+  if ! command -v ninja >/dev/null 2>&1; then wanted+=(ninja-build); fi
+  local missing=() pkg
+  for pkg in "${wanted[@]}"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  ((${#missing[@]} == 0)) && return 0
+  log "installing missing Debian packages: ${missing[*]}"
+  local sudo=()
+  if ((EUID != 0)); then
+    command -v sudo >/dev/null 2>&1 || die "not root and no sudo: install ${missing[*]} by hand"
+    sudo=(sudo)
+  fi
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+}
+export DEBIAN_FRONTEND=noninteractive
+ensure_packages
+command -v cmake >/dev/null 2>&1 || die "cmake not found (the project uses pip's: pip install cmake)"
+command -v ctest >/dev/null 2>&1 || die "ctest not found"
+command -v ninja >/dev/null 2>&1 || die "ninja not found"
+
+cd "$ROOT"
+# Never let an inherited setting run the tests in parallel or overload the build.
+unset CTEST_PARALLEL_LEVEL
+export CMAKE_BUILD_PARALLEL_LEVEL=2
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+
+# --- sanitizer runtime vs. address-space randomisation --------------------------
+# GCC 12's TSan (and, on some kernels, ASan) assumes the kernel places
+# mappings within its fixed shadow layout. With a high vm.mmap_rnd_bits
+# (32 on recent distributions) the runtime dies at startup with "FATAL:
+# ThreadSanitizer: unexpected memory mapping" before any test runs. Turning
+# ASLR off for the test process tree (setarch -R, inherited by ctest's
+# children, gtest discovery included) avoids it without touching the system.
+SAN_PREFIX=()
+SAN_FAILURE_RE='unexpected memory mapping|FATAL: ThreadSanitizer|ThreadSanitizer: CHECK failed|AddressSanitizer: (CHECK failed|SEGV on unknown address 0x000000000000 .*shadow)|Shadow memory range interleaves'
+
+# Compile and run a trivial program with the given -fsanitize= list; decide
+# whether ctest must run under setarch -R. Returns non-zero if neither works.
+choose_sanitizer_prefix() {
+  local sanitize="$1" dir="$2"
+  SAN_PREFIX=()
+  local src="$dir/san_probe.cpp" exe="$dir/san_probe" out="$dir/san_probe.log"
+  mkdir -p "$dir"
+  cat >"$src" <<'EOF'
+#include <cstdio>
+#include <thread>
+int main() {
+  int value = 0;
+  std::thread t([&] { value = 42; });
+  t.join();
+  std::printf("probe ok %d\n", value);
+  return value == 42 ? 0 : 1;
+}
+EOF
+  # The compiler CMake configured, so the probe links the same runtime as the tests.
+  local cxx
+  cxx="$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$dir/../CMakeCache.txt" 2>/dev/null || true)"
+  "${cxx:-c++}" -std=c++20 -fsanitize="$sanitize" -g -pthread "$src" -o "$exe"
+  if "$exe" >"$out" 2>&1; then
+    echo "sanitizer probe ($sanitize): runs with ASLR on"
+    return 0
+  fi
+  echo "sanitizer probe ($sanitize) failed with ASLR on (vm.mmap_rnd_bits=$(cat /proc/sys/vm/mmap_rnd_bits 2>/dev/null || echo '?')):"
+  sed -n '1,5p' "$out"
+  local arch; arch="$(uname -m)"
+  if command -v setarch >/dev/null 2>&1 && setarch "$arch" -R "$exe" >"$out" 2>&1; then
+    echo "sanitizer probe ($sanitize): runs under 'setarch $arch -R'; ctest will run under it"
+    SAN_PREFIX=(setarch "$arch" -R)
+    return 0
+  fi
+  echo "sanitizer probe ($sanitize) also fails under setarch -R:"
+  sed -n '1,5p' "$out"
+  return 1
+}
+
+# --- per-configuration steps ------------------------------------------------------
+declare -A RESULT DETAIL
+overall=0
+
+now() { date +%s; }
+
+# Number of tests ctest reported, from its "N% tests passed, M tests failed out of T" line.
+ctest_count() { grep -Eo 'tests? (passed|failed),? .*out of [0-9]+' "$1" | grep -Eo '[0-9]+$' | tail -n1 || true; }
+
+# Show that the aarch64 build really targets aarch64: `file` on a test binary,
+# and uname -m as seen by a tiny cross-compiled program under the emulator.
+aarch64_proof() {
+  local bdir="$1" bin
+  bin="$(find "$bdir/cpp/tests" -maxdepth 1 -type f -name 'test_*' -perm -u+x | sort | head -n1)"
+  [[ -n "$bin" ]] || { echo "no test binary found in $bdir/cpp/tests"; return 1; }
+  file "$bin"
+  file -b "$bin" | grep -q 'ARM aarch64' || { echo "$bin is not an aarch64 executable"; return 1; }
+  local src="$bdir/uname_probe.cpp" exe="$bdir/uname_probe"
+  cat >"$src" <<'EOF'
+#include <sys/utsname.h>
+#include <cstdio>
+int main() {
+  utsname u{};
+  if (uname(&u) != 0) return 1;
+  std::printf("%s\n", u.machine);
+  return 0;
+}
+EOF
+  aarch64-linux-gnu-g++ -O1 "$src" -o "$exe"
+  local machine
+  machine="$(qemu-aarch64 -L /usr/aarch64-linux-gnu "$exe")"
+  echo "uname -m of a cross-compiled probe under qemu-aarch64: $machine"
+  [[ "$machine" == aarch64 ]]
+}
+
+run_preset() {
+  local preset="$1" bdir="$ROOT/build/$1" t0 t_built t_end
+  local test_log="$bdir/native_tests_ctest.log"
+  local ctest_args=(--preset "$preset" --parallel 1 --timeout "$PER_TEST_TIMEOUT_S")
+  local prefix=()
+  t0=$(now)
+
+  log "[$preset] configure"
+  if ! cmake --preset "$preset"; then
+    RESULT[$preset]=FAIL; DETAIL[$preset]="configure failed"; return 1
+  fi
+  log "[$preset] build (-j2)"
+  if ! cmake --build --preset "$preset" -j2; then
+    RESULT[$preset]=FAIL; DETAIL[$preset]="build failed after $(($(now) - t0))s"; return 1
+  fi
+  t_built=$(now)
+
+  case "$preset" in
+    asan-ubsan|tsan)
+      local sanitize=address,undefined
+      [[ "$preset" == tsan ]] && sanitize=thread
+      if ! choose_sanitizer_prefix "$sanitize" "$bdir/probe"; then
+        RESULT[$preset]=FAIL; DETAIL[$preset]="the $sanitize runtime cannot start on this kernel"; return 1
+      fi
+      prefix=("${SAN_PREFIX[@]}")
+      ;;
+    aarch64)
+      log "[$preset] architecture check"
+      if ! aarch64_proof "$bdir"; then
+        RESULT[$preset]=FAIL; DETAIL[$preset]="binaries are not aarch64 or qemu cannot run them"; return 1
+      fi
+      # Bound the whole emulated step, gtest discovery through qemu included.
+      prefix=(timeout --foreground --kill-after=10 "$AARCH64_CTEST_BUDGET_S")
+      ;;
+  esac
+
+  log "[$preset] ctest (serial)${prefix:+ under: ${prefix[*]}}"
+  local rc=0
+  "${prefix[@]}" ctest "${ctest_args[@]}" 2>&1 | tee "$test_log" || rc=$?
+
+  # A sanitizer runtime that died at startup despite the probe: retry once
+  # with ASLR off rather than report a bogus test failure.
+  if ((rc != 0)) && [[ "$preset" == asan-ubsan || "$preset" == tsan ]] && ((${#prefix[@]} == 0)) \
+     && grep -Eq "$SAN_FAILURE_RE" "$test_log"; then
+    local arch; arch="$(uname -m)"
+    log "[$preset] sanitizer runtime failed to map its shadow; retrying under setarch $arch -R"
+    rc=0
+    setarch "$arch" -R ctest "${ctest_args[@]}" 2>&1 | tee "$test_log" || rc=$?
+    prefix=(setarch "$arch" -R)
+  fi
+  t_end=$(now)
+
+  local count; count="$(ctest_count "$test_log")"
+  local timing="build $((t_built - t0))s, tests $((t_end - t_built))s"
+  local note=""
+  ((${#prefix[@]})) && [[ "$preset" != aarch64 ]] && note=", under ${prefix[*]}"
+  if ((rc == 0)) && [[ -n "$count" && "$count" != 0 ]]; then
+    RESULT[$preset]=PASS; DETAIL[$preset]="$count tests; $timing$note"
+  elif ((rc == 124 || rc == 137)) && [[ "$preset" == aarch64 ]]; then
+    RESULT[$preset]=FAIL; DETAIL[$preset]="ctest exceeded the ${AARCH64_CTEST_BUDGET_S}s budget; $timing"
+  elif ((rc == 0)); then
+    RESULT[$preset]=FAIL; DETAIL[$preset]="ctest ran no test; $timing"
+  else
+    RESULT[$preset]=FAIL; DETAIL[$preset]="ctest exit $rc (${count:-?} tests; see $test_log); $timing"
+  fi
+  [[ "${RESULT[$preset]}" == PASS ]]
+}
+
+t_start=$(now)
+for preset in "${presets[@]}"; do
+  [[ -n "${RESULT[$preset]:-}" ]] && continue  # listed twice
+  run_preset "$preset" || overall=1
+done
+
+echo
+echo "native test summary ($(($(now) - t_start))s total):"
+passed=0 failed=0
+for preset in "${presets[@]}"; do
+  [[ -n "${DETAIL[$preset]:-}" ]] || continue
+  printf '  %-4s %-11s %s\n' "${RESULT[$preset]}" "$preset" "${DETAIL[$preset]}"
+  DETAIL[$preset]=""  # print each once
+  if [[ "${RESULT[$preset]}" == PASS ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+done
+echo "configurations: $passed passed, $failed failed"
+exit "$overall"

@@ -1,0 +1,11 @@
+"""shanraq_core: the low-latency core of a payments and trading platform.
+
+C++ hot paths behind a thin, typed Python API. This release provides the
+latency histograms (`LatencyHistogram`, `Recorder`) and their Prometheus
+export; order matching, the ledger, queues and the journal follow.
+"""
+
+from shanraq_core._version import __version__
+from shanraq_core.hist import LatencyHistogram, Recorder
+
+__all__ = ["LatencyHistogram", "Recorder", "__version__"]
