@@ -3,11 +3,19 @@
 # gtest_discover_tests use through CMAKE_CROSSCOMPILING_EMULATOR.
 set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR aarch64)
+# GoogleTest's project() enables C as well, so both compilers are needed.
 set(CMAKE_C_COMPILER aarch64-linux-gnu-gcc)
 set(CMAKE_CXX_COMPILER aarch64-linux-gnu-g++)
-set(CMAKE_FIND_ROOT_PATH /usr/aarch64-linux-gnu)
+set(SHANRAQ_AARCH64_SYSROOT /usr/aarch64-linux-gnu CACHE PATH "aarch64 libraries and loader for qemu -L")
+set(CMAKE_FIND_ROOT_PATH ${SHANRAQ_AARCH64_SYSROOT})
 set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
 set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
-set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64 -L /usr/aarch64-linux-gnu)
+# An absolute path, so ctest does not depend on the PATH it is run with; a
+# missing emulator is a configure error rather than 100% failing tests.
+find_program(SHANRAQ_QEMU_AARCH64 NAMES qemu-aarch64 qemu-aarch64-static)
+if(NOT SHANRAQ_QEMU_AARCH64)
+  message(FATAL_ERROR "qemu-aarch64 not found: apt-get install qemu-user")
+endif()
+set(CMAKE_CROSSCOMPILING_EMULATOR ${SHANRAQ_QEMU_AARCH64} -L ${SHANRAQ_AARCH64_SYSROOT})

@@ -7,6 +7,8 @@
 #include <numeric>
 #include <string>
 
+#include "shanraq/common/checksum.hpp"
+
 namespace shanraq::hist {
 
 namespace {
@@ -454,8 +456,10 @@ struct SnapshotHeader {
   std::uint64_t sum_high;
   std::uint32_t counts_len;
   std::uint32_t overflow_len;
+  // checksum64 of the whole snapshot with this field zeroed.
+  std::uint64_t checksum;
 };
-static_assert(sizeof(SnapshotHeader) == 80, "snapshot header layout is part of the format");
+static_assert(sizeof(SnapshotHeader) == 88, "snapshot header layout is part of the format");
 
 struct OverflowEntry {
   std::int32_t index;
@@ -471,6 +475,7 @@ static_assert(sizeof(OverflowEntry) == 8);
 
 std::string Histogram::snapshot() const {
   SnapshotHeader h{};
+  h.checksum = 0;
   h.magic = kSnapshotMagic;
   h.version = kSnapshotVersion;
   h.significant_figures = static_cast<std::uint16_t>(layout_.significant_figures);
@@ -495,6 +500,8 @@ std::string Histogram::snapshot() const {
     std::memcpy(p, &e, sizeof e);
     p += sizeof e;
   }
+  h.checksum = checksum64(out.data(), out.size());
+  std::memcpy(out.data(), &h, sizeof h);
   return out;
 }
 
@@ -504,6 +511,11 @@ Histogram Histogram::restore(const std::uint8_t* data, std::size_t size) {
   std::memcpy(&h, data, sizeof h);
   if (h.magic != kSnapshotMagic) corrupt("bad magic");
   if (h.version != kSnapshotVersion) corrupt("unsupported version " + std::to_string(h.version));
+  {
+    std::string copy(reinterpret_cast<const char*>(data), size);
+    std::memset(copy.data() + offsetof(SnapshotHeader, checksum), 0, sizeof h.checksum);
+    if (checksum64(copy.data(), copy.size()) != h.checksum) corrupt("checksum mismatch");
+  }
   Layout layout;
   try {
     layout = Layout::make(h.lowest, h.highest, h.significant_figures);

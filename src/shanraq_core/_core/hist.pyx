@@ -404,10 +404,6 @@ cdef class _Timed:
         import types
         return types.MethodType(self, obj)
 
-    @property
-    def __wrapped__(self):
-        return self.func
-
 
 cdef class RecorderBase:
     """C++ Recorder holder; use shanraq_core.Recorder."""

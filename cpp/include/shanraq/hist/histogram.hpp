@@ -223,8 +223,9 @@ class Histogram {
   void add(const Histogram& other);
 
   // The package's own binary form: a fixed header plus the raw counts,
-  // little-endian; restore() validates every field and the counts against
-  // the header and throws std::invalid_argument on any mismatch.
+  // little-endian, with a 64-bit checksum; restore() verifies the checksum,
+  // every field and the counts against the header and throws
+  // std::invalid_argument on any mismatch.
   std::string snapshot() const;
   static Histogram restore(const std::uint8_t* data, std::size_t size);
 
