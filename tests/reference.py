@@ -12,7 +12,7 @@ class RefLayout:
         largest_single_unit = 2 * 10**digits
         sub_bucket_count_magnitude = math.ceil(math.log2(largest_single_unit))
         self.half_mag = max(sub_bucket_count_magnitude, 1) - 1
-        self.unit_mag = int(math.floor(math.log2(lowest)))
+        self.unit_mag = lowest.bit_length() - 1
         self.sub_bucket_count = 1 << (self.half_mag + 1)
         self.mask = (self.sub_bucket_count - 1) << self.unit_mag
 

@@ -208,7 +208,12 @@ def naive_corrected(h: LatencyHistogram, value: int, interval: int) -> None:
 
 @pytest.mark.parametrize(
     ("value", "interval"),
-    [(v, i) for v in (1, 50, 10_007, 1_234_567) for i in (0, 1, 7, 100, 10_000) if v * (i > 0) // max(i, 1) < 200_000],
+    [
+        (v, i)
+        for v in (1, 50, 10_007, 1_234_567)
+        for i in (0, 1, 7, 100, 10_000)
+        if v * (i > 0) // max(i, 1) < 200_000
+    ],
 )
 def test_record_corrected_matches_hdrhistogram_definition(value: int, interval: int) -> None:
     a = LatencyHistogram()

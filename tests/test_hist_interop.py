@@ -31,7 +31,11 @@ def test_hdrhistogram_decodes_what_we_encode(values: list[int], config: tuple[in
     decoded = HdrHistogram.decode(ours.encode())
     assert decoded.get_total_count() == ours.total_count
     for p in (0.0, 10.0, 50.0, 90.0, 99.0, 99.9, 100.0):
-        assert decoded.get_value_at_percentile(p) == ours.value_at_percentile(p) == theirs.get_value_at_percentile(p)
+        assert (
+            decoded.get_value_at_percentile(p)
+            == ours.value_at_percentile(p)
+            == theirs.get_value_at_percentile(p)
+        )
     assert decoded.lowest_trackable_value == config[0]
     assert decoded.highest_trackable_value == config[1]
 
@@ -129,5 +133,5 @@ def test_truncated_encodings_are_errors() -> None:
     h.record_many(np.arange(1, 100_000, 37, dtype=np.int64))
     raw = base64.b64decode(h.encode())
     for cut in range(0, len(raw), max(1, len(raw) // 50)):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="HdrHistogram encoding"):
             LatencyHistogram.decode(base64.b64encode(raw[:cut]))

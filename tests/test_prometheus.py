@@ -100,20 +100,24 @@ def test_custom_buckets_and_quantiles() -> None:
 def test_invalid_arguments(kwargs: dict[str, object]) -> None:
     args: dict[str, object] = {"name": "ok_seconds", "help": "h"}
     args.update(kwargs)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"invalid|must|reserved"):
         LatencyHistogram().to_prometheus(**args)  # type: ignore[arg-type]
 
 
 def test_collector_with_registry() -> None:
     h = _hist()
     registry = CollectorRegistry()
-    registry.register(HistogramCollector(h, "svc_latency_seconds", "Service latency", labels={"route": "/pay"}))
+    registry.register(
+        HistogramCollector(h, "svc_latency_seconds", "Service latency", labels={"route": "/pay"})
+    )
     text = generate_latest(registry).decode()
     s = _samples(text)
     assert s["svc_latency_seconds_count"][0] == ({"route": "/pay"}, h.total_count)
     assert len(s["svc_latency_seconds_bucket"]) == len(DEFAULT_BUCKETS) + 1
     ours = _samples(h.to_prometheus("svc_latency_seconds", "Service latency", labels={"route": "/pay"}))
-    assert [v for _, v in s["svc_latency_seconds_bucket"]] == [v for _, v in ours["svc_latency_seconds_bucket"]]
+    assert [v for _, v in s["svc_latency_seconds_bucket"]] == [
+        v for _, v in ours["svc_latency_seconds_bucket"]
+    ]
     assert [v for _, v in s["svc_latency_seconds_quantile"]] == pytest.approx(
         [v for _, v in ours["svc_latency_seconds_quantile"]]
     )

@@ -40,7 +40,7 @@ def test_errors() -> None:
         rec.interval_histogram(into=LatencyHistogram())
     with pytest.raises(TypeError):
         rec.record_many(np.array([1.0]))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="lowest"):
         Recorder(0, 10, 3)
     assert rec.record_many(np.array([1, 2000, -1, 5])) == 2
     assert rec.interval_histogram(into=LatencyHistogram(1, 1000, 2)).total_count == 2

@@ -101,7 +101,7 @@ class LatencyHistogram(LatencyHistogramBase):
         elapsed time above the range is counted in ``rejected_count``."""
         wrapper = self._timed(func)
         functools.update_wrapper(wrapper, func)
-        return wrapper  # type: ignore[no-any-return]
+        return wrapper
 
     # ---- HdrHistogram interchange -------------------------------------------
     def encode(self) -> str:
@@ -151,8 +151,7 @@ class LatencyHistogram(LatencyHistogramBase):
             payload = zlib.decompress(framed[_COMPRESSED_HEADER.size :])
         except zlib.error as e:
             raise ValueError(f"invalid HdrHistogram encoding: corrupt zlib stream ({e})") from None
-        out: LatencyHistogram = cls._decode_payload(payload)
-        return out
+        return cls._decode_payload(payload)
 
     # ---- Prometheus ------------------------------------------------------------
     def to_prometheus(

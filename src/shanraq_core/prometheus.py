@@ -74,7 +74,9 @@ class _Exposition:
     quantiles: list[tuple[float, float]]  # (quantile, value in s)
 
 
-def _validate(name: str, buckets: Sequence[float], quantiles: Sequence[float], labels: Mapping[str, str]) -> None:
+def _validate(
+    name: str, buckets: Sequence[float], quantiles: Sequence[float], labels: Mapping[str, str]
+) -> None:
     if not _NAME_RE.match(name):
         raise ValueError(f"invalid Prometheus metric name {name!r}")
     if not buckets:
@@ -143,7 +145,9 @@ def histogram_to_text(
         lines.append(f"# HELP {qname} {_escape_help(help)} (quantiles, seconds)")
         lines.append(f"# TYPE {qname} gauge")
         for q, v in e.quantiles:
-            lines.append(f"{qname}{_label_text(labels, ('quantile', _float_to_go_string(q)))} {_float_to_go_string(v)}")
+            lines.append(
+                f"{qname}{_label_text(labels, ('quantile', _float_to_go_string(q)))} {_float_to_go_string(v)}"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -181,7 +185,9 @@ class HistogramCollector:
         keys = list(self._labels)
         values = [str(v) for v in self._labels.values()]
         h = HistogramMetricFamily(self._name, self._help, labels=keys)
-        g = GaugeMetricFamily(f"{self._name}_quantile", f"{self._help} (quantiles, seconds)", labels=[*keys, "quantile"])
+        g = GaugeMetricFamily(
+            f"{self._name}_quantile", f"{self._help} (quantiles, seconds)", labels=[*keys, "quantile"]
+        )
         if hist is not None:
             e = _exposition(hist, self._buckets, self._quantiles)
             h.add_metric(values, [(_float_to_go_string(b), c) for b, c in e.buckets], e.sum_seconds)
