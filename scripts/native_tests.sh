@@ -16,7 +16,7 @@ readonly ALL_PRESETS=(dev asan-ubsan tsan aarch64)
 readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # The whole qemu ctest step (discovery included) must finish within this.
 readonly AARCH64_CTEST_BUDGET_S=280
-readonly PER_TEST_TIMEOUT_S=120
+readonly PER_TEST_TIMEOUT_S=60
 
 usage() {
   echo "usage: $0 [${ALL_PRESETS[*]}]..." >&2
@@ -78,21 +78,36 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 
 # --- sanitizer runtime vs. address-space randomisation --------------------------
-# GCC 12's TSan (and, on some kernels, ASan) assumes the kernel places
-# mappings within its fixed shadow layout. With a high vm.mmap_rnd_bits
-# (32 on recent distributions) the runtime dies at startup with "FATAL:
-# ThreadSanitizer: unexpected memory mapping" before any test runs. Turning
-# ASLR off for the test process tree (setarch -R, inherited by ctest's
-# children, gtest discovery included) avoids it without touching the system.
+# GCC 12's TSan and ASan assume the kernel places mappings inside their fixed
+# shadow layout. With a high vm.mmap_rnd_bits (32 on recent kernels and
+# distributions) that fails at random: TSan dies at startup with "FATAL:
+# ThreadSanitizer: unexpected memory mapping", ASan loops forever printing
+# "AddressSanitizer:DEADLYSIGNAL". Turning ASLR off for the test process tree
+# (setarch -R: a personality flag inherited by ctest's children, gtest
+# discovery included) avoids both without touching system settings.
 SAN_PREFIX=()
-SAN_FAILURE_RE='unexpected memory mapping|FATAL: ThreadSanitizer|ThreadSanitizer: CHECK failed|AddressSanitizer: (CHECK failed|SEGV on unknown address 0x000000000000 .*shadow)|Shadow memory range interleaves'
+PROBE_STATUS=""
+SAN_FAILURE_RE='unexpected memory mapping|FATAL: ThreadSanitizer|ThreadSanitizer: CHECK failed|AddressSanitizer:DEADLYSIGNAL|AddressSanitizer: CHECK failed|Shadow memory range interleaves'
+readonly SAN_PROBE_RUNS=5
 
-# Compile and run a trivial program with the given -fsanitize= list; decide
-# whether ctest must run under setarch -R. Returns non-zero if neither works.
+# Run a probe once, bounded in time and output (a broken ASan runtime would
+# otherwise spin and print without end). Succeeds if it ran cleanly.
+run_probe_once() {
+  local out="$1"; shift
+  timeout --kill-after=2 10 "$@" 2>&1 | head -c 20000 >"$out" && PROBE_STATUS="${PIPESTATUS[0]}" \
+    || PROBE_STATUS="${PIPESTATUS[0]}"
+  [[ "$PROBE_STATUS" == 0 ]] && grep -q '^probe ok' "$out"
+}
+
+# Compile a tiny threaded program with the preset's compiler and -fsanitize=
+# list and run it several times (the failure is random) to decide whether
+# ctest must run under setarch -R. Returns non-zero if the runtime cannot
+# start even then.
 choose_sanitizer_prefix() {
-  local sanitize="$1" dir="$2"
+  local sanitize="$1" bdir="$2"
   SAN_PREFIX=()
-  local src="$dir/san_probe.cpp" exe="$dir/san_probe" out="$dir/san_probe.log"
+  local dir="$bdir/san_probe"
+  local src="$dir/probe.cpp" exe="$dir/probe" out="$dir/probe.log"
   mkdir -p "$dir"
   cat >"$src" <<'EOF'
 #include <cstdio>
@@ -107,23 +122,28 @@ int main() {
 EOF
   # The compiler CMake configured, so the probe links the same runtime as the tests.
   local cxx
-  cxx="$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$dir/../CMakeCache.txt" 2>/dev/null || true)"
+  cxx="$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$bdir/CMakeCache.txt" 2>/dev/null || true)"
   "${cxx:-c++}" -std=c++20 -fsanitize="$sanitize" -g -pthread "$src" -o "$exe"
-  if "$exe" >"$out" 2>&1; then
-    echo "sanitizer probe ($sanitize): runs with ASLR on"
-    return 0
-  fi
-  echo "sanitizer probe ($sanitize) failed with ASLR on (vm.mmap_rnd_bits=$(cat /proc/sys/vm/mmap_rnd_bits 2>/dev/null || echo '?')):"
-  sed -n '1,5p' "$out"
-  local arch; arch="$(uname -m)"
-  if command -v setarch >/dev/null 2>&1 && setarch "$arch" -R "$exe" >"$out" 2>&1; then
+  local i arch rnd
+  arch="$(uname -m)"
+  rnd="$(cat /proc/sys/vm/mmap_rnd_bits 2>/dev/null || echo '?')"
+  for ((i = 1; i <= SAN_PROBE_RUNS; i++)); do
+    run_probe_once "$out" "$exe" && continue
+    echo "sanitizer probe ($sanitize) failed with ASLR on (run $i, exit $PROBE_STATUS, vm.mmap_rnd_bits=$rnd):"
+    sed -n '1,3p' "$out" | cut -c1-200
+    for ((i = 1; i <= SAN_PROBE_RUNS; i++)); do
+      if ! command -v setarch >/dev/null 2>&1 || ! run_probe_once "$out" setarch "$arch" -R "$exe"; then
+        echo "sanitizer probe ($sanitize) fails under 'setarch $arch -R' too (exit ${PROBE_STATUS:-?}):"
+        sed -n '1,3p' "$out" | cut -c1-200
+        echo "hint: as root, 'sysctl -w vm.mmap_rnd_bits=28' lets GCC 12 sanitizers start"
+        return 1
+      fi
+    done
     echo "sanitizer probe ($sanitize): runs under 'setarch $arch -R'; ctest will run under it"
     SAN_PREFIX=(setarch "$arch" -R)
     return 0
-  fi
-  echo "sanitizer probe ($sanitize) also fails under setarch -R:"
-  sed -n '1,5p' "$out"
-  return 1
+  done
+  echo "sanitizer probe ($sanitize): ran $SAN_PROBE_RUNS times with ASLR on (vm.mmap_rnd_bits=$rnd)"
 }
 
 # --- per-configuration steps ------------------------------------------------------
@@ -182,7 +202,7 @@ run_preset() {
     asan-ubsan|tsan)
       local sanitize=address,undefined
       [[ "$preset" == tsan ]] && sanitize=thread
-      if ! choose_sanitizer_prefix "$sanitize" "$bdir/probe"; then
+      if ! choose_sanitizer_prefix "$sanitize" "$bdir"; then
         RESULT[$preset]=FAIL; DETAIL[$preset]="the $sanitize runtime cannot start on this kernel"; return 1
       fi
       prefix=("${SAN_PREFIX[@]}")
@@ -193,7 +213,9 @@ run_preset() {
         RESULT[$preset]=FAIL; DETAIL[$preset]="binaries are not aarch64 or qemu cannot run them"; return 1
       fi
       # Bound the whole emulated step, gtest discovery through qemu included.
-      prefix=(timeout --foreground --kill-after=10 "$AARCH64_CTEST_BUDGET_S")
+      # Not --foreground: on expiry timeout signals the whole process group,
+      # so no qemu child outlives ctest.
+      prefix=(timeout --kill-after=10 "$AARCH64_CTEST_BUDGET_S")
       ;;
   esac
 
@@ -201,8 +223,9 @@ run_preset() {
   local rc=0
   "${prefix[@]}" ctest "${ctest_args[@]}" 2>&1 | tee "$test_log" || rc=$?
 
-  # A sanitizer runtime that died at startup despite the probe: retry once
-  # with ASLR off rather than report a bogus test failure.
+  # A sanitizer runtime that failed to start despite the probe (the failure is
+  # random): retry once with ASLR off rather than report a bogus test failure.
+  # A real ASan crash also prints DEADLYSIGNAL; it fails the retry the same way.
   if ((rc != 0)) && [[ "$preset" == asan-ubsan || "$preset" == tsan ]] && ((${#prefix[@]} == 0)) \
      && grep -Eq "$SAN_FAILURE_RE" "$test_log"; then
     local arch; arch="$(uname -m)"
@@ -214,7 +237,7 @@ run_preset() {
   t_end=$(now)
 
   local count; count="$(ctest_count "$test_log")"
-  local timing="build $((t_built - t0))s, tests $((t_end - t_built))s"
+  local timing="configure+build $((t_built - t0))s, tests $((t_end - t_built))s"
   local note=""
   ((${#prefix[@]})) && [[ "$preset" != aarch64 ]] && note=", under ${prefix[*]}"
   if ((rc == 0)) && [[ -n "$count" && "$count" != 0 ]]; then
