@@ -152,6 +152,9 @@ def test_record_many_counts_and_reports_rejects() -> None:
     assert h.rejected_count == 2
     assert (h.min, h.max) == (1, 1000)
     assert h.record_many(np.array([], dtype=np.int64)) == 0
+    assert h.record_many([]) == 0
+    with pytest.raises(TypeError, match="integer"):
+        h.record_many(np.array([], dtype=np.float64))
 
 
 @pytest.mark.parametrize("dtype", ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"])
@@ -295,7 +298,20 @@ def test_add_compatible_configuration() -> None:
     fine = LatencyHistogram()
     fine.add(coarse)
     assert fine.total_count == 4
-    assert fine.max == 123_456
+    # Statistics follow the re-recorded values (the coarse slot's lowest value).
+    assert fine.max == coarse.lowest_equivalent_value(123_456)
+    assert fine.count_at_value(fine.max) == 4
+    assert fine.value_at_percentile(100) == fine.highest_equivalent_value(fine.max)
+
+
+def test_decoded_max_never_exceeds_highest() -> None:
+    h = LatencyHistogram(1, 1000, 1)
+    h.record(1000)
+    back = LatencyHistogram.decode(h.encode())
+    assert back.max == 1000
+    other = LatencyHistogram(1, 1000, 3)
+    other.add(back)
+    assert other.total_count == 1
 
 
 def test_add_incompatible_range_raises_and_changes_nothing() -> None:

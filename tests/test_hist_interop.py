@@ -66,13 +66,14 @@ def test_java_style_cookies_and_python_style_cookies() -> None:
     h = LatencyHistogram()
     h.record_many(np.arange(1, 5000, dtype=np.int64))
     raw = base64.b64decode(h.encode())
-    assert struct.unpack(">I", raw[:4])[0] == 0x1C849304
+    # Written as Java writes them (bit 4 set), so strict readers accept them.
+    assert struct.unpack(">I", raw[:4])[0] == 0x1C849314
     payload = zlib.decompress(raw[8:])
-    assert struct.unpack(">I", payload[:4])[0] == 0x1C849303
-    # The Python package sets a word-size nibble (0x10) in both cookies.
-    payload_py = struct.pack(">I", 0x1C849313) + payload[4:]
-    c = zlib.compress(payload_py)
-    framed = struct.pack(">II", 0x1C849314, len(c)) + c
+    assert struct.unpack(">I", payload[:4])[0] == 0x1C849313
+    # Readers ignore bits 4..7: the bare base cookies decode too.
+    payload_bare = struct.pack(">I", 0x1C849303) + payload[4:]
+    c = zlib.compress(payload_bare)
+    framed = struct.pack(">II", 0x1C849304, len(c)) + c
     assert LatencyHistogram.decode(base64.b64encode(framed)) == LatencyHistogram.decode(h.encode())
 
 

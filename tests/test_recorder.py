@@ -36,6 +36,11 @@ def test_errors() -> None:
         rec.record(1.5)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="count"):
         rec.record(5, 0)
+    rec.record(7, 2**63 - 1)
+    rec.record(7, 2**63 - 1)
+    with pytest.raises(OverflowError):
+        rec.record(7, 2)
+    assert rec.interval_histogram(into=LatencyHistogram(1, 1000, 2)).count_at_value(7) == 2**64 - 2
     with pytest.raises(ValueError, match="configuration"):
         rec.interval_histogram(into=LatencyHistogram())
     with pytest.raises(TypeError):

@@ -29,6 +29,9 @@ _R = TypeVar("_R")
 # HdrHistogram's V2 "compressed" framing: cookie, then the length of the zlib
 # stream that holds the V2 payload; both big-endian 32-bit.
 _V2_COMPRESSED_COOKIE = 0x1C849304
+# Bit 4 set on write, as Java, C, Go and Python write it (strict readers such
+# as the Rust crate require it); ignored on read, as every reader does.
+_V2_COOKIE_FLAG = 0x10
 _COMPRESSED_HEADER = struct.Struct(">iI")
 
 
@@ -111,7 +114,8 @@ class LatencyHistogram(LatencyHistogramBase):
         of the format and come back as slot bounds."""
         payload = self._encode_payload()
         compressed = zlib.compress(payload)
-        framed = _COMPRESSED_HEADER.pack(_V2_COMPRESSED_COOKIE, len(compressed)) + compressed
+        header = _COMPRESSED_HEADER.pack(_V2_COMPRESSED_COOKIE | _V2_COOKIE_FLAG, len(compressed))
+        framed = header + compressed
         return base64.b64encode(framed).decode("ascii")
 
     @classmethod

@@ -103,7 +103,9 @@ def _exposition(hist: LatencyHistogram, buckets: Sequence[float], quantiles: Seq
         if bound == math.inf:
             continue
         # Slots whose lowest equivalent value is <= the bound, in ns.
-        limit = math.floor(bound * _NS_PER_S) if bound >= 0 else -1
+        # round() first: 1.5e-08 * 1e9 is 14.999999999999998, and the bound
+        # is meant as 15 ns.
+        limit = math.floor(round(bound * _NS_PER_S, 3)) if bound >= 0 else -1
         k = int(np.searchsorted(lowest, limit, side="right"))
         out.append((float(bound), int(cumulative[k - 1]) if k else 0))
     out.append((math.inf, total))

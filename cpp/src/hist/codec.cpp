@@ -91,7 +91,7 @@ std::string encode_v2_payload(const Histogram& h) {
   }
   std::string out;
   out.reserve(kV2HeaderSize + body.size());
-  put_be32(out, kV2EncodingCookie);
+  put_be32(out, kV2EncodingCookie | kV2CookieFlag);
   put_be32(out, static_cast<std::uint32_t>(body.size()));
   put_be32(out, 0);  // normalizing index offset
   put_be32(out, static_cast<std::uint32_t>(l.significant_figures));

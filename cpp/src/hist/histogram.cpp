@@ -368,12 +368,20 @@ void Histogram::add(const Histogram& other) {
                                   " into one whose highest trackable value is " +
                                   std::to_string(layout_.highest_trackable_value));
     }
+    // Each of other's slots is re-recorded at its lowest equivalent value,
+    // and the statistics follow the values actually recorded, so min, max
+    // and mean stay consistent with this histogram's own slots.
     for (std::int32_t i = 0; i < other.layout_.counts_len; ++i) {
       const std::uint64_t c = other.count_at_index(i);
       if (c == 0) continue;
       const std::int64_t v = std::min(other.layout_.value_from_index(i), layout_.highest_trackable_value);
       add_to_slot(layout_.counts_index_for(v), c);
+      sum_ += static_cast<unsigned __int128>(static_cast<std::uint64_t>(v)) * c;
+      min_ = std::min(min_, v);
+      max_ = std::max(max_, v);
     }
+    total_count_ = new_total;
+    return;
   }
   total_count_ = new_total;
   sum_ += other_sum;
@@ -422,7 +430,8 @@ void Histogram::recompute_stats_from_counts() {
     max_ = 0;
   } else {
     min_ = layout_.lowest_equivalent_value(layout_.value_from_index(first));
-    max_ = layout_.highest_equivalent_value(layout_.value_from_index(last));
+    // No recorded value can exceed the highest trackable value.
+    max_ = std::min(layout_.highest_equivalent_value(layout_.value_from_index(last)), layout_.highest_trackable_value);
   }
 }
 

@@ -71,7 +71,11 @@ Recorder::Recorder(std::int64_t lowest, std::int64_t highest, int significant_fi
       inactive_(b_.get()) {}
 
 void Recorder::record(std::int64_t value, std::uint64_t count) {
-  if (!try_record(value, count)) {
+  const RecordStatus status = try_record(value, count);
+  if (status == RecordStatus::kOverflow) {
+    throw std::overflow_error("Recorder: the slot's count would overflow 2^64 - 1 in this interval");
+  }
+  if (status == RecordStatus::kOutOfRange) {
     throw ValueOutOfRange("value " + std::to_string(value) + " is outside the recorder's range [0, " +
                           std::to_string(layout_.highest_trackable_value) + "]");
   }

@@ -31,7 +31,7 @@ TEST(Codec, HeaderIsHdrHistogramV2) {
   const std::string p = encode_v2_payload(h);
   ASSERT_GE(p.size(), kV2HeaderSize);
   EXPECT_EQ(static_cast<unsigned char>(p[0]), 0x1c);
-  EXPECT_EQ(static_cast<unsigned char>(p[3]), 0x03);
+  EXPECT_EQ(static_cast<unsigned char>(p[3]), 0x13);
   // counts: three zero-slots as a run (-3 -> zigzag 5), then 1 (-> 2)
   EXPECT_EQ(p.substr(kV2HeaderSize), std::string("\x05\x02", 2));
 }

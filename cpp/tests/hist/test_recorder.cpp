@@ -66,6 +66,17 @@ TEST(Recorder, RecordManyAndRejects) {
   EXPECT_THROW(rec.interval_histogram(wrong), std::invalid_argument);
 }
 
+TEST(Recorder, SlotOverflowIsRefusedNotWrapped) {
+  Recorder rec(1, 1000, 2);
+  rec.record(9, UINT64_MAX - 1);
+  EXPECT_EQ(rec.try_record(9, 2), RecordStatus::kOverflow);
+  EXPECT_THROW(rec.record(9, 2), std::overflow_error);
+  rec.record(9, 1);
+  Histogram out(rec.layout());
+  rec.interval_histogram(out);
+  EXPECT_EQ(out.count_at_value(9), UINT64_MAX);
+}
+
 TEST(Recorder, ConcurrentReadersAreSerialised) {
   Recorder rec;
   std::atomic<bool> stop{false};

@@ -58,10 +58,15 @@ cdef extern from "shanraq/hist/codec.hpp" namespace "shanraq::hist" nogil:
 
 
 cdef extern from "shanraq/hist/recorder.hpp" namespace "shanraq::hist" nogil:
+    cpdef enum class RecordStatus(uint8_t):
+        kRecorded
+        kOutOfRange
+        kOverflow
+
     cdef cppclass Recorder:
         Recorder(int64_t, int64_t, int) except +
         const Layout& layout() noexcept
-        cbool try_record(int64_t, uint64_t) noexcept
+        RecordStatus try_record(int64_t, uint64_t) noexcept
         uint64_t record_many[T](const T*, size_t) noexcept
         void interval_histogram(Histogram&) except +
 

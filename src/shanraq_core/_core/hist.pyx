@@ -45,6 +45,9 @@ cdef object _range_error(int64_t value, int64_t highest):
 
 cdef object _as_int_array(object values):
     arr = np.asarray(values)
+    if arr.size == 0 and not isinstance(values, np.ndarray):
+        # An empty list or tuple becomes float64 in numpy; it holds no values.
+        return np.empty(0, dtype=np.int64)
     if arr.dtype not in _INT_DTYPES:
         raise TypeError(f"values must be a numpy integer array, not dtype {arr.dtype}")
     return np.ascontiguousarray(arr).reshape(-1)
@@ -448,6 +451,7 @@ cdef class RecorderBase:
         cdef int overflow = 0
         cdef long long v
         cdef uint64_t c = 1
+        cdef RecordStatus status
         if self.r == NULL:
             self._check()
         if type(value) is int:
@@ -459,7 +463,10 @@ cdef class RecorderBase:
             v = _to_int64(value, b"value")
         if count is not 1:
             c = _to_count(count)
-        if not self.r.try_record(v, c):
+        status = self.r.try_record(v, c)
+        if status == RecordStatus.kOverflow:
+            raise OverflowError("Recorder: the slot's count would overflow 2^64 - 1 in this interval")
+        if status != RecordStatus.kRecorded:
             raise ValueError(f"value {v} is outside the recorder's range "
                              f"[0, {self.r.layout().highest_trackable_value}]")
 

@@ -14,8 +14,11 @@
 
 namespace shanraq::hist {
 
+// Base cookies; writers set bit 4 (Java: "LSBit of wordsize byte indicates
+// TLZE encoding"), and strict readers (the Rust crate) require it.
 inline constexpr std::uint32_t kV2EncodingCookie = 0x1c849303;
 inline constexpr std::uint32_t kV2CompressedCookie = 0x1c849304;
+inline constexpr std::uint32_t kV2CookieFlag = 0x10;
 inline constexpr std::size_t kV2HeaderSize = 40;
 
 // The uncompressed V2 payload (header + counts) of `h`.

@@ -215,8 +215,9 @@ class Histogram {
 
   // ---- whole-histogram operations --------------------------------------------
   void reset() noexcept;
-  // Adds every count of `other`. Same layout: slot by slot. Different layout:
-  // each slot's lowest equivalent value is re-recorded here; throws
+  // Adds every count of `other`. Same layout: slot by slot, with exact
+  // statistics. Different layout: each slot's lowest equivalent value is
+  // re-recorded here (statistics follow those values); throws
   // std::invalid_argument, changing nothing, if other holds values above this
   // histogram's highest trackable value. Throws std::overflow_error, changing
   // nothing, if the total would overflow.

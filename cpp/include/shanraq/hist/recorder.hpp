@@ -1,9 +1,9 @@
 // Many threads record into one Recorder without locks while one reader at a
 // time takes interval histograms: HdrHistogram's Recorder, built on Gil Tene's
-// writer-reader phaser. Recording is wait-free on x86_64 and on aarch64 with
-// LSE atomics (lock-free with LL/SC): two fetch_adds on the phaser, one on the
-// slot, and a compare-exchange only when a new minimum or maximum is seen.
-// Nothing a writer does waits for the reader or another writer.
+// writer-reader phaser. Recording is lock-free: two fetch_adds on the phaser
+// and one on the slot (single instructions on x86_64 and on aarch64 with LSE),
+// and a compare-exchange, which may retry, only when a new minimum or maximum
+// is seen. Nothing a writer does waits for the reader or another writer.
 #pragma once
 
 #include <atomic>
@@ -44,6 +44,12 @@ class WriterReaderPhaser {
   alignas(kCacheLine) std::mutex reader_mutex_;
 };
 
+enum class RecordStatus : std::uint8_t {
+  kRecorded,
+  kOutOfRange,  // value outside [0, highest_trackable_value]
+  kOverflow,    // the slot's count would pass 2^64 - 1 (nothing recorded)
+};
+
 // Histogram slots as 64-bit atomics, for concurrent writers. Totals are not
 // kept (they would put every writer on one cache line); they are summed from
 // the slots when the reader copies the histogram out.
@@ -52,20 +58,27 @@ class AtomicHistogram {
   explicit AtomicHistogram(const Layout& layout);
   const Layout& layout() const noexcept { return layout_; }
 
-  SHANRAQ_ALWAYS_INLINE bool try_record(std::int64_t value, std::uint64_t count) noexcept {
+  SHANRAQ_ALWAYS_INLINE RecordStatus try_record(std::int64_t value, std::uint64_t count) noexcept {
     if (SHANRAQ_UNLIKELY(static_cast<std::uint64_t>(value) > static_cast<std::uint64_t>(layout_.highest_trackable_value))) {
-      return false;
+      return RecordStatus::kOutOfRange;
     }
-    if (SHANRAQ_UNLIKELY(count == 0)) return true;
+    if (SHANRAQ_UNLIKELY(count == 0)) return RecordStatus::kRecorded;
     // relaxed: ordering with the reader comes from the phaser, not the slot.
-    counts_[static_cast<std::size_t>(layout_.counts_index_for(value))].fetch_add(count, std::memory_order_relaxed);
+    auto& slot = counts_[static_cast<std::size_t>(layout_.counts_index_for(value))];
+    const std::uint64_t before = slot.fetch_add(count, std::memory_order_relaxed);
+    if (SHANRAQ_UNLIKELY(before + count < before)) {
+      // Undo: the reader copies this histogram only after every writer of
+      // the phase has left, so it never sees the transient wrapped value.
+      slot.fetch_sub(count, std::memory_order_relaxed);
+      return RecordStatus::kOverflow;
+    }
     std::int64_t lo = min_.load(std::memory_order_relaxed);
     while (value < lo && !min_.compare_exchange_weak(lo, value, std::memory_order_relaxed)) {
     }
     std::int64_t hi = max_.load(std::memory_order_relaxed);
     while (value > hi && !max_.compare_exchange_weak(hi, value, std::memory_order_relaxed)) {
     }
-    return true;
+    return RecordStatus::kRecorded;
   }
   // Reader side, only while no writer is inside (after a phase flip).
   void reset() noexcept;
@@ -85,15 +98,15 @@ class Recorder {
                     int significant_figures = Histogram::kDefaultSignificantFigures);
   const Layout& layout() const noexcept { return layout_; }
 
-  // Any thread. Returns false (recording nothing) for a value outside
-  // [0, highest_trackable_value].
-  SHANRAQ_ALWAYS_INLINE bool try_record(std::int64_t value, std::uint64_t count = 1) noexcept {
+  // Any thread. Records nothing, and says why, for a value outside
+  // [0, highest_trackable_value] or a slot count that would overflow.
+  SHANRAQ_ALWAYS_INLINE RecordStatus try_record(std::int64_t value, std::uint64_t count = 1) noexcept {
     const std::int64_t epoch = phaser_.writer_enter();
-    const bool ok = active_.load(std::memory_order_acquire)->try_record(value, count);
+    const RecordStatus status = active_.load(std::memory_order_acquire)->try_record(value, count);
     phaser_.writer_exit(epoch);
-    return ok;
+    return status;
   }
-  // Any thread; throws ValueOutOfRange.
+  // Any thread; throws ValueOutOfRange or std::overflow_error.
   void record(std::int64_t value, std::uint64_t count = 1);
   // Any thread; one phaser critical section for the whole batch. Returns the
   // number of out-of-range values skipped.
@@ -105,7 +118,7 @@ class Recorder {
     for (std::size_t i = 0; i < n; ++i) {
       const bool fits = !(std::is_unsigned_v<T> && sizeof(T) == 8 &&
                           static_cast<std::uint64_t>(values[i]) > static_cast<std::uint64_t>(INT64_MAX));
-      rejected += !(fits && h->try_record(static_cast<std::int64_t>(values[i]), 1));
+      rejected += !(fits && h->try_record(static_cast<std::int64_t>(values[i]), 1) == RecordStatus::kRecorded);
     }
     phaser_.writer_exit(epoch);
     return rejected;
