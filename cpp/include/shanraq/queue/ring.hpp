@@ -143,8 +143,9 @@ static_assert(offsetof(Header, tail) % kCacheLine == 0 && offsetof(Header, head)
 static_assert(offsetof(Header, head) - offsetof(Header, tail) >= kCacheLine, "indices must not share a line");
 static_assert(sizeof(Header) % kCacheLine == 0);
 
-// MPSC slot prefix: the slot's sequence number (Vyukov) and the pid of the
-// producer that claimed it.
+// MPSC slot prefix: the slot's sequence number (Vyukov's, doubled: 2p means
+// "free for position p", 2p+1 "holds position p's record", so even capacity 1
+// is unambiguous) and the pid of the producer that claimed it.
 struct SlotHeader {
   std::atomic<std::uint64_t> seq;
   std::atomic<std::int32_t> pid;
@@ -231,11 +232,12 @@ class RingBase {
   // drain what is left, then throw Closed; every sleeper is woken.
   void close() noexcept;
 
+  // Bytes of the block holding a ring of this shape (header + slots).
+  static std::size_t block_size(RingKind kind, std::size_t record_size, std::size_t capacity);
+
  protected:
   RingBase(detail::Region region, RingKind kind, const RingLayout& layout, WaitStrategy wait, bool init);
-  static std::size_t block_size(RingKind kind, std::size_t record_size, std::size_t capacity);
   static void validate(RingKind kind, const RingLayout& layout);
-  void check_attached(RingKind kind) const;
 
   std::byte* slot(std::uint64_t pos) const noexcept { return slots_ + (pos & mask_) * stride_; }
   // After publishing or freeing slots: wake the other side if it sleeps.

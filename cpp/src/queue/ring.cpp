@@ -1,0 +1,883 @@
+#include "shanraq/queue/ring.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <fstream>
+#include <new>
+#include <thread>
+#include <utility>
+
+#if defined(__linux__)
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#endif
+
+namespace shanraq::queue {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::nanoseconds;
+
+// Spins before a blocking wait yields: long enough to catch a peer that is
+// running on the other core (a handoff takes well under a microsecond), short
+// enough not to steal a core from a peer that needs ours.
+constexpr int kSpinsBeforeYield = 256;
+// Yields before kBlocking sleeps on the futex.
+constexpr int kYieldsBeforeSleep = 32;
+// Busy-spin strategy: yield once per this many spins, so even it backs off
+// when the peer is descheduled (a pure spin on a loaded 2-core machine can be
+// 100x slower than an idle one).
+constexpr int kBusySpinBurst = 2048;
+// Longest single futex sleep, and how often a waiter checks for a dead peer.
+constexpr nanoseconds kSleepSlice = std::chrono::milliseconds(50);
+constexpr nanoseconds kPeerCheckEvery = std::chrono::milliseconds(20);
+// A claimed MPSC slot unpublished this long has its claimer's pid checked.
+constexpr nanoseconds kStallCheckAfter = std::chrono::milliseconds(5);
+// ... and, if the claimer left no pid, is reported (not discarded) after this.
+constexpr nanoseconds kStallReportAfter = std::chrono::seconds(5);
+
+std::string errno_text(const char* what, const std::string& name) {
+  return std::string(what) + "(" + name + "): " + std::strerror(errno);
+}
+
+#if defined(__linux__)
+// FUTEX_WAIT without FUTEX_PRIVATE_FLAG: the word may be in a MAP_SHARED
+// segment that other processes wait on.
+void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected, nanoseconds timeout) noexcept {
+  timespec ts{};
+  ts.tv_sec = static_cast<time_t>(timeout.count() / 1'000'000'000);
+  ts.tv_nsec = static_cast<long>(timeout.count() % 1'000'000'000);
+  // EAGAIN (value changed), EINTR and ETIMEDOUT all mean "look again".
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT, expected, &ts, nullptr, 0);
+}
+void futex_wake_all(std::atomic<std::uint32_t>* word) noexcept {
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+}
+#else
+// No futex: sleep briefly and let the caller look again.
+void futex_wait(std::atomic<std::uint32_t>*, std::uint32_t, nanoseconds timeout) noexcept {
+  std::this_thread::sleep_for(std::min<nanoseconds>(timeout, std::chrono::microseconds(200)));
+}
+void futex_wake_all(std::atomic<std::uint32_t>*) noexcept {}
+#endif
+
+// True unless the process is known to be gone (or a zombie: killed but not yet
+// reaped by its parent, which kill(pid, 0) still reports as existing).
+bool pid_alive(std::int32_t pid) noexcept {
+  if (pid <= 0) return true;
+  if (::kill(pid, 0) != 0 && errno == ESRCH) return false;
+#if defined(__linux__)
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  std::FILE* f = std::fopen(path, "r");
+  if (f == nullptr) return true;
+  char buf[512];
+  const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = '\0';
+  // The state letter follows the ')' that closes the command name.
+  const char* close_paren = std::strrchr(buf, ')');
+  if (close_paren != nullptr && close_paren[1] == ' ' && (close_paren[2] == 'Z' || close_paren[2] == 'X')) return false;
+#endif
+  return true;
+}
+
+std::string normalise_name(const std::string& name) {
+  std::string nm = (!name.empty() && name[0] == '/') ? name : "/" + name;
+  if (nm.size() < 2 || nm.size() > 255 || nm.find('/', 1) != std::string::npos) {
+    throw std::invalid_argument("shared-memory name must be 1..254 characters without '/' (got '" + name + "')");
+  }
+  return nm;
+}
+
+struct Mapping {
+  void* base = nullptr;
+  std::size_t size = 0;
+  bool exists = false;
+};
+
+// Maps an existing segment read-write; size 0 if it does not exist.
+Mapping map_existing(const std::string& nm) {
+  const int fd = ::shm_open(nm.c_str(), O_RDWR, 0);
+  if (fd < 0) {
+    if (errno == ENOENT) return {nullptr, 0, false};
+    throw SystemError(errno_text("shm_open", nm));
+  }
+  struct stat st{};
+  if (::fstat(fd, &st) != 0) {
+    const std::string msg = errno_text("fstat", nm);
+    ::close(fd);
+    throw SystemError(msg);
+  }
+  const auto size = static_cast<std::size_t>(st.st_size);
+  if (size == 0) {
+    ::close(fd);
+    return {nullptr, 0, true};
+  }
+  void* base = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (base == MAP_FAILED) throw SystemError(errno_text("mmap", nm));
+  return {base, size, true};
+}
+
+// Owner pid recorded in a segment, 0 if none can be read.
+std::int32_t segment_owner(const std::string& nm, bool* exists) {
+  Mapping m = map_existing(nm);
+  *exists = m.exists;
+  std::int32_t pid = 0;
+  if (m.base != nullptr && m.size >= sizeof(detail::Header)) {
+    const auto* h = static_cast<const detail::Header*>(m.base);
+    if (h->magic.load(std::memory_order_acquire) == kMagic) pid = h->owner_pid;
+  }
+  if (m.base != nullptr) ::munmap(m.base, m.size);
+  return pid;
+}
+
+}  // namespace
+
+// ---- Region --------------------------------------------------------------------
+
+namespace detail {
+
+Region& Region::operator=(Region&& o) noexcept {
+  if (this != &o) {
+    release();
+    base_ = std::exchange(o.base_, nullptr);
+    size_ = std::exchange(o.size_, 0);
+    name_ = std::move(o.name_);
+    shared_ = std::exchange(o.shared_, false);
+    owner_ = std::exchange(o.owner_, false);
+  }
+  return *this;
+}
+
+void Region::release() noexcept {
+  if (base_ == nullptr) return;
+  if (shared_) {
+    // Unlink only from the creating process: a forked child inherits the
+    // handle but not the ownership.
+    const bool unlink = owner_ && static_cast<Header*>(base_)->owner_pid == static_cast<std::int32_t>(::getpid());
+    ::munmap(base_, size_);
+    if (unlink) ::shm_unlink(name_.c_str());
+  } else {
+    ::operator delete(base_, std::align_val_t{kCacheLine});
+  }
+  base_ = nullptr;
+}
+
+Region Region::heap(std::size_t bytes) {
+  Region r;
+  r.base_ = ::operator new(bytes, std::align_val_t{kCacheLine});
+  std::memset(r.base_, 0, bytes);
+  r.size_ = bytes;
+  return r;
+}
+
+Region Region::create_shared(const std::string& name, std::size_t bytes, bool replace_stale) {
+  const std::string nm = normalise_name(name);
+  int fd = ::shm_open(nm.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+  if (fd < 0 && errno == EEXIST && replace_stale && cleanup_stale(nm)) {
+    fd = ::shm_open(nm.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+  }
+  if (fd < 0) {
+    if (errno == EEXIST) {
+      throw AlreadyExists("shared-memory segment '" + nm +
+                          "' exists and its owner is alive (or unknown); attach to it, or unlink it");
+    }
+    throw SystemError(errno_text("shm_open", nm));
+  }
+  if (::ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
+    const std::string msg = errno_text("ftruncate", nm);
+    ::close(fd);
+    ::shm_unlink(nm.c_str());
+    throw SystemError(msg);
+  }
+  void* base = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (base == MAP_FAILED) {
+    const std::string msg = errno_text("mmap", nm);
+    ::shm_unlink(nm.c_str());
+    throw SystemError(msg);
+  }
+  Region r;
+  r.base_ = base;  // ftruncate zero-filled it
+  r.size_ = bytes;
+  r.name_ = nm;
+  r.shared_ = true;
+  r.owner_ = true;
+  return r;
+}
+
+Region Region::attach_shared(const std::string& name) {
+  const std::string nm = normalise_name(name);
+  Mapping m = map_existing(nm);
+  if (m.base == nullptr) {
+    if (!m.exists) throw QueueError("no shared-memory ring named '" + nm + "'");
+    throw LayoutMismatch("shared-memory segment '" + nm + "' is empty: not a ring");
+  }
+  Region r;
+  r.base_ = m.base;
+  r.size_ = m.size;
+  r.name_ = nm;
+  r.shared_ = true;
+  r.owner_ = false;
+  return r;
+}
+
+}  // namespace detail
+
+bool unlink_segment(const std::string& name) {
+  const std::string nm = normalise_name(name);
+  if (::shm_unlink(nm.c_str()) == 0) return true;
+  if (errno == ENOENT) return false;
+  throw SystemError(errno_text("shm_unlink", nm));
+}
+
+bool segment_owner_alive(const std::string& name) {
+  bool exists = false;
+  const std::int32_t pid = segment_owner(normalise_name(name), &exists);
+  return exists && pid != 0 && pid_alive(pid);
+}
+
+bool cleanup_stale(const std::string& name) {
+  const std::string nm = normalise_name(name);
+  bool exists = false;
+  const std::int32_t pid = segment_owner(nm, &exists);
+  if (!exists || pid == 0 || pid_alive(pid)) return false;
+  return ::shm_unlink(nm.c_str()) == 0;
+}
+
+// ---- RingBase --------------------------------------------------------------------
+
+std::size_t RingBase::block_size(RingKind kind, std::size_t record_size, std::size_t capacity) {
+  const std::size_t prefix = kind == RingKind::kMpsc ? sizeof(detail::SlotHeader) : 0;
+  // Slots stay 8-byte aligned so the MPSC sequence numbers are aligned atomics.
+  const std::size_t stride = (prefix + record_size + 7) & ~std::size_t{7};
+  return sizeof(detail::Header) + stride * capacity;
+}
+
+void RingBase::validate(RingKind, const RingLayout& layout) {
+  if (layout.record_size == 0 || layout.record_size > kMaxRecordSize) {
+    throw std::invalid_argument("record_size must be in [1, " + std::to_string(kMaxRecordSize) + "] bytes, got " +
+                                std::to_string(layout.record_size));
+  }
+  const std::size_t c = layout.capacity;
+  if (c == 0 || c > kMaxCapacity || (c & (c - 1)) != 0) {
+    throw std::invalid_argument("capacity must be a power of two in [1, 2^30], got " + std::to_string(c));
+  }
+  if (layout.dtype.size() > kMaxDtypeLen) {
+    throw std::invalid_argument("dtype descriptor longer than " + std::to_string(kMaxDtypeLen) + " characters");
+  }
+}
+
+RingBase::RingBase(detail::Region region, RingKind kind, const RingLayout& layout, WaitStrategy wait, bool init)
+    : region_(std::move(region)), wait_(wait), my_pid_(static_cast<std::int32_t>(::getpid())) {
+  if (init) {
+    h_ = new (region_.base()) detail::Header();
+    h_->version = kLayoutVersion;
+    h_->kind = static_cast<std::uint32_t>(kind);
+    h_->record_size = layout.record_size;
+    h_->capacity = layout.capacity;
+    h_->slot_stride = (block_size(kind, layout.record_size, 1) - sizeof(detail::Header));
+    h_->total_size = region_.size();
+    h_->owner_pid = region_.shared() ? my_pid_ : 0;
+    h_->dtype_len = static_cast<std::uint32_t>(layout.dtype.size());
+    std::memcpy(h_->dtype, layout.dtype.data(), layout.dtype.size());
+    auto* slots = static_cast<std::byte*>(region_.base()) + sizeof(detail::Header);
+    if (kind == RingKind::kMpsc) {
+      for (std::uint64_t i = 0; i < layout.capacity; ++i) {
+        auto* s = new (slots + i * h_->slot_stride) detail::SlotHeader();
+        s->seq.store(2 * i, std::memory_order_relaxed);
+      }
+    }
+    // Release: an attacher that sees the magic sees every field above.
+    h_->magic.store(kMagic, std::memory_order_release);
+  } else {
+    h_ = std::launder(static_cast<detail::Header*>(region_.base()));
+  }
+  slots_ = static_cast<std::byte*>(region_.base()) + sizeof(detail::Header);
+  mask_ = h_->capacity - 1;
+  record_size_ = h_->record_size;
+  stride_ = h_->slot_stride;
+  head_cache_ = h_->head.load(std::memory_order_acquire);
+  tail_cache_ = h_->tail.load(std::memory_order_acquire);
+}
+
+std::size_t RingBase::size() const noexcept {
+  const std::uint64_t head = h_->head.load(std::memory_order_acquire);
+  const std::uint64_t tail = h_->tail.load(std::memory_order_acquire);
+  return tail > head ? static_cast<std::size_t>(std::min<std::uint64_t>(tail - head, mask_ + 1)) : 0;
+}
+
+void RingBase::close() noexcept {
+  h_->closed.store(1, std::memory_order_release);
+  for (detail::WaitWord* w : {&h_->not_empty, &h_->not_full}) {
+    // acq_rel: a sleeper whose sequence load sees this bump also sees `closed`.
+    w->seq.fetch_add(1, std::memory_order_acq_rel);
+    futex_wake_all(&w->seq);
+  }
+}
+
+void RingBase::notify(detail::WaitWord& w) noexcept {
+  // A read-modify-write, not a plain load: RMWs on `sleepers` are totally
+  // ordered, so either this one reads a sleeper's increment (and we wake
+  // it), or the sleeper's increment reads from this release RMW and its
+  // next look at the ring sees what we just published. No fence needed,
+  // and ThreadSanitizer understands it.
+  if (w.sleepers.fetch_add(0, std::memory_order_acq_rel) != 0) {
+    w.seq.fetch_add(1, std::memory_order_acq_rel);
+    futex_wake_all(&w.seq);
+  }
+}
+
+void RingBase::stamp_producer() noexcept {
+  if (!producer_stamped_) {
+    h_->producer_pid.store(my_pid_, std::memory_order_relaxed);
+    producer_stamped_ = true;
+  }
+}
+
+void RingBase::stamp_consumer() noexcept {
+  if (!consumer_stamped_) {
+    h_->consumer_pid.store(my_pid_, std::memory_order_relaxed);
+    consumer_stamped_ = true;
+  }
+}
+
+template <typename Ready, typename OnIdle>
+bool RingBase::wait_for(detail::WaitWord& w, nanoseconds timeout, Ready ready, OnIdle on_idle) {
+  if (timeout.count() == 0) return false;
+  const bool forever = timeout.count() < 0;
+  const Clock::time_point start = Clock::now();
+  const Clock::time_point deadline = forever ? Clock::time_point::max() : start + timeout;
+  const int spins = wait_ == WaitStrategy::kBusySpin ? kBusySpinBurst : kSpinsBeforeYield;
+  for (int i = 0; i < spins; ++i) {
+    cpu_relax();
+    if (ready()) return true;
+  }
+  Clock::time_point next_idle_check = start;
+  int yields = 0;
+  for (;;) {
+    const Clock::time_point now = Clock::now();
+    if (now >= next_idle_check) {
+      on_idle();
+      next_idle_check = now + kPeerCheckEvery;
+    }
+    if (now >= deadline) return ready();
+    if (wait_ == WaitStrategy::kBusySpin) {
+      for (int i = 0; i < kBusySpinBurst; ++i) {
+        cpu_relax();
+        if (ready()) return true;
+      }
+      std::this_thread::yield();
+    } else if (wait_ == WaitStrategy::kYield || yields < kYieldsBeforeSleep) {
+      ++yields;
+      std::this_thread::yield();
+    } else {
+      // Register as a sleeper, then look once more before sleeping: a
+      // producer that published before our increment is seen by that look;
+      // one that publishes after it sees us and bumps `seq`, which makes
+      // the futex_wait return at once if it has not started yet.
+      struct Sleeper {
+        detail::WaitWord& w;
+        explicit Sleeper(detail::WaitWord& ww) : w(ww) { w.sleepers.fetch_add(1, std::memory_order_acq_rel); }
+        ~Sleeper() { w.sleepers.fetch_sub(1, std::memory_order_relaxed); }
+        Sleeper(const Sleeper&) = delete;
+        Sleeper& operator=(const Sleeper&) = delete;
+      } sleeper(w);
+      const std::uint32_t seen = w.seq.load(std::memory_order_acquire);
+      if (ready()) return true;
+      const nanoseconds left = forever ? kSleepSlice : std::chrono::duration_cast<nanoseconds>(deadline - now);
+      futex_wait(&w.seq, seen, std::min(left, kSleepSlice));
+    }
+    if (ready()) return true;
+  }
+}
+
+// ---- SpscRing ------------------------------------------------------------------
+
+SpscRing::SpscRing(detail::Region region, const RingLayout& layout, WaitStrategy wait, bool init)
+    : RingBase(std::move(region), RingKind::kSpsc, layout, wait, init) {}
+
+SpscRing::SpscRing(std::size_t record_size, std::size_t capacity, WaitStrategy wait)
+    : SpscRing(
+          [&] {
+            validate(RingKind::kSpsc, {record_size, capacity, {}});
+            return detail::Region::heap(block_size(RingKind::kSpsc, record_size, capacity));
+          }(),
+          RingLayout{record_size, capacity, {}}, wait, true) {}
+
+namespace {
+
+// Checks an attached segment's header against the ring kind and `expect`.
+void check_header(const detail::Region& region, RingKind kind, const RingLayout& expect) {
+  const std::string& nm = region.name();
+  if (region.size() < sizeof(detail::Header)) {
+    throw LayoutMismatch("shared-memory segment '" + nm + "' is too small to be a ring");
+  }
+  auto* h = static_cast<const detail::Header*>(region.base());
+  // A creator may be between ftruncate and publishing the magic: give it a
+  // moment rather than fail a racing attach.
+  for (int i = 0; i < 200 && h->magic.load(std::memory_order_acquire) != kMagic; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (h->magic.load(std::memory_order_acquire) != kMagic) {
+    throw LayoutMismatch("shared-memory segment '" + nm + "' is not a shanraq ring (bad magic)");
+  }
+  if (h->version != kLayoutVersion) {
+    throw LayoutMismatch("ring '" + nm + "' has layout version " + std::to_string(h->version) + ", this build reads " +
+                         std::to_string(kLayoutVersion));
+  }
+  const char* names[] = {"?", "SpscRing", "MpscRing"};
+  if (h->kind != static_cast<std::uint32_t>(kind)) {
+    throw LayoutMismatch("ring '" + nm + "' is an " + names[h->kind <= 2 ? h->kind : 0] + ", not an " +
+                         names[static_cast<int>(kind)]);
+  }
+  const std::size_t cap = h->capacity;
+  if (h->record_size == 0 || h->record_size > kMaxRecordSize || cap == 0 || cap > kMaxCapacity ||
+      (cap & (cap - 1)) != 0 || h->dtype_len > kMaxDtypeLen || h->total_size != region.size() ||
+      RingBase::block_size(kind, h->record_size, cap) != region.size()) {
+    throw LayoutMismatch("ring '" + nm + "' has a corrupt header");
+  }
+  if (expect.record_size != 0 && expect.record_size != h->record_size) {
+    throw LayoutMismatch("ring '" + nm + "' holds " + std::to_string(h->record_size) + "-byte records, expected " +
+                         std::to_string(expect.record_size));
+  }
+  if (expect.capacity != 0 && expect.capacity != cap) {
+    throw LayoutMismatch("ring '" + nm + "' has capacity " + std::to_string(cap) + ", expected " +
+                         std::to_string(expect.capacity));
+  }
+  const std::string_view dt(h->dtype, h->dtype_len);
+  if (!expect.dtype.empty() && expect.dtype != dt) {
+    throw LayoutMismatch("ring '" + nm + "' has dtype " + std::string(dt) + ", expected " + expect.dtype);
+  }
+}
+
+}  // namespace
+
+SpscRing SpscRing::create(const std::string& name, const RingLayout& layout, WaitStrategy wait, bool replace_stale) {
+  validate(RingKind::kSpsc, layout);
+  auto region =
+      detail::Region::create_shared(name, block_size(RingKind::kSpsc, layout.record_size, layout.capacity), replace_stale);
+  return SpscRing(std::move(region), layout, wait, true);
+}
+
+SpscRing SpscRing::attach(const std::string& name, const RingLayout& expect, WaitStrategy wait) {
+  auto region = detail::Region::attach_shared(name);
+  check_header(region, RingKind::kSpsc, expect);
+  return SpscRing(std::move(region), expect, wait, false);
+}
+
+bool SpscRing::producer_peer_dead() const noexcept {
+  const std::int32_t pid = h_->consumer_pid.load(std::memory_order_relaxed);
+  return pid != 0 && pid != my_pid_ && !pid_alive(pid);
+}
+
+bool SpscRing::consumer_peer_dead() const noexcept {
+  const std::int32_t pid = h_->producer_pid.load(std::memory_order_relaxed);
+  return pid != 0 && pid != my_pid_ && !pid_alive(pid);
+}
+
+std::size_t SpscRing::try_push_many(const void* records, std::size_t n) {
+  if (SHANRAQ_UNLIKELY(h_->closed.load(std::memory_order_relaxed) != 0)) throw Closed("push on a closed ring");
+  const std::uint64_t cap = mask_ + 1;
+  // relaxed: only this producer writes the tail.
+  const std::uint64_t tail = h_->tail.load(std::memory_order_relaxed);
+  if (tail - head_cache_ + n > cap) {
+    // acquire: the consumer released `head` after copying the records out of
+    // those slots, so overwriting them now cannot race with its reads.
+    head_cache_ = h_->head.load(std::memory_order_acquire);
+  }
+  const std::uint64_t free = cap - (tail - head_cache_);
+  const std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(free, n));
+  if (k == 0) return 0;
+  stamp_producer();
+  const std::size_t first = static_cast<std::size_t>(std::min<std::uint64_t>(k, cap - (tail & mask_)));
+  const auto* src = static_cast<const std::byte*>(records);
+  std::memcpy(slot(tail), src, first * record_size_);
+  if (k > first) std::memcpy(slots_, src + first * record_size_, (k - first) * record_size_);
+  // release: the consumer that acquires this tail sees the records complete.
+  // A producer killed before this store published nothing: no torn record.
+  h_->tail.store(tail + k, std::memory_order_release);
+  notify(h_->not_empty);
+  return k;
+}
+
+bool SpscRing::try_push(const void* record) {
+  if (SHANRAQ_UNLIKELY(h_->closed.load(std::memory_order_relaxed) != 0)) throw Closed("push on a closed ring");
+  const std::uint64_t tail = h_->tail.load(std::memory_order_relaxed);
+  if (SHANRAQ_UNLIKELY(tail - head_cache_ > mask_)) {
+    head_cache_ = h_->head.load(std::memory_order_acquire);
+    if (tail - head_cache_ > mask_) return false;
+  }
+  stamp_producer();
+  std::memcpy(slot(tail), record, record_size_);
+  h_->tail.store(tail + 1, std::memory_order_release);
+  notify(h_->not_empty);
+  return true;
+}
+
+bool SpscRing::push(const void* record, nanoseconds timeout) {
+  if (try_push(record)) return true;
+  return wait_for(
+      h_->not_full, timeout, [&] { return try_push(record); },
+      [&] {
+        if (producer_peer_dead()) {
+          throw PeerDead("the consumer process (pid " + std::to_string(h_->consumer_pid.load()) + ") of ring '" +
+                         name() + "' is gone; the ring will not drain");
+        }
+      });
+}
+
+std::size_t SpscRing::push_many(const void* records, std::size_t n, nanoseconds timeout) {
+  const auto* src = static_cast<const std::byte*>(records);
+  std::size_t done = try_push_many(src, n);
+  if (done == n) return n;
+  const bool forever = timeout.count() < 0;
+  const Clock::time_point deadline = forever ? Clock::time_point::max() : Clock::now() + timeout;
+  while (done < n) {
+    const nanoseconds left =
+        forever ? kForever : std::max(nanoseconds{0}, std::chrono::duration_cast<nanoseconds>(deadline - Clock::now()));
+    if (left.count() == 0) break;
+    const bool progressed = wait_for(
+        h_->not_full, left,
+        [&] {
+          const std::size_t k = try_push_many(src + done * record_size_, n - done);
+          done += k;
+          return k > 0;
+        },
+        [&] {
+          if (producer_peer_dead()) throw PeerDead("the consumer process of ring '" + name() + "' is gone");
+        });
+    if (!progressed) break;
+  }
+  return done;
+}
+
+std::size_t SpscRing::try_pop_many(void* out, std::size_t max_n) {
+  const std::uint64_t head = h_->head.load(std::memory_order_relaxed);
+  if (tail_cache_ < head + max_n) {
+    // acquire: pairs with the producer's release of the tail.
+    tail_cache_ = h_->tail.load(std::memory_order_acquire);
+  }
+  const std::uint64_t avail = tail_cache_ > head ? tail_cache_ - head : 0;
+  const std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(avail, max_n));
+  if (k == 0) {
+    if (SHANRAQ_UNLIKELY(closed())) {
+      // Records published before close() are still delivered.
+      tail_cache_ = h_->tail.load(std::memory_order_acquire);
+      if (tail_cache_ <= head) throw Closed("pop on a closed, drained ring");
+      return try_pop_many(out, max_n);
+    }
+    return 0;
+  }
+  stamp_consumer();
+  const std::uint64_t cap = mask_ + 1;
+  const std::size_t first = static_cast<std::size_t>(std::min<std::uint64_t>(k, cap - (head & mask_)));
+  auto* dst = static_cast<std::byte*>(out);
+  std::memcpy(dst, slot(head), first * record_size_);
+  if (k > first) std::memcpy(dst + first * record_size_, slots_, (k - first) * record_size_);
+  // release: the producer may reuse these slots once it acquires this head.
+  h_->head.store(head + k, std::memory_order_release);
+  notify(h_->not_full);
+  return k;
+}
+
+bool SpscRing::try_pop(void* out) {
+  const std::uint64_t head = h_->head.load(std::memory_order_relaxed);
+  if (SHANRAQ_UNLIKELY(tail_cache_ <= head)) {
+    tail_cache_ = h_->tail.load(std::memory_order_acquire);
+    if (tail_cache_ <= head) {
+      if (SHANRAQ_UNLIKELY(closed())) {
+        tail_cache_ = h_->tail.load(std::memory_order_acquire);
+        if (tail_cache_ <= head) throw Closed("pop on a closed, drained ring");
+      } else {
+        return false;
+      }
+    }
+  }
+  stamp_consumer();
+  std::memcpy(out, slot(head), record_size_);
+  h_->head.store(head + 1, std::memory_order_release);
+  notify(h_->not_full);
+  return true;
+}
+
+bool SpscRing::pop(void* out, nanoseconds timeout) {
+  if (try_pop(out)) return true;
+  return wait_for(
+      h_->not_empty, timeout, [&] { return try_pop(out); },
+      [&] {
+        if (consumer_peer_dead() && !try_pop(out)) {
+          throw PeerDead("the producer process (pid " + std::to_string(h_->producer_pid.load()) + ") of ring '" +
+                         name() + "' is gone and the ring is empty");
+        }
+      });
+}
+
+std::size_t SpscRing::pop_many(void* out, std::size_t max_n, nanoseconds timeout) {
+  if (max_n == 0) return 0;
+  std::size_t k = try_pop_many(out, max_n);
+  if (k != 0) return k;
+  wait_for(
+      h_->not_empty, timeout,
+      [&] {
+        k = try_pop_many(out, max_n);
+        return k > 0;
+      },
+      [&] {
+        if (consumer_peer_dead() && (k = try_pop_many(out, max_n)) == 0) {
+          throw PeerDead("the producer process of ring '" + name() + "' is gone and the ring is empty");
+        }
+      });
+  return k;
+}
+
+// ---- MpscRing ------------------------------------------------------------------
+
+MpscRing::MpscRing(detail::Region region, const RingLayout& layout, WaitStrategy wait, bool init)
+    : RingBase(std::move(region), RingKind::kMpsc, layout, wait, init) {}
+
+MpscRing::MpscRing(std::size_t record_size, std::size_t capacity, WaitStrategy wait)
+    : MpscRing(
+          [&] {
+            validate(RingKind::kMpsc, {record_size, capacity, {}});
+            return detail::Region::heap(block_size(RingKind::kMpsc, record_size, capacity));
+          }(),
+          RingLayout{record_size, capacity, {}}, wait, true) {}
+
+MpscRing MpscRing::create(const std::string& name, const RingLayout& layout, WaitStrategy wait, bool replace_stale) {
+  validate(RingKind::kMpsc, layout);
+  auto region =
+      detail::Region::create_shared(name, block_size(RingKind::kMpsc, layout.record_size, layout.capacity), replace_stale);
+  return MpscRing(std::move(region), layout, wait, true);
+}
+
+MpscRing MpscRing::attach(const std::string& name, const RingLayout& expect, WaitStrategy wait) {
+  auto region = detail::Region::attach_shared(name);
+  check_header(region, RingKind::kMpsc, expect);
+  return MpscRing(std::move(region), expect, wait, false);
+}
+
+bool MpscRing::consumer_peer_dead() const noexcept {
+  const std::int32_t pid = h_->consumer_pid.load(std::memory_order_relaxed);
+  return pid != 0 && pid != my_pid_ && !pid_alive(pid);
+}
+
+namespace {
+inline detail::SlotHeader* slot_header(std::byte* p) noexcept { return std::launder(reinterpret_cast<detail::SlotHeader*>(p)); }
+}  // namespace
+
+bool MpscRing::try_push(const void* record) {
+  if (SHANRAQ_UNLIKELY(h_->closed.load(std::memory_order_relaxed) != 0)) throw Closed("push on a closed ring");
+  std::uint64_t pos = h_->tail.load(std::memory_order_relaxed);
+  detail::SlotHeader* s;
+  for (;;) {
+    s = slot_header(slot(pos));
+    // acquire: pairs with the consumer's release after it copied the
+    // previous lap's record out, so we never overwrite a record being read.
+    const std::uint64_t seq = s->seq.load(std::memory_order_acquire);
+    const auto diff = static_cast<std::int64_t>(seq - 2 * pos);
+    if (diff == 0) {
+      // relaxed: the claim orders nothing by itself; the slot's seq does.
+      if (h_->tail.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) break;
+    } else if (diff < 0) {
+      return false;  // the slot still holds last lap's record: full
+    } else {
+      pos = h_->tail.load(std::memory_order_relaxed);  // another producer took it
+    }
+  }
+  // The pid lets the consumer tell a dead claimer from a slow one.
+  s->pid.store(my_pid_, std::memory_order_relaxed);
+  std::memcpy(reinterpret_cast<std::byte*>(s) + sizeof(detail::SlotHeader), record, record_size_);
+  // release: publishes the record; a producer killed before this store
+  // leaves the slot unpublished, never torn.
+  s->seq.store(2 * pos + 1, std::memory_order_release);
+  notify(h_->not_empty);
+  return true;
+}
+
+std::size_t MpscRing::try_push_many(const void* records, std::size_t n) {
+  if (SHANRAQ_UNLIKELY(h_->closed.load(std::memory_order_relaxed) != 0)) throw Closed("push on a closed ring");
+  if (n == 0) return 0;
+  const std::uint64_t cap = mask_ + 1;
+  std::uint64_t pos = h_->tail.load(std::memory_order_relaxed);
+  std::size_t k;
+  for (;;) {
+    // acquire: the consumer released `head` after freeing (and releasing the
+    // seq of) every slot before it, so all of [pos, head + cap) are free
+    // for their lap once claimed.
+    const std::uint64_t head = h_->head.load(std::memory_order_acquire);
+    const std::uint64_t used = pos > head ? pos - head : 0;
+    if (used >= cap) {
+      const std::uint64_t fresh = h_->tail.load(std::memory_order_relaxed);
+      if (fresh == pos) return 0;
+      pos = fresh;
+      continue;
+    }
+    k = static_cast<std::size_t>(std::min<std::uint64_t>(cap - used, n));
+    if (h_->tail.compare_exchange_weak(pos, pos + k, std::memory_order_relaxed)) break;
+  }
+  const auto* src = static_cast<const std::byte*>(records);
+  for (std::size_t i = 0; i < k; ++i) {
+    detail::SlotHeader* s = slot_header(slot(pos + i));
+    // acquire: see try_push; after the head acquire above this always
+    // already reads pos + i, but it makes the slot's own ordering explicit.
+    while (s->seq.load(std::memory_order_acquire) != 2 * (pos + i)) cpu_relax();
+    s->pid.store(my_pid_, std::memory_order_relaxed);
+    std::memcpy(reinterpret_cast<std::byte*>(s) + sizeof(detail::SlotHeader), src + i * record_size_, record_size_);
+    s->seq.store(2 * (pos + i) + 1, std::memory_order_release);
+  }
+  notify(h_->not_empty);
+  return k;
+}
+
+bool MpscRing::push(const void* record, nanoseconds timeout) {
+  if (try_push(record)) return true;
+  return wait_for(
+      h_->not_full, timeout, [&] { return try_push(record); },
+      [&] {
+        if (consumer_peer_dead()) {
+          throw PeerDead("the consumer process (pid " + std::to_string(h_->consumer_pid.load()) + ") of ring '" +
+                         name() + "' is gone; the ring will not drain");
+        }
+      });
+}
+
+std::size_t MpscRing::push_many(const void* records, std::size_t n, nanoseconds timeout) {
+  const auto* src = static_cast<const std::byte*>(records);
+  std::size_t done = try_push_many(src, n);
+  if (done == n) return n;
+  const bool forever = timeout.count() < 0;
+  const Clock::time_point deadline = forever ? Clock::time_point::max() : Clock::now() + timeout;
+  while (done < n) {
+    const nanoseconds left =
+        forever ? kForever : std::max(nanoseconds{0}, std::chrono::duration_cast<nanoseconds>(deadline - Clock::now()));
+    if (left.count() == 0) break;
+    const bool progressed = wait_for(
+        h_->not_full, left,
+        [&] {
+          const std::size_t k = try_push_many(src + done * record_size_, n - done);
+          done += k;
+          return k > 0;
+        },
+        [&] {
+          if (consumer_peer_dead()) throw PeerDead("the consumer process of ring '" + name() + "' is gone");
+        });
+    if (!progressed) break;
+  }
+  return done;
+}
+
+void MpscRing::check_stalled_slot(std::uint64_t pos) {
+  const Clock::time_point now = Clock::now();
+  if (pos != stall_pos_) {
+    stall_pos_ = pos;
+    stall_since_ = now;
+    stall_checked_ = now;
+    return;
+  }
+  if (now - stall_since_ < kStallCheckAfter || now - stall_checked_ < kStallCheckAfter) return;
+  stall_checked_ = now;
+  detail::SlotHeader* s = slot_header(slot(pos));
+  const std::int32_t pid = s->pid.load(std::memory_order_relaxed);
+  if (pid != 0) {
+    if (pid == my_pid_ || pid_alive(pid)) return;
+    // Dead claimer. It cannot publish any more; look once more in case it
+    // published just before dying, else discard the slot.
+    if (s->seq.load(std::memory_order_acquire) == 2 * pos + 1) return;
+    s->pid.store(0, std::memory_order_relaxed);
+    s->seq.store(2 * (pos + mask_ + 1), std::memory_order_release);
+    h_->head.store(pos + 1, std::memory_order_release);
+    h_->lost.fetch_add(1, std::memory_order_relaxed);
+    notify(h_->not_full);
+    stall_pos_ = ~0ULL;
+    throw ProducerDied("producer pid " + std::to_string(pid) + " died while writing the record at position " +
+                       std::to_string(pos) + " of ring '" + name() +
+                       "'; that record was discarded (never delivered torn) and the ring remains usable");
+  }
+  if (now - stall_since_ >= kStallReportAfter) {
+    throw ProducerDied("the record at position " + std::to_string(pos) + " of ring '" + name() +
+                       "' was claimed but not published for over 5 s and its producer left no pid (it probably "
+                       "died between claiming and stamping); it cannot be skipped safely: recreate the ring");
+  }
+}
+
+bool MpscRing::try_pop(void* out) {
+  const std::uint64_t pos = h_->head.load(std::memory_order_relaxed);
+  detail::SlotHeader* s = slot_header(slot(pos));
+  // acquire: pairs with the producer's release of the slot's seq.
+  if (SHANRAQ_UNLIKELY(s->seq.load(std::memory_order_acquire) != 2 * pos + 1)) {
+    if (h_->tail.load(std::memory_order_relaxed) > pos) {
+      check_stalled_slot(pos);  // claimed, being written (or its writer died)
+      return false;
+    }
+    if (SHANRAQ_UNLIKELY(closed())) {
+      if (s->seq.load(std::memory_order_acquire) == 2 * pos + 1) return try_pop(out);
+      if (h_->tail.load(std::memory_order_acquire) <= pos) throw Closed("pop on a closed, drained ring");
+    }
+    return false;
+  }
+  stamp_consumer();
+  std::memcpy(out, reinterpret_cast<std::byte*>(s) + sizeof(detail::SlotHeader), record_size_);
+  s->pid.store(0, std::memory_order_relaxed);
+  // release: the slot is free for the next lap once producers acquire this.
+  s->seq.store(2 * (pos + mask_ + 1), std::memory_order_release);
+  h_->head.store(pos + 1, std::memory_order_release);
+  notify(h_->not_full);
+  return true;
+}
+
+std::size_t MpscRing::try_pop_many(void* out, std::size_t max_n) {
+  auto* dst = static_cast<std::byte*>(out);
+  const std::uint64_t head = h_->head.load(std::memory_order_relaxed);
+  std::size_t k = 0;
+  while (k < max_n) {
+    detail::SlotHeader* s = slot_header(slot(head + k));
+    if (s->seq.load(std::memory_order_acquire) != 2 * (head + k) + 1) break;
+    std::memcpy(dst + k * record_size_, reinterpret_cast<std::byte*>(s) + sizeof(detail::SlotHeader), record_size_);
+    s->pid.store(0, std::memory_order_relaxed);
+    s->seq.store(2 * (head + k + mask_ + 1), std::memory_order_release);
+    ++k;
+  }
+  if (k == 0) {
+    if (max_n == 0) return 0;
+    // Empty, claimed-but-unpublished, or closed: try_pop sorts them out.
+    return try_pop(dst) ? 1 : 0;
+  }
+  stamp_consumer();
+  h_->head.store(head + k, std::memory_order_release);
+  notify(h_->not_full);
+  return k;
+}
+
+bool MpscRing::pop(void* out, nanoseconds timeout) {
+  if (try_pop(out)) return true;
+  return wait_for(h_->not_empty, timeout, [&] { return try_pop(out); }, [] {});
+}
+
+std::size_t MpscRing::pop_many(void* out, std::size_t max_n, nanoseconds timeout) {
+  if (max_n == 0) return 0;
+  std::size_t k = try_pop_many(out, max_n);
+  if (k != 0) return k;
+  wait_for(
+      h_->not_empty, timeout,
+      [&] {
+        k = try_pop_many(out, max_n);
+        return k > 0;
+      },
+      [] {});
+  return k;
+}
+
+}  // namespace shanraq::queue

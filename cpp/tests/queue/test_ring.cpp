@@ -1,0 +1,253 @@
+// Single-thread semantics of SpscRing and MpscRing, and the shared-memory life
+// cycle (create, attach, mismatch, stale cleanup).
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "shanraq/queue/ring.hpp"
+
+using namespace shanraq::queue;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Rec {
+  std::uint64_t seq;
+  std::uint32_t producer;
+  std::uint32_t check;  // seq * 2654435761 truncated: a torn record fails it
+};
+Rec make(std::uint64_t seq, std::uint32_t producer = 0) {
+  return {seq, producer, static_cast<std::uint32_t>(seq * 2654435761u) ^ producer};
+}
+bool intact(const Rec& r) { return r.check == (static_cast<std::uint32_t>(r.seq * 2654435761u) ^ r.producer); }
+
+std::string unique_name(const char* what) {
+  return std::string("/shanraq_test_") + what + "_" + std::to_string(::getpid());
+}
+
+using RingTypes = ::testing::Types<SpscRing, MpscRing>;
+
+}  // namespace
+
+template <typename Ring>
+class RingSemantics : public ::testing::Test {};
+TYPED_TEST_SUITE(RingSemantics, RingTypes);
+
+TYPED_TEST(RingSemantics, RejectsBadShapes) {
+  EXPECT_THROW(TypeParam(8, 0), std::invalid_argument);
+  EXPECT_THROW(TypeParam(8, 3), std::invalid_argument);
+  EXPECT_THROW(TypeParam(8, 1000), std::invalid_argument);
+  EXPECT_THROW(TypeParam(0, 4), std::invalid_argument);
+  EXPECT_THROW(TypeParam(kMaxRecordSize + 1, 4), std::invalid_argument);
+  EXPECT_THROW(TypeParam(8, (std::size_t{1} << 31)), std::invalid_argument);
+}
+
+TYPED_TEST(RingSemantics, FifoFullEmptyAndWraparound) {
+  TypeParam ring(sizeof(Rec), 4);
+  EXPECT_EQ(ring.capacity(), 4u);
+  EXPECT_EQ(ring.record_size(), sizeof(Rec));
+  Rec out{};
+  EXPECT_FALSE(ring.try_pop(&out));
+  std::uint64_t pushed = 0, popped = 0;
+  // Many laps with varying fill levels exercise every wraparound offset.
+  for (int round = 0; round < 50; ++round) {
+    const int fill = round % 5;
+    for (int i = 0; i < fill; ++i) {
+      const Rec r = make(pushed);
+      ASSERT_TRUE(ring.try_push(&r));
+      ++pushed;
+    }
+    EXPECT_EQ(ring.size(), static_cast<std::size_t>(fill));
+    if (fill == 4) {
+      const Rec r = make(999);
+      EXPECT_FALSE(ring.try_push(&r));
+    }
+    for (int i = 0; i < fill; ++i) {
+      ASSERT_TRUE(ring.try_pop(&out));
+      EXPECT_EQ(out.seq, popped++);
+      EXPECT_TRUE(intact(out));
+    }
+    EXPECT_FALSE(ring.try_pop(&out));
+  }
+}
+
+TYPED_TEST(RingSemantics, CapacityOneAndTwo) {
+  for (std::size_t cap : {1u, 2u}) {
+    TypeParam ring(sizeof(Rec), cap);
+    Rec out{};
+    for (std::uint64_t i = 0; i < 20; ++i) {
+      for (std::size_t j = 0; j < cap; ++j) {
+        const Rec r = make(i * cap + j);
+        ASSERT_TRUE(ring.try_push(&r));
+      }
+      const Rec extra = make(0);
+      EXPECT_FALSE(ring.try_push(&extra));
+      for (std::size_t j = 0; j < cap; ++j) {
+        ASSERT_TRUE(ring.try_pop(&out));
+        EXPECT_EQ(out.seq, i * cap + j);
+      }
+      EXPECT_FALSE(ring.try_pop(&out));
+    }
+  }
+}
+
+TYPED_TEST(RingSemantics, OddRecordSizes) {
+  for (std::size_t rs : {1u, 3u, 13u, 64u, 1000u}) {
+    TypeParam ring(rs, 8);
+    std::vector<unsigned char> in(rs), out(rs);
+    for (int i = 0; i < 30; ++i) {
+      for (std::size_t b = 0; b < rs; ++b) in[b] = static_cast<unsigned char>(i * 31 + b);
+      ASSERT_TRUE(ring.try_push(in.data()));
+      ASSERT_TRUE(ring.try_pop(out.data()));
+      EXPECT_EQ(in, out);
+    }
+  }
+}
+
+TYPED_TEST(RingSemantics, BatchesWrapAndStopAtCapacity) {
+  TypeParam ring(sizeof(Rec), 8);
+  std::vector<Rec> in, out(16);
+  for (std::uint64_t i = 0; i < 64; ++i) in.push_back(make(i));
+  std::uint64_t next_in = 0, next_out = 0;
+  for (int round = 0; round < 20; ++round) {
+    const std::size_t want = 1 + round % 11;
+    const std::size_t n = ring.try_push_many(&in[next_in % 48], want);
+    EXPECT_LE(n, want);
+    // try_push_many pushes records in[next_in % 48 ...]; remember their seqs.
+    for (std::size_t i = 0; i < n; ++i) EXPECT_EQ(in[next_in % 48 + i].seq, next_in % 48 + i);
+    const std::size_t m = ring.try_pop_many(out.data(), 1 + round % 7);
+    for (std::size_t i = 0; i < m; ++i) EXPECT_TRUE(intact(out[i]));
+    next_in += n;
+    next_out += m;
+    EXPECT_EQ(ring.size(), next_in - next_out);
+  }
+  // Fill exactly: a batch larger than the room pushes only what fits.
+  while (ring.try_pop_many(out.data(), 16) != 0) {
+  }
+  EXPECT_EQ(ring.try_push_many(in.data(), 20), 8u);
+  EXPECT_EQ(ring.try_push_many(in.data(), 1), 0u);
+  EXPECT_EQ(ring.try_pop_many(out.data(), 16), 8u);
+  for (std::uint64_t i = 0; i < 8; ++i) EXPECT_EQ(out[i].seq, i);
+}
+
+TYPED_TEST(RingSemantics, TimeoutsExpire) {
+  TypeParam ring(sizeof(Rec), 2);
+  Rec out{};
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_FALSE(ring.pop(&out, 30ms));
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 30ms);
+  EXPECT_EQ(ring.pop_many(&out, 1, 5ms), 0u);
+  const Rec r = make(1);
+  EXPECT_TRUE(ring.push(&r, 0ns));
+  EXPECT_TRUE(ring.push(&r, 0ns));
+  EXPECT_FALSE(ring.push(&r, 0ns));
+  t0 = std::chrono::steady_clock::now();
+  EXPECT_FALSE(ring.push(&r, 20ms));
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 20ms);
+  const std::array<Rec, 3> three{make(1), make(2), make(3)};
+  EXPECT_EQ(ring.push_many(three.data(), 3, 10ms), 0u);
+}
+
+TYPED_TEST(RingSemantics, CloseDrainsThenThrows) {
+  TypeParam ring(sizeof(Rec), 4);
+  const Rec a = make(1), b = make(2);
+  ASSERT_TRUE(ring.try_push(&a));
+  ASSERT_TRUE(ring.try_push(&b));
+  EXPECT_FALSE(ring.closed());
+  ring.close();
+  ring.close();  // idempotent
+  EXPECT_TRUE(ring.closed());
+  EXPECT_THROW(ring.try_push(&a), Closed);
+  EXPECT_THROW(ring.push(&a), Closed);
+  Rec out{};
+  EXPECT_TRUE(ring.pop(&out));
+  EXPECT_EQ(out.seq, 1u);
+  EXPECT_EQ(ring.try_pop_many(&out, 4), 1u);
+  EXPECT_EQ(out.seq, 2u);
+  EXPECT_THROW(ring.try_pop(&out), Closed);
+  EXPECT_THROW(ring.pop(&out), Closed);
+  EXPECT_THROW(ring.pop_many(&out, 4), Closed);
+}
+
+TYPED_TEST(RingSemantics, SharedCreateAttachMismatch) {
+  const std::string name = unique_name("cam");
+  unlink_segment(name);
+  {
+    auto owner = TypeParam::create(name, {sizeof(Rec), 16, "[('seq','<u8'),('p','<u4'),('c','<u4')]"});
+    EXPECT_TRUE(owner.shared());
+    EXPECT_TRUE(owner.owner());
+    EXPECT_EQ(owner.owner_pid(), ::getpid());
+    EXPECT_TRUE(segment_owner_alive(name));
+    EXPECT_THROW(TypeParam::create(name, {sizeof(Rec), 16, ""}), AlreadyExists);
+    auto peer = TypeParam::attach(name);
+    EXPECT_FALSE(peer.owner());
+    EXPECT_EQ(peer.capacity(), 16u);
+    EXPECT_EQ(peer.record_size(), sizeof(Rec));
+    EXPECT_EQ(peer.dtype(), "[('seq','<u8'),('p','<u4'),('c','<u4')]");
+    const Rec r = make(7);
+    ASSERT_TRUE(owner.try_push(&r));
+    Rec out{};
+    ASSERT_TRUE(peer.try_pop(&out));
+    EXPECT_EQ(out.seq, 7u);
+    EXPECT_THROW(TypeParam::attach(name, {sizeof(Rec) + 8, 0, ""}), LayoutMismatch);
+    EXPECT_THROW(TypeParam::attach(name, {0, 32, ""}), LayoutMismatch);
+    EXPECT_THROW(TypeParam::attach(name, {0, 0, "<i8"}), LayoutMismatch);
+    EXPECT_NO_THROW(TypeParam::attach(name, {sizeof(Rec), 16, ""}));
+    if constexpr (std::is_same_v<TypeParam, SpscRing>) {
+      EXPECT_THROW(MpscRing::attach(name), LayoutMismatch);
+    } else {
+      EXPECT_THROW(SpscRing::attach(name), LayoutMismatch);
+    }
+    // A closed flag set through one mapping is seen through the other.
+    peer.close();
+    EXPECT_TRUE(owner.closed());
+  }
+  // The owner unlinked the segment.
+  EXPECT_THROW(TypeParam::attach(name), QueueError);
+  EXPECT_FALSE(unlink_segment(name));
+}
+
+TYPED_TEST(RingSemantics, StaleSegmentOfDeadOwnerIsReplaced) {
+  const std::string name = unique_name("stale");
+  unlink_segment(name);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // Create and die without unlinking: a crashed owner.
+    auto ring = TypeParam::create(name, {sizeof(Rec), 8, ""});
+    const Rec r = make(1);
+    (void)ring.try_push(&r);
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_FALSE(segment_owner_alive(name));
+  // Still attachable (a consumer may drain what the dead owner left).
+  {
+    auto peer = TypeParam::attach(name);
+    Rec out{};
+    EXPECT_TRUE(peer.try_pop(&out));
+  }
+  EXPECT_THROW(TypeParam::create(name, {sizeof(Rec), 8, ""}, WaitStrategy::kBlocking, false), AlreadyExists);
+  auto fresh = TypeParam::create(name, {sizeof(Rec), 8, ""});
+  EXPECT_EQ(fresh.owner_pid(), ::getpid());
+  Rec out{};
+  EXPECT_FALSE(fresh.try_pop(&out));
+}
+
+TEST(SharedRing, BadNamesAndCleanup) {
+  EXPECT_THROW(SpscRing::create("", {8, 4, ""}), std::invalid_argument);
+  EXPECT_THROW(SpscRing::create("a/b", {8, 4, ""}), std::invalid_argument);
+  EXPECT_THROW(SpscRing::create(unique_name("bad"), {8, 3, ""}), std::invalid_argument);
+  EXPECT_FALSE(cleanup_stale(unique_name("nothing")));
+  const std::string name = unique_name("live");
+  auto ring = SpscRing::create(name, {8, 4, ""});
+  EXPECT_FALSE(cleanup_stale(name));  // its owner (us) is alive
+}
