@@ -7,5 +7,6 @@ export; order matching, the ledger, queues and the journal follow.
 
 from shanraq_core._version import __version__
 from shanraq_core.hist import LatencyHistogram, Recorder
+from shanraq_core.queue import Closed, MpscRing, SpscRing
 
-__all__ = ["LatencyHistogram", "Recorder", "__version__"]
+__all__ = ["Closed", "LatencyHistogram", "MpscRing", "Recorder", "SpscRing", "__version__"]

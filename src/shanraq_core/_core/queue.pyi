@@ -1,0 +1,86 @@
+"""Type stubs for the Cython ring bindings (shanraq_core._core.queue).
+
+Thread contract: producer methods (try_push, push, push_many) from one thread at
+a time for SpscRing, from any threads for MpscRing; consumer methods (try_pop,
+pop, pop_many) from one thread at a time; close, len and properties from any
+thread. Timeouts are seconds (None waits forever, 0 does not wait).
+"""
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+class QueueError(Exception): ...
+class Closed(QueueError): ...
+class PeerDead(QueueError): ...
+class ProducerDied(PeerDead): ...
+class LayoutMismatch(QueueError, ValueError): ...
+class AlreadyExists(QueueError, FileExistsError): ...
+
+class RingBase:
+    def _init_local(self, spsc: bool, capacity: int, dtype: Any, wait: str) -> None: ...
+    def _init_shared(
+        self,
+        spsc: bool,
+        create: bool,
+        name: str,
+        capacity: int | None,
+        dtype: Any,
+        wait: str,
+        replace_stale: bool,
+    ) -> None: ...
+    @property
+    def capacity(self) -> int:
+        """Records the ring holds (a power of two)."""
+    @property
+    def record_size(self) -> int:
+        """Bytes per record."""
+    @property
+    def dtype(self) -> np.dtype[Any] | None:
+        """The record dtype, or None for raw-byte records."""
+    @property
+    def wait(self) -> Any: ...
+    @property
+    def dtype_descr(self) -> str:
+        """The dtype descriptor stored in the segment header ("" for raw bytes)."""
+    @property
+    def name(self) -> str | None:
+        """The shared-memory name, None in process memory."""
+    @property
+    def shared(self) -> bool: ...
+    @property
+    def owner(self) -> bool:
+        """True for the handle that created the segment (it unlinks it)."""
+    @property
+    def owner_pid(self) -> int: ...
+    @property
+    def lost(self) -> int:
+        """Records discarded because their MPSC producer died mid-push."""
+    @property
+    def closed(self) -> bool: ...
+    def __len__(self) -> int:
+        """Records in the ring now (a snapshot)."""
+    def close(self) -> None:
+        """Closes the ring for every handle in every process: pushes raise
+        Closed, pops drain what is left and then raise Closed; waiters wake."""
+    def try_push(self, record: Any) -> bool:
+        """Pushes one record if there is room; False if full. Closed, TypeError
+        (wrong dtype), ValueError (wrong size)."""
+    def push(self, record: Any, timeout: float | None = None) -> None:
+        """Pushes one record, waiting for room (GIL released). TimeoutError,
+        Closed, PeerDead (a shared ring's consumer process is gone)."""
+    def push_many(self, records: npt.ArrayLike, timeout: float | None = 0.0) -> int:
+        """Pushes records from an array of the ring's dtype; returns how many.
+        timeout 0 pushes what fits now; None waits until all are pushed."""
+    def try_pop(self) -> Any:
+        """The next record (numpy scalar, read-only, or bytes), or None if empty."""
+    def pop(self, timeout: float | None = None) -> Any:
+        """The next record, waiting for one (GIL released). TimeoutError,
+        Closed (closed and drained), PeerDead, ProducerDied."""
+    def pop_many(self, max_n: int, timeout: float | None = None) -> npt.NDArray[Any]:
+        """Up to max_n records as a new array (a copy), waiting for at least one;
+        empty on timeout."""
+
+def unlink(name: str) -> bool: ...
+def cleanup_stale(name: str) -> bool: ...

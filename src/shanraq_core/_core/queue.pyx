@@ -1,0 +1,603 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
+# distutils: language = c++
+"""Bindings of the ring core (SpscRing, MpscRing). Translation only: record
+conversion, GIL handling, timeouts in slices and error mapping; behaviour lives
+in C++ and in the thin Python layer (shanraq_core.queue)."""
+
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_Check, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.exc cimport PyErr_CheckSignals
+from libc.stdint cimport int64_t, uint64_t
+from libc.string cimport memcpy
+from libcpp cimport bool as cbool
+from libcpp.string cimport string
+
+import ast
+
+import numpy as np
+
+cdef extern from "shanraq/common/clock.hpp" namespace "shanraq" nogil:
+    int64_t monotonic_ns() noexcept
+
+# The ring calls run without the GIL, so C++ exceptions are caught here, in
+# C++, and turned into a code and a message; the Python exception is raised
+# once the GIL is held again.
+cdef extern from *:
+    """
+    #include <string>
+    #include <stdexcept>
+    #include "shanraq/queue/ring.hpp"
+    namespace shanraq_bind {
+    struct Err {
+      int code = 0;
+      std::string msg;
+    };
+    enum : int { kOk = 0, kClosed = 1, kPeerDead = 2, kProducerDied = 3, kLayout = 4, kExists = 5,
+                 kValue = 6, kQueue = 7, kOther = 8 };
+    inline void classify(Err* e) noexcept {
+      namespace q = shanraq::queue;
+      try {
+        throw;
+      } catch (const q::Closed& x) { e->code = kClosed; e->msg = x.what();
+      } catch (const q::ProducerDied& x) { e->code = kProducerDied; e->msg = x.what();
+      } catch (const q::PeerDead& x) { e->code = kPeerDead; e->msg = x.what();
+      } catch (const q::LayoutMismatch& x) { e->code = kLayout; e->msg = x.what();
+      } catch (const q::AlreadyExists& x) { e->code = kExists; e->msg = x.what();
+      } catch (const q::QueueError& x) { e->code = kQueue; e->msg = x.what();
+      } catch (const std::invalid_argument& x) { e->code = kValue; e->msg = x.what();
+      } catch (const std::exception& x) { e->code = kOther; e->msg = x.what();
+      } catch (...) { e->code = kOther; e->msg = "unknown C++ exception";
+      }
+    }
+    // ns < 0: wait forever; ns == 0: do not wait. Returns 1 done, 0 not, -1 error.
+    template <class R> int push(R* r, const void* p, long long ns, Err* e) noexcept {
+      try { return (ns == 0 ? r->try_push(p) : r->push(p, std::chrono::nanoseconds(ns))) ? 1 : 0; }
+      catch (...) { classify(e); return -1; }
+    }
+    template <class R> int pop(R* r, void* p, long long ns, Err* e) noexcept {
+      try { return (ns == 0 ? r->try_pop(p) : r->pop(p, std::chrono::nanoseconds(ns))) ? 1 : 0; }
+      catch (...) { classify(e); return -1; }
+    }
+    // Returns the count, or -1 on error.
+    template <class R> long long push_many(R* r, const void* p, size_t n, long long ns, Err* e) noexcept {
+      try {
+        return static_cast<long long>(ns == 0 ? r->try_push_many(p, n) : r->push_many(p, n, std::chrono::nanoseconds(ns)));
+      } catch (...) { classify(e); return -1; }
+    }
+    template <class R> long long pop_many(R* r, void* p, size_t n, long long ns, Err* e) noexcept {
+      try {
+        return static_cast<long long>(ns == 0 ? r->try_pop_many(p, n) : r->pop_many(p, n, std::chrono::nanoseconds(ns)));
+      } catch (...) { classify(e); return -1; }
+    }
+    template <class R> R* make(size_t record_size, size_t capacity, shanraq::queue::WaitStrategy w, Err* e) noexcept {
+      try { return new R(record_size, capacity, w); } catch (...) { classify(e); return nullptr; }
+    }
+    template <class R> R* create(const std::string& name, const shanraq::queue::RingLayout& layout,
+                                 shanraq::queue::WaitStrategy w, bool replace_stale, Err* e) noexcept {
+      try { return new R(R::create(name, layout, w, replace_stale)); } catch (...) { classify(e); return nullptr; }
+    }
+    template <class R> R* attach(const std::string& name, const shanraq::queue::RingLayout& expect,
+                                 shanraq::queue::WaitStrategy w, Err* e) noexcept {
+      try { return new R(R::attach(name, expect, w)); } catch (...) { classify(e); return nullptr; }
+    }
+    inline int unlink(const std::string& name, Err* e) noexcept {
+      try { return shanraq::queue::unlink_segment(name) ? 1 : 0; } catch (...) { classify(e); return -1; }
+    }
+    inline int cleanup_stale(const std::string& name, Err* e) noexcept {
+      try { return shanraq::queue::cleanup_stale(name) ? 1 : 0; } catch (...) { classify(e); return -1; }
+    }
+    }  // namespace shanraq_bind
+    """
+    cdef cppclass Err "shanraq_bind::Err":
+        int code
+        string msg
+    int b_push "shanraq_bind::push"[R](R*, const void*, long long, Err*) noexcept nogil
+    int b_pop "shanraq_bind::pop"[R](R*, void*, long long, Err*) noexcept nogil
+    long long b_push_many "shanraq_bind::push_many"[R](R*, const void*, size_t, long long, Err*) noexcept nogil
+    long long b_pop_many "shanraq_bind::pop_many"[R](R*, void*, size_t, long long, Err*) noexcept nogil
+    R* b_make "shanraq_bind::make"[R](size_t, size_t, WaitStrategy, Err*) noexcept nogil
+    R* b_create "shanraq_bind::create"[R](const string&, const RingLayout&, WaitStrategy, cbool, Err*) noexcept nogil
+    R* b_attach "shanraq_bind::attach"[R](const string&, const RingLayout&, WaitStrategy, Err*) noexcept nogil
+    int b_unlink "shanraq_bind::unlink"(const string&, Err*) noexcept nogil
+    int b_cleanup_stale "shanraq_bind::cleanup_stale"(const string&, Err*) noexcept nogil
+
+
+class QueueError(Exception):
+    """Base class of the ring errors."""
+
+
+class Closed(QueueError):
+    """The ring was closed: pushes fail, pops fail once it is drained."""
+
+
+class PeerDead(QueueError):
+    """The process on the other side of a shared ring no longer exists."""
+
+
+class ProducerDied(PeerDead):
+    """An MPSC producer process died mid-push; its record was discarded (never
+    delivered torn) and the ring remains usable."""
+
+
+class LayoutMismatch(QueueError, ValueError):
+    """attach() found a segment that is not a ring of the expected layout."""
+
+
+class AlreadyExists(QueueError, FileExistsError):
+    """create() found a live segment of that name."""
+
+
+cdef object _error(Err& e):
+    msg = e.msg.decode("utf-8", "replace")
+    if e.code == 1:
+        return Closed(msg)
+    if e.code == 2:
+        return PeerDead(msg)
+    if e.code == 3:
+        return ProducerDied(msg)
+    if e.code == 4:
+        return LayoutMismatch(msg)
+    if e.code == 5:
+        return AlreadyExists(msg)
+    if e.code == 6:
+        return ValueError(msg)
+    if e.code == 7:
+        return QueueError(msg)
+    return RuntimeError(msg)
+
+
+_WAITS = {"blocking": <int>kBlocking, "yield": <int>kYield, "spin": <int>kBusySpin}
+# Longest stretch spent without the GIL in one blocking call, so Ctrl-C (and
+# other Python signal handlers) run within about this long.
+cdef int64_t _SLICE_NS = 50_000_000
+
+
+cdef int64_t _timeout_ns(object timeout) except -2:
+    """None -> -1 (forever); seconds -> ns (>= 0)."""
+    if timeout is None:
+        return -1
+    t = float(timeout)
+    if not t >= 0.0:
+        raise ValueError(f"timeout must be None or >= 0 seconds, got {timeout!r}")
+    if t > 1e9:
+        return -1
+    return <int64_t>(t * 1e9)
+
+
+def _descr_of(dtype) -> str:
+    """Text stored in the segment header that attach() turns back into the dtype."""
+    if dtype.fields is None:
+        return dtype.str
+    return repr(dtype.descr)
+
+
+def _dtype_from_descr(text):
+    if text.startswith("["):
+        return np.dtype(ast.literal_eval(text))
+    return np.dtype(text)
+
+
+def _as_dtype(dtype):
+    """(record_size, numpy dtype or None) from a dtype-like or a byte count."""
+    if isinstance(dtype, (int, np.integer)) and not isinstance(dtype, bool):
+        n = int(dtype)
+        if n < 1:
+            raise ValueError(f"record size must be >= 1 byte, got {n}")
+        return n, None
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"dtype must be a numpy dtype or a record size in bytes, not {dtype!r}") from exc
+    if dt.hasobject:
+        raise TypeError(f"dtype {dt} holds Python objects; rings carry plain bytes only")
+    if dt.itemsize == 0:
+        raise TypeError(f"dtype {dt} has no size")
+    return dt.itemsize, dt
+
+
+cdef WaitStrategy _wait_of(object wait) except *:
+    cdef int code
+    try:
+        code = _WAITS[wait]
+    except (KeyError, TypeError):
+        raise ValueError(f"wait must be one of {sorted(_WAITS)}, got {wait!r}") from None
+    return <WaitStrategy>code
+
+
+cdef class RingBase:
+    """C++ ring holder; use shanraq_core.SpscRing or shanraq_core.MpscRing."""
+
+    def __cinit__(self, *args, **kwargs):
+        self.s = NULL
+        self.m = NULL
+        self._dtype = None
+        self._scratch = None
+
+    def __dealloc__(self):
+        del self.s
+        del self.m
+
+    cdef int _check(self) except -1:
+        if self.s == NULL and self.m == NULL:
+            raise RuntimeError("ring is not initialised")
+        return 0
+
+    # ---- construction ----------------------------------------------------------
+    cdef _setup(self, object dt, object wait):
+        self._dtype = dt
+        self._wait = wait
+        self.rsize = self.s.record_size() if self.s != NULL else self.m.record_size()
+        if dt is not None:
+            self._scratch = np.zeros(1, dt)
+
+    def _init_local(self, bint spsc, capacity, dtype, wait):
+        cdef Err err
+        rsize, dt = _as_dtype(dtype)
+        cdef WaitStrategy w = _wait_of(wait)
+        cap = int(capacity)
+        if cap < 1 or cap & (cap - 1) or cap > (1 << 30):
+            raise ValueError(f"capacity must be a power of two in [1, 2**30], got {capacity!r}")
+        if self.s != NULL or self.m != NULL:
+            raise RuntimeError("ring is already initialised")
+        if spsc:
+            self.s = b_make[SpscRing](rsize, cap, w, &err)
+        else:
+            self.m = b_make[MpscRing](rsize, cap, w, &err)
+        if self.s == NULL and self.m == NULL:
+            raise _error(err)
+        self._setup(dt, wait)
+
+    def _init_shared(self, bint spsc, bint create, str name, capacity, dtype, wait, bint replace_stale):
+        cdef Err err
+        cdef RingLayout layout
+        cdef WaitStrategy w = _wait_of(wait)
+        cdef string cname = name.encode()
+        dt = None
+        if create:
+            rsize, dt = _as_dtype(dtype)
+            cap = int(capacity)
+            if cap < 1 or cap & (cap - 1) or cap > (1 << 30):
+                raise ValueError(f"capacity must be a power of two in [1, 2**30], got {capacity!r}")
+            layout.record_size = rsize
+            layout.capacity = cap
+            layout.dtype = (_descr_of(dt) if dt is not None else "").encode()
+        else:
+            layout.record_size = 0
+            layout.capacity = 0 if capacity is None else int(capacity)
+            if dtype is not None:
+                rsize, dt = _as_dtype(dtype)
+                layout.record_size = rsize
+                if dt is not None:
+                    layout.dtype = _descr_of(dt).encode()
+        if self.s != NULL or self.m != NULL:
+            raise RuntimeError("ring is already initialised")
+        with nogil:
+            # Without the GIL: attach may wait (up to 1 s) for a creator
+            # that is still initialising the segment. No Python state is used.
+            if spsc:
+                self.s = b_create[SpscRing](cname, layout, w, replace_stale, &err) if create else \
+                    b_attach[SpscRing](cname, layout, w, &err)
+            else:
+                self.m = b_create[MpscRing](cname, layout, w, replace_stale, &err) if create else \
+                    b_attach[MpscRing](cname, layout, w, &err)
+        if self.s == NULL and self.m == NULL:
+            raise _error(err)
+        if not create:
+            descr = self.dtype_descr
+            dt = _dtype_from_descr(descr) if descr else None
+        self._setup(dt, wait)
+
+    # ---- metadata ----------------------------------------------------------------
+    @property
+    def capacity(self) -> int:
+        self._check()
+        return self.s.capacity() if self.s != NULL else self.m.capacity()
+
+    @property
+    def record_size(self) -> int:
+        self._check()
+        return self.rsize
+
+    @property
+    def dtype(self):
+        return self._dtype
+
+    @property
+    def wait(self) -> str:
+        return self._wait
+
+    @property
+    def dtype_descr(self) -> str:
+        self._check()
+        cdef string_view v = self.s.dtype() if self.s != NULL else self.m.dtype()
+        return v.data()[:v.size()].decode()
+
+    @property
+    def name(self):
+        self._check()
+        cdef string n = self.s.name() if self.s != NULL else self.m.name()
+        return n.decode() if n.size() else None
+
+    @property
+    def shared(self) -> bool:
+        self._check()
+        return self.s.shared() if self.s != NULL else self.m.shared()
+
+    @property
+    def owner(self) -> bool:
+        self._check()
+        return self.s.owner() if self.s != NULL else self.m.owner()
+
+    @property
+    def owner_pid(self) -> int:
+        self._check()
+        return self.s.owner_pid() if self.s != NULL else self.m.owner_pid()
+
+    @property
+    def lost(self) -> int:
+        self._check()
+        return self.s.lost() if self.s != NULL else self.m.lost()
+
+    @property
+    def closed(self) -> bool:
+        self._check()
+        return self.s.closed() if self.s != NULL else self.m.closed()
+
+    def __len__(self):
+        self._check()
+        return self.s.size() if self.s != NULL else self.m.size()
+
+    def close(self):
+        self._check()
+        if self.s != NULL:
+            self.s.close()
+        else:
+            self.m.close()
+
+    # ---- records -----------------------------------------------------------------
+    cdef object _record_source(self, object record):
+        """An object whose buffer holds the record's bytes."""
+        dt = self._dtype
+        if PyBytes_Check(record) or isinstance(record, (bytearray, memoryview)):
+            return record
+        if dt is None:
+            raise TypeError(f"this ring carries raw {self.rsize}-byte records: push bytes, "
+                            f"not {type(record).__name__}")
+        if isinstance(record, np.void):
+            if record.dtype is not dt and record.dtype != dt:
+                raise TypeError(f"record dtype {record.dtype} differs from the ring's dtype {dt}")
+            return record
+        if isinstance(record, np.ndarray):
+            raise TypeError("push one record (arr[i], a tuple or bytes); use push_many for arrays")
+        # A tuple of field values (or a scalar for a plain dtype): numpy
+        # converts it, raising TypeError/ValueError if it does not fit.
+        self._scratch[0] = record
+        return self._scratch
+
+    cdef int _push(self, object record, int64_t timeout_ns) except -1:
+        """1 pushed, 0 timed out."""
+        cdef Py_buffer view
+        cdef const char* p
+        cdef Err err
+        cdef int r
+        cdef int64_t deadline, slice_ns, now
+        self._check()
+        if PyBytes_Check(record):
+            src = record
+            if <size_t>PyBytes_GET_SIZE(record) != self.rsize:
+                raise ValueError(f"record is {PyBytes_GET_SIZE(record)} bytes; this ring's records are "
+                                 f"{self.rsize} bytes")
+        else:
+            src = self._record_source(record)
+            PyObject_GetBuffer(src, &view, PyBUF_SIMPLE)
+            try:
+                if <size_t>view.len != self.rsize:
+                    raise ValueError(f"record is {view.len} bytes; this ring's records are {self.rsize} bytes")
+                # A private immutable copy: the scratch array and a caller's
+                # bytearray may change while we wait without the GIL.
+                src = PyBytes_FromStringAndSize(<const char*>view.buf, view.len)
+            finally:
+                PyBuffer_Release(&view)
+        p = PyBytes_AS_STRING(src)
+        # The first attempt never waits, so it keeps the GIL.
+        r = b_push[SpscRing](self.s, p, 0, &err) if self.s != NULL else b_push[MpscRing](self.m, p, 0, &err)
+        if r < 0:
+            raise _error(err)
+        if r == 1 or timeout_ns == 0:
+            return r
+        deadline = monotonic_ns() + timeout_ns if timeout_ns > 0 else 0
+        while True:
+            slice_ns = _SLICE_NS
+            if timeout_ns > 0:
+                slice_ns = min(slice_ns, max(deadline - monotonic_ns(), <int64_t>1))
+            # Safe without the GIL: `p` points into `src`, an immutable bytes
+            # object this frame holds; the C++ ring is built for concurrent
+            # producers and a consumer; and `self` (hence the ring) stays
+            # alive while this frame references it.
+            with nogil:
+                if self.s != NULL:
+                    r = b_push[SpscRing](self.s, p, slice_ns, &err)
+                else:
+                    r = b_push[MpscRing](self.m, p, slice_ns, &err)
+            if r < 0:
+                raise _error(err)
+            if r == 1:
+                return 1
+            PyErr_CheckSignals()
+            if timeout_ns > 0 and monotonic_ns() >= deadline:
+                return 0
+
+    def try_push(self, record) -> bool:
+        return self._push(record, 0) == 1
+
+    def push(self, record, timeout=None):
+        if self._push(record, _timeout_ns(timeout)) == 0:
+            raise TimeoutError(f"ring stayed full for {timeout} s")
+
+    cdef object _wrap(self, object raw):
+        if self._dtype is None:
+            return raw
+        # A read-only record viewing the bytes we popped into: no second copy.
+        return np.frombuffer(raw, self._dtype)[0]
+
+    cdef object _pop(self, int64_t timeout_ns):
+        """The record, or None on timeout / empty."""
+        cdef Err err
+        cdef int r
+        cdef int64_t deadline, slice_ns
+        self._check()
+        out = PyBytes_FromStringAndSize(NULL, self.rsize)
+        cdef char* p = PyBytes_AS_STRING(out)
+        r = b_pop[SpscRing](self.s, p, 0, &err) if self.s != NULL else b_pop[MpscRing](self.m, p, 0, &err)
+        if r < 0:
+            raise _error(err)
+        if r == 1:
+            return self._wrap(out)
+        if timeout_ns == 0:
+            return None
+        deadline = monotonic_ns() + timeout_ns if timeout_ns > 0 else 0
+        while True:
+            slice_ns = _SLICE_NS
+            if timeout_ns > 0:
+                slice_ns = min(slice_ns, max(deadline - monotonic_ns(), <int64_t>1))
+            # Safe without the GIL: `out` is a new bytes object no one else
+            # has seen yet, owned by this frame; the ring outlives the frame.
+            with nogil:
+                if self.s != NULL:
+                    r = b_pop[SpscRing](self.s, p, slice_ns, &err)
+                else:
+                    r = b_pop[MpscRing](self.m, p, slice_ns, &err)
+            if r < 0:
+                raise _error(err)
+            if r == 1:
+                return self._wrap(out)
+            PyErr_CheckSignals()
+            if timeout_ns > 0 and monotonic_ns() >= deadline:
+                return None
+
+    def try_pop(self):
+        return self._pop(0)
+
+    def pop(self, timeout=None):
+        rec = self._pop(_timeout_ns(timeout))
+        if rec is None:
+            raise TimeoutError(f"ring stayed empty for {timeout} s")
+        return rec
+
+    # ---- batches -----------------------------------------------------------------
+    cdef object _as_records(self, object records):
+        """A C-contiguous numpy array of records in the ring's layout."""
+        dt = self._dtype
+        if isinstance(records, (bytes, bytearray, memoryview)) and dt is None:
+            arr = np.frombuffer(records, np.uint8)
+            if arr.size % self.rsize:
+                raise ValueError(f"{arr.size} bytes is not a whole number of {self.rsize}-byte records")
+            return arr
+        arr = np.asarray(records)
+        if dt is not None:
+            if arr.dtype != dt:
+                raise TypeError(f"records dtype {arr.dtype} differs from the ring's dtype {dt}")
+        elif arr.dtype.itemsize != self.rsize and not (arr.dtype == np.uint8 and arr.ndim == 2
+                                                        and arr.shape[1] == self.rsize):
+            raise TypeError(f"records of {arr.dtype.itemsize} bytes do not fit this ring's "
+                            f"{self.rsize}-byte records")
+        if arr.dtype.hasobject:
+            raise TypeError("records must not hold Python objects")
+        return np.ascontiguousarray(arr)
+
+    def push_many(self, records, timeout=0.0) -> int:
+        cdef Err err
+        cdef long long r
+        cdef int64_t t = _timeout_ns(timeout)
+        cdef int64_t deadline, slice_ns
+        cdef size_t n, done = 0
+        cdef const unsigned char[::1] buf
+        self._check()
+        arr = self._as_records(records)
+        n = <size_t>(arr.nbytes // self.rsize)
+        if n == 0:
+            return 0
+        buf = arr.reshape(-1).view(np.uint8)
+        cdef const unsigned char* p = &buf[0]
+        deadline = monotonic_ns() + t if t > 0 else 0
+        while True:
+            slice_ns = 0 if t == 0 else _SLICE_NS
+            if t > 0:
+                slice_ns = min(slice_ns, max(deadline - monotonic_ns(), <int64_t>1))
+            # Safe without the GIL: `buf` is a view this frame holds on a
+            # contiguous array (our copy, or the caller's, which the caller
+            # must not resize during the call); the ring is thread-safe for
+            # its producers and outlives the frame.
+            with nogil:
+                if self.s != NULL:
+                    r = b_push_many[SpscRing](self.s, p + done * self.rsize, n - done, slice_ns, &err)
+                else:
+                    r = b_push_many[MpscRing](self.m, p + done * self.rsize, n - done, slice_ns, &err)
+            if r < 0:
+                if done and err.code == 1:
+                    return done
+                raise _error(err)
+            done += <size_t>r
+            if done == n or t == 0:
+                return done
+            PyErr_CheckSignals()
+            if t > 0 and monotonic_ns() >= deadline:
+                return done
+
+    def pop_many(self, max_n, timeout=None):
+        cdef Err err
+        cdef long long r
+        cdef int64_t t = _timeout_ns(timeout)
+        cdef int64_t deadline, slice_ns
+        cdef size_t n
+        self._check()
+        n = <size_t>int(max_n)
+        if int(max_n) < 0:
+            raise ValueError(f"max_n must be >= 0, got {max_n}")
+        dt = self._dtype if self._dtype is not None else np.dtype((np.void, self.rsize))
+        out = np.empty(n, dt)
+        if n == 0:
+            return out
+        cdef unsigned char[::1] buf = out.view(np.uint8)
+        cdef unsigned char* p = &buf[0]
+        deadline = monotonic_ns() + t if t > 0 else 0
+        while True:
+            slice_ns = 0 if t == 0 else _SLICE_NS
+            if t > 0:
+                slice_ns = min(slice_ns, max(deadline - monotonic_ns(), <int64_t>1))
+            # Safe without the GIL: `out` is a new array only this frame
+            # references; the ring is safe for its consumer and outlives it.
+            with nogil:
+                if self.s != NULL:
+                    r = b_pop_many[SpscRing](self.s, p, n, slice_ns, &err)
+                else:
+                    r = b_pop_many[MpscRing](self.m, p, n, slice_ns, &err)
+            if r < 0:
+                raise _error(err)
+            if r > 0 or t == 0:
+                break
+            PyErr_CheckSignals()
+            if t > 0 and monotonic_ns() >= deadline:
+                break
+        if <size_t>r == n:
+            return out
+        # Copy out the filled part rather than pin the whole buffer.
+        return out[:r].copy()
+
+
+def unlink(str name) -> bool:
+    """Removes the named segment (shm_unlink). False if it did not exist."""
+    cdef Err err
+    cdef int r = b_unlink(name.encode(), &err)
+    if r < 0:
+        raise _error(err)
+    return r == 1
+
+
+def cleanup_stale(str name) -> bool:
+    """Removes the named segment if its owner process is gone; True if removed."""
+    cdef Err err
+    cdef int r = b_cleanup_stale(name.encode(), &err)
+    if r < 0:
+        raise _error(err)
+    return r == 1
