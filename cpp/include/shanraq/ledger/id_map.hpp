@@ -1,0 +1,140 @@
+// Open-addressing map from a 64-bit id to the index of its record in a
+// caller-owned array (accounts or transfers). Sized once for a fixed capacity,
+// it never allocates afterwards.
+//
+// Each slot is 8 bytes: the record index + 1 in the low half (0 = empty) and
+// 32 bits of the id's hash in the high half. The hash tag answers almost every
+// probe without touching the record array, so looking up an absent id (every
+// new transfer) costs one cache line, not one per probed slot. The table has
+// at least twice as many slots as the capacity (load <= 0.5), so linear probes
+// stay short: 16 bytes per record, at most 32 after rounding to a power of two.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <new>
+#include <stdexcept>
+
+namespace shanraq::ledger {
+
+// MurmurHash3's fmix64: callers choose ids (often sequential), so every id bit
+// must reach both the slot index (low bits) and the tag (high bits).
+inline std::uint64_t hash_id(std::uint64_t id) noexcept {
+  id ^= id >> 33;
+  id *= 0xff51afd7ed558ccdULL;
+  id ^= id >> 33;
+  id *= 0xc4ceb9fe1a85ec53ULL;
+  id ^= id >> 33;
+  return id;
+}
+
+// calloc-backed zeroed storage: the kernel maps zero pages lazily, so a large
+// capacity costs address space, and resident memory only where it is used.
+template <class T>
+struct FreeDeleter {
+  void operator()(T* p) const noexcept { std::free(p); }
+};
+template <class T>
+using RawArray = std::unique_ptr<T[], FreeDeleter<T>>;
+
+template <class T>
+RawArray<T> make_zeroed(std::size_t n) {
+  void* p = std::calloc(n == 0 ? 1 : n, sizeof(T));
+  if (p == nullptr) throw std::bad_alloc();
+  return RawArray<T>(static_cast<T*>(p));
+}
+
+class IdMap {
+ public:
+  static constexpr std::uint32_t kNotFound = 0xFFFFFFFFU;
+
+  // capacity: records the map must hold (< 2^31). Throws std::bad_alloc.
+  explicit IdMap(std::uint32_t capacity) {
+    std::size_t size = 16;
+    while (size < std::size_t{capacity} * 2) size <<= 1;
+    mask_ = size - 1;
+    slots_ = make_zeroed<std::uint64_t>(size);
+  }
+
+  std::size_t slot_count() const noexcept { return mask_ + 1; }
+  std::size_t memory_bytes() const noexcept { return slot_count() * sizeof(std::uint64_t); }
+
+  void prefetch(std::uint64_t id) const noexcept {
+    __builtin_prefetch(&slots_[hash_id(id) & mask_]);
+  }
+
+  // Prefetches the record `id` most likely maps to (its home slot's, if the
+  // tag matches); the slot itself should have been prefetched earlier.
+  template <class Record>
+  void prefetch_record(std::uint64_t id, const Record* records) const noexcept {
+    const std::uint64_t h = hash_id(id);
+    const std::uint64_t s = slots_[h & mask_];
+    const auto low = static_cast<std::uint32_t>(s);
+    if (low != 0 && (s >> 32) == (h >> 32)) {
+      const char* r = reinterpret_cast<const char*>(&records[low - 1]);
+      __builtin_prefetch(r);
+      __builtin_prefetch(r + sizeof(Record) - 1);
+    }
+  }
+
+  // Index of `id`, or kNotFound. `records[i].id` must be the id stored at i.
+  template <class Record>
+  std::uint32_t find(std::uint64_t id, const Record* records) const noexcept {
+    const std::uint64_t h = hash_id(id);
+    const std::uint32_t tag = static_cast<std::uint32_t>(h >> 32);
+    for (std::size_t pos = h & mask_;; pos = (pos + 1) & mask_) {
+      const std::uint64_t s = slots_[pos];
+      const auto low = static_cast<std::uint32_t>(s);
+      if (low == 0) return kNotFound;
+      if (static_cast<std::uint32_t>(s >> 32) == tag && records[low - 1].id == id) return low - 1;
+    }
+  }
+
+  // Adds id -> index; the id must be absent and the map below capacity.
+  void insert(std::uint64_t id, std::uint32_t index) noexcept {
+    const std::uint64_t h = hash_id(id);
+    std::size_t pos = h & mask_;
+    while (static_cast<std::uint32_t>(slots_[pos]) != 0) pos = (pos + 1) & mask_;
+    slots_[pos] = ((h >> 32) << 32) | (std::uint64_t{index} + 1);
+  }
+
+  // Removes id (present) by backward-shift deletion, which keeps every other
+  // key reachable from its home slot without tombstones. Used to roll back a
+  // failed linked chain.
+  template <class Record>
+  void erase(std::uint64_t id, const Record* records) noexcept {
+    const std::uint64_t h = hash_id(id);
+    std::size_t hole = h & mask_;
+    while (true) {
+      const std::uint64_t s = slots_[hole];
+      if (static_cast<std::uint32_t>(s) == 0) return;
+      if (records[static_cast<std::uint32_t>(s) - 1].id == id) break;
+      hole = (hole + 1) & mask_;
+    }
+    for (std::size_t j = (hole + 1) & mask_;; j = (j + 1) & mask_) {
+      const std::uint64_t s = slots_[j];
+      const auto low = static_cast<std::uint32_t>(s);
+      if (low == 0) break;
+      const std::size_t home = hash_id(records[low - 1].id) & mask_;
+      // Move s into the hole unless its home lies cyclically in (hole, j].
+      const bool stays = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+      if (!stays) {
+        slots_[hole] = s;
+        hole = j;
+      }
+    }
+    slots_[hole] = 0;
+  }
+
+  void clear() noexcept {
+    for (std::size_t i = 0; i <= mask_; ++i) slots_[i] = 0;
+  }
+
+ private:
+  RawArray<std::uint64_t> slots_;
+  std::size_t mask_ = 0;
+};
+
+}  // namespace shanraq::ledger

@@ -1,0 +1,186 @@
+// An in-process double-entry ledger with TigerBeetle's semantics: accounts,
+// single-phase and two-phase transfers, linked chains, balancing and closing
+// transfers, exact idempotency, holds that expire as command time advances,
+// per-account balance history, plus numeric overdraft / credit limits.
+//
+// A deterministic single-writer state machine (docs/ledger.md): time arrives
+// with every command (`now`, ns) and is never read from a clock; every event
+// gets a timestamp max(now, last + 1), so timestamps strictly increase; equal
+// command streams give equal state_hash() and snapshot() bytes. Not
+// thread-safe: one thread at a time may call any member function.
+//
+// Memory is fixed by the capacities given to the constructor (records in
+// lazily-committed arrays, open-addressing id maps); nothing allocates on the
+// hot path except the undo log of an unusually long linked chain.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "shanraq/ledger/id_map.hpp"
+#include "shanraq/ledger/types.hpp"
+
+namespace shanraq::ledger {
+
+// Thrown when a command would need more records than the capacities allow.
+// Checked before the command runs, so nothing has been applied.
+class CapacityError : public std::length_error {
+ public:
+  using std::length_error::length_error;
+};
+
+struct LedgerCapacity {
+  std::uint32_t accounts = 1U << 20;
+  std::uint32_t transfers = 1U << 23;  // stored transfers plus remembered failed ids
+  std::uint32_t history = 1U << 20;    // balance-history entries
+};
+
+class Ledger {
+ public:
+  // Largest capacity of each kind (index space of the id maps).
+  static constexpr std::uint32_t kMaxCapacity = (1U << 31) - 1;
+
+  // Throws std::invalid_argument for a zero or too large capacity,
+  // std::bad_alloc if the address space cannot be reserved.
+  explicit Ledger(const LedgerCapacity& capacity = {});
+  Ledger(const Ledger&) = delete;
+  Ledger& operator=(const Ledger&) = delete;
+  Ledger(Ledger&&) noexcept = default;
+  Ledger& operator=(Ledger&&) noexcept = default;
+  ~Ledger() = default;
+
+  // ---- commands ---------------------------------------------------------------
+  // Batch commands: one result per record, in order (`results` has n entries),
+  // linked chains honoured across the batch. `now` is the command time in ns
+  // (< 2^63). Throws CapacityError (nothing applied) if the batch might not fit,
+  // std::invalid_argument if `now` is out of range.
+  void create_accounts(const Account* accounts, std::size_t n, std::uint64_t now, std::uint32_t* results);
+  void create_transfers(const Transfer* transfers, std::size_t n, std::uint64_t now, std::uint32_t* results);
+
+  // One-record commands: a batch of one.
+  CreateAccountResult create_account(const Account& account, std::uint64_t now);
+  CreateTransferResult create_transfer(const Transfer& transfer, std::uint64_t now);
+
+  // Sets an account's overdraft / credit limit (an extension). Takes effect for
+  // later transfers; balances already beyond a lowered limit stay as they are
+  // and only block further movement in that direction.
+  // Not an event: it takes no timestamp and does not advance time.
+  SetLimitResult set_account_limit(std::uint64_t id, std::uint64_t limit) noexcept;
+
+  // Releases every hold whose timeout has passed at `now` (TigerBeetle's
+  // expiry pulse). Commands do this themselves before each event outside a
+  // linked chain; call it to release holds when no command is coming.
+  // Returns the number of holds expired. Throws as create_transfers.
+  std::size_t expire_pending_transfers(std::uint64_t now);
+
+  // ---- queries (never change state) ----------------------------------------
+  const Account* lookup_account(std::uint64_t id) const noexcept;
+  // A stored transfer (its `reserved` field is its PendingStatus), or nullptr
+  // if the id is unknown or only remembered as failed.
+  const Transfer* lookup_transfer(std::uint64_t id) const noexcept;
+
+  // Balances of a history account after each change with timestamp in
+  // [since, until], oldest first: writes the oldest min(count, max) of them
+  // into `out` and returns how many there are in the range (so out = nullptr,
+  // max = 0 counts). 0 for an unknown account or one without the history flag.
+  std::size_t account_history(std::uint64_t id, std::uint64_t since, std::uint64_t until, AccountBalance* out,
+                              std::size_t max) const noexcept;
+
+  std::size_t account_count() const noexcept { return account_count_; }
+  std::size_t transfer_count() const noexcept { return transfer_count_; }
+  std::size_t history_count() const noexcept { return history_count_; }
+  std::uint64_t last_timestamp() const noexcept { return last_timestamp_; }
+  const LedgerCapacity& capacity() const noexcept { return capacity_; }
+  // Bytes of memory the ledger's arrays and maps span (address space; resident
+  // memory grows with use up to this).
+  std::size_t memory_bytes() const noexcept;
+
+  // 64-bit hash of the state (records, balances, holds, history, clock).
+  // Capacities are configuration, not state: they do not enter the hash.
+  std::uint64_t state_hash() const noexcept;
+  // Self-describing, checksummed bytes; restore() gives a ledger whose
+  // snapshot() is bit-identical. restore throws std::invalid_argument on
+  // corrupt or truncated input.
+  std::string snapshot() const;
+  static Ledger restore(const std::uint8_t* data, std::size_t size);
+
+ private:
+  struct HistoryEntry {
+    AccountBalance balance;
+    std::uint32_t account;
+    std::uint32_t prev;  // previous entry of the same account + 1; 0 = none
+  };
+  static_assert(sizeof(HistoryEntry) == 48);
+  struct Expiry {
+    std::uint64_t expires_at;
+    std::uint32_t transfer;
+    std::uint32_t pad;
+  };
+  struct AccountUndo {
+    std::uint32_t index;
+    Account old;
+  };
+  struct StatusUndo {
+    std::uint32_t transfer;
+    std::uint32_t status;
+  };
+
+  std::uint64_t next_timestamp(std::uint64_t now) noexcept;
+  void check_time(std::uint64_t now, std::size_t events) const;
+  void check_transfer_room(const Transfer* transfers, std::size_t n) const;
+  std::size_t expire_due(std::uint64_t now);
+  void expire_one(std::uint32_t index, std::uint64_t ts);
+
+  CreateAccountResult apply_account(const Account& a, std::uint64_t ts) noexcept;
+  CreateTransferResult apply_transfer(const Transfer& t, std::uint64_t ts) noexcept;
+  CreateTransferResult apply_post_or_void(const Transfer& t, std::uint64_t ts) noexcept;
+  CreateTransferResult transfer_exists(const Transfer& t, const Transfer& e) const noexcept;
+  void remember_failed(std::uint64_t id, std::uint64_t ts) noexcept;
+  std::uint32_t append_transfer(const Transfer& t) noexcept;
+  void touch_account(std::uint32_t index) noexcept;
+  void record_history(std::uint32_t index, std::uint64_t ts) noexcept;
+  void set_status(std::uint32_t transfer, PendingStatus status) noexcept;
+  void push_expiry(std::uint64_t expires_at, std::uint32_t transfer) noexcept;
+  void pop_expiry() noexcept;
+  std::uint32_t history_entries_for(const Account& a) const noexcept {
+    return (a.flags & account_flags::kHistory) ? 1U : 0U;
+  }
+
+  // Linked chains: changes made inside an open chain are logged so a failing
+  // member rolls the whole chain back.
+  void chain_begin() noexcept;
+  void chain_commit() noexcept;
+  void chain_rollback() noexcept;
+
+  LedgerCapacity capacity_;
+  RawArray<Account> accounts_;
+  RawArray<std::uint32_t> history_head_;  // per account: newest entry + 1
+  RawArray<Transfer> transfers_;
+  RawArray<HistoryEntry> history_;
+  RawArray<Expiry> expiries_;  // binary min-heap on (expires_at, transfer)
+  IdMap account_map_;
+  IdMap transfer_map_;
+  std::uint32_t account_count_ = 0;
+  std::uint32_t transfer_count_ = 0;
+  std::uint32_t history_count_ = 0;
+  std::uint32_t expiry_count_ = 0;
+  std::uint32_t history_accounts_ = 0;  // accounts with the history flag
+  // History entries the live timed holds will need when they expire.
+  std::uint64_t history_reserved_ = 0;
+  std::uint64_t last_timestamp_ = 0;
+
+  bool in_chain_ = false;
+  std::uint32_t chain_account_count_ = 0;
+  std::uint32_t chain_transfer_count_ = 0;
+  std::uint32_t chain_history_count_ = 0;
+  std::uint32_t chain_history_accounts_ = 0;
+  std::uint64_t chain_history_reserved_ = 0;
+  std::vector<AccountUndo> account_undo_;
+  std::vector<StatusUndo> status_undo_;
+  std::vector<Expiry> deferred_expiries_;
+};
+
+}  // namespace shanraq::ledger

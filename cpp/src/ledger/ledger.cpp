@@ -1,0 +1,873 @@
+#include "shanraq/ledger/ledger.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "shanraq/common/checksum.hpp"
+#include "shanraq/common/platform.hpp"
+
+namespace shanraq::ledger {
+
+namespace af = account_flags;
+namespace tf = transfer_flags;
+using TR = CreateTransferResult;
+using AR = CreateAccountResult;
+using u128 = unsigned __int128;
+
+namespace {
+
+constexpr std::uint32_t kNotFound = IdMap::kNotFound;
+
+inline bool has(std::uint16_t flags, std::uint16_t bit) noexcept { return (flags & bit) != 0; }
+
+inline bool ud128_is_zero(const std::uint64_t (&v)[2]) noexcept { return (v[0] | v[1]) == 0; }
+inline bool ud128_eq(const std::uint64_t (&a)[2], const std::uint64_t (&b)[2]) noexcept {
+  return a[0] == b[0] && a[1] == b[1];
+}
+
+inline PendingStatus status_of(const Transfer& t) noexcept { return static_cast<PendingStatus>(t.reserved); }
+
+// Room a debit (credit) may still take before the account's balance flag and
+// limit refuse it. u128 because credits_posted + limit may pass 2^64.
+inline u128 debit_headroom(const Account& a) noexcept {
+  const u128 cap = u128{a.credits_posted} + (has(a.flags, af::kDebitsMustNotExceedCredits) ? a.limit : 0);
+  const u128 used = u128{a.debits_posted} + a.debits_pending;
+  return cap > used ? cap - used : 0;
+}
+inline u128 credit_headroom(const Account& a) noexcept {
+  const u128 cap = u128{a.debits_posted} + (has(a.flags, af::kCreditsMustNotExceedDebits) ? a.limit : 0);
+  const u128 used = u128{a.credits_posted} + a.credits_pending;
+  return cap > used ? cap - used : 0;
+}
+
+inline bool add_overflows(std::uint64_t a, std::uint64_t b) noexcept { return a > ~std::uint64_t{0} - b; }
+
+constexpr std::uint64_t kSnapshotMagic = 0x01474C44514853ULL;  // "SHQLDG\x01"
+constexpr std::uint32_t kSnapshotVersion = 1;
+
+struct SnapshotHeader {
+  std::uint64_t magic;
+  std::uint32_t version;
+  std::uint32_t accounts_capacity;
+  std::uint32_t transfers_capacity;
+  std::uint32_t history_capacity;
+  std::uint32_t account_count;
+  std::uint32_t transfer_count;
+  std::uint32_t history_count;
+  std::uint32_t expiry_count;
+  std::uint32_t history_accounts;
+  std::uint32_t pad;
+  std::uint64_t history_reserved;
+  std::uint64_t last_timestamp;
+};
+static_assert(sizeof(SnapshotHeader) == 64);
+
+void check_capacity(std::uint32_t c, const char* what) {
+  if (c == 0 || c > Ledger::kMaxCapacity) {
+    throw std::invalid_argument(std::string("ledger ") + what + " capacity must be in 1.." +
+                                std::to_string(Ledger::kMaxCapacity) + ", got " + std::to_string(c));
+  }
+}
+
+}  // namespace
+
+Ledger::Ledger(const LedgerCapacity& capacity)
+    : capacity_((check_capacity(capacity.accounts, "accounts"), check_capacity(capacity.transfers, "transfers"),
+                 check_capacity(capacity.history, "history"), capacity)),
+      accounts_(make_zeroed<Account>(capacity.accounts)),
+      history_head_(make_zeroed<std::uint32_t>(capacity.accounts)),
+      transfers_(make_zeroed<Transfer>(capacity.transfers)),
+      history_(make_zeroed<HistoryEntry>(capacity.history)),
+      expiries_(make_zeroed<Expiry>(capacity.transfers)),
+      account_map_(capacity.accounts),
+      transfer_map_(capacity.transfers) {
+  account_undo_.reserve(256);
+  status_undo_.reserve(256);
+  deferred_expiries_.reserve(256);
+}
+
+std::size_t Ledger::memory_bytes() const noexcept {
+  return std::size_t{capacity_.accounts} * (sizeof(Account) + sizeof(std::uint32_t)) +
+         std::size_t{capacity_.transfers} * (sizeof(Transfer) + sizeof(Expiry)) +
+         std::size_t{capacity_.history} * sizeof(HistoryEntry) + account_map_.memory_bytes() +
+         transfer_map_.memory_bytes();
+}
+
+// ---- time ----------------------------------------------------------------------
+
+std::uint64_t Ledger::next_timestamp(std::uint64_t now) noexcept {
+  last_timestamp_ = std::max(now, last_timestamp_ + 1);
+  return last_timestamp_;
+}
+
+void Ledger::check_time(std::uint64_t now, std::size_t events) const {
+  if (now > kTimeMax) {
+    throw std::invalid_argument("now must be below 2^63 ns, got " + std::to_string(now));
+  }
+  // Every event and every expiry takes one timestamp.
+  const std::uint64_t first = std::max(now, last_timestamp_ + 1);
+  if (first > kTimeMax - events - expiry_count_) {
+    throw std::invalid_argument("timestamps would pass 2^63 ns");
+  }
+}
+
+// ---- expiry heap ---------------------------------------------------------------
+
+namespace {
+inline bool expiry_less(std::uint64_t ea, std::uint32_t ta, std::uint64_t eb, std::uint32_t tb) noexcept {
+  return ea != eb ? ea < eb : ta < tb;
+}
+}  // namespace
+
+void Ledger::push_expiry(std::uint64_t expires_at, std::uint32_t transfer) noexcept {
+  if (in_chain_) {
+    deferred_expiries_.push_back(Expiry{expires_at, transfer, 0});
+    return;
+  }
+  std::uint32_t i = expiry_count_++;
+  while (i > 0) {
+    const std::uint32_t parent = (i - 1) / 2;
+    const Expiry& p = expiries_[parent];
+    if (!expiry_less(expires_at, transfer, p.expires_at, p.transfer)) break;
+    expiries_[i] = p;
+    i = parent;
+  }
+  expiries_[i] = Expiry{expires_at, transfer, 0};
+}
+
+void Ledger::pop_expiry() noexcept {
+  const Expiry last = expiries_[--expiry_count_];
+  std::uint32_t i = 0;
+  const std::uint32_t n = expiry_count_;
+  while (true) {
+    std::uint32_t child = 2 * i + 1;
+    if (child >= n) break;
+    if (child + 1 < n && expiry_less(expiries_[child + 1].expires_at, expiries_[child + 1].transfer,
+                                     expiries_[child].expires_at, expiries_[child].transfer)) {
+      ++child;
+    }
+    if (!expiry_less(expiries_[child].expires_at, expiries_[child].transfer, last.expires_at, last.transfer)) break;
+    expiries_[i] = expiries_[child];
+    i = child;
+  }
+  if (n > 0) expiries_[i] = last;
+}
+
+std::size_t Ledger::expire_due(std::uint64_t now) {
+  std::size_t expired = 0;
+  while (expiry_count_ > 0) {
+    const Expiry top = expiries_[0];
+    // Holds posted or voided before their timeout leave a stale heap entry.
+    if (status_of(transfers_[top.transfer]) != PendingStatus::kPending) {
+      pop_expiry();
+      continue;
+    }
+    if (top.expires_at > std::max(now, last_timestamp_ + 1)) break;
+    pop_expiry();
+    expire_one(top.transfer, next_timestamp(now));
+    ++expired;
+  }
+  return expired;
+}
+
+void Ledger::expire_one(std::uint32_t index, std::uint64_t ts) {
+  Transfer& p = transfers_[index];
+  const std::uint32_t dr = account_map_.find(p.debit_account_id, accounts_.get());
+  const std::uint32_t cr = account_map_.find(p.credit_account_id, accounts_.get());
+  Account& d = accounts_[dr];
+  Account& c = accounts_[cr];
+  d.debits_pending -= p.amount;
+  c.credits_pending -= p.amount;
+  if (has(p.flags, tf::kClosingDebit)) d.flags &= static_cast<std::uint16_t>(~af::kClosed);
+  if (has(p.flags, tf::kClosingCredit)) c.flags &= static_cast<std::uint16_t>(~af::kClosed);
+  p.reserved = static_cast<std::uint32_t>(PendingStatus::kExpired);
+  history_reserved_ -= history_entries_for(d) + history_entries_for(c);
+  record_history(dr, ts);
+  record_history(cr, ts);
+}
+
+std::size_t Ledger::expire_pending_transfers(std::uint64_t now) {
+  check_time(now, 0);
+  return expire_due(now);
+}
+
+// ---- chains ----------------------------------------------------------------------
+
+void Ledger::chain_begin() noexcept {
+  in_chain_ = true;
+  chain_account_count_ = account_count_;
+  chain_transfer_count_ = transfer_count_;
+  chain_history_count_ = history_count_;
+  chain_history_accounts_ = history_accounts_;
+  chain_history_reserved_ = history_reserved_;
+  account_undo_.clear();
+  status_undo_.clear();
+  deferred_expiries_.clear();
+}
+
+void Ledger::chain_commit() noexcept {
+  in_chain_ = false;
+  for (const Expiry& e : deferred_expiries_) push_expiry(e.expires_at, e.transfer);
+  deferred_expiries_.clear();
+  account_undo_.clear();
+  status_undo_.clear();
+}
+
+void Ledger::chain_rollback() noexcept {
+  for (auto it = account_undo_.rbegin(); it != account_undo_.rend(); ++it) accounts_[it->index] = it->old;
+  for (auto it = status_undo_.rbegin(); it != status_undo_.rend(); ++it) {
+    transfers_[it->transfer].reserved = it->status;
+  }
+  while (history_count_ > chain_history_count_) {
+    const HistoryEntry& e = history_[--history_count_];
+    history_head_[e.account] = e.prev;
+  }
+  while (transfer_count_ > chain_transfer_count_) {
+    --transfer_count_;
+    transfer_map_.erase(transfers_[transfer_count_].id, transfers_.get());
+  }
+  while (account_count_ > chain_account_count_) {
+    --account_count_;
+    account_map_.erase(accounts_[account_count_].id, accounts_.get());
+  }
+  history_accounts_ = chain_history_accounts_;
+  history_reserved_ = chain_history_reserved_;
+  deferred_expiries_.clear();
+  account_undo_.clear();
+  status_undo_.clear();
+  in_chain_ = false;
+}
+
+// ---- helpers -----------------------------------------------------------------------
+
+void Ledger::touch_account(std::uint32_t index) noexcept {
+  if (in_chain_) account_undo_.push_back(AccountUndo{index, accounts_[index]});
+}
+
+void Ledger::set_status(std::uint32_t transfer, PendingStatus status) noexcept {
+  if (in_chain_) status_undo_.push_back(StatusUndo{transfer, transfers_[transfer].reserved});
+  transfers_[transfer].reserved = static_cast<std::uint32_t>(status);
+}
+
+void Ledger::record_history(std::uint32_t index, std::uint64_t ts) noexcept {
+  const Account& a = accounts_[index];
+  if (!has(a.flags, af::kHistory)) return;
+  HistoryEntry& e = history_[history_count_];
+  e.balance = AccountBalance{ts, a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted};
+  e.account = index;
+  e.prev = history_head_[index];
+  history_head_[index] = ++history_count_;
+}
+
+std::uint32_t Ledger::append_transfer(const Transfer& t) noexcept {
+  const std::uint32_t index = transfer_count_++;
+  transfers_[index] = t;
+  transfer_map_.insert(t.id, index);
+  return index;
+}
+
+void Ledger::remember_failed(std::uint64_t id, std::uint64_t ts) noexcept {
+  Transfer t{};
+  t.id = id;
+  t.timestamp = ts;
+  t.reserved = static_cast<std::uint32_t>(PendingStatus::kFailed);
+  append_transfer(t);
+}
+
+void Ledger::check_transfer_room(const Transfer* transfers, std::size_t n) const {
+  if (n > std::size_t{capacity_.transfers} - transfer_count_) {
+    throw CapacityError("ledger transfer capacity exceeded: " + std::to_string(n) + " transfers need room, " +
+                        std::to_string(capacity_.transfers - transfer_count_) + " of " +
+                        std::to_string(capacity_.transfers) +
+                        " left (stored transfers and remembered failed ids count); nothing was applied");
+  }
+  if (history_accounts_ == 0) return;
+  // Keeps history_count_ + history_reserved_ <= capacity: an event adds at
+  // most 2 entries now and reserves at most 2 for a timed hold's expiry.
+  const std::uint64_t free = std::uint64_t{capacity_.history} - history_count_ - history_reserved_;
+  if (4 * std::uint64_t{n} <= free) return;
+  std::uint64_t need = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const Transfer& t = transfers[i];
+    if (has(t.flags, tf::kPostPendingTransfer | tf::kVoidPendingTransfer)) {
+      need += 2;
+      continue;
+    }
+    std::uint64_t entries = 0;
+    const std::uint32_t dr = account_map_.find(t.debit_account_id, accounts_.get());
+    const std::uint32_t cr = account_map_.find(t.credit_account_id, accounts_.get());
+    if (dr != kNotFound) entries += history_entries_for(accounts_[dr]);
+    if (cr != kNotFound) entries += history_entries_for(accounts_[cr]);
+    need += (has(t.flags, tf::kPending) && t.timeout != 0) ? 2 * entries : entries;
+  }
+  if (need > free) {
+    throw CapacityError("ledger history capacity exceeded: the batch may need " + std::to_string(need) +
+                        " history entries, " + std::to_string(free) + " of " +
+                        std::to_string(capacity_.history) +
+                        " are free (entries reserved for timed holds on history accounts count as used); "
+                        "nothing was applied");
+  }
+}
+
+// ---- accounts ----------------------------------------------------------------------
+
+AR Ledger::apply_account(const Account& a, std::uint64_t ts) noexcept {
+  if (a.timestamp != 0) return AR::kTimestampMustBeZero;
+  if (a.reserved != 0) return AR::kReservedField;
+  if ((a.flags & ~af::kKnown) != 0) return AR::kReservedFlag;
+  if (a.id == 0) return AR::kIdMustNotBeZero;
+  if (a.id == kIdMax) return AR::kIdMustNotBeIntMax;
+  const std::uint32_t found = account_map_.find(a.id, accounts_.get());
+  if (found != kNotFound) {
+    const Account& e = accounts_[found];
+    if (a.flags != e.flags) return AR::kExistsWithDifferentFlags;
+    if (!ud128_eq(a.user_data_128, e.user_data_128)) return AR::kExistsWithDifferentUserData128;
+    if (a.user_data_64 != e.user_data_64) return AR::kExistsWithDifferentUserData64;
+    if (a.user_data_32 != e.user_data_32) return AR::kExistsWithDifferentUserData32;
+    if (a.ledger != e.ledger) return AR::kExistsWithDifferentLedger;
+    if (a.code != e.code) return AR::kExistsWithDifferentCode;
+    return AR::kExists;
+  }
+  if (has(a.flags, af::kDebitsMustNotExceedCredits) && has(a.flags, af::kCreditsMustNotExceedDebits)) {
+    return AR::kFlagsAreMutuallyExclusive;
+  }
+  if (a.debits_pending != 0) return AR::kDebitsPendingMustBeZero;
+  if (a.debits_posted != 0) return AR::kDebitsPostedMustBeZero;
+  if (a.credits_pending != 0) return AR::kCreditsPendingMustBeZero;
+  if (a.credits_posted != 0) return AR::kCreditsPostedMustBeZero;
+  if (a.ledger == 0) return AR::kLedgerMustNotBeZero;
+  if (a.code == 0) return AR::kCodeMustNotBeZero;
+  if (a.limit != 0 && !has(a.flags, af::kDebitsMustNotExceedCredits | af::kCreditsMustNotExceedDebits)) {
+    return AR::kLimitRequiresBalanceFlag;
+  }
+  const std::uint32_t index = account_count_++;
+  accounts_[index] = a;
+  accounts_[index].timestamp = ts;
+  history_head_[index] = 0;
+  account_map_.insert(a.id, index);
+  if (has(a.flags, af::kHistory)) ++history_accounts_;
+  return AR::kOk;
+}
+
+void Ledger::create_accounts(const Account* accounts, std::size_t n, std::uint64_t now, std::uint32_t* results) {
+  check_time(now, n);
+  if (n > std::size_t{capacity_.accounts} - account_count_) {
+    throw CapacityError("ledger account capacity exceeded: " + std::to_string(n) + " accounts need room, " +
+                        std::to_string(capacity_.accounts - account_count_) + " of " +
+                        std::to_string(capacity_.accounts) + " left; nothing was applied");
+  }
+  constexpr std::size_t kNone = ~std::size_t{0};
+  std::size_t chain_start = kNone;
+  bool broken = false;
+  for (std::size_t i = 0; i < n; ++i) {
+    const Account& a = accounts[i];
+    const bool linked = has(a.flags, af::kLinked);
+    if (chain_start == kNone && linked) {
+      chain_start = i;
+      chain_begin();
+    }
+    const std::uint64_t ts = next_timestamp(now);
+    AR r;
+    if (broken) {
+      r = AR::kLinkedEventFailed;
+    } else if (linked && i + 1 == n) {
+      r = AR::kLinkedEventChainOpen;
+    } else {
+      r = apply_account(a, ts);
+    }
+    if (r != AR::kOk && chain_start != kNone && !broken) {
+      broken = true;
+      chain_rollback();
+      for (std::size_t j = chain_start; j < i; ++j) results[j] = static_cast<std::uint32_t>(AR::kLinkedEventFailed);
+    }
+    results[i] = static_cast<std::uint32_t>(r);
+    if (chain_start != kNone && (!linked || i + 1 == n)) {
+      if (!broken) chain_commit();
+      chain_start = kNone;
+      broken = false;
+    }
+  }
+}
+
+AR Ledger::create_account(const Account& account, std::uint64_t now) {
+  std::uint32_t r = 0;
+  create_accounts(&account, 1, now, &r);
+  return static_cast<AR>(r);
+}
+
+SetLimitResult Ledger::set_account_limit(std::uint64_t id, std::uint64_t limit) noexcept {
+  if (id == 0) return SetLimitResult::kIdMustNotBeZero;
+  const std::uint32_t index = account_map_.find(id, accounts_.get());
+  if (index == kNotFound) return SetLimitResult::kAccountNotFound;
+  Account& a = accounts_[index];
+  if (limit != 0 && !has(a.flags, af::kDebitsMustNotExceedCredits | af::kCreditsMustNotExceedDebits)) {
+    return SetLimitResult::kLimitRequiresBalanceFlag;
+  }
+  if (has(a.flags, af::kClosed)) return SetLimitResult::kAccountClosed;
+  a.limit = limit;
+  return SetLimitResult::kOk;
+}
+
+// ---- transfers -------------------------------------------------------------------
+
+TR Ledger::transfer_exists(const Transfer& t, const Transfer& e) const noexcept {
+  if (t.flags != e.flags) return TR::kExistsWithDifferentFlags;
+  if (t.pending_id != e.pending_id) return TR::kExistsWithDifferentPendingId;
+  if (t.timeout != e.timeout) return TR::kExistsWithDifferentTimeout;
+  if (has(t.flags, tf::kPostPendingTransfer | tf::kVoidPendingTransfer)) {
+    // e was created against this pending transfer, so it exists.
+    const Transfer& p = transfers_[transfer_map_.find(t.pending_id, transfers_.get())];
+    if (t.debit_account_id != 0 && t.debit_account_id != e.debit_account_id) {
+      return TR::kExistsWithDifferentDebitAccountId;
+    }
+    if (t.credit_account_id != 0 && t.credit_account_id != e.credit_account_id) {
+      return TR::kExistsWithDifferentCreditAccountId;
+    }
+    const bool full = has(t.flags, tf::kVoidPendingTransfer) ? t.amount == 0 : (t.amount == 0 || t.amount == kIdMax);
+    if (full ? e.amount != p.amount : t.amount != e.amount) return TR::kExistsWithDifferentAmount;
+    if (ud128_is_zero(t.user_data_128) ? !ud128_eq(e.user_data_128, p.user_data_128)
+                                       : !ud128_eq(t.user_data_128, e.user_data_128)) {
+      return TR::kExistsWithDifferentUserData128;
+    }
+    if ((t.user_data_64 == 0 ? p.user_data_64 : t.user_data_64) != e.user_data_64) {
+      return TR::kExistsWithDifferentUserData64;
+    }
+    if ((t.user_data_32 == 0 ? p.user_data_32 : t.user_data_32) != e.user_data_32) {
+      return TR::kExistsWithDifferentUserData32;
+    }
+    if (t.ledger != 0 && t.ledger != e.ledger) return TR::kExistsWithDifferentLedger;
+    if (t.code != 0 && t.code != e.code) return TR::kExistsWithDifferentCode;
+    return TR::kExists;
+  }
+  if (t.debit_account_id != e.debit_account_id) return TR::kExistsWithDifferentDebitAccountId;
+  if (t.credit_account_id != e.credit_account_id) return TR::kExistsWithDifferentCreditAccountId;
+  // A balancing transfer's amount is an upper bound: a retry matches if the
+  // amount actually moved is within it.
+  if (has(t.flags, tf::kBalancingDebit | tf::kBalancingCredit) ? t.amount < e.amount : t.amount != e.amount) {
+    return TR::kExistsWithDifferentAmount;
+  }
+  if (!ud128_eq(t.user_data_128, e.user_data_128)) return TR::kExistsWithDifferentUserData128;
+  if (t.user_data_64 != e.user_data_64) return TR::kExistsWithDifferentUserData64;
+  if (t.user_data_32 != e.user_data_32) return TR::kExistsWithDifferentUserData32;
+  if (t.ledger != e.ledger) return TR::kExistsWithDifferentLedger;
+  if (t.code != e.code) return TR::kExistsWithDifferentCode;
+  return TR::kExists;
+}
+
+TR Ledger::apply_transfer(const Transfer& t, std::uint64_t ts) noexcept {
+  if (t.timestamp != 0) return TR::kTimestampMustBeZero;
+  if ((t.flags & ~tf::kKnown) != 0) return TR::kReservedFlag;
+  if (t.reserved != 0) return TR::kReservedField;
+  if (t.id == 0) return TR::kIdMustNotBeZero;
+  if (t.id == kIdMax) return TR::kIdMustNotBeIntMax;
+  const std::uint32_t found = transfer_map_.find(t.id, transfers_.get());
+  if (found != kNotFound) {
+    const Transfer& e = transfers_[found];
+    if (status_of(e) == PendingStatus::kFailed) return TR::kIdAlreadyFailed;
+    return transfer_exists(t, e);
+  }
+  if (has(t.flags, tf::kPostPendingTransfer | tf::kVoidPendingTransfer)) return apply_post_or_void(t, ts);
+
+  if (t.debit_account_id == 0) return TR::kDebitAccountIdMustNotBeZero;
+  if (t.debit_account_id == kIdMax) return TR::kDebitAccountIdMustNotBeIntMax;
+  if (t.credit_account_id == 0) return TR::kCreditAccountIdMustNotBeZero;
+  if (t.credit_account_id == kIdMax) return TR::kCreditAccountIdMustNotBeIntMax;
+  if (t.credit_account_id == t.debit_account_id) return TR::kAccountsMustBeDifferent;
+  if (t.pending_id != 0) return TR::kPendingIdMustBeZero;
+  const bool pending = has(t.flags, tf::kPending);
+  if (!pending) {
+    if (t.timeout != 0) return TR::kTimeoutReservedForPendingTransfer;
+    if (has(t.flags, tf::kClosingDebit | tf::kClosingCredit)) return TR::kClosingTransferMustBePending;
+  }
+  if (t.amount == 0 &&
+      !has(t.flags, tf::kBalancingDebit | tf::kBalancingCredit | tf::kClosingDebit | tf::kClosingCredit)) {
+    return TR::kAmountMustNotBeZero;
+  }
+  if (t.ledger == 0) return TR::kLedgerMustNotBeZero;
+  if (t.code == 0) return TR::kCodeMustNotBeZero;
+
+  const std::uint32_t dr = account_map_.find(t.debit_account_id, accounts_.get());
+  if (dr == kNotFound) return TR::kDebitAccountNotFound;
+  const std::uint32_t cr = account_map_.find(t.credit_account_id, accounts_.get());
+  if (cr == kNotFound) return TR::kCreditAccountNotFound;
+  Account& d = accounts_[dr];
+  Account& c = accounts_[cr];
+  if (d.ledger != c.ledger) return TR::kAccountsMustHaveTheSameLedger;
+  if (t.ledger != d.ledger) return TR::kTransferMustHaveTheSameLedgerAsAccounts;
+  if (has(d.flags, af::kClosed)) return TR::kDebitAccountAlreadyClosed;
+  if (has(c.flags, af::kClosed)) return TR::kCreditAccountAlreadyClosed;
+
+  std::uint64_t amount = t.amount;
+  if (has(t.flags, tf::kBalancingDebit)) amount = static_cast<std::uint64_t>(std::min<u128>(amount, debit_headroom(d)));
+  if (has(t.flags, tf::kBalancingCredit)) {
+    amount = static_cast<std::uint64_t>(std::min<u128>(amount, credit_headroom(c)));
+  }
+
+  if (pending) {
+    if (add_overflows(d.debits_pending, amount)) return TR::kOverflowsDebitsPending;
+    if (add_overflows(c.credits_pending, amount)) return TR::kOverflowsCreditsPending;
+  }
+  if (add_overflows(d.debits_posted, amount)) return TR::kOverflowsDebitsPosted;
+  if (add_overflows(c.credits_posted, amount)) return TR::kOverflowsCreditsPosted;
+  if (u128{d.debits_pending} + d.debits_posted + amount > ~std::uint64_t{0}) return TR::kOverflowsDebits;
+  if (u128{c.credits_pending} + c.credits_posted + amount > ~std::uint64_t{0}) return TR::kOverflowsCredits;
+  if (t.timeout > kTimeMax - ts) return TR::kOverflowsTimeout;
+  if (has(d.flags, af::kDebitsMustNotExceedCredits) &&
+      u128{d.debits_pending} + d.debits_posted + amount > u128{d.credits_posted} + d.limit) {
+    return TR::kExceedsCredits;
+  }
+  if (has(c.flags, af::kCreditsMustNotExceedDebits) &&
+      u128{c.credits_pending} + c.credits_posted + amount > u128{c.debits_posted} + c.limit) {
+    return TR::kExceedsDebits;
+  }
+
+  // Past every check: the transfer succeeds.
+  touch_account(dr);
+  touch_account(cr);
+  Transfer stored = t;
+  stored.amount = amount;
+  stored.timestamp = ts;
+  stored.reserved = static_cast<std::uint32_t>(pending ? PendingStatus::kPending : PendingStatus::kNone);
+  const std::uint32_t index = append_transfer(stored);
+  if (pending) {
+    d.debits_pending += amount;
+    c.credits_pending += amount;
+  } else {
+    d.debits_posted += amount;
+    c.credits_posted += amount;
+  }
+  if (has(t.flags, tf::kClosingDebit)) d.flags |= af::kClosed;
+  if (has(t.flags, tf::kClosingCredit)) c.flags |= af::kClosed;
+  record_history(dr, ts);
+  record_history(cr, ts);
+  if (pending && t.timeout != 0) {
+    history_reserved_ += history_entries_for(d) + history_entries_for(c);
+    push_expiry(ts + t.timeout, index);
+  }
+  return TR::kOk;
+}
+
+TR Ledger::apply_post_or_void(const Transfer& t, std::uint64_t ts) noexcept {
+  const bool post = has(t.flags, tf::kPostPendingTransfer);
+  const bool is_void = has(t.flags, tf::kVoidPendingTransfer);
+  if (post && is_void) return TR::kFlagsAreMutuallyExclusive;
+  if (has(t.flags, tf::kPending | tf::kBalancingDebit | tf::kBalancingCredit | tf::kClosingDebit |
+                       tf::kClosingCredit)) {
+    return TR::kFlagsAreMutuallyExclusive;
+  }
+  if (t.pending_id == 0) return TR::kPendingIdMustNotBeZero;
+  if (t.pending_id == kIdMax) return TR::kPendingIdMustNotBeIntMax;
+  if (t.pending_id == t.id) return TR::kPendingIdMustBeDifferent;
+  if (t.timeout != 0) return TR::kTimeoutReservedForPendingTransfer;
+
+  const std::uint32_t pi = transfer_map_.find(t.pending_id, transfers_.get());
+  if (pi == kNotFound || status_of(transfers_[pi]) == PendingStatus::kFailed) return TR::kPendingTransferNotFound;
+  const Transfer& p = transfers_[pi];
+  if (!has(p.flags, tf::kPending)) return TR::kPendingTransferNotPending;
+  const std::uint32_t dr = account_map_.find(p.debit_account_id, accounts_.get());
+  const std::uint32_t cr = account_map_.find(p.credit_account_id, accounts_.get());
+  Account& d = accounts_[dr];
+  Account& c = accounts_[cr];
+  if (t.debit_account_id != 0 && t.debit_account_id != p.debit_account_id) {
+    return TR::kPendingTransferHasDifferentDebitAccountId;
+  }
+  if (t.credit_account_id != 0 && t.credit_account_id != p.credit_account_id) {
+    return TR::kPendingTransferHasDifferentCreditAccountId;
+  }
+  if (t.ledger != 0 && t.ledger != p.ledger) return TR::kPendingTransferHasDifferentLedger;
+  if (t.code != 0 && t.code != p.code) return TR::kPendingTransferHasDifferentCode;
+  // 0 means the full pending amount (TigerBeetle's rule before 0.16, and still
+  // its rule for voids); for posts 2^64 - 1 does too (its rule since 0.16).
+  std::uint64_t amount = t.amount;
+  if (amount == 0 || (post && amount == kIdMax)) amount = p.amount;
+  if (amount > p.amount) return TR::kExceedsPendingTransferAmount;
+  if (is_void && amount < p.amount) return TR::kPendingTransferHasDifferentAmount;
+  switch (status_of(p)) {
+    case PendingStatus::kPosted:
+      return TR::kPendingTransferAlreadyPosted;
+    case PendingStatus::kVoided:
+      return TR::kPendingTransferAlreadyVoided;
+    case PendingStatus::kExpired:
+      return TR::kPendingTransferExpired;
+    default:
+      break;
+  }
+  // The hold may be due but not yet released (its expiry waits for the end of
+  // the linked chain being applied): it is expired all the same.
+  if (p.timeout != 0 && p.timestamp + p.timeout <= ts) return TR::kPendingTransferExpired;
+  // The only movement a closed account allows is voiding a hold.
+  if (!is_void) {
+    if (has(d.flags, af::kClosed)) return TR::kDebitAccountAlreadyClosed;
+    if (has(c.flags, af::kClosed)) return TR::kCreditAccountAlreadyClosed;
+  }
+
+  touch_account(dr);
+  touch_account(cr);
+  Transfer stored{};
+  stored.id = t.id;
+  stored.debit_account_id = p.debit_account_id;
+  stored.credit_account_id = p.credit_account_id;
+  stored.amount = amount;
+  stored.pending_id = t.pending_id;
+  if (ud128_is_zero(t.user_data_128)) {
+    stored.user_data_128[0] = p.user_data_128[0];
+    stored.user_data_128[1] = p.user_data_128[1];
+  } else {
+    stored.user_data_128[0] = t.user_data_128[0];
+    stored.user_data_128[1] = t.user_data_128[1];
+  }
+  stored.user_data_64 = t.user_data_64 != 0 ? t.user_data_64 : p.user_data_64;
+  stored.user_data_32 = t.user_data_32 != 0 ? t.user_data_32 : p.user_data_32;
+  stored.ledger = p.ledger;
+  stored.code = p.code;
+  stored.flags = t.flags;
+  stored.timestamp = ts;
+  const std::uint64_t held = p.amount;
+  const std::uint16_t p_flags = p.flags;
+  const bool timed = p.timeout != 0;
+  set_status(pi, post ? PendingStatus::kPosted : PendingStatus::kVoided);
+  append_transfer(stored);
+  d.debits_pending -= held;
+  c.credits_pending -= held;
+  if (post) {
+    d.debits_posted += amount;
+    c.credits_posted += amount;
+  } else {
+    if (has(p_flags, tf::kClosingDebit)) d.flags &= static_cast<std::uint16_t>(~af::kClosed);
+    if (has(p_flags, tf::kClosingCredit)) c.flags &= static_cast<std::uint16_t>(~af::kClosed);
+  }
+  if (timed) history_reserved_ -= history_entries_for(d) + history_entries_for(c);
+  record_history(dr, ts);
+  record_history(cr, ts);
+  return TR::kOk;
+}
+
+void Ledger::create_transfers(const Transfer* transfers, std::size_t n, std::uint64_t now, std::uint32_t* results) {
+  check_time(now, n);
+  check_transfer_room(transfers, n);
+  constexpr std::size_t kNone = ~std::size_t{0};
+  // Prefetch distance: far enough ahead to hide a DRAM miss behind the work
+  // on the events in between, near enough that the lines are still cached.
+  constexpr std::size_t kAhead = 12;
+  std::size_t chain_start = kNone;
+  bool broken = false;
+  const Account* accounts = accounts_.get();
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i + kAhead < n) {
+      const Transfer& f = transfers[i + kAhead];
+      transfer_map_.prefetch(f.id);
+      account_map_.prefetch(f.debit_account_id);
+      account_map_.prefetch(f.credit_account_id);
+    }
+    if (i + kAhead / 2 < n) {
+      const Transfer& f = transfers[i + kAhead / 2];
+      account_map_.prefetch_record(f.debit_account_id, accounts);
+      account_map_.prefetch_record(f.credit_account_id, accounts);
+    }
+    const Transfer& t = transfers[i];
+    const bool linked = has(t.flags, tf::kLinked);
+    if (chain_start == kNone) {
+      // Holds are released only between chains, so a chain's rollback never
+      // has to undo an expiry.
+      if (expiry_count_ != 0) expire_due(now);
+      if (linked) {
+        chain_start = i;
+        chain_begin();
+      }
+    }
+    const std::uint64_t ts = next_timestamp(now);
+    TR r;
+    if (broken) {
+      r = TR::kLinkedEventFailed;
+    } else if (linked && i + 1 == n) {
+      r = TR::kLinkedEventChainOpen;
+    } else {
+      r = apply_transfer(t, ts);
+    }
+    if (r != TR::kOk) {
+      if (chain_start != kNone && !broken) {
+        broken = true;
+        chain_rollback();
+        for (std::size_t j = chain_start; j < i; ++j) {
+          results[j] = static_cast<std::uint32_t>(TR::kLinkedEventFailed);
+        }
+      }
+      if (is_transient(r)) remember_failed(t.id, ts);
+    }
+    results[i] = static_cast<std::uint32_t>(r);
+    if (chain_start != kNone && (!linked || i + 1 == n)) {
+      if (!broken) chain_commit();
+      chain_start = kNone;
+      broken = false;
+    }
+  }
+}
+
+TR Ledger::create_transfer(const Transfer& transfer, std::uint64_t now) {
+  std::uint32_t r = 0;
+  create_transfers(&transfer, 1, now, &r);
+  return static_cast<TR>(r);
+}
+
+// ---- queries -------------------------------------------------------------------------
+
+const Account* Ledger::lookup_account(std::uint64_t id) const noexcept {
+  const std::uint32_t i = account_map_.find(id, accounts_.get());
+  return i == kNotFound ? nullptr : &accounts_[i];
+}
+
+const Transfer* Ledger::lookup_transfer(std::uint64_t id) const noexcept {
+  const std::uint32_t i = transfer_map_.find(id, transfers_.get());
+  if (i == kNotFound || status_of(transfers_[i]) == PendingStatus::kFailed) return nullptr;
+  return &transfers_[i];
+}
+
+std::size_t Ledger::account_history(std::uint64_t id, std::uint64_t since, std::uint64_t until, AccountBalance* out,
+                                    std::size_t max) const noexcept {
+  const std::uint32_t a = account_map_.find(id, accounts_.get());
+  if (a == kNotFound || since > until) return 0;
+  // Entries are linked newest first; count the range, then fill it oldest first.
+  std::size_t count = 0;
+  for (std::uint32_t e = history_head_[a]; e != 0; e = history_[e - 1].prev) {
+    const std::uint64_t ts = history_[e - 1].balance.timestamp;
+    if (ts < since) break;
+    if (ts <= until) ++count;
+  }
+  if (out == nullptr || max == 0) return count;
+  std::size_t j = 0;
+  for (std::uint32_t e = history_head_[a]; e != 0; e = history_[e - 1].prev) {
+    const AccountBalance& b = history_[e - 1].balance;
+    if (b.timestamp < since) break;
+    if (b.timestamp > until) continue;
+    const std::size_t pos = count - 1 - j++;
+    if (pos < max) out[pos] = b;
+  }
+  return count;
+}
+
+// ---- state hash and snapshots ---------------------------------------------------------
+
+std::uint64_t Ledger::state_hash() const noexcept {
+  const std::uint64_t scalars[] = {account_count_,    transfer_count_,   history_count_, expiry_count_,
+                                   history_accounts_, history_reserved_, last_timestamp_};
+  std::uint64_t h = checksum64(scalars, sizeof(scalars));
+  h = checksum64(accounts_.get(), std::size_t{account_count_} * sizeof(Account), h);
+  h = checksum64(history_head_.get(), std::size_t{account_count_} * sizeof(std::uint32_t), h);
+  h = checksum64(transfers_.get(), std::size_t{transfer_count_} * sizeof(Transfer), h);
+  h = checksum64(history_.get(), std::size_t{history_count_} * sizeof(HistoryEntry), h);
+  h = checksum64(expiries_.get(), std::size_t{expiry_count_} * sizeof(Expiry), h);
+  return h;
+}
+
+std::string Ledger::snapshot() const {
+  const SnapshotHeader hdr{kSnapshotMagic,   kSnapshotVersion, capacity_.accounts, capacity_.transfers,
+                           capacity_.history, account_count_,  transfer_count_,    history_count_,
+                           expiry_count_,     history_accounts_, 0,                history_reserved_,
+                           last_timestamp_};
+  const std::size_t sizes[] = {std::size_t{account_count_} * sizeof(Account),
+                               std::size_t{account_count_} * sizeof(std::uint32_t),
+                               std::size_t{transfer_count_} * sizeof(Transfer),
+                               std::size_t{history_count_} * sizeof(HistoryEntry),
+                               std::size_t{expiry_count_} * sizeof(Expiry)};
+  const void* parts[] = {accounts_.get(), history_head_.get(), transfers_.get(), history_.get(), expiries_.get()};
+  std::size_t total = sizeof(hdr) + sizeof(std::uint64_t);
+  for (std::size_t s : sizes) total += s;
+  std::string out(total, '\0');
+  char* p = out.data();
+  std::memcpy(p, &hdr, sizeof(hdr));
+  p += sizeof(hdr);
+  for (std::size_t k = 0; k < 5; ++k) {
+    if (sizes[k] != 0) std::memcpy(p, parts[k], sizes[k]);
+    p += sizes[k];
+  }
+  const std::uint64_t sum = checksum64(out.data(), total - sizeof(std::uint64_t));
+  std::memcpy(p, &sum, sizeof(sum));
+  return out;
+}
+
+Ledger Ledger::restore(const std::uint8_t* data, std::size_t size) {
+  auto corrupt = [](const std::string& why) { return std::invalid_argument("corrupt ledger snapshot: " + why); };
+  SnapshotHeader hdr{};
+  if (size < sizeof(hdr) + sizeof(std::uint64_t)) throw corrupt("truncated header");
+  std::memcpy(&hdr, data, sizeof(hdr));
+  if (hdr.magic != kSnapshotMagic) throw corrupt("bad magic");
+  if (hdr.version != kSnapshotVersion) throw corrupt("unsupported version " + std::to_string(hdr.version));
+  for (std::uint32_t c : {hdr.accounts_capacity, hdr.transfers_capacity, hdr.history_capacity}) {
+    if (c == 0 || c > kMaxCapacity) throw corrupt("bad capacity");
+  }
+  if (hdr.account_count > hdr.accounts_capacity || hdr.transfer_count > hdr.transfers_capacity ||
+      hdr.history_count > hdr.history_capacity || hdr.expiry_count > hdr.transfers_capacity ||
+      hdr.history_accounts > hdr.account_count || hdr.pad != 0 || hdr.last_timestamp > kTimeMax ||
+      hdr.history_reserved > std::uint64_t{hdr.history_capacity} - hdr.history_count) {
+    throw corrupt("counts out of range");
+  }
+  const std::size_t sizes[] = {std::size_t{hdr.account_count} * sizeof(Account),
+                               std::size_t{hdr.account_count} * sizeof(std::uint32_t),
+                               std::size_t{hdr.transfer_count} * sizeof(Transfer),
+                               std::size_t{hdr.history_count} * sizeof(HistoryEntry),
+                               std::size_t{hdr.expiry_count} * sizeof(Expiry)};
+  std::size_t total = sizeof(hdr) + sizeof(std::uint64_t);
+  for (std::size_t s : sizes) total += s;
+  if (size != total) throw corrupt("size " + std::to_string(size) + " != expected " + std::to_string(total));
+  std::uint64_t sum = 0;
+  std::memcpy(&sum, data + total - sizeof(sum), sizeof(sum));
+  if (sum != checksum64(data, total - sizeof(sum))) throw corrupt("checksum mismatch");
+
+  Ledger l(LedgerCapacity{hdr.accounts_capacity, hdr.transfers_capacity, hdr.history_capacity});
+  void* parts[] = {l.accounts_.get(), l.history_head_.get(), l.transfers_.get(), l.history_.get(),
+                   l.expiries_.get()};
+  const std::uint8_t* p = data + sizeof(hdr);
+  for (std::size_t k = 0; k < 5; ++k) {
+    if (sizes[k] != 0) std::memcpy(parts[k], p, sizes[k]);
+    p += sizes[k];
+  }
+  l.account_count_ = hdr.account_count;
+  l.transfer_count_ = hdr.transfer_count;
+  l.history_count_ = hdr.history_count;
+  l.expiry_count_ = hdr.expiry_count;
+  l.history_accounts_ = hdr.history_accounts;
+  l.history_reserved_ = hdr.history_reserved;
+  l.last_timestamp_ = hdr.last_timestamp;
+
+  // The checksum guards against accidents; these checks make sure that even a
+  // well-formed but inconsistent snapshot cannot send an index out of bounds.
+  for (std::uint32_t i = 0; i < l.account_count_; ++i) {
+    const Account& a = l.accounts_[i];
+    if (a.id == 0 || a.id == kIdMax || l.account_map_.find(a.id, l.accounts_.get()) != kNotFound) {
+      throw corrupt("bad or duplicate account id");
+    }
+    if (l.history_head_[i] > l.history_count_) throw corrupt("bad history head");
+    l.account_map_.insert(a.id, i);
+  }
+  for (std::uint32_t i = 0; i < l.transfer_count_; ++i) {
+    const Transfer& t = l.transfers_[i];
+    if (t.id == 0 || t.id == kIdMax || l.transfer_map_.find(t.id, l.transfers_.get()) != kNotFound ||
+        t.reserved > static_cast<std::uint32_t>(PendingStatus::kFailed)) {
+      throw corrupt("bad or duplicate transfer");
+    }
+    l.transfer_map_.insert(t.id, i);
+  }
+  for (std::uint32_t i = 0; i < l.transfer_count_; ++i) {
+    const Transfer& t = l.transfers_[i];
+    if (status_of(t) == PendingStatus::kFailed) continue;
+    if (l.account_map_.find(t.debit_account_id, l.accounts_.get()) == kNotFound ||
+        l.account_map_.find(t.credit_account_id, l.accounts_.get()) == kNotFound) {
+      throw corrupt("transfer refers to an unknown account");
+    }
+    if (has(t.flags, tf::kPostPendingTransfer | tf::kVoidPendingTransfer)) {
+      const std::uint32_t pi = l.transfer_map_.find(t.pending_id, l.transfers_.get());
+      if (pi == kNotFound || pi >= i) throw corrupt("post or void refers to an unknown pending transfer");
+    }
+  }
+  for (std::uint32_t i = 0; i < l.history_count_; ++i) {
+    const HistoryEntry& e = l.history_[i];
+    if (e.account >= l.account_count_ || e.prev > i) throw corrupt("bad history entry");
+  }
+  for (std::uint32_t i = 0; i < l.expiry_count_; ++i) {
+    if (l.expiries_[i].transfer >= l.transfer_count_ || l.expiries_[i].pad != 0) throw corrupt("bad expiry");
+  }
+  return l;
+}
+
+}  // namespace shanraq::ledger

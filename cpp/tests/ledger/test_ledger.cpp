@@ -1,0 +1,468 @@
+#include "shanraq/ledger/ledger.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace shanraq::ledger {
+namespace {
+
+namespace af = account_flags;
+namespace tf = transfer_flags;
+using TR = CreateTransferResult;
+using AR = CreateAccountResult;
+
+LedgerCapacity small() { return LedgerCapacity{64, 256, 256}; }
+
+Account acct(std::uint64_t id, std::uint32_t ledger = 1, std::uint16_t flags = 0, std::uint64_t limit = 0) {
+  Account a{};
+  a.id = id;
+  a.ledger = ledger;
+  a.code = 10;
+  a.flags = flags;
+  a.limit = limit;
+  return a;
+}
+
+Transfer xfer(std::uint64_t id, std::uint64_t dr, std::uint64_t cr, std::uint64_t amount, std::uint16_t flags = 0,
+              std::uint32_t ledger = 1) {
+  Transfer t{};
+  t.id = id;
+  t.debit_account_id = dr;
+  t.credit_account_id = cr;
+  t.amount = amount;
+  t.ledger = ledger;
+  t.code = 1;
+  t.flags = flags;
+  return t;
+}
+
+Transfer post(std::uint64_t id, std::uint64_t pending_id, std::uint64_t amount = 0) {
+  Transfer t{};
+  t.id = id;
+  t.pending_id = pending_id;
+  t.amount = amount;
+  t.flags = tf::kPostPendingTransfer;
+  return t;
+}
+
+Transfer void_(std::uint64_t id, std::uint64_t pending_id) {
+  Transfer t = post(id, pending_id);
+  t.flags = tf::kVoidPendingTransfer;
+  return t;
+}
+
+// Sums of debits and credits per ledger must match: double entry.
+void expect_balanced(const Ledger& l, std::uint64_t max_id) {
+  std::uint64_t dp = 0, dpo = 0, cp = 0, cpo = 0;
+  for (std::uint64_t id = 1; id <= max_id; ++id) {
+    if (const Account* a = l.lookup_account(id)) {
+      dp += a->debits_pending;
+      dpo += a->debits_posted;
+      cp += a->credits_pending;
+      cpo += a->credits_posted;
+    }
+  }
+  EXPECT_EQ(dp, cp);
+  EXPECT_EQ(dpo, cpo);
+}
+
+class LedgerTest : public ::testing::Test {
+ protected:
+  Ledger l{small()};
+  void SetUp() override {
+    ASSERT_EQ(l.create_account(acct(1), 0), AR::kOk);
+    ASSERT_EQ(l.create_account(acct(2), 0), AR::kOk);
+    ASSERT_EQ(l.create_account(acct(3, 1, af::kDebitsMustNotExceedCredits), 0), AR::kOk);
+    ASSERT_EQ(l.create_account(acct(4, 2), 0), AR::kOk);
+  }
+};
+
+TEST_F(LedgerTest, SinglePhaseMovesBothSides) {
+  EXPECT_EQ(l.create_transfer(xfer(100, 1, 2, 50), 0), TR::kOk);
+  EXPECT_EQ(l.lookup_account(1)->debits_posted, 50u);
+  EXPECT_EQ(l.lookup_account(2)->credits_posted, 50u);
+  const Transfer* t = l.lookup_transfer(100);
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->amount, 50u);
+  EXPECT_GT(t->timestamp, l.lookup_account(4)->timestamp);
+  expect_balanced(l, 4);
+}
+
+TEST_F(LedgerTest, TimestampsStrictlyIncreaseAndFollowNow) {
+  const std::uint64_t before = l.last_timestamp();
+  EXPECT_EQ(l.create_transfer(xfer(100, 1, 2, 5), 0), TR::kOk);
+  EXPECT_EQ(l.lookup_transfer(100)->timestamp, before + 1);
+  EXPECT_EQ(l.create_transfer(xfer(101, 1, 2, 5), 1'000'000), TR::kOk);
+  EXPECT_EQ(l.lookup_transfer(101)->timestamp, 1'000'000u);
+  // A clock that steps back does not make timestamps regress.
+  EXPECT_EQ(l.create_transfer(xfer(102, 1, 2, 5), 10), TR::kOk);
+  EXPECT_EQ(l.lookup_transfer(102)->timestamp, 1'000'001u);
+}
+
+TEST_F(LedgerTest, ValidationPrecedence) {
+  Transfer t = xfer(0, 0, 0, 0);
+  t.timestamp = 5;
+  EXPECT_EQ(l.create_transfer(t, 0), TR::kTimestampMustBeZero);
+  t.timestamp = 0;
+  t.flags = 1U << 8;
+  EXPECT_EQ(l.create_transfer(t, 0), TR::kReservedFlag);
+  t.flags = 0;
+  EXPECT_EQ(l.create_transfer(t, 0), TR::kIdMustNotBeZero);
+  t.id = kIdMax;
+  EXPECT_EQ(l.create_transfer(t, 0), TR::kIdMustNotBeIntMax);
+  t.id = 7;
+  EXPECT_EQ(l.create_transfer(t, 0), TR::kDebitAccountIdMustNotBeZero);
+  t.debit_account_id = 1;
+  EXPECT_EQ(l.create_transfer(t, 0), TR::kCreditAccountIdMustNotBeZero);
+  t.credit_account_id = 1;
+  EXPECT_EQ(l.create_transfer(t, 0), TR::kAccountsMustBeDifferent);
+  t.credit_account_id = 2;
+  t.pending_id = 9;
+  EXPECT_EQ(l.create_transfer(t, 0), TR::kPendingIdMustBeZero);
+  t.pending_id = 0;
+  t.timeout = 5;
+  EXPECT_EQ(l.create_transfer(t, 0), TR::kTimeoutReservedForPendingTransfer);
+  t.timeout = 0;
+  t.flags = tf::kClosingDebit;
+  EXPECT_EQ(l.create_transfer(t, 0), TR::kClosingTransferMustBePending);
+  t.flags = 0;
+  EXPECT_EQ(l.create_transfer(t, 0), TR::kAmountMustNotBeZero);
+  t.amount = 1;
+  t.ledger = 0;
+  EXPECT_EQ(l.create_transfer(t, 0), TR::kLedgerMustNotBeZero);
+  t.ledger = 1;
+  t.code = 0;
+  EXPECT_EQ(l.create_transfer(t, 0), TR::kCodeMustNotBeZero);
+  t.code = 1;
+  t.debit_account_id = 99;
+  EXPECT_EQ(l.create_transfer(t, 0), TR::kDebitAccountNotFound);
+  // A transient failure is remembered: the same id now answers id_already_failed.
+  t.debit_account_id = 1;
+  EXPECT_EQ(l.create_transfer(t, 0), TR::kIdAlreadyFailed);
+  t.id = 8;
+  t.credit_account_id = 4;
+  EXPECT_EQ(l.create_transfer(t, 0), TR::kAccountsMustHaveTheSameLedger);
+  t.credit_account_id = 2;
+  t.ledger = 2;
+  EXPECT_EQ(l.create_transfer(t, 0), TR::kTransferMustHaveTheSameLedgerAsAccounts);
+  t.ledger = 1;
+  t.debit_account_id = 3;
+  EXPECT_EQ(l.create_transfer(t, 0), TR::kExceedsCredits);
+  EXPECT_EQ(l.lookup_transfer(8), nullptr);
+  EXPECT_EQ(l.lookup_account(3)->debits_posted, 0u);
+}
+
+TEST_F(LedgerTest, IdempotencyNamesTheDifferentField) {
+  Transfer t = xfer(100, 1, 2, 50);
+  t.user_data_64 = 7;
+  ASSERT_EQ(l.create_transfer(t, 0), TR::kOk);
+  EXPECT_EQ(l.create_transfer(t, 0), TR::kExists);
+  Transfer u = t;
+  u.flags = tf::kPending;
+  EXPECT_EQ(l.create_transfer(u, 0), TR::kExistsWithDifferentFlags);
+  u = t;
+  u.debit_account_id = 3;
+  EXPECT_EQ(l.create_transfer(u, 0), TR::kExistsWithDifferentDebitAccountId);
+  u = t;
+  u.credit_account_id = 3;
+  EXPECT_EQ(l.create_transfer(u, 0), TR::kExistsWithDifferentCreditAccountId);
+  u = t;
+  u.amount = 51;
+  EXPECT_EQ(l.create_transfer(u, 0), TR::kExistsWithDifferentAmount);
+  u = t;
+  u.user_data_128[1] = 1;
+  EXPECT_EQ(l.create_transfer(u, 0), TR::kExistsWithDifferentUserData128);
+  u = t;
+  u.user_data_64 = 8;
+  EXPECT_EQ(l.create_transfer(u, 0), TR::kExistsWithDifferentUserData64);
+  u = t;
+  u.user_data_32 = 8;
+  EXPECT_EQ(l.create_transfer(u, 0), TR::kExistsWithDifferentUserData32);
+  u = t;
+  u.ledger = 2;
+  EXPECT_EQ(l.create_transfer(u, 0), TR::kExistsWithDifferentLedger);
+  u = t;
+  u.code = 2;
+  EXPECT_EQ(l.create_transfer(u, 0), TR::kExistsWithDifferentCode);
+  EXPECT_EQ(l.lookup_account(1)->debits_posted, 50u);
+}
+
+TEST_F(LedgerTest, TwoPhasePostPartialAndVoid) {
+  ASSERT_EQ(l.create_transfer(xfer(10, 1, 2, 100, tf::kPending), 0), TR::kOk);
+  EXPECT_EQ(l.lookup_account(1)->debits_pending, 100u);
+  EXPECT_EQ(l.create_transfer(post(11, 10, 101), 0), TR::kExceedsPendingTransferAmount);
+  EXPECT_EQ(l.create_transfer(post(11, 10, 60), 0), TR::kOk);
+  EXPECT_EQ(l.lookup_account(1)->debits_pending, 0u);
+  EXPECT_EQ(l.lookup_account(1)->debits_posted, 60u);
+  EXPECT_EQ(l.lookup_account(2)->credits_posted, 60u);
+  EXPECT_EQ(l.create_transfer(post(12, 10), 0), TR::kPendingTransferAlreadyPosted);
+  EXPECT_EQ(l.create_transfer(post(11, 10, 60), 0), TR::kExists);
+  EXPECT_EQ(l.create_transfer(post(11, 10), 0), TR::kExistsWithDifferentAmount);
+
+  ASSERT_EQ(l.create_transfer(xfer(20, 1, 2, 30, tf::kPending), 0), TR::kOk);
+  Transfer v = void_(21, 20);
+  v.amount = 29;
+  EXPECT_EQ(l.create_transfer(v, 0), TR::kPendingTransferHasDifferentAmount);
+  EXPECT_EQ(l.create_transfer(void_(21, 20), 0), TR::kOk);
+  EXPECT_EQ(l.create_transfer(void_(22, 20), 0), TR::kPendingTransferAlreadyVoided);
+  EXPECT_EQ(l.lookup_account(1)->debits_pending, 0u);
+  EXPECT_EQ(l.lookup_transfer(20)->reserved, static_cast<std::uint32_t>(PendingStatus::kVoided));
+  EXPECT_EQ(l.create_transfer(post(23, 100), 0), TR::kPendingTransferNotFound);
+  EXPECT_EQ(l.create_transfer(post(24, 11), 0), TR::kPendingTransferNotPending);
+  Transfer bad = post(25, 25);
+  EXPECT_EQ(l.create_transfer(bad, 0), TR::kPendingIdMustBeDifferent);
+  bad = post(25, 20);
+  bad.flags |= tf::kVoidPendingTransfer;
+  EXPECT_EQ(l.create_transfer(bad, 0), TR::kFlagsAreMutuallyExclusive);
+  expect_balanced(l, 4);
+}
+
+TEST_F(LedgerTest, HoldsExpireAsCommandTimeAdvances) {
+  Transfer h = xfer(10, 1, 2, 100, tf::kPending);
+  h.timeout = 1'000;
+  ASSERT_EQ(l.create_transfer(h, 10'000), TR::kOk);
+  const std::uint64_t created = l.lookup_transfer(10)->timestamp;
+  EXPECT_EQ(l.expire_pending_transfers(created + 999), 0u);
+  EXPECT_EQ(l.lookup_account(1)->debits_pending, 100u);
+  EXPECT_EQ(l.expire_pending_transfers(created + 1'000), 1u);
+  EXPECT_EQ(l.lookup_account(1)->debits_pending, 0u);
+  EXPECT_EQ(l.lookup_transfer(10)->reserved, static_cast<std::uint32_t>(PendingStatus::kExpired));
+  EXPECT_EQ(l.create_transfer(post(11, 10), 0), TR::kPendingTransferExpired);
+
+  // A later transfer's command time expires the hold before it applies.
+  h.id = 20;
+  ASSERT_EQ(l.create_transfer(h, 0), TR::kOk);
+  const std::uint64_t c2 = l.lookup_transfer(20)->timestamp;
+  EXPECT_EQ(l.create_transfer(post(21, 20), c2 + 5'000), TR::kPendingTransferExpired);
+  EXPECT_EQ(l.lookup_account(1)->debits_pending, 0u);
+  expect_balanced(l, 4);
+}
+
+TEST_F(LedgerTest, LinkedChainIsAllOrNothing) {
+  std::vector<Transfer> batch = {xfer(1, 1, 2, 10, tf::kLinked), xfer(2, 2, 1, 5, tf::kLinked),
+                                 xfer(3, 3, 1, 1),  // 3 has no credits: exceeds_credits
+                                 xfer(4, 1, 2, 7)};
+  std::vector<std::uint32_t> r(batch.size());
+  const std::uint64_t h0 = l.state_hash();
+  l.create_transfers(batch.data(), batch.size(), 0, r.data());
+  EXPECT_EQ(r[0], static_cast<std::uint32_t>(TR::kLinkedEventFailed));
+  EXPECT_EQ(r[1], static_cast<std::uint32_t>(TR::kLinkedEventFailed));
+  EXPECT_EQ(r[2], static_cast<std::uint32_t>(TR::kExceedsCredits));
+  EXPECT_EQ(r[3], static_cast<std::uint32_t>(TR::kOk));
+  EXPECT_EQ(l.lookup_transfer(1), nullptr);
+  EXPECT_EQ(l.lookup_transfer(2), nullptr);
+  EXPECT_EQ(l.lookup_account(1)->debits_posted, 7u);
+  EXPECT_EQ(l.lookup_account(1)->credits_posted, 0u);
+  EXPECT_NE(l.state_hash(), h0);
+  // The ids of the members that did not fail themselves are free to reuse.
+  EXPECT_EQ(l.create_transfer(xfer(1, 1, 2, 10), 0), TR::kOk);
+  EXPECT_EQ(l.create_transfer(xfer(3, 3, 1, 1), 0), TR::kIdAlreadyFailed);
+
+  std::vector<Transfer> open = {xfer(30, 1, 2, 1, tf::kLinked), xfer(31, 1, 2, 1, tf::kLinked)};
+  l.create_transfers(open.data(), open.size(), 0, r.data());
+  EXPECT_EQ(r[0], static_cast<std::uint32_t>(TR::kLinkedEventFailed));
+  EXPECT_EQ(r[1], static_cast<std::uint32_t>(TR::kLinkedEventChainOpen));
+  EXPECT_EQ(l.lookup_transfer(30), nullptr);
+}
+
+TEST_F(LedgerTest, ChainCanPostItsOwnHoldAndRollsItBack) {
+  std::vector<Transfer> batch = {xfer(1, 1, 2, 10, tf::kLinked | tf::kPending), post(2, 1), xfer(3, 1, 2, 5)};
+  batch[1].flags |= tf::kLinked;
+  batch[2].flags |= 0;
+  std::vector<std::uint32_t> r(3);
+  l.create_transfers(batch.data(), 3, 0, r.data());
+  EXPECT_EQ(r[0], 0u);
+  EXPECT_EQ(r[1], 0u);
+  EXPECT_EQ(r[2], 0u);
+  EXPECT_EQ(l.lookup_account(1)->debits_posted, 15u);
+
+  // Same shape, but the last member duplicates an id: the chain is undone.
+  batch = {xfer(10, 1, 2, 10, tf::kLinked | tf::kPending), post(11, 10), xfer(3, 1, 2, 5)};
+  batch[1].flags |= tf::kLinked;
+  const std::uint64_t h0 = l.state_hash();
+  const std::uint64_t before = l.last_timestamp();
+  l.create_transfers(batch.data(), 3, 0, r.data());
+  EXPECT_EQ(r[2], static_cast<std::uint32_t>(TR::kExists));
+  EXPECT_EQ(l.lookup_transfer(10), nullptr);
+  EXPECT_EQ(l.lookup_account(1)->debits_posted, 15u);
+  EXPECT_EQ(l.lookup_account(1)->debits_pending, 0u);
+  // Only the clock moved.
+  EXPECT_EQ(l.last_timestamp(), before + 3);
+  EXPECT_NE(l.state_hash(), h0);
+}
+
+TEST_F(LedgerTest, BalancingAndLimits) {
+  ASSERT_EQ(l.create_transfer(xfer(1, 1, 3, 40), 0), TR::kOk);  // 3 holds 40 credits
+  // Sweep: move at most what account 3 holds.
+  EXPECT_EQ(l.create_transfer(xfer(2, 3, 2, 1000, tf::kBalancingDebit), 0), TR::kOk);
+  EXPECT_EQ(l.lookup_transfer(2)->amount, 40u);
+  EXPECT_EQ(l.create_transfer(xfer(2, 3, 2, 999, tf::kBalancingDebit), 0), TR::kExists);
+  EXPECT_EQ(l.create_transfer(xfer(2, 3, 2, 39, tf::kBalancingDebit), 0), TR::kExistsWithDifferentAmount);
+  EXPECT_EQ(l.create_transfer(xfer(3, 3, 2, 1), 0), TR::kExceedsCredits);
+  // An overdraft limit lets debits exceed credits by up to the limit.
+  EXPECT_EQ(l.set_account_limit(3, 25), SetLimitResult::kOk);
+  EXPECT_EQ(l.create_transfer(xfer(4, 3, 2, 26), 0), TR::kExceedsCredits);
+  EXPECT_EQ(l.create_transfer(xfer(5, 3, 2, 25), 0), TR::kOk);
+  EXPECT_EQ(l.set_account_limit(1, 5), SetLimitResult::kLimitRequiresBalanceFlag);
+  EXPECT_EQ(l.set_account_limit(99, 5), SetLimitResult::kAccountNotFound);
+  EXPECT_EQ(l.create_account(acct(9, 1, 0, 5), 0), AR::kLimitRequiresBalanceFlag);
+  expect_balanced(l, 4);
+}
+
+TEST_F(LedgerTest, ClosingAndReopening) {
+  Transfer close = xfer(1, 1, 2, 0, tf::kPending | tf::kClosingDebit);
+  ASSERT_EQ(l.create_transfer(close, 0), TR::kOk);
+  EXPECT_TRUE(l.lookup_account(1)->flags & af::kClosed);
+  EXPECT_EQ(l.create_transfer(xfer(2, 1, 2, 5), 0), TR::kDebitAccountAlreadyClosed);
+  EXPECT_EQ(l.create_transfer(xfer(3, 2, 1, 5), 0), TR::kCreditAccountAlreadyClosed);
+  EXPECT_EQ(l.create_transfer(post(4, 1), 0), TR::kDebitAccountAlreadyClosed);
+  EXPECT_EQ(l.create_transfer(void_(5, 1), 0), TR::kOk);
+  EXPECT_FALSE(l.lookup_account(1)->flags & af::kClosed);
+  EXPECT_EQ(l.create_transfer(xfer(6, 1, 2, 5), 0), TR::kOk);
+}
+
+TEST_F(LedgerTest, OverflowsAreRejectedNotWrapped) {
+  ASSERT_EQ(l.create_transfer(xfer(1, 1, 2, ~std::uint64_t{0} - 1), 0), TR::kOk);
+  EXPECT_EQ(l.create_transfer(xfer(2, 1, 2, 2), 0), TR::kOverflowsDebitsPosted);
+  EXPECT_EQ(l.create_transfer(xfer(3, 1, 2, 1, tf::kPending), 0), TR::kOk);
+  // Pending and posted each fit, their sum would not.
+  EXPECT_EQ(l.create_transfer(xfer(5, 1, 2, 1, tf::kPending), 0), TR::kOverflowsDebits);
+  Transfer t = xfer(4, 2, 1, 1, tf::kPending);
+  t.timeout = kTimeMax;
+  EXPECT_EQ(l.create_transfer(t, 0), TR::kOverflowsTimeout);
+  EXPECT_EQ(l.lookup_account(1)->debits_posted, ~std::uint64_t{0} - 1);
+}
+
+TEST_F(LedgerTest, History) {
+  Ledger h{small()};
+  ASSERT_EQ(h.create_account(acct(1, 1, af::kHistory), 100), AR::kOk);
+  ASSERT_EQ(h.create_account(acct(2), 100), AR::kOk);
+  ASSERT_EQ(h.create_transfer(xfer(1, 1, 2, 5), 1000), TR::kOk);
+  ASSERT_EQ(h.create_transfer(xfer(2, 2, 1, 7), 2000), TR::kOk);
+  ASSERT_EQ(h.create_transfer(xfer(3, 1, 2, 1), 3000), TR::kOk);
+  AccountBalance out[4];
+  ASSERT_EQ(h.account_history(1, 0, ~std::uint64_t{0}, out, 4), 3u);
+  EXPECT_EQ(out[0].timestamp, 1000u);
+  EXPECT_EQ(out[0].debits_posted, 5u);
+  EXPECT_EQ(out[1].credits_posted, 7u);
+  EXPECT_EQ(out[2].debits_posted, 6u);
+  EXPECT_EQ(h.account_history(1, 1500, 2500, out, 4), 1u);
+  EXPECT_EQ(out[0].timestamp, 2000u);
+  EXPECT_EQ(h.account_history(2, 0, ~std::uint64_t{0}, nullptr, 0), 0u);
+}
+
+TEST_F(LedgerTest, CapacityErrorsApplyNothing) {
+  Ledger c{LedgerCapacity{2, 2, 8}};
+  ASSERT_EQ(c.create_account(acct(1), 0), AR::kOk);
+  ASSERT_EQ(c.create_account(acct(2), 0), AR::kOk);
+  EXPECT_THROW(c.create_account(acct(3), 0), CapacityError);
+  std::vector<Transfer> b = {xfer(1, 1, 2, 1), xfer(2, 1, 2, 1), xfer(3, 1, 2, 1)};
+  std::vector<std::uint32_t> r(3);
+  const std::uint64_t h0 = c.state_hash();
+  EXPECT_THROW(c.create_transfers(b.data(), 3, 0, r.data()), CapacityError);
+  EXPECT_EQ(c.state_hash(), h0);
+  EXPECT_THROW(c.create_transfer(xfer(1, 1, 2, 1), kTimeMax + 1), std::invalid_argument);
+  EXPECT_THROW(Ledger(LedgerCapacity{0, 1, 1}), std::invalid_argument);
+}
+
+TEST_F(LedgerTest, AccountResults) {
+  Account a = acct(1);
+  EXPECT_EQ(l.create_account(a, 0), AR::kExists);
+  a.code = 11;
+  EXPECT_EQ(l.create_account(a, 0), AR::kExistsWithDifferentCode);
+  a = acct(10, 1, af::kDebitsMustNotExceedCredits | af::kCreditsMustNotExceedDebits);
+  EXPECT_EQ(l.create_account(a, 0), AR::kFlagsAreMutuallyExclusive);
+  a = acct(10);
+  a.credits_posted = 1;
+  EXPECT_EQ(l.create_account(a, 0), AR::kCreditsPostedMustBeZero);
+  a = acct(10, 0);
+  EXPECT_EQ(l.create_account(a, 0), AR::kLedgerMustNotBeZero);
+  a = acct(10);
+  a.reserved = 1;
+  EXPECT_EQ(l.create_account(a, 0), AR::kReservedField);
+  a = acct(0);
+  EXPECT_EQ(l.create_account(a, 0), AR::kIdMustNotBeZero);
+  std::vector<Account> chain = {acct(20, 1, af::kLinked), acct(21, 0)};
+  std::vector<std::uint32_t> r(2);
+  l.create_accounts(chain.data(), 2, 0, r.data());
+  EXPECT_EQ(r[0], static_cast<std::uint32_t>(AR::kLinkedEventFailed));
+  EXPECT_EQ(r[1], static_cast<std::uint32_t>(AR::kLedgerMustNotBeZero));
+  EXPECT_EQ(l.lookup_account(20), nullptr);
+}
+
+// A random stream of commands: double entry holds at every step, and the
+// snapshot round-trips bit-identically and replays to the same state.
+TEST(LedgerRandom, ConservationDeterminismAndSnapshots) {
+  auto run = [](Ledger& l, std::uint32_t seed, std::size_t steps) {
+    std::mt19937_64 rng(seed);
+    std::vector<Account> accounts;
+    for (std::uint64_t id = 1; id <= 16; ++id) {
+      std::uint16_t flags = static_cast<std::uint16_t>(id % 4 == 0   ? af::kDebitsMustNotExceedCredits
+                                                       : id % 4 == 1 ? af::kCreditsMustNotExceedDebits | af::kHistory
+                                                                     : 0);
+      accounts.push_back(acct(id, static_cast<std::uint32_t>(1 + id % 2), flags, id % 8 == 0 ? 50 : 0));
+    }
+    std::vector<std::uint32_t> r(64);
+    l.create_accounts(accounts.data(), accounts.size(), 0, r.data());
+    std::uint64_t now = 0;
+    std::size_t ok = 0;
+    for (std::size_t s = 0; s < steps; ++s) {
+      std::vector<Transfer> batch(1 + rng() % 8);
+      for (auto& t : batch) {
+        const std::uint64_t kind = rng() % 10;
+        if (kind < 2) {
+          t = post(1 + rng() % 400, 1 + rng() % 400, rng() % 3 == 0 ? 0 : rng() % 60);
+          if (kind == 1) t.flags = tf::kVoidPendingTransfer;
+        } else {
+          // Mostly valid: same-ledger pairs, a few flags at a time.
+          const std::uint64_t dr = 1 + rng() % 16;
+          const std::uint64_t cr = rng() % 8 == 0 ? 1 + rng() % 16 : 1 + (dr + 2 * (1 + rng() % 7) - 1) % 16;
+          std::uint16_t flags = 0;
+          if (rng() % 6 == 0) flags |= tf::kLinked;
+          if (rng() % 3 == 0) flags |= tf::kPending;
+          if (rng() % 8 == 0) flags |= tf::kBalancingDebit;
+          if (rng() % 8 == 0) flags |= tf::kBalancingCredit;
+          if (rng() % 40 == 0) flags |= tf::kClosingDebit | tf::kPending;
+          t = xfer(1 + rng() % 400, dr, cr, rng() % 60, flags, static_cast<std::uint32_t>(1 + dr % 2));
+          if (t.flags & tf::kPending) t.timeout = rng() % 3 == 0 ? 0 : rng() % 5000;
+        }
+      }
+      now += rng() % 1000;
+      l.create_transfers(batch.data(), batch.size(), now, r.data());
+      for (std::size_t k = 0; k < batch.size(); ++k) ok += r[k] == 0;
+      expect_balanced(l, 16);
+    }
+    // The stream must exercise success paths, not only rejections.
+    EXPECT_GT(ok, steps / 2);
+  };
+  Ledger a{LedgerCapacity{64, 4096, 8192}};
+  Ledger b{LedgerCapacity{128, 8192, 16384}};
+  run(a, 7, 300);
+  run(b, 7, 300);
+  EXPECT_EQ(a.state_hash(), b.state_hash());
+  const std::string snap = a.snapshot();
+  Ledger c = Ledger::restore(reinterpret_cast<const std::uint8_t*>(snap.data()), snap.size());
+  EXPECT_EQ(c.snapshot(), snap);
+  EXPECT_EQ(c.state_hash(), a.state_hash());
+  // Continue both from the same point: they stay identical.
+  std::vector<Transfer> more = {xfer(1000, 2, 4, 3), xfer(1001, 6, 10, 3)};
+  std::vector<std::uint32_t> r1(2), r2(2);
+  a.create_transfers(more.data(), 2, 0, r1.data());
+  c.create_transfers(more.data(), 2, 0, r2.data());
+  EXPECT_EQ(r1, r2);
+  EXPECT_EQ(a.state_hash(), c.state_hash());
+
+  std::string bad = snap;
+  bad[100] ^= 1;
+  EXPECT_THROW(Ledger::restore(reinterpret_cast<const std::uint8_t*>(bad.data()), bad.size()),
+               std::invalid_argument);
+  EXPECT_THROW(Ledger::restore(reinterpret_cast<const std::uint8_t*>(snap.data()), snap.size() - 1),
+               std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace shanraq::ledger
