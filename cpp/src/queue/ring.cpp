@@ -28,12 +28,17 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::nanoseconds;
 
-// Spins before a blocking wait yields: long enough to catch a peer that is
-// running on the other core (a handoff takes well under a microsecond), short
-// enough not to steal a core from a peer that needs ours.
-constexpr int kSpinsBeforeYield = 256;
-// Yields before kBlocking sleeps on the futex.
-constexpr int kYieldsBeforeSleep = 32;
+// How long a waiter spins before yielding or sleeping: long enough to catch
+// a peer running on another core, even one that is a Python process taking a
+// few microseconds per handoff, short enough not to keep a core from a peer
+// that needs ours. Bounded by time, not count: a pause instruction costs
+// anything from 3 to 50 ns depending on the core.
+constexpr nanoseconds kSpinFor = std::chrono::microseconds(30);
+constexpr int kSpinsPerClockRead = 64;
+// Yields before kBlocking sleeps on the futex. Few: on a loaded machine
+// sched_yield hands the core to a third process for a whole time slice, which
+// measured 30x slower round trips than going straight to the futex.
+constexpr int kYieldsBeforeSleep = 2;
 // Busy-spin strategy: yield once per this many spins, so even it backs off
 // when the peer is descheduled (a pure spin on a loaded 2-core machine can be
 // 100x slower than an idle one).
@@ -360,10 +365,12 @@ bool RingBase::wait_for(detail::WaitWord& w, nanoseconds timeout, Ready ready, O
   const bool forever = timeout.count() < 0;
   const Clock::time_point start = Clock::now();
   const Clock::time_point deadline = forever ? Clock::time_point::max() : start + timeout;
-  const int spins = wait_ == WaitStrategy::kBusySpin ? kBusySpinBurst : kSpinsBeforeYield;
-  for (int i = 0; i < spins; ++i) {
-    cpu_relax();
-    if (ready()) return true;
+  const Clock::time_point spin_until = std::min(deadline, start + kSpinFor);
+  for (Clock::time_point t = start; t < spin_until; t = Clock::now()) {
+    for (int i = 0; i < kSpinsPerClockRead; ++i) {
+      cpu_relax();
+      if (ready()) return true;
+    }
   }
   Clock::time_point next_idle_check = start;
   int yields = 0;
