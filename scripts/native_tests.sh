@@ -147,7 +147,7 @@ EOF
 }
 
 # --- per-configuration steps ------------------------------------------------------
-declare -A RESULT DETAIL
+declare -A RESULT DETAIL COUNT
 overall=0
 
 now() { date +%s; }
@@ -240,6 +240,7 @@ run_preset() {
   local timing="configure+build $((t_built - t0))s, tests $((t_end - t_built))s"
   local note=""
   ((${#prefix[@]})) && [[ "$preset" != aarch64 ]] && note=", under ${prefix[*]}"
+  COUNT[$preset]="${count:-0}"
   if ((rc == 0)) && [[ -n "$count" && "$count" != 0 ]]; then
     RESULT[$preset]=PASS; DETAIL[$preset]="$count tests; $timing$note"
   elif ((rc == 124 || rc == 137)) && [[ "$preset" == aarch64 ]]; then
@@ -260,12 +261,17 @@ done
 
 echo
 echo "native test summary ($(($(now) - t_start))s total):"
-passed=0 failed=0
+passed=0 failed=0 tests=0
 for preset in "${presets[@]}"; do
   [[ -n "${DETAIL[$preset]:-}" ]] || continue
   printf '  %-4s %-11s %s\n' "${RESULT[$preset]}" "$preset" "${DETAIL[$preset]}"
   DETAIL[$preset]=""  # print each once
-  if [[ "${RESULT[$preset]}" == PASS ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+  if [[ "${RESULT[$preset]}" == PASS ]]; then
+    passed=$((passed + 1))
+    tests=$((tests + ${COUNT[$preset]:-0}))
+  else
+    failed=$((failed + 1))
+  fi
 done
-echo "configurations: $passed passed, $failed failed"
+echo "native configurations passing: $passed of $((passed + failed)) ($tests test runs in the passing ones)"
 exit "$overall"

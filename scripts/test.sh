@@ -17,9 +17,29 @@ echo "==> ruff and mypy --strict"
 "$PYTHON" -m ruff format --check src tests bench
 "$PYTHON" -m mypy
 
+logs="$(mktemp -d)"
+trap 'rm -rf "$logs"' EXIT
+
 echo "==> Python tests"
 # src/ is not on sys.path, so this tests the installed package.
-"$PYTHON" -m pytest
+set +e
+"$PYTHON" -m pytest 2>&1 | tee "$logs/pytest.log"
+py_rc=${PIPESTATUS[0]}
 
 echo "==> native tests"
-bash scripts/native_tests.sh
+bash scripts/native_tests.sh 2>&1 | tee "$logs/native.log"
+native_rc=${PIPESTATUS[0]}
+set -e
+
+# One closing line over both runners: pytest's counts plus every ctest case
+# in every native configuration.
+py_passed=$(grep -Eo '[0-9]+ passed' "$logs/pytest.log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
+py_failed=$(grep -Eo '[0-9]+ (failed|error)' "$logs/pytest.log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
+native_passed=$(grep -Eo '^[0-9]+% tests passed, ([0-9]+) tests failed out of [0-9]+|^100% tests passed out of [0-9]+' "$logs/native.log" |
+  awk '/100%/ {n += $NF} !/100%/ {n += $NF - $4} END {print n + 0}')
+native_failed=$(grep -Eo 'tests passed, [0-9]+ tests failed' "$logs/native.log" | awk '{n += $3} END {print n + 0}')
+echo "tests: $((py_passed + native_passed)) passed, $((py_failed + native_failed)) failed"
+if ((py_rc != 0 || native_rc != 0)); then
+  echo "test suite FAILED (pytest exit $py_rc, native exit $native_rc)" >&2
+  exit 1
+fi
