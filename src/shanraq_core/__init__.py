@@ -7,6 +7,35 @@ export; order matching, the ledger, queues and the journal follow.
 
 from shanraq_core._version import __version__
 from shanraq_core.hist import LatencyHistogram, Recorder
+from shanraq_core.ledger import (
+    ACCOUNT_BALANCE_DTYPE,
+    ACCOUNT_DTYPE,
+    TRANSFER_DTYPE,
+    AccountFlags,
+    CapacityError,
+    CreateAccountResult,
+    CreateTransferResult,
+    Ledger,
+    SetLimitResult,
+    TransferFlags,
+)
 from shanraq_core.queue import Closed, MpscRing, SpscRing
 
-__all__ = ["Closed", "LatencyHistogram", "MpscRing", "Recorder", "SpscRing", "__version__"]
+__all__ = [
+    "ACCOUNT_BALANCE_DTYPE",
+    "ACCOUNT_DTYPE",
+    "TRANSFER_DTYPE",
+    "AccountFlags",
+    "CapacityError",
+    "Closed",
+    "CreateAccountResult",
+    "CreateTransferResult",
+    "LatencyHistogram",
+    "Ledger",
+    "MpscRing",
+    "Recorder",
+    "SetLimitResult",
+    "SpscRing",
+    "TransferFlags",
+    "__version__",
+]

@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -106,6 +107,10 @@ class Ledger {
   // corrupt or truncated input.
   std::string snapshot() const;
   static Ledger restore(const std::uint8_t* data, std::size_t size);
+  // restore() onto the heap, for bindings that hold the ledger by pointer.
+  static std::unique_ptr<Ledger> restore_unique(const std::uint8_t* data, std::size_t size) {
+    return std::make_unique<Ledger>(restore(data, size));
+  }
 
  private:
   struct HistoryEntry {

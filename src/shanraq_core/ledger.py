@@ -1,0 +1,417 @@
+"""Double-entry ledger with TigerBeetle's semantics, in process.
+
+Accounts hold four u64 balances (debits/credits, pending/posted) in integer
+minor units; transfers move an amount from a debit account to a credit account
+of the same ``ledger`` (currency), single-phase or as a hold (``PENDING``) that
+is later posted (fully or partly), voided, or expires. Linked chains succeed or
+fail as a whole; a repeated id answers ``EXISTS`` or the precise
+``EXISTS_WITH_DIFFERENT_<FIELD>``; an id that failed for a state-dependent
+reason answers ``ID_ALREADY_FAILED`` for ever. Names, flag bits and result
+values are TigerBeetle's; see docs/ledger.md for the differences (u64 ids and
+amounts, timeouts in ns, numeric limits, ``AMOUNT_MUST_NOT_BE_ZERO``).
+
+Time is carried by commands: every command takes ``now`` (ns since an epoch
+of your choosing, < 2**63; default 0) and the ledger never reads a clock. Each
+event gets the timestamp ``max(now, last_timestamp + 1)``, so timestamps strictly
+increase and equal command streams give equal ``state_hash()``.
+
+Not thread-safe: a Ledger is single-writer; one thread at a time may call
+any method. Business failures are result codes; programmer errors raise
+``TypeError``/``ValueError``; a full ledger raises :class:`CapacityError`
+before anything is applied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum, IntFlag
+from typing import Any
+
+from shanraq_core._core import ledger as _ledger
+from shanraq_core._core.ledger import (
+    ACCOUNT_BALANCE_DTYPE,
+    ACCOUNT_DTYPE,
+    TRANSFER_DTYPE,
+    CapacityError,
+    LedgerBase,
+)
+
+__all__ = [
+    "ACCOUNT_BALANCE_DTYPE",
+    "ACCOUNT_DTYPE",
+    "TRANSFER_DTYPE",
+    "Account",
+    "AccountFlags",
+    "CapacityError",
+    "CreateAccountResult",
+    "CreateTransferResult",
+    "Ledger",
+    "PendingStatus",
+    "SetLimitResult",
+    "Transfer",
+    "TransferFlags",
+]
+
+
+class AccountFlags(IntFlag):
+    """Account.flags (TigerBeetle's bits; its ``imported`` bit is reserved here)."""
+
+    NONE = 0
+    #: The account and the next one in the batch succeed or fail together.
+    LINKED = 1 << 0
+    #: debits_pending + debits_posted may not exceed credits_posted (+ limit).
+    DEBITS_MUST_NOT_EXCEED_CREDITS = 1 << 1
+    #: credits_pending + credits_posted may not exceed debits_posted (+ limit).
+    CREDITS_MUST_NOT_EXCEED_DEBITS = 1 << 2
+    #: Keep the balances after every change, for account_history().
+    HISTORY = 1 << 3
+    #: No more transfers, except voiding a hold (set by a closing transfer).
+    CLOSED = 1 << 5
+
+
+class TransferFlags(IntFlag):
+    """Transfer.flags (TigerBeetle's bits; its ``imported`` bit is reserved here)."""
+
+    NONE = 0
+    #: This transfer and the next one in the batch succeed or fail together.
+    LINKED = 1 << 0
+    #: A hold: moves the amount to the pending balances until posted, voided or expired.
+    PENDING = 1 << 1
+    #: Posts the hold named by pending_id (amount 0 or 2**64-1: all of it).
+    POST_PENDING_TRANSFER = 1 << 2
+    #: Voids the hold named by pending_id.
+    VOID_PENDING_TRANSFER = 1 << 3
+    #: Moves at most what the debit account's credits (+ limit) leave room for.
+    BALANCING_DEBIT = 1 << 4
+    #: Moves at most what the credit account's debits (+ limit) leave room for.
+    BALANCING_CREDIT = 1 << 5
+    #: Closes the debit account (the transfer must be pending; voiding it reopens).
+    CLOSING_DEBIT = 1 << 6
+    #: Closes the credit account (the transfer must be pending; voiding it reopens).
+    CLOSING_CREDIT = 1 << 7
+
+
+class CreateAccountResult(IntEnum):
+    """Result of creating one account; members in descending precedence."""
+
+    #: The account was created.
+    CREATED = 0
+    #: Alias of CREATED (TigerBeetle clients before 0.17 call it ``ok``).
+    OK = 0
+    #: Not created: another account of its linked chain failed.
+    LINKED_EVENT_FAILED = 1
+    #: Not created: the last account of the batch has LINKED set.
+    LINKED_EVENT_CHAIN_OPEN = 2
+    #: Not created: timestamp must be 0 (the ledger assigns it).
+    TIMESTAMP_MUST_BE_ZERO = 3
+    #: Not created: reserved must be 0.
+    RESERVED_FIELD = 4
+    #: Not created: an unknown flag bit is set.
+    RESERVED_FLAG = 5
+    #: Not created: id 0 is reserved.
+    ID_MUST_NOT_BE_ZERO = 6
+    #: Not created: id 2**64-1 is reserved.
+    ID_MUST_NOT_BE_INT_MAX = 7
+    #: An account with this id exists with different flags.
+    EXISTS_WITH_DIFFERENT_FLAGS = 15
+    #: An account with this id exists with a different user_data_128.
+    EXISTS_WITH_DIFFERENT_USER_DATA_128 = 16
+    #: An account with this id exists with a different user_data_64.
+    EXISTS_WITH_DIFFERENT_USER_DATA_64 = 17
+    #: An account with this id exists with a different user_data_32.
+    EXISTS_WITH_DIFFERENT_USER_DATA_32 = 18
+    #: An account with this id exists with a different ledger.
+    EXISTS_WITH_DIFFERENT_LEDGER = 19
+    #: An account with this id exists with a different code.
+    EXISTS_WITH_DIFFERENT_CODE = 20
+    #: An identical account exists (treat as CREATED when retrying).
+    EXISTS = 21
+    #: Not created: both balance flags are set.
+    FLAGS_ARE_MUTUALLY_EXCLUSIVE = 8
+    #: Not created: debits_pending must be 0.
+    DEBITS_PENDING_MUST_BE_ZERO = 9
+    #: Not created: debits_posted must be 0.
+    DEBITS_POSTED_MUST_BE_ZERO = 10
+    #: Not created: credits_pending must be 0.
+    CREDITS_PENDING_MUST_BE_ZERO = 11
+    #: Not created: credits_posted must be 0.
+    CREDITS_POSTED_MUST_BE_ZERO = 12
+    #: Not created: ledger must not be 0.
+    LEDGER_MUST_NOT_BE_ZERO = 13
+    #: Not created: code must not be 0.
+    CODE_MUST_NOT_BE_ZERO = 14
+    #: Not created (extension): a nonzero limit needs a balance flag.
+    LIMIT_REQUIRES_BALANCE_FLAG = 100
+
+
+class CreateTransferResult(IntEnum):
+    """Result of creating one transfer; members in descending precedence."""
+
+    #: The transfer was created.
+    CREATED = 0
+    #: Alias of CREATED (TigerBeetle clients before 0.17 call it ``ok``).
+    OK = 0
+    #: Not created: another transfer of its linked chain failed.
+    LINKED_EVENT_FAILED = 1
+    #: Not created: the last transfer of the batch has LINKED set.
+    LINKED_EVENT_CHAIN_OPEN = 2
+    #: Not created: timestamp must be 0 (the ledger assigns it).
+    TIMESTAMP_MUST_BE_ZERO = 3
+    #: Not created: an unknown flag bit is set.
+    RESERVED_FLAG = 4
+    #: Not created (extension): reserved must be 0.
+    RESERVED_FIELD = 100
+    #: Not created: id 0 is reserved.
+    ID_MUST_NOT_BE_ZERO = 5
+    #: Not created: id 2**64-1 is reserved.
+    ID_MUST_NOT_BE_INT_MAX = 6
+    #: A transfer with this id exists with different flags.
+    EXISTS_WITH_DIFFERENT_FLAGS = 36
+    #: A transfer with this id exists with a different pending_id.
+    EXISTS_WITH_DIFFERENT_PENDING_ID = 40
+    #: A transfer with this id exists with a different timeout.
+    EXISTS_WITH_DIFFERENT_TIMEOUT = 44
+    #: A transfer with this id exists with a different debit_account_id.
+    EXISTS_WITH_DIFFERENT_DEBIT_ACCOUNT_ID = 37
+    #: A transfer with this id exists with a different credit_account_id.
+    EXISTS_WITH_DIFFERENT_CREDIT_ACCOUNT_ID = 38
+    #: A transfer with this id exists with a different amount (balancing: moved more than asked).
+    EXISTS_WITH_DIFFERENT_AMOUNT = 39
+    #: A transfer with this id exists with a different user_data_128.
+    EXISTS_WITH_DIFFERENT_USER_DATA_128 = 41
+    #: A transfer with this id exists with a different user_data_64.
+    EXISTS_WITH_DIFFERENT_USER_DATA_64 = 42
+    #: A transfer with this id exists with a different user_data_32.
+    EXISTS_WITH_DIFFERENT_USER_DATA_32 = 43
+    #: A transfer with this id exists with a different ledger.
+    EXISTS_WITH_DIFFERENT_LEDGER = 67
+    #: A transfer with this id exists with a different code.
+    EXISTS_WITH_DIFFERENT_CODE = 45
+    #: An identical transfer exists (treat as CREATED when retrying).
+    EXISTS = 46
+    #: Not created: this id already failed for a state-dependent reason; it never succeeds.
+    ID_ALREADY_FAILED = 68
+    #: Not created: post/void cannot be combined with each other, PENDING, BALANCING_* or CLOSING_*.
+    FLAGS_ARE_MUTUALLY_EXCLUSIVE = 7
+    #: Not created: debit_account_id must not be 0.
+    DEBIT_ACCOUNT_ID_MUST_NOT_BE_ZERO = 8
+    #: Not created: debit_account_id 2**64-1 is reserved.
+    DEBIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX = 9
+    #: Not created: credit_account_id must not be 0.
+    CREDIT_ACCOUNT_ID_MUST_NOT_BE_ZERO = 10
+    #: Not created: credit_account_id 2**64-1 is reserved.
+    CREDIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX = 11
+    #: Not created: debit and credit account are the same.
+    ACCOUNTS_MUST_BE_DIFFERENT = 12
+    #: Not created: only post/void transfers name a pending_id.
+    PENDING_ID_MUST_BE_ZERO = 13
+    #: Not created: a post/void transfer must name a pending_id.
+    PENDING_ID_MUST_NOT_BE_ZERO = 14
+    #: Not created: pending_id 2**64-1 is reserved.
+    PENDING_ID_MUST_NOT_BE_INT_MAX = 15
+    #: Not created: pending_id equals the transfer's own id.
+    PENDING_ID_MUST_BE_DIFFERENT = 16
+    #: Not created: only pending transfers take a timeout.
+    TIMEOUT_RESERVED_FOR_PENDING_TRANSFER = 17
+    #: Not created: CLOSING_DEBIT/CLOSING_CREDIT need PENDING.
+    CLOSING_TRANSFER_MUST_BE_PENDING = 64
+    #: Not created: a transfer that is not balancing, closing, post or void must move value.
+    AMOUNT_MUST_NOT_BE_ZERO = 18
+    #: Not created: ledger must not be 0.
+    LEDGER_MUST_NOT_BE_ZERO = 19
+    #: Not created: code must not be 0.
+    CODE_MUST_NOT_BE_ZERO = 20
+    #: Not created: no account has debit_account_id.
+    DEBIT_ACCOUNT_NOT_FOUND = 21
+    #: Not created: no account has credit_account_id.
+    CREDIT_ACCOUNT_NOT_FOUND = 22
+    #: Not created: the accounts are on different ledgers.
+    ACCOUNTS_MUST_HAVE_THE_SAME_LEDGER = 23
+    #: Not created: the transfer's ledger differs from its accounts'.
+    TRANSFER_MUST_HAVE_THE_SAME_LEDGER_AS_ACCOUNTS = 24
+    #: Not created: no transfer has pending_id.
+    PENDING_TRANSFER_NOT_FOUND = 25
+    #: Not created: the transfer named by pending_id is not a hold.
+    PENDING_TRANSFER_NOT_PENDING = 26
+    #: Not created: the hold has a different debit account.
+    PENDING_TRANSFER_HAS_DIFFERENT_DEBIT_ACCOUNT_ID = 27
+    #: Not created: the hold has a different credit account.
+    PENDING_TRANSFER_HAS_DIFFERENT_CREDIT_ACCOUNT_ID = 28
+    #: Not created: the hold has a different ledger.
+    PENDING_TRANSFER_HAS_DIFFERENT_LEDGER = 29
+    #: Not created: the hold has a different code.
+    PENDING_TRANSFER_HAS_DIFFERENT_CODE = 30
+    #: Not created: the amount exceeds the hold's.
+    EXCEEDS_PENDING_TRANSFER_AMOUNT = 31
+    #: Not created: a void's amount must be 0 or the hold's.
+    PENDING_TRANSFER_HAS_DIFFERENT_AMOUNT = 32
+    #: Not created: the hold was already posted.
+    PENDING_TRANSFER_ALREADY_POSTED = 33
+    #: Not created: the hold was already voided.
+    PENDING_TRANSFER_ALREADY_VOIDED = 34
+    #: Not created: the hold's timeout has passed.
+    PENDING_TRANSFER_EXPIRED = 35
+    #: Not created: the debit account is closed.
+    DEBIT_ACCOUNT_ALREADY_CLOSED = 65
+    #: Not created: the credit account is closed.
+    CREDIT_ACCOUNT_ALREADY_CLOSED = 66
+    #: Not created: debits_pending + amount would pass 2**64-1.
+    OVERFLOWS_DEBITS_PENDING = 47
+    #: Not created: credits_pending + amount would pass 2**64-1.
+    OVERFLOWS_CREDITS_PENDING = 48
+    #: Not created: debits_posted + amount would pass 2**64-1.
+    OVERFLOWS_DEBITS_POSTED = 49
+    #: Not created: credits_posted + amount would pass 2**64-1.
+    OVERFLOWS_CREDITS_POSTED = 50
+    #: Not created: debits_pending + debits_posted + amount would pass 2**64-1.
+    OVERFLOWS_DEBITS = 51
+    #: Not created: credits_pending + credits_posted + amount would pass 2**64-1.
+    OVERFLOWS_CREDITS = 52
+    #: Not created: timestamp + timeout would pass 2**63-1 ns.
+    OVERFLOWS_TIMEOUT = 53
+    #: Not created: the debit account's debits would exceed its credits (+ limit).
+    EXCEEDS_CREDITS = 54
+    #: Not created: the credit account's credits would exceed its debits (+ limit).
+    EXCEEDS_DEBITS = 55
+
+
+class SetLimitResult(IntEnum):
+    """Result of Ledger.set_account_limit (an extension)."""
+
+    #: The limit was set.
+    OK = 0
+    #: id 0 is reserved.
+    ID_MUST_NOT_BE_ZERO = 1
+    #: No account has this id.
+    ACCOUNT_NOT_FOUND = 2
+    #: A nonzero limit needs a balance flag on the account.
+    LIMIT_REQUIRES_BALANCE_FLAG = 3
+    #: The account is closed.
+    ACCOUNT_CLOSED = 4
+
+
+class PendingStatus(IntEnum):
+    """Transfer.pending_status: the state of a hold (TigerBeetle's TransferPendingStatus)."""
+
+    NONE = 0
+    PENDING = 1
+    POSTED = 2
+    VOIDED = 3
+    EXPIRED = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """An account as stored (balances in u64 minor units, timestamp in ns)."""
+
+    id: int
+    debits_pending: int
+    debits_posted: int
+    credits_pending: int
+    credits_posted: int
+    user_data_128: int
+    user_data_64: int
+    user_data_32: int
+    ledger: int
+    code: int
+    flags: int
+    timestamp: int
+    limit: int
+
+    @property
+    def account_flags(self) -> AccountFlags:
+        return AccountFlags(self.flags)
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """A transfer as stored: amount is what moved (balancing, post), timeout in ns."""
+
+    id: int
+    debit_account_id: int
+    credit_account_id: int
+    amount: int
+    pending_id: int
+    user_data_128: int
+    user_data_64: int
+    user_data_32: int
+    timeout: int
+    ledger: int
+    code: int
+    flags: int
+    timestamp: int
+    pending_status: int
+
+    @property
+    def transfer_flags(self) -> TransferFlags:
+        return TransferFlags(self.flags)
+
+
+_ledger._register(CreateAccountResult, CreateTransferResult, SetLimitResult, Account, Transfer)
+
+
+class Ledger(LedgerBase):
+    """An in-process double-entry ledger (see the module docstring).
+
+    Capacities fix the memory: about 116 bytes per account and 96 bytes per
+    stored transfer plus 16 to 32 bytes of index, reserved as address space at
+    construction and resident as used. Remembered failed ids count as
+    transfers; ``history_capacity`` bounds balance-history entries.
+
+    Raises:
+        ValueError: a capacity outside 1..2**31-1.
+        TypeError: a non-integer capacity.
+    """
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        accounts_capacity: int = 1 << 20,
+        transfers_capacity: int = 1 << 23,
+        history_capacity: int = 1 << 20,
+    ) -> None:
+        for name, value in (
+            ("accounts_capacity", accounts_capacity),
+            ("transfers_capacity", transfers_capacity),
+            ("history_capacity", history_capacity),
+        ):
+            if isinstance(value, int) and not isinstance(value, bool) and value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+        super().__init__(accounts_capacity, transfers_capacity, history_capacity)
+
+    # Commands and queries (create_account, transfer, create_accounts,
+    # create_transfers, lookup_account, lookup_transfer, balance,
+    # account_history, set_account_limit, expire_pending_transfers,
+    # state_hash, snapshot, restore) are implemented in C++ and documented in
+    # the stub file _core/ledger.pyi and docs/ledger.md.
+
+    def post_pending(
+        self, id: int, pending_id: int, amount: int = 0, *, now: int = 0, **fields: Any
+    ) -> CreateTransferResult:
+        """Posts ``amount`` of hold ``pending_id`` (0: all of it)."""
+        result: CreateTransferResult = self.transfer(
+            id,
+            0,
+            0,
+            amount,
+            flags=TransferFlags.POST_PENDING_TRANSFER,
+            pending_id=pending_id,
+            now=now,
+            **fields,
+        )
+        return result
+
+    def void_pending(self, id: int, pending_id: int, *, now: int = 0, **fields: Any) -> CreateTransferResult:
+        """Voids hold ``pending_id``, releasing its amount."""
+        result: CreateTransferResult = self.transfer(
+            id, 0, 0, 0, flags=TransferFlags.VOID_PENDING_TRANSFER, pending_id=pending_id, now=now, **fields
+        )
+        return result
+
+    def __repr__(self) -> str:
+        return (
+            f"Ledger(accounts={self.account_count}/{self.accounts_capacity}, "
+            f"transfers={self.transfer_count}/{self.transfers_capacity}, "
+            f"last_timestamp={self.last_timestamp})"
+        )
