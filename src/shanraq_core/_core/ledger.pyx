@@ -6,7 +6,7 @@ behaviour lives in C++ and the thin Python layer (shanraq_core.ledger)."""
 
 cimport cython
 from cpython.bool cimport PyBool_Check
-from cpython.long cimport PyLong_AsUnsignedLongLong, PyLong_Check
+from cpython.long cimport PyLong_Check
 from cpython.exc cimport PyErr_Clear, PyErr_Occurred
 from cpython.tuple cimport PyTuple_GET_ITEM
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
@@ -16,6 +16,11 @@ from libcpp.string cimport string
 import numpy as np
 
 DEF U64_MAX = 0xFFFFFFFFFFFFFFFF
+
+cdef extern from "Python.h":
+    # Declared without Cython's automatic error check: _u64 turns its
+    # OverflowError into the ValueError our API promises.
+    unsigned long long PyLong_AsUnsignedLongLong(object) noexcept
 
 # numpy mirrors of the C++ records (cpp/include/shanraq/ledger/types.hpp),
 # field for field and byte for byte. numpy has no 128-bit integer, so

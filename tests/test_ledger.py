@@ -1,0 +1,398 @@
+"""Behaviour of shanraq_core.Ledger: TigerBeetle's documented scenarios, bad
+input, batch API, history, limits, capacities, snapshots."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shanraq_core import (
+    ACCOUNT_DTYPE,
+    TRANSFER_DTYPE,
+    AccountFlags,
+    CapacityError,
+    CreateAccountResult,
+    CreateTransferResult,
+    Ledger,
+    SetLimitResult,
+    TransferFlags,
+)
+from shanraq_core.ledger import PendingStatus
+from tests.ledger_reference import ReferenceLedger
+
+AF = AccountFlags
+TF = TransferFlags
+R = CreateTransferResult
+U64 = (1 << 64) - 1
+USD, EUR = 1, 2
+
+
+def make(*accounts: tuple[int, int, int]) -> Ledger:
+    """A ledger with (id, ledger, flags) accounts, code 1."""
+    led = Ledger(64, 1024, 1024)
+    for aid, ledger, flags in accounts:
+        assert led.create_account(aid, ledger, 1, flags=flags) == CreateAccountResult.CREATED
+    return led
+
+
+def transfers(*rows: dict[str, int]) -> np.ndarray:
+    arr = np.zeros(len(rows), dtype=TRANSFER_DTYPE)
+    for i, row in enumerate(rows):
+        for k, v in row.items():
+            arr[i][k] = v
+    return arr
+
+
+# ---- TigerBeetle's documented scenarios ---------------------------------------
+
+
+def test_two_phase_payment() -> None:
+    # Reserve funds, then capture part of them; the rest returns to the payer.
+    led = make((1, USD, 0), (2, USD, AF.DEBITS_MUST_NOT_EXCEED_CREDITS), (3, USD, 0))
+    assert led.transfer(10, 1, 2, 500, USD, 1) == R.CREATED  # fund the customer
+    assert led.transfer(11, 2, 3, 400, USD, 1, flags=TF.PENDING, timeout=60_000_000_000) == R.CREATED
+    assert led.balance(2) == 100
+    assert led.transfer(12, 2, 3, 101, USD, 1) == R.EXCEEDS_CREDITS  # the hold counts
+    assert led.post_pending(13, 11, 350) == R.CREATED
+    customer = led.lookup_account(2)
+    assert (customer.debits_pending, customer.debits_posted, customer.credits_posted) == (0, 350, 500)
+    assert led.balance(2) == 150
+    assert led.lookup_transfer(11).pending_status == PendingStatus.POSTED
+    assert led.lookup_transfer(13).amount == 350
+    assert led.void_pending(14, 11) == R.PENDING_TRANSFER_ALREADY_POSTED
+
+
+def test_currency_exchange_as_linked_transfers() -> None:
+    # Alice pays USD to the exchange's USD account; the exchange's EUR account
+    # pays Bob: two transfers across ledgers that succeed or fail together.
+    led = make((1, USD, 0), (2, USD, AF.DEBITS_MUST_NOT_EXCEED_CREDITS), (3, USD, 0))
+    for aid in (4, 5):
+        led.create_account(aid, EUR, 1, flags=AF.DEBITS_MUST_NOT_EXCEED_CREDITS if aid == 4 else 0)
+    led.create_account(6, EUR, 1)
+    assert led.transfer(1, 1, 2, 100, USD, 1) == R.CREATED  # Alice holds 100 USD
+    assert led.transfer(2, 6, 4, 90, EUR, 1) == R.CREATED  # exchange holds 90 EUR
+    fx = transfers(
+        {"id": 10, "debit_account_id": 2, "credit_account_id": 3, "amount": 100, "ledger": USD, "code": 1,
+         "flags": TF.LINKED},
+        {"id": 11, "debit_account_id": 4, "credit_account_id": 5, "amount": 92, "ledger": EUR, "code": 1},
+    )  # fmt: skip
+    assert list(led.create_transfers(fx)) == [R.LINKED_EVENT_FAILED, R.EXCEEDS_CREDITS]
+    assert led.lookup_account(2).debits_posted == 0
+    fx[1]["amount"] = 90
+    fx["id"] += 10
+    assert list(led.create_transfers(fx)) == [R.CREATED, R.CREATED]
+    assert led.balance(2) == 0
+    assert led.lookup_account(5).credits_posted == 90
+    assert led.transfer(30, 2, 5, 1, USD, 1) == R.ACCOUNTS_MUST_HAVE_THE_SAME_LEDGER
+
+
+def test_balance_bounded_sweep() -> None:
+    led = make((1, USD, 0), (2, USD, AF.DEBITS_MUST_NOT_EXCEED_CREDITS), (3, USD, 0))
+    led.transfer(1, 1, 2, 37, USD, 1)
+    assert led.transfer(2, 2, 3, U64, USD, 1, flags=TF.BALANCING_DEBIT) == R.CREATED
+    assert led.lookup_transfer(2).amount == 37
+    assert led.balance(2) == 0
+    # A retry with any bound at least what moved is the same transfer.
+    assert led.transfer(2, 2, 3, 37, USD, 1, flags=TF.BALANCING_DEBIT) == R.EXISTS
+    assert led.transfer(2, 2, 3, 36, USD, 1, flags=TF.BALANCING_DEBIT) == R.EXISTS_WITH_DIFFERENT_AMOUNT
+    # Nothing left: a balancing transfer moves zero.
+    assert led.transfer(3, 2, 3, 10, USD, 1, flags=TF.BALANCING_DEBIT) == R.CREATED
+    assert led.lookup_transfer(3).amount == 0
+
+
+def test_closing_an_account() -> None:
+    led = make((1, USD, 0), (2, USD, 0))
+    led.transfer(1, 1, 2, 10, USD, 1)
+    close = TF.PENDING | TF.CLOSING_DEBIT | TF.CLOSING_CREDIT
+    assert led.transfer(2, 2, 1, 0, USD, 1, flags=close) == R.CREATED
+    assert led.lookup_account(1).flags & AF.CLOSED
+    assert led.lookup_account(2).flags & AF.CLOSED
+    assert led.transfer(3, 1, 2, 1, USD, 1) == R.DEBIT_ACCOUNT_ALREADY_CLOSED
+    assert led.transfer(3, 1, 2, 1, USD, 1) == R.ID_ALREADY_FAILED  # transient failures stick
+    assert led.set_account_limit(1, 0) == SetLimitResult.ACCOUNT_CLOSED
+    assert led.void_pending(4, 2) == R.CREATED  # voiding the closing hold reopens both
+    assert not led.lookup_account(1).flags & AF.CLOSED
+    assert led.transfer(5, 1, 2, 1, USD, 1) == R.CREATED
+
+
+def test_holds_expire_deterministically_with_command_time() -> None:
+    led = make((1, USD, 0), (2, USD, 0))
+    sec = 1_000_000_000
+    assert led.transfer(1, 1, 2, 50, USD, 1, flags=TF.PENDING, timeout=5 * sec, now=100 * sec) == R.CREATED
+    assert led.lookup_transfer(1).timestamp == 100 * sec
+    assert led.expire_pending_transfers(105 * sec - 1) == 0
+    assert led.lookup_account(1).debits_pending == 50
+    # The next command's time releases the hold before the command applies.
+    assert led.transfer(2, 1, 2, 1, USD, 1, now=105 * sec) == R.CREATED
+    assert led.lookup_account(1).debits_pending == 0
+    assert led.lookup_transfer(1).pending_status == PendingStatus.EXPIRED
+    assert led.post_pending(3, 1) == R.PENDING_TRANSFER_EXPIRED
+
+
+def test_linked_chain_reports_which_member_failed() -> None:
+    led = make((1, USD, 0), (2, USD, AF.DEBITS_MUST_NOT_EXCEED_CREDITS))
+    arr = transfers(
+        *[{"id": 10 + i, "debit_account_id": 1, "credit_account_id": 2, "amount": 5, "ledger": USD, "code": 1,
+           "flags": TF.LINKED} for i in range(3)],
+        {"id": 13, "debit_account_id": 2, "credit_account_id": 1, "amount": 16, "ledger": USD, "code": 1},
+    )  # fmt: skip
+    before = led.state_hash()
+    out = led.create_transfers(arr)
+    assert list(out) == [R.LINKED_EVENT_FAILED] * 3 + [R.EXCEEDS_CREDITS]
+    assert all(led.lookup_transfer(i) is None for i in range(10, 14))
+    assert led.lookup_account(2).credits_posted == 0
+    assert led.state_hash() != before  # the clock and the failed id moved, nothing else
+    arr[3]["amount"] = 15
+    arr[3]["id"] = 14
+    assert list(led.create_transfers(arr)) == [R.CREATED] * 4
+
+
+# ---- idempotency ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "code"),
+    [
+        ("flags", TF.PENDING, R.EXISTS_WITH_DIFFERENT_FLAGS),
+        ("debit_account_id", 3, R.EXISTS_WITH_DIFFERENT_DEBIT_ACCOUNT_ID),
+        ("credit_account_id", 3, R.EXISTS_WITH_DIFFERENT_CREDIT_ACCOUNT_ID),
+        ("amount", 6, R.EXISTS_WITH_DIFFERENT_AMOUNT),
+        ("user_data_128", 1 << 100, R.EXISTS_WITH_DIFFERENT_USER_DATA_128),
+        ("user_data_64", 9, R.EXISTS_WITH_DIFFERENT_USER_DATA_64),
+        ("user_data_32", 9, R.EXISTS_WITH_DIFFERENT_USER_DATA_32),
+        ("ledger", EUR, R.EXISTS_WITH_DIFFERENT_LEDGER),
+        ("code", 2, R.EXISTS_WITH_DIFFERENT_CODE),
+    ],
+)
+def test_exists_with_different_field(field: str, value: int, code: R) -> None:
+    led = make((1, USD, 0), (2, USD, 0), (3, USD, 0))
+    base = {"id": 7, "debit_account_id": 1, "credit_account_id": 2, "amount": 5, "ledger": USD, "code": 1}
+    assert led.transfer(**base, user_data_128=(1 << 90) + 3) == R.CREATED
+    assert led.transfer(**base, user_data_128=(1 << 90) + 3) == R.EXISTS
+    kwargs = {**base, "user_data_128": (1 << 90) + 3, field: value}
+    assert led.transfer(**kwargs) == code
+    assert led.lookup_transfer(7).user_data_128 == (1 << 90) + 3
+    assert led.lookup_account(1).debits_posted == 5
+
+
+# ---- bad input ----------------------------------------------------------------------
+
+
+def test_validation_codes() -> None:
+    led = make((1, USD, 0), (2, USD, 0), (3, EUR, 0))
+    assert led.transfer(0, 1, 2, 1, USD, 1) == R.ID_MUST_NOT_BE_ZERO
+    assert led.transfer(U64, 1, 2, 1, USD, 1) == R.ID_MUST_NOT_BE_INT_MAX
+    assert led.transfer(5, 0, 2, 1, USD, 1) == R.DEBIT_ACCOUNT_ID_MUST_NOT_BE_ZERO
+    assert led.transfer(5, 1, U64, 1, USD, 1) == R.CREDIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX
+    assert led.transfer(5, 1, 1, 1, USD, 1) == R.ACCOUNTS_MUST_BE_DIFFERENT
+    assert led.transfer(5, 1, 2, 0, USD, 1) == R.AMOUNT_MUST_NOT_BE_ZERO
+    assert led.transfer(5, 1, 2, 1, 0, 1) == R.LEDGER_MUST_NOT_BE_ZERO
+    assert led.transfer(5, 1, 2, 1, USD, 0) == R.CODE_MUST_NOT_BE_ZERO
+    assert led.transfer(5, 1, 3, 1, USD, 1) == R.ACCOUNTS_MUST_HAVE_THE_SAME_LEDGER
+    assert led.transfer(5, 1, 2, 1, EUR, 1) == R.TRANSFER_MUST_HAVE_THE_SAME_LEDGER_AS_ACCOUNTS
+    assert led.transfer(5, 1, 2, 1, USD, 1, flags=1 << 9) == R.RESERVED_FLAG
+    assert led.transfer(5, 1, 2, 1, USD, 1, timeout=3) == R.TIMEOUT_RESERVED_FOR_PENDING_TRANSFER
+    assert led.transfer(5, 1, 2, 1, USD, 1, pending_id=3) == R.PENDING_ID_MUST_BE_ZERO
+    both = TF.POST_PENDING_TRANSFER | TF.VOID_PENDING_TRANSFER
+    assert led.transfer(5, 0, 0, 0, flags=both, pending_id=4) == R.FLAGS_ARE_MUTUALLY_EXCLUSIVE
+    assert led.transfer(5, 0, 0, 0, flags=TF.POST_PENDING_TRANSFER) == R.PENDING_ID_MUST_NOT_BE_ZERO
+    assert led.transfer(5, 9, 2, 1, USD, 1) == R.DEBIT_ACCOUNT_NOT_FOUND
+    assert led.transfer(6, 1, 9, 1, USD, 1) == R.CREDIT_ACCOUNT_NOT_FOUND
+    # Overflow is rejected, never wrapped.
+    assert led.transfer(7, 1, 2, U64, USD, 1) == R.CREATED
+    assert led.transfer(8, 1, 2, 1, USD, 1) == R.OVERFLOWS_DEBITS_POSTED
+    assert led.lookup_account(1).debits_posted == U64
+    assert led.transfer_count == 3  # one stored transfer and two remembered failed ids
+
+
+def test_programmer_errors_raise() -> None:
+    led = make((1, USD, 0), (2, USD, 0))
+    with pytest.raises(ValueError, match="amount"):
+        led.transfer(1, 1, 2, -1, USD, 1)
+    with pytest.raises(ValueError, match="id"):
+        led.transfer(1 << 64, 1, 2, 1, USD, 1)
+    with pytest.raises(ValueError, match="ledger"):
+        led.transfer(1, 1, 2, 1, 1 << 32, 1)
+    with pytest.raises(ValueError, match="code"):
+        led.transfer(1, 1, 2, 1, USD, 1 << 16)
+    with pytest.raises(TypeError, match="amount"):
+        led.transfer(1, 1, 2, 1.5, USD, 1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        led.transfer(1, 1, 2, True, USD, 1)
+    with pytest.raises(ValueError, match="user_data_128"):
+        led.transfer(1, 1, 2, 1, USD, 1, user_data_128=1 << 128)
+    with pytest.raises(ValueError, match="now"):
+        led.transfer(1, 1, 2, 1, USD, 1, now=1 << 63)
+    with pytest.raises(TypeError, match="dtype"):
+        led.create_transfers(np.zeros(2, dtype=ACCOUNT_DTYPE))
+    with pytest.raises(TypeError):
+        led.create_transfers([1, 2])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="one-dimensional"):
+        led.create_transfers(np.zeros((2, 2), dtype=TRANSFER_DTYPE))
+    with pytest.raises(KeyError):
+        led.balance(99)
+    with pytest.raises(ValueError, match="capacity"):
+        Ledger(0)
+    assert led.transfer_count == 0
+    assert led.lookup_account(1).debits_posted == 0
+
+
+def test_account_results() -> None:
+    led = make((1, USD, 0))
+    assert led.create_account(1, USD, 1) == CreateAccountResult.EXISTS
+    assert led.create_account(1, EUR, 1) == CreateAccountResult.EXISTS_WITH_DIFFERENT_LEDGER
+    assert led.create_account(1, USD, 1, flags=AF.HISTORY) == CreateAccountResult.EXISTS_WITH_DIFFERENT_FLAGS
+    assert led.create_account(0, USD, 1) == CreateAccountResult.ID_MUST_NOT_BE_ZERO
+    assert led.create_account(2, 0, 1) == CreateAccountResult.LEDGER_MUST_NOT_BE_ZERO
+    assert led.create_account(2, USD, 0) == CreateAccountResult.CODE_MUST_NOT_BE_ZERO
+    both = AF.DEBITS_MUST_NOT_EXCEED_CREDITS | AF.CREDITS_MUST_NOT_EXCEED_DEBITS
+    assert led.create_account(2, USD, 1, flags=both) == CreateAccountResult.FLAGS_ARE_MUTUALLY_EXCLUSIVE
+    assert led.create_account(2, USD, 1, limit=5) == CreateAccountResult.LIMIT_REQUIRES_BALANCE_FLAG
+    arr = np.zeros(3, dtype=ACCOUNT_DTYPE)
+    arr["id"] = [5, 6, 7]
+    arr["ledger"] = USD
+    arr["code"] = 1
+    arr["credits_posted"][2] = 1
+    arr["flags"][:2] = AF.LINKED
+    assert list(led.create_accounts(arr)) == [
+        CreateAccountResult.LINKED_EVENT_FAILED,
+        CreateAccountResult.LINKED_EVENT_FAILED,
+        CreateAccountResult.CREDITS_POSTED_MUST_BE_ZERO,
+    ]
+    assert led.account_count == 1
+
+
+# ---- limits, history, capacity, snapshots ------------------------------------------------
+
+
+def test_overdraft_and_credit_limits() -> None:
+    led = make((1, USD, 0))
+    led.create_account(2, USD, 1, flags=AF.DEBITS_MUST_NOT_EXCEED_CREDITS, limit=100)
+    led.create_account(3, USD, 1, flags=AF.CREDITS_MUST_NOT_EXCEED_DEBITS, limit=10)
+    assert led.balance(2) == 100
+    assert led.transfer(1, 2, 1, 101, USD, 1) == R.EXCEEDS_CREDITS
+    assert led.transfer(2, 2, 1, 100, USD, 1) == R.CREATED
+    assert led.balance(2) == 0
+    assert led.set_account_limit(2, 50) == SetLimitResult.OK
+    assert led.balance(2) == -50  # lowered below use: blocks further debits only
+    assert led.transfer(3, 2, 1, 1, USD, 1) == R.EXCEEDS_CREDITS
+    assert led.transfer(4, 1, 2, 60, USD, 1) == R.CREATED
+    assert led.balance(2) == 10
+    assert led.transfer(5, 1, 3, 11, USD, 1) == R.EXCEEDS_DEBITS
+    assert led.transfer(6, 1, 3, 10, USD, 1) == R.CREATED
+    assert led.set_account_limit(1, 5) == SetLimitResult.LIMIT_REQUIRES_BALANCE_FLAG
+    assert led.set_account_limit(9, 5) == SetLimitResult.ACCOUNT_NOT_FOUND
+
+
+def test_history_by_time() -> None:
+    led = make((1, USD, AF.HISTORY), (2, USD, 0))
+    for i, now in enumerate([1_000, 2_000, 3_000, 4_000]):
+        assert led.transfer(i + 1, 1 + i % 2, 2 - i % 2, 10 * (i + 1), USD, 1, now=now) == R.CREATED
+    h = led.account_history(1)
+    assert list(h["timestamp"]) == [1_000, 2_000, 3_000, 4_000]
+    assert list(h["debits_posted"]) == [10, 10, 40, 40]
+    assert list(h["credits_posted"]) == [0, 20, 20, 60]
+    mid = led.account_history(1, since=1_500, until=3_000)
+    assert list(mid["timestamp"]) == [2_000, 3_000]
+    assert list(led.account_history(1, limit=1)["timestamp"]) == [1_000]
+    assert len(led.account_history(2)) == 0
+
+
+def test_capacity_errors_change_nothing() -> None:
+    led = Ledger(2, 3, 4)
+    led.create_account(1, USD, 1)
+    led.create_account(2, USD, 1)
+    with pytest.raises(CapacityError, match="account capacity"):
+        led.create_account(3, USD, 1)
+    arr = transfers(*[{"id": i, "debit_account_id": 1, "credit_account_id": 2, "amount": 1, "ledger": USD,
+                       "code": 1} for i in range(1, 5)])  # fmt: skip
+    before = led.snapshot()
+    with pytest.raises(CapacityError, match="transfer capacity"):
+        led.create_transfers(arr)
+    assert led.snapshot() == before
+    assert list(led.create_transfers(arr[:3])) == [R.CREATED] * 3
+    with pytest.raises(CapacityError):
+        led.transfer(9, 1, 2, 1, USD, 1)
+
+
+def test_snapshot_restore_and_pickle() -> None:
+    led = make((1, USD, AF.HISTORY), (2, USD, 0))
+    led.transfer(1, 1, 2, 5, USD, 1, flags=TF.PENDING, timeout=100)
+    led.transfer(2, 2, 1, 3, USD, 1)
+    snap = led.snapshot()
+    copy = Ledger.restore(snap)
+    assert isinstance(copy, Ledger)
+    assert copy.snapshot() == snap
+    assert copy.state_hash() == led.state_hash()
+    assert pickle.loads(pickle.dumps(led)).snapshot() == snap
+    for bad in (b"", snap[:-1], snap[:50] + bytes([snap[50] ^ 1]) + snap[51:]):
+        with pytest.raises(ValueError, match="corrupt"):
+            Ledger.restore(bad)
+    # Both continue identically, including the hold's expiry.
+    for x in (led, copy):
+        x.transfer(3, 1, 2, 1, USD, 1, now=10_000)
+    assert copy.snapshot() == led.snapshot()
+
+
+# ---- properties ----------------------------------------------------------------------------
+
+row = st.fixed_dictionaries(
+    {
+        "id": st.integers(1, 30),
+        "debit_account_id": st.integers(1, 5),
+        "credit_account_id": st.integers(1, 5),
+        "amount": st.integers(0, 50),
+        "pending_id": st.sampled_from([0, 0, 0, *range(1, 30)]),
+        "ledger": st.just(USD),
+        "code": st.just(1),
+        "flags": st.sampled_from([0, 0, TF.LINKED, TF.PENDING, TF.POST_PENDING_TRANSFER, TF.BALANCING_DEBIT]),
+        "timeout": st.sampled_from([0, 0, 20]),
+    }
+)
+
+
+def fresh() -> Ledger:
+    led = Ledger(16, 4096, 1024)
+    for aid in range(1, 6):
+        led.create_account(aid, USD, 1, flags=AF.DEBITS_MUST_NOT_EXCEED_CREDITS if aid > 3 else 0, limit=0)
+    return led
+
+
+@given(st.lists(st.lists(row, min_size=1, max_size=8), min_size=1, max_size=6))
+def test_batch_per_call_and_reference_agree(batches: list[list[dict[str, int]]]) -> None:
+    """Without links, a batch is exactly a sequence of per-call transfers at the
+    same command time; with links, batches match the reference ledger; and
+    equal command streams give equal hashes."""
+    a, b, c = fresh(), fresh(), fresh()
+    ref = ReferenceLedger()
+    for aid in range(1, 6):
+        ref.create_account(
+            id=aid, ledger=USD, code=1, flags=AF.DEBITS_MUST_NOT_EXCEED_CREDITS if aid > 3 else 0
+        )
+    for k, batch in enumerate(batches):
+        now = 10 * k
+        got = a.create_transfers(transfers(*batch), now=now)
+        assert list(got) == [int(x) for x in ref.create_transfers(batch, now=now)]
+        assert list(c.create_transfers(transfers(*batch), now=now)) == list(got)
+        unlinked = [{**t, "flags": t["flags"] & ~TF.LINKED} for t in batch]
+        per_call = [b.transfer(now=now, **t) for t in unlinked]
+        assert per_call == [int(x) for x in fresh_batch_results(unlinked, k, batches)]
+    assert a.state_hash() == c.state_hash()
+    assert a.snapshot() == c.snapshot()
+
+
+def fresh_batch_results(
+    unlinked: list[dict[str, int]], k: int, batches: list[list[dict[str, int]]]
+) -> list[int]:
+    """Replays the unlinked streams up to batch k as batches on a new ledger."""
+    led = fresh()
+    out: list[int] = []
+    for j in range(k + 1):
+        rows = [{**t, "flags": t["flags"] & ~TF.LINKED} for t in batches[j]]
+        out = [int(x) for x in led.create_transfers(transfers(*rows), now=10 * j)]
+    assert len(out) == len(unlinked)
+    return out
