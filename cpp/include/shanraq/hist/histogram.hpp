@@ -145,7 +145,7 @@ class Histogram {
   }
 
   // As try_record, but throws ValueOutOfRange naming the range.
-  void record(std::int64_t value, std::uint64_t count = 1) {
+  SHANRAQ_ALWAYS_INLINE void record(std::int64_t value, std::uint64_t count = 1) {
     if (SHANRAQ_UNLIKELY(!try_record(value, count))) throw_out_of_range(value);
   }
 
