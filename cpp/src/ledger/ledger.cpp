@@ -1,8 +1,14 @@
 #include "shanraq/ledger/ledger.hpp"
 
 #include <algorithm>
+#include <cstdlib>
+#include <new>
 #include <cstring>
 #include <string>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "shanraq/common/checksum.hpp"
 #include "shanraq/common/platform.hpp"
@@ -14,6 +20,29 @@ namespace tf = transfer_flags;
 using TR = CreateTransferResult;
 using AR = CreateAccountResult;
 using u128 = unsigned __int128;
+
+void* acquire_zeroed(std::size_t bytes) {
+#if defined(__linux__)
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  if (bytes >= (std::size_t{2} << 20)) madvise(p, bytes, MADV_HUGEPAGE);  // a hint: failure is harmless
+  return p;
+#else
+  void* p = std::calloc(1, bytes);
+  if (p == nullptr) throw std::bad_alloc();
+  return p;
+#endif
+}
+
+void release_zeroed(void* p, std::size_t bytes) noexcept {
+  if (p == nullptr) return;
+#if defined(__linux__)
+  munmap(p, bytes);
+#else
+  (void)bytes;
+  std::free(p);
+#endif
+}
 
 namespace {
 
@@ -92,6 +121,26 @@ std::size_t Ledger::memory_bytes() const noexcept {
          std::size_t{capacity_.transfers} * (sizeof(Transfer) + sizeof(Expiry)) +
          std::size_t{capacity_.history} * sizeof(HistoryEntry) + account_map_.memory_bytes() +
          transfer_map_.memory_bytes();
+}
+
+namespace {
+// Reads and rewrites one byte per page: the write makes the kernel back the
+// page (a read of a never-touched calloc page maps the shared zero page).
+void touch_pages(void* base, std::size_t bytes) noexcept {
+  constexpr std::size_t kPage = 4096;
+  auto* p = static_cast<volatile unsigned char*>(base);
+  for (std::size_t off = 0; off < bytes; off += kPage) p[off] = p[off];
+}
+}  // namespace
+
+void Ledger::prefault() noexcept {
+  touch_pages(accounts_.get(), std::size_t{capacity_.accounts} * sizeof(Account));
+  touch_pages(history_head_.get(), std::size_t{capacity_.accounts} * sizeof(std::uint32_t));
+  touch_pages(transfers_.get(), std::size_t{capacity_.transfers} * sizeof(Transfer));
+  touch_pages(history_.get(), std::size_t{capacity_.history} * sizeof(HistoryEntry));
+  touch_pages(expiries_.get(), std::size_t{capacity_.transfers} * sizeof(Expiry));
+  account_map_.prefault();
+  transfer_map_.prefault();
 }
 
 // ---- time ----------------------------------------------------------------------
@@ -649,7 +698,7 @@ void Ledger::create_transfers(const Transfer* transfers, std::size_t n, std::uin
   constexpr std::size_t kNone = ~std::size_t{0};
   // Prefetch distance: far enough ahead to hide a DRAM miss behind the work
   // on the events in between, near enough that the lines are still cached.
-  constexpr std::size_t kAhead = 12;
+  constexpr std::size_t kAhead = 64;
   std::size_t chain_start = kNone;
   bool broken = false;
   const Account* accounts = accounts_.get();

@@ -76,6 +76,7 @@ cdef extern from "shanraq/ledger/ledger.hpp" namespace "shanraq::ledger" nogil:
         uint64_t last_timestamp() noexcept
         const LedgerCapacity& capacity() noexcept
         size_t memory_bytes() noexcept
+        void prefault() noexcept
         uint64_t state_hash() noexcept
         string snapshot() except +
 

@@ -44,6 +44,9 @@ class LedgerBase:
     @property
     def memory_bytes(self) -> int:
         """Address space the ledger's arrays and maps span (resident as used)."""
+    def prefault(self) -> None:
+        """Commits all reserved memory now (first-touch page faults up front,
+        not on the hot path); resident memory becomes memory_bytes."""
     def create_account(
         self,
         id: int,

@@ -213,6 +213,11 @@ cdef class LedgerBase:
         self._check()
         return self.l.memory_bytes()
 
+    def prefault(self):
+        self._check()
+        with nogil:
+            self.l.prefault()
+
     # ---- per-call commands ---------------------------------------------------
     def create_account(self, id, ledger, code, *, flags=0, user_data_128=0, user_data_64=0, user_data_32=0,
                        limit=0, now=0):

@@ -12,7 +12,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <memory>
 #include <new>
 #include <stdexcept>
@@ -30,20 +29,27 @@ inline std::uint64_t hash_id(std::uint64_t id) noexcept {
   return id;
 }
 
-// calloc-backed zeroed storage: the kernel maps zero pages lazily, so a large
-// capacity costs address space, and resident memory only where it is used.
-template <class T>
-struct FreeDeleter {
-  void operator()(T* p) const noexcept { std::free(p); }
-};
-template <class T>
-using RawArray = std::unique_ptr<T[], FreeDeleter<T>>;
+// Zeroed storage from anonymous memory: the kernel maps zero pages lazily, so a
+// large capacity costs address space, and resident memory only where it is
+// used. Arrays of 2 MiB or more ask for transparent huge pages: the ledger's
+// accesses are random over hundreds of MiB, and with 4 KiB pages nearly every
+// one would also miss the TLB.
+void* acquire_zeroed(std::size_t bytes);
+void release_zeroed(void* p, std::size_t bytes) noexcept;
 
 template <class T>
+struct ZeroedDeleter {
+  std::size_t bytes = 0;
+  void operator()(T* p) const noexcept { release_zeroed(p, bytes); }
+};
+template <class T>
+using RawArray = std::unique_ptr<T[], ZeroedDeleter<T>>;
+
+// n value-initialised (all-zero) T; throws std::bad_alloc.
+template <class T>
 RawArray<T> make_zeroed(std::size_t n) {
-  void* p = std::calloc(n == 0 ? 1 : n, sizeof(T));
-  if (p == nullptr) throw std::bad_alloc();
-  return RawArray<T>(static_cast<T*>(p));
+  const std::size_t bytes = (n == 0 ? 1 : n) * sizeof(T);
+  return RawArray<T>(static_cast<T*>(acquire_zeroed(bytes)), ZeroedDeleter<T>{bytes});
 }
 
 class IdMap {
@@ -126,6 +132,12 @@ class IdMap {
       }
     }
     slots_[hole] = 0;
+  }
+
+  // Backs every page of the table now (see Ledger::prefault).
+  void prefault() noexcept {
+    auto* p = reinterpret_cast<volatile std::uint64_t*>(slots_.get());
+    for (std::size_t i = 0; i <= mask_; i += 512) p[i] = p[i];
   }
 
   void clear() noexcept {

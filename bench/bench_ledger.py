@@ -1,0 +1,80 @@
+"""asv benchmarks for the ledger (shanraq_core.ledger).
+
+    asv run --quick --python=same --bench bench_ledger
+
+Workload (bench/ledger_data.py): 1M accounts, uniformly random pairs, ~10%
+of payments two-phase. Batch benchmarks time create_transfers over
+N_BATCH transfers in 8190-transfer batches (transfers/s = N_BATCH / time);
+per-call benchmarks time a Python loop of N_CALLS Ledger.transfer calls
+(ns per call = time / N_CALLS). The baseline is the pure-Python reference
+ledger (tests/ledger_reference.py) on N_REFERENCE transfers.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import ledger_data as data
+from tests.ledger_reference import ReferenceLedger
+
+N_BATCH = 1_000_000
+N_CALLS = 10_000
+N_REFERENCE = 2_000
+
+
+class CreateTransfersBatch:
+    timeout = 600
+    number = 1
+    repeat = 5
+
+    def setup(self) -> None:
+        self.stream = data.transfers(N_BATCH)
+        self.ledger = data.loaded_ledger(transfers_capacity=N_BATCH)
+        self.ledger.prefault()
+
+    def time_create_transfers(self) -> None:
+        # number = 1: each sample gets a fresh ledger from setup, so ids are new.
+        for i in range(0, N_BATCH, data.BATCH):
+            self.ledger.create_transfers(self.stream[i : i + data.BATCH])
+
+
+class TransferPerCall:
+    timeout = 600
+    number = 1
+    repeat = 10
+
+    def setup(self) -> None:
+        self.rows: list[Any] = data.transfers(N_CALLS, seed=11).tolist()
+        self.ledger = data.loaded_ledger(transfers_capacity=N_CALLS)
+
+    def time_transfer(self) -> None:
+        tr = self.ledger.transfer
+        for t in self.rows:
+            tr(t[0], t[1], t[2], t[3], t[9], t[10], flags=t[11], pending_id=t[4])
+
+    def time_lookup_account(self) -> None:
+        look = self.ledger.lookup_account
+        for t in self.rows:
+            look(t[1] or 1)
+
+
+class ReferenceBaseline:
+    timeout = 600
+    number = 1
+    repeat = 3
+
+    def setup(self) -> None:
+        stream = data.transfers(N_REFERENCE, n_accounts=1000, seed=7).tolist()
+        names = data.TRANSFER_DTYPE.names
+        assert names is not None
+        self.rows = [dict(zip(names, t, strict=True)) for t in stream]
+        self.ref = ReferenceLedger()
+        for aid in range(1, 1001):
+            self.ref.create_account(id=aid, ledger=1, code=1)
+
+    def time_reference_create_transfers(self) -> None:
+        self.ref.create_transfers(self.rows)

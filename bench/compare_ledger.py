@@ -1,0 +1,122 @@
+"""One-process figures for the ledger (docs/perf_ledger.md), each a median of
+REPEATS runs, with the pure-Python reference ledger as the in-process
+baseline:
+
+  python bench/compare_ledger.py [--transfers N] [--repeats R] [--rss]
+
+- batch: create_transfers from numpy in TigerBeetle-sized batches (8190), on
+  1M accounts, uniformly random pairs, ~10% of payments two-phase (hold, then
+  post);
+- per call: Ledger.transfer(...) in a Python loop, and its latency
+  distribution recorded with shanraq_core.LatencyHistogram (P50/P99/P99.9,
+  including the timer's own cost);
+- baseline: the reference ledger on a smaller slice of the same stream;
+- --rss: peak RSS of a process holding 1M accounts and 10M transfers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.ledger_reference import ReferenceLedger
+
+from bench import ledger_data as data
+from shanraq_core import LatencyHistogram
+
+
+def batch_rate(n: int) -> float:
+    stream = data.transfers(n)
+    led = data.loaded_ledger(transfers_capacity=n)
+    led.prefault()
+    t0 = time.perf_counter()
+    for i in range(0, n, data.BATCH):
+        res = led.create_transfers(stream[i : i + data.BATCH])
+    dt = time.perf_counter() - t0
+    assert not res.any()
+    assert led.transfer_count == n
+    return n / dt
+
+
+def per_call(n: int) -> tuple[float, LatencyHistogram]:
+    stream = data.transfers(n).tolist()
+    led = data.loaded_ledger(transfers_capacity=n)
+    led.prefault()
+    tr = led.transfer
+    # Plain loop for throughput, positional fields as a caller would pass them.
+    t0 = time.perf_counter()
+    for t in stream[: n // 2]:
+        tr(t[0], t[1], t[2], t[3], t[9], t[10], flags=t[11], pending_id=t[4])
+    rate = (n // 2) / (time.perf_counter() - t0)
+    hist = LatencyHistogram()
+    clock = time.perf_counter_ns
+    for t in stream[n // 2 :]:
+        start = clock()
+        tr(t[0], t[1], t[2], t[3], t[9], t[10], flags=t[11], pending_id=t[4])
+        hist.record(clock() - start)
+    return rate, hist
+
+
+def reference_rate(n: int) -> float:
+    # Small account set: the reference's cost is per transfer, not per account.
+    stream = data.transfers(n, n_accounts=10_000, seed=7).tolist()
+    ref = ReferenceLedger()
+    for aid in range(1, 10_001):
+        ref.create_account(id=aid, ledger=1, code=1)
+    names = data.TRANSFER_DTYPE.names
+    assert names is not None
+    rows = [dict(zip(names, t, strict=True)) for t in stream]
+    t0 = time.perf_counter()
+    for i in range(0, n, data.BATCH):
+        ref.create_transfers(rows[i : i + data.BATCH])
+    return n / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--transfers", type=int, default=4_000_000)
+    ap.add_argument("--per-call", type=int, default=1_000_000)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--rss", action="store_true")
+    args = ap.parse_args()
+    if args.rss:
+        n = 10_000_000
+        led = data.loaded_ledger(transfers_capacity=n)
+        stream = data.transfers(n)
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        for i in range(0, n, data.BATCH):
+            led.create_transfers(stream[i : i + data.BATCH])
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(
+            f"transfers stored {led.transfer_count:,}; peak RSS {peak / 1024:.0f} MiB "
+            f"(before the transfers: {base / 1024:.0f} MiB, including the 960 MiB numpy stream)"
+        )
+        return
+    rates = [batch_rate(args.transfers) for _ in range(args.repeats)]
+    print(
+        f"batch create_transfers: median {statistics.median(rates) / 1e6:.2f} M transfers/s "
+        f"(runs: {', '.join(f'{r / 1e6:.2f}' for r in rates)})"
+    )
+    calls = [per_call(args.per_call) for _ in range(args.repeats)]
+    best = statistics.median(c[0] for c in calls)
+    hist = calls[len(calls) // 2][1]
+    p50, p99, p999 = (hist.value_at_percentile(p) for p in (50.0, 99.0, 99.9))
+    print(
+        f"per-call transfer: median {best / 1e6:.2f} M calls/s; latency (timed loop) "
+        f"P50 {p50} ns, P99 {p99} ns, P99.9 {p999} ns"
+    )
+    ref = statistics.median(reference_rate(20_000) for _ in range(3))
+    print(
+        f"reference ledger (pure Python): {ref / 1e3:.1f} k transfers/s; "
+        f"batch speed-up {statistics.median(rates) / ref:.0f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()
