@@ -6,6 +6,23 @@ export; order matching, the ledger, queues and the journal follow.
 """
 
 from shanraq_core._version import __version__
+from shanraq_core.book import (
+    COMMAND_DTYPE,
+    EVENT_DTYPE,
+    CancelReason,
+    CommandKind,
+    EventType,
+    MatchingEngine,
+    OrderInfo,
+    OrderState,
+    OrderType,
+    RejectReason,
+    Report,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+    Trade,
+)
 from shanraq_core.hist import LatencyHistogram, Recorder
 from shanraq_core.ledger import (
     ACCOUNT_BALANCE_DTYPE,
@@ -24,18 +41,33 @@ from shanraq_core.queue import Closed, MpscRing, SpscRing
 __all__ = [
     "ACCOUNT_BALANCE_DTYPE",
     "ACCOUNT_DTYPE",
+    "COMMAND_DTYPE",
+    "EVENT_DTYPE",
     "TRANSFER_DTYPE",
     "AccountFlags",
+    "CancelReason",
     "CapacityError",
     "Closed",
+    "CommandKind",
     "CreateAccountResult",
     "CreateTransferResult",
+    "EventType",
     "LatencyHistogram",
     "Ledger",
+    "MatchingEngine",
     "MpscRing",
+    "OrderInfo",
+    "OrderState",
+    "OrderType",
     "Recorder",
+    "RejectReason",
+    "Report",
+    "SelfTradePrevention",
     "SetLimitResult",
+    "Side",
     "SpscRing",
+    "TimeInForce",
+    "Trade",
     "TransferFlags",
     "__version__",
 ]

@@ -1091,10 +1091,11 @@ struct MatchingEngine::Impl {
         }
       }
     }
+    // The summary echoes the filter that was applied, nothing else.
     Event& e = emit(EventType::kMassCancelled);
     e.order_id = c.order_id;
-    e.account = c.account;
-    e.symbol = c.symbol;
+    e.account = by_account ? c.account : 0;
+    e.symbol = by_symbol ? c.symbol : 0;
     e.qty = static_cast<std::int64_t>(count);
   }
 
@@ -1303,13 +1304,14 @@ CommandResult MatchingEngine::summarize(const Command& cmd, const Event* first, 
     const bool as_maker = e->type == EventType::kTrade && e->other_order_id == id;
     if (!mine && !as_maker) continue;
     switch (e->type) {
-      case EventType::kRejected:
-        if (r.state == OrderState::kUnknown) {
-          r.state = OrderState::kRejected;
-          r.reject = static_cast<RejectReason>(e->reason);
-          return r;
-        }
-        break;
+      case EventType::kRejected: {
+        // Only the command itself is ever rejected; events before it (a GTD
+        // expiry of the same id on this command's time step) do not count.
+        CommandResult rej;
+        rej.state = OrderState::kRejected;
+        rej.reject = static_cast<RejectReason>(e->reason);
+        return rej;
+      }
       case EventType::kAccepted:
       case EventType::kAmended:
         r.state = is_stop_type(e->order_type) ? OrderState::kPendingStop : OrderState::kResting;
@@ -1437,7 +1439,14 @@ std::uint64_t MatchingEngine::state_hash() const {
 }
 
 MatchingEngine MatchingEngine::restore(const std::uint8_t* data, std::size_t size) {
-  Reader rd{data, size};
+  if (size < sizeof(kMagic) + 8 || std::memcmp(data, kMagic, sizeof(kMagic)) != 0) {
+    throw std::invalid_argument("not a book snapshot");
+  }
+  // Verify before trusting the configuration: it sizes the allocations.
+  std::uint64_t stored;
+  std::memcpy(&stored, data + size - 8, 8);
+  if (stored != checksum64(data, size - 8)) throw std::invalid_argument("book snapshot checksum mismatch");
+  Reader rd{data, size - 8};
   rd.i = sizeof(kMagic) + 4;
   EngineConfig c;
   c.max_orders = rd.get<std::uint32_t>();
@@ -1445,9 +1454,6 @@ MatchingEngine MatchingEngine::restore(const std::uint8_t* data, std::size_t siz
   c.max_levels = rd.get<std::uint32_t>();
   c.id_history = rd.get<std::uint32_t>();
   c.market_data = rd.get<std::uint8_t>() != 0;
-  if (size < sizeof(kMagic) || std::memcmp(data, kMagic, sizeof(kMagic)) != 0) {
-    throw std::invalid_argument("not a book snapshot");
-  }
   MatchingEngine e(c);
   e.impl_->restore_from(data, size);
   return e;

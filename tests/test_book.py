@@ -1,0 +1,432 @@
+"""Behaviour of the matching engine's Python API: dtypes, reports, queries,
+every order type and time in force by example, and bad input of every kind."""
+
+from __future__ import annotations
+
+import pickle
+import threading
+
+import numpy as np
+import pytest
+
+import shanraq_core
+from shanraq_core import (
+    COMMAND_DTYPE,
+    EVENT_DTYPE,
+    CancelReason,
+    CommandKind,
+    EventType,
+    MatchingEngine,
+    OrderState,
+    OrderType,
+    RejectReason,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+)
+from shanraq_core._core import book as core_book
+
+BUY, SELL = Side.BUY, Side.SELL
+
+
+@pytest.fixture
+def eng() -> MatchingEngine:
+    e = MatchingEngine(max_orders=1000, max_levels=100, market_data=True)
+    e.add_symbol(1)
+    e.add_symbol(2, tick_size=5, lot_size=10, min_price=5, max_price=10_000, max_qty=1_000)
+    return e
+
+
+def test_dtypes_mirror_the_cpp_structs() -> None:
+    for dtype, layout in (
+        (COMMAND_DTYPE, core_book.command_layout()),
+        (EVENT_DTYPE, core_book.event_layout()),
+    ):
+        assert dtype.itemsize == layout.pop("__size__")
+        assert dtype.names is not None
+        assert set(dtype.names) == set(layout)
+        for name, offset in layout.items():
+            assert dtype.fields is not None
+            assert dtype.fields[name][1] == offset, name
+    assert COMMAND_DTYPE.itemsize == 80
+    assert EVENT_DTYPE.itemsize == 96
+
+
+def test_public_names_are_exported() -> None:
+    names = ["MatchingEngine", "Side", "OrderType", "TimeInForce", "SelfTradePrevention", "RejectReason"]
+    names += ["CancelReason", "EventType", "COMMAND_DTYPE", "EVENT_DTYPE", "Report", "Trade", "OrderInfo"]
+    for name in names:
+        assert name in shanraq_core.__all__
+        assert hasattr(shanraq_core, name)
+
+
+def test_limit_orders_rest_match_and_report(eng: MatchingEngine) -> None:
+    r = eng.submit(1, 1, SELL, 100, 5, account=7)
+    assert r.status == OrderState.RESTING
+    assert r.reason is None
+    assert (r.filled, r.remaining, r.trades) == (0, 5, ())
+    eng.submit(2, 1, SELL, 101, 5, account=7)
+    assert eng.best_ask(1) == (100, 5)
+    assert eng.best_bid(1) is None
+    r = eng.submit(3, 1, BUY, 101, 7, account=8)
+    assert r.status == OrderState.RESTING or r.status == OrderState.FILLED
+    assert r.filled == 7
+    assert r.remaining == 0
+    assert r.status == OrderState.FILLED
+    assert [(t.price, t.qty, t.maker_order_id, t.taker_order_id) for t in r.trades] == [
+        (100, 5, 1, 3),
+        (101, 2, 2, 3),
+    ]
+    t = r.trades[0]
+    assert (t.aggressor, t.taker_account, t.maker_account, t.symbol) == (BUY, 8, 7, 1)
+    assert eng.best_ask(1) == (101, 3)
+    assert eng.last_trade_price(1) == 101
+    info = eng.order(2)
+    assert (info.state, info.filled, info.remaining, info.qty, info.price) == (
+        OrderState.RESTING,
+        2,
+        3,
+        5,
+        101,
+    )
+    assert eng.order(1).state == OrderState.FILLED
+    assert eng.order(999).state == OrderState.UNKNOWN
+    assert "Report(" in repr(r)
+    assert "Trade(" in repr(t)
+
+
+def test_depth_and_level_orders(eng: MatchingEngine) -> None:
+    for i, (p, q) in enumerate([(99, 1), (98, 2), (99, 3), (97, 4)], start=1):
+        eng.submit(i, 1, BUY, p, q)
+    prices, qtys, counts = eng.depth(1, BUY, 2)
+    assert prices.tolist() == [99, 98]
+    assert qtys.tolist() == [4, 2]
+    assert counts.tolist() == [2, 1]
+    assert prices.dtype == np.int64
+    assert eng.depth(1, SELL)[0].size == 0
+    assert eng.depth(42, BUY)[0].size == 0
+    assert eng.level_orders(1, BUY, 99) == [1, 3]
+    assert eng.level_orders(1, BUY, 50) == []
+    assert eng.bbo(1) == ((99, 4), None)
+
+
+def test_market_ioc_fok(eng: MatchingEngine) -> None:
+    eng.submit(1, 1, SELL, 100, 3)
+    r = eng.submit(2, 1, BUY, None, 5, order_type=OrderType.MARKET)
+    assert (r.status, r.reason, r.filled, r.remaining) == (
+        OrderState.CANCELLED,
+        CancelReason.IOC_REMAINDER,
+        3,
+        0,
+    )
+    eng.submit(3, 1, SELL, 100, 3)
+    r = eng.submit(4, 1, BUY, 100, 4, tif=TimeInForce.FOK)
+    assert (r.status, r.reason, r.filled) == (OrderState.CANCELLED, CancelReason.FOK_NOT_FILLABLE, 0)
+    assert eng.best_ask(1) == (100, 3)
+    r = eng.submit(5, 1, BUY, 100, 3, tif=TimeInForce.FOK)
+    assert r.status == OrderState.FILLED
+    r = eng.submit(6, 1, BUY, 100, 3, tif=TimeInForce.IOC)
+    assert (r.status, r.reason) == (OrderState.CANCELLED, CancelReason.IOC_REMAINDER)
+    # A market order may not rest: GTC is refused.
+    r = eng.submit(7, 1, BUY, 0, 1, order_type=OrderType.MARKET, tif=TimeInForce.GTC)
+    assert (r.status, r.reason) == (OrderState.REJECTED, RejectReason.UNSUPPORTED_COMBINATION)
+
+
+def test_cancel_and_amend(eng: MatchingEngine) -> None:
+    eng.submit(1, 1, BUY, 100, 5)
+    eng.submit(2, 1, BUY, 100, 5)
+    r = eng.amend(1, qty=3)
+    assert (r.status, r.remaining) == (OrderState.RESTING, 3)
+    assert eng.level_orders(1, BUY, 100) == [1, 2]  # a decrease keeps priority
+    eng.amend(1, qty=6)
+    assert eng.level_orders(1, BUY, 100) == [2, 1]  # an increase loses it
+    eng.amend(2, price=99)
+    assert eng.level_orders(1, BUY, 99) == [2]
+    r = eng.cancel(1)
+    assert (r.status, r.reason, r.remaining) == (OrderState.CANCELLED, CancelReason.USER, 0)
+    r = eng.cancel(1)
+    assert (r.status, r.reason) == (OrderState.REJECTED, RejectReason.UNKNOWN_ORDER)
+    assert not r.accepted
+    r = eng.amend(77, price=100)
+    assert r.reason == RejectReason.UNKNOWN_ORDER
+
+
+def test_stops_icebergs_post_only_gtd(eng: MatchingEngine) -> None:
+    r = eng.submit(1, 1, BUY, None, 2, order_type=OrderType.STOP, stop_price=101)
+    assert r.status == OrderState.PENDING_STOP
+    eng.submit(2, 1, SELL, 101, 2)
+    eng.submit(3, 1, SELL, 102, 5)
+    r = eng.submit(4, 1, BUY, 101, 1)  # trade at 101 triggers the stop, which buys 1 @101 and 1 @102
+    assert r.filled == 1
+    events = eng.last_events()
+    assert EventType.TRIGGERED in events["type"].tolist()
+    assert eng.order(1).state == OrderState.FILLED
+    # Iceberg: shows 2 of 10; a refill joins the back of the queue.
+    eng.submit(10, 1, SELL, 105, 10, display_qty=2)
+    eng.submit(11, 1, SELL, 105, 1)
+    assert eng.best_ask(1) == (102, 4)
+    eng.submit(12, 1, BUY, 102, 4)
+    assert eng.best_ask(1) == (105, 3)
+    eng.submit(13, 1, BUY, 105, 2)
+    assert eng.level_orders(1, SELL, 105) == [11, 10]
+    assert eng.order(10).remaining == 8
+    assert eng.order(10).visible == 2
+    # Post-only refuses to take.
+    r = eng.submit(14, 1, BUY, 105, 1, post_only=True)
+    assert r.reason == RejectReason.POST_ONLY_WOULD_TAKE
+    assert eng.submit(15, 1, BUY, 104, 1, post_only=True).status == OrderState.RESTING
+    # GTD expires when the clock reaches expire_ns, never before.
+    eng.submit(16, 1, BUY, 90, 1, tif=TimeInForce.GTD, expire_ns=1_000, time_ns=10)
+    assert eng.advance_time(999).filled == 0
+    assert eng.order(16).state == OrderState.RESTING
+    eng.advance_time(1_000)
+    ev = eng.last_events()
+    assert ev["order_id"].tolist()[0] == 16
+    assert ev["reason"].tolist()[0] == CancelReason.EXPIRED
+    assert eng.now_ns == 1_000
+    r = eng.submit(17, 1, BUY, 90, 1, tif=TimeInForce.GTD, expire_ns=500)
+    assert r.reason == RejectReason.INVALID_EXPIRE_TIME
+
+
+def test_self_trade_prevention(eng: MatchingEngine) -> None:
+    eng.submit(1, 1, SELL, 100, 5, account=9)
+    r = eng.submit(2, 1, BUY, 100, 3, account=9, stp=SelfTradePrevention.DECREMENT_BOTH)
+    assert (r.status, r.reason, r.filled) == (OrderState.CANCELLED, CancelReason.SELF_TRADE, 0)
+    assert eng.order(1).remaining == 2
+    r = eng.submit(3, 1, BUY, 100, 3, account=9, stp=SelfTradePrevention.CANCEL_OLDEST)
+    assert r.status == OrderState.RESTING
+    assert eng.order(1).state == OrderState.CANCELLED
+    # Without STP an account may trade with itself.
+    eng.submit(4, 1, SELL, 100, 3, account=9)
+    assert eng.order(3).state == OrderState.FILLED
+
+
+def test_mass_cancel(eng: MatchingEngine) -> None:
+    eng.submit(1, 1, BUY, 100, 1, account=1)
+    eng.submit(2, 1, BUY, 99, 1, account=2)
+    eng.submit(3, 2, BUY, 100, 10, account=1)
+    r = eng.mass_cancel(account=1, symbol=1)
+    assert r.count == 1
+    r = eng.mass_cancel(account=1)
+    assert r.count == 1
+    r = eng.mass_cancel(symbol=1)
+    assert r.count == 1
+    assert eng.live_orders == 0
+    with pytest.raises(ValueError, match="needs account"):
+        eng.mass_cancel()
+    assert eng.mass_cancel(symbol=99).reason == RejectReason.UNKNOWN_SYMBOL
+
+
+def test_business_rejects_change_nothing(eng: MatchingEngine) -> None:
+    eng.submit(1, 1, BUY, 100, 1)
+    before = eng.snapshot()
+    cases = [
+        ((0, 1, BUY, 100, 1), {}, RejectReason.INVALID_ORDER_ID),
+        ((1, 1, BUY, 100, 1), {}, RejectReason.DUPLICATE_ORDER_ID),
+        ((5, 3, BUY, 100, 1), {}, RejectReason.UNKNOWN_SYMBOL),
+        ((5, 1, BUY, 100, 0), {}, RejectReason.INVALID_QTY),
+        ((5, 1, BUY, -3, 1), {}, RejectReason.INVALID_PRICE),
+        ((5, 2, BUY, 101, 10), {}, RejectReason.PRICE_OFF_TICK),
+        ((5, 2, BUY, 100, 15), {}, RejectReason.QTY_OFF_LOT),
+        ((5, 2, BUY, 100_000, 10), {}, RejectReason.PRICE_OUT_OF_BAND),
+        ((5, 2, BUY, 100, 10_000), {}, RejectReason.INVALID_QTY),
+        ((5, 1, BUY, 2**62, 4), {}, RejectReason.NOTIONAL_OVERFLOW),
+        ((5, 1, BUY, 100, 1), {"stop_price": 5}, RejectReason.INVALID_STOP_PRICE),
+        ((5, 1, BUY, 100, 1), {"display_qty": -1}, RejectReason.INVALID_DISPLAY_QTY),
+        ((5, 1, BUY, 100, 1), {"expire_ns": 5}, RejectReason.INVALID_EXPIRE_TIME),
+        (
+            (5, 1, BUY, 100, 1),
+            {"tif": TimeInForce.IOC, "post_only": True},
+            RejectReason.UNSUPPORTED_COMBINATION,
+        ),
+        ((5, 1, BUY, 100, 1), {"time_ns": -1}, RejectReason.INVALID_TIME),
+    ]
+    for args, kw, reason in cases:
+        r = eng.submit(*args, **kw)
+        assert (r.status, r.reason) == (OrderState.REJECTED, reason), (args, kw)
+        ev = eng.last_events()
+        assert len(ev) == 1
+        assert ev[0]["type"] == EventType.REJECTED
+    assert eng.amend(1, qty=-5).reason == RejectReason.INVALID_QTY
+    assert eng.amend(1, price=2**62, qty=4).reason == RejectReason.NOTIONAL_OVERFLOW
+    assert eng.amend(1, stop_price=100).reason == RejectReason.INVALID_STOP_PRICE
+    assert eng.cancel(0).reason == RejectReason.INVALID_ORDER_ID
+    # Only the sequence counter moved: the book is as it was.
+    after = MatchingEngine.restore(eng.snapshot())
+    assert after.best_bid(1) == MatchingEngine.restore(before).best_bid(1)
+    assert after.live_orders == 1
+
+
+def test_programmer_errors_raise(eng: MatchingEngine) -> None:
+    with pytest.raises(TypeError, match="order_id must be an integer"):
+        eng.submit("1", 1, BUY, 100, 1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="price must be an integer"):
+        eng.submit(1, 1, BUY, 100.5, 1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="order_id"):
+        eng.submit(-1, 1, BUY, 100, 1)
+    with pytest.raises(ValueError, match="order_id"):
+        eng.submit(2**64, 1, BUY, 100, 1)
+    with pytest.raises(ValueError, match="symbol"):
+        eng.submit(1, 2**32, BUY, 100, 1)
+    with pytest.raises(ValueError, match="side"):
+        eng.submit(1, 1, 3, 100, 1)
+    with pytest.raises(ValueError, match="tif"):
+        eng.submit(1, 1, BUY, 100, 1, tif=9)
+    with pytest.raises(ValueError, match="stp"):
+        eng.submit(1, 1, BUY, 100, 1, stp=5)
+    with pytest.raises(ValueError, match="order_type"):
+        eng.submit(1, 1, BUY, 100, 1, order_type=0)
+    with pytest.raises(ValueError, match="qty"):
+        eng.submit(1, 1, BUY, 100, 2**63)
+    with pytest.raises(ValueError, match="pass None"):
+        eng.amend(1, price=0)
+    with pytest.raises(ValueError, match="already registered"):
+        eng.add_symbol(1)
+    with pytest.raises(ValueError, match="tick_size"):
+        eng.add_symbol(9, tick_size=0)
+    with pytest.raises(ValueError, match="max_orders"):
+        MatchingEngine(max_orders=0)
+    with pytest.raises(ValueError, match="max_levels"):
+        MatchingEngine(max_levels=2**31)
+    with pytest.raises(TypeError):
+        MatchingEngine(max_orders=1.5)  # type: ignore[arg-type]
+    small = MatchingEngine(max_symbols=1)
+    small.add_symbol(1)
+    with pytest.raises(ValueError, match="capacity"):
+        small.add_symbol(2)
+    assert eng.live_orders == 0
+    assert eng.next_seq == 1
+
+
+def test_capacity_rejects() -> None:
+    e = MatchingEngine(max_orders=2, max_levels=2, id_history=0)
+    e.add_symbol(1)
+    e.submit(1, 1, BUY, 100, 1)
+    e.submit(2, 1, BUY, 99, 1)
+    assert e.submit(3, 1, BUY, 98, 1).reason == RejectReason.ORDER_CAPACITY
+    e.cancel(2)
+    assert e.submit(3, 1, BUY, 98, 1).status == OrderState.RESTING
+    e.cancel(3)
+    e.submit(4, 1, SELL, 200, 1)
+    e.cancel(1)
+    e.submit(5, 1, BUY, 100, 1)
+    assert e.submit(6, 1, BUY, 101, 1).reason == RejectReason.ORDER_CAPACITY
+    e.cancel(5)
+    e.submit(6, 1, BUY, 100, 1)
+    assert e.level_count == 2
+    # With id_history=0 only live ids are checked for duplicates.
+    assert e.submit(1, 1, BUY, 100, 1).reason == RejectReason.ORDER_CAPACITY
+    e.cancel(6)
+    assert e.submit(1, 1, BUY, 100, 1).status == OrderState.RESTING
+    # Levels: two prices in use, a third is refused even with order slots free.
+    f = MatchingEngine(max_orders=10, max_levels=2)
+    f.add_symbol(1)
+    f.submit(1, 1, BUY, 100, 1)
+    f.submit(2, 1, SELL, 110, 1)
+    assert f.submit(3, 1, BUY, 101, 1).reason == RejectReason.LEVEL_CAPACITY
+    assert f.submit(3, 1, BUY, 100, 1).status == OrderState.RESTING
+    # An order that cannot rest needs no level.
+    assert f.submit(4, 1, BUY, 101, 1, tif=TimeInForce.IOC).status == OrderState.CANCELLED
+    assert f.amend(3, price=105).reason == RejectReason.LEVEL_CAPACITY
+
+
+def test_process_validates_the_array(eng: MatchingEngine) -> None:
+    with pytest.raises(TypeError, match="COMMAND_DTYPE"):
+        eng.process(np.zeros(3, dtype=np.int64))
+    with pytest.raises(TypeError, match="COMMAND_DTYPE"):
+        eng.process([1, 2])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="one-dimensional"):
+        eng.process(np.zeros((2, 2), dtype=COMMAND_DTYPE))
+    out = eng.process(np.zeros(0, dtype=COMMAND_DTYPE))
+    assert out.dtype == EVENT_DTYPE
+    assert out.size == 0
+    # Every bad record becomes a reject event; nothing raises mid-batch.
+    cmds = np.zeros(4, dtype=COMMAND_DTYPE)
+    cmds["kind"] = [0, CommandKind.SUBMIT, CommandKind.SUBMIT, 200]
+    cmds["order_id"] = [1, 2, 3, 4]
+    cmds["symbol"] = 1
+    cmds["side"] = [1, 1, 9, 1]
+    cmds["order_type"] = 1
+    cmds["tif"] = 1
+    cmds["price"] = 100
+    cmds["qty"] = 1
+    ev = eng.process(cmds)
+    assert ev["type"].tolist() == [
+        EventType.REJECTED,
+        EventType.ACCEPTED,
+        EventType.MD_ADD,
+        EventType.REJECTED,
+        EventType.REJECTED,
+    ]
+    assert ev["reason"].tolist()[3:] == [RejectReason.INVALID_SIDE, RejectReason.INVALID_COMMAND]
+    # A strided view is accepted (copied to contiguous first).
+    both = np.zeros(4, dtype=COMMAND_DTYPE)
+    both["kind"] = CommandKind.ADVANCE_TIME
+    both["time_ns"] = [5, 6, 7, 8]
+    assert eng.process(both[::2]).size == 0
+    assert eng.now_ns == 7
+
+
+def test_process_releases_the_gil() -> None:
+    e = MatchingEngine()
+    e.add_symbol(1)
+    n = 300_000
+    cmds = np.zeros(n, dtype=COMMAND_DTYPE)
+    cmds["kind"] = CommandKind.SUBMIT
+    cmds["order_id"] = np.arange(1, n + 1)
+    cmds["symbol"] = 1
+    cmds["side"] = np.where(np.arange(n) % 2 == 0, 1, 2)
+    cmds["order_type"] = 1
+    cmds["tif"] = TimeInForce.IOC
+    cmds["price"] = 100
+    cmds["qty"] = 1
+    ticks = 0
+    done = threading.Event()
+
+    def spin() -> None:
+        nonlocal ticks
+        while not done.is_set():
+            ticks += 1
+
+    t = threading.Thread(target=spin)
+    t.start()
+    try:
+        ev = e.process(cmds)
+    finally:
+        done.set()
+        t.join()
+    assert ev.size == 2 * n
+    assert ticks > 0
+
+
+def test_snapshot_restore_and_pickle(eng: MatchingEngine) -> None:
+    eng.submit(1, 1, BUY, 100, 5, display_qty=2, account=3)
+    eng.submit(2, 1, SELL, None, 5, order_type=OrderType.STOP, stop_price=90)
+    eng.submit(3, 1, SELL, 101, 5, tif=TimeInForce.GTD, expire_ns=50)
+    snap = eng.snapshot()
+    r = MatchingEngine.restore(snap)
+    assert isinstance(r, MatchingEngine)
+    assert r.snapshot() == snap
+    assert r.state_hash() == eng.state_hash()
+    assert r.market_data
+    assert r.max_orders == 1000
+    assert r.max_levels == 100
+    assert r.order(1).visible == 2
+    assert r.order(1).remaining == 5
+    p = pickle.loads(pickle.dumps(eng))
+    assert p.state_hash() == eng.state_hash()
+    # The state after restore behaves the same.
+    a, b = eng.advance_time(60), r.advance_time(60)
+    assert eng.last_events().tobytes() == r.last_events().tobytes()
+    assert a.count == b.count
+    eng.submit(9, 1, BUY, 100, 1)
+    assert eng.state_hash() != r.state_hash()
+    for bad in (b"", b"junk", snap[:-1], snap[:40] + bytes([snap[40] ^ 1]) + snap[41:]):
+        with pytest.raises(ValueError, match="restore"):
+            MatchingEngine.restore(bad)
+    with pytest.raises(TypeError):
+        MatchingEngine.restore("text")  # type: ignore[arg-type]
+
+
+def test_repr(eng: MatchingEngine) -> None:
+    assert repr(eng).startswith("MatchingEngine(symbols=2")
