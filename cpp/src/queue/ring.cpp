@@ -17,8 +17,22 @@
 
 #if defined(__linux__)
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <sys/syscall.h>
 #include <time.h>
+#endif
+
+// ThreadSanitizer models the C++ memory model only: a barrier the kernel runs
+// on another CPU (membarrier) is invisible to it, and it would report the
+// fenceless publication as a race it cannot prove ordered. TSan builds use
+// the read-modify-write handshake, which is ordered by the model itself, so
+// they check a protocol that is correct without membarrier.
+#if defined(__SANITIZE_THREAD__)
+#define SHANRAQ_QUEUE_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SHANRAQ_QUEUE_TSAN 1
+#endif
 #endif
 
 namespace shanraq::queue {
@@ -45,6 +59,10 @@ constexpr int kYieldsBeforeSleep = 2;
 constexpr int kBusySpinBurst = 2048;
 // Longest single futex sleep, and how often a waiter checks for a dead peer.
 constexpr nanoseconds kSleepSlice = std::chrono::milliseconds(50);
+// Sleep slice of a waiter that could not order its announcement against
+// membarrier publishers (its own process cannot run membarrier): a missed
+// wake-up then costs at most this much latency, never a hang.
+constexpr nanoseconds kUncoveredSlice = std::chrono::milliseconds(1);
 constexpr nanoseconds kPeerCheckEvery = std::chrono::milliseconds(20);
 // A claimed MPSC slot unpublished this long has its claimer's pid checked.
 constexpr nanoseconds kStallCheckAfter = std::chrono::milliseconds(5);
@@ -75,6 +93,47 @@ void futex_wait(std::atomic<std::uint32_t>*, std::uint32_t, nanoseconds timeout)
 }
 void futex_wake_all(std::atomic<std::uint32_t>*) noexcept {}
 #endif
+
+// Which membarrier(2) barriers this process registered for, decided once per
+// process. Registration is per address space, inherited by fork() (the
+// child's copy of the mm keeps it; checked on Linux 6.x) and dropped by
+// exec(), after which the new image registers again when it makes a ring.
+struct Membarrier {
+  bool private_expedited = false;  // covers threads of this process: heap rings
+  bool global_expedited = false;   // covers registered processes: shared rings
+};
+
+const Membarrier& membarrier_registration() noexcept {
+  static const Membarrier m = [] {
+    Membarrier r;
+#if defined(__linux__) && defined(__NR_membarrier) && !defined(SHANRAQ_QUEUE_TSAN)
+    const long cmds = ::syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    if (cmds < 0) return r;  // ENOSYS, or forbidden by seccomp
+    if ((cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0 && (cmds & MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) != 0) {
+      r.private_expedited = ::syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+    }
+    if ((cmds & MEMBARRIER_CMD_GLOBAL_EXPEDITED) != 0 && (cmds & MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) != 0) {
+      r.global_expedited = ::syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0;
+    }
+#endif
+    return r;
+  }();
+  return m;
+}
+
+std::atomic<bool> g_membarrier_publication{true};
+
+// Runs a full memory barrier on every CPU currently running a thread of this
+// process (shared = false) or of any registered process (shared = true).
+bool run_membarrier(bool shared) noexcept {
+#if defined(__linux__) && defined(__NR_membarrier) && !defined(SHANRAQ_QUEUE_TSAN)
+  const int cmd = shared ? MEMBARRIER_CMD_GLOBAL_EXPEDITED : MEMBARRIER_CMD_PRIVATE_EXPEDITED;
+  return ::syscall(__NR_membarrier, cmd, 0, 0) == 0;
+#else
+  (void)shared;
+  return false;
+#endif
+}
 
 // True unless the process is known to be gone (or a zombie: killed but not yet
 // reaped by its parent, which kill(pid, 0) still reports as existing).
@@ -241,6 +300,10 @@ Region Region::attach_shared(const std::string& name) {
 
 }  // namespace detail
 
+void set_membarrier_publication(bool enabled) noexcept {
+  g_membarrier_publication.store(enabled, std::memory_order_relaxed);
+}
+
 bool unlink_segment(const std::string& name) {
   const std::string nm = normalise_name(name);
   if (::shm_unlink(nm.c_str()) == 0) return true;
@@ -310,6 +373,13 @@ RingBase::RingBase(detail::Region region, RingKind kind, const RingLayout& layou
   } else {
     h_ = std::launder(static_cast<detail::Header*>(region_.base()));
   }
+  const Membarrier& mb = membarrier_registration();
+  if ((region_.shared() ? mb.global_expedited : mb.private_expedited) &&
+      g_membarrier_publication.load(std::memory_order_relaxed)) {
+    publish_ = PublishOrdering::kMembarrier;
+    // Before this handle's first publication; see Header::light_handles.
+    h_->light_handles.fetch_add(1, std::memory_order_acq_rel);
+  }
   slots_ = static_cast<std::byte*>(region_.base()) + sizeof(detail::Header);
   mask_ = h_->capacity - 1;
   record_size_ = h_->record_size;
@@ -333,16 +403,29 @@ void RingBase::close() noexcept {
   }
 }
 
-void RingBase::notify(detail::WaitWord& w) noexcept {
-  // A read-modify-write, not a plain load: RMWs on `sleepers` are totally
-  // ordered, so either this one reads a sleeper's increment (and we wake
-  // it), or the sleeper's increment reads from this release RMW and its
-  // next look at the ring sees what we just published. No fence needed,
-  // and ThreadSanitizer understands it.
-  if (w.sleepers.fetch_add(0, std::memory_order_acq_rel) != 0) {
-    w.seq.fetch_add(1, std::memory_order_acq_rel);
-    futex_wake_all(&w.seq);
+void RingBase::wake(detail::WaitWord& w) noexcept {
+  // acq_rel: a sleeper whose sequence load sees this bump also sees what we
+  // published before it.
+  w.seq.fetch_add(1, std::memory_order_acq_rel);
+  futex_wake_all(&w.seq);
+}
+
+bool RingBase::order_announcement() noexcept {
+  // Our announcement was an acq_rel RMW on `sleepers`, which already orders
+  // us against every read-modify-write publisher (see notify()).
+  if (publish_ == PublishOrdering::kMembarrier) {
+    // This process is registered, so it may run the barrier that covers the
+    // membarrier publishers (they are registered too, or they would not
+    // publish without a fence). The system call also runs a full barrier
+    // on this thread, which the read-modify-write publishers do not need.
+    if (run_membarrier(region_.shared())) return true;
   }
+  // We cannot run the barrier (this process is not registered or the call
+  // failed). If no membarrier publisher was ever constructed, none can miss
+  // us: this RMW either precedes a later one's construction RMW in
+  // `light_handles` (which then synchronises with us, so its loads of
+  // `sleepers` see our announcement), or reads its increment.
+  return h_->light_handles.fetch_add(0, std::memory_order_acq_rel) == 0;
 }
 
 void RingBase::stamp_producer() noexcept {
@@ -391,10 +474,11 @@ bool RingBase::wait_for(detail::WaitWord& w, nanoseconds timeout, Ready ready, O
       ++yields;
       std::this_thread::yield();
     } else {
-      // Register as a sleeper, then look once more before sleeping: a
-      // producer that published before our increment is seen by that look;
-      // one that publishes after it sees us and bumps `seq`, which makes
-      // the futex_wait return at once if it has not started yet.
+      // Announce, order the announcement (order_announcement), then look
+      // once more before sleeping: a publisher that published before our
+      // announcement is seen by that look; one that publishes after it sees
+      // us and bumps `seq`, which makes the futex_wait return at once if it
+      // has not started yet, or wakes it.
       struct Sleeper {
         detail::WaitWord& w;
         explicit Sleeper(detail::WaitWord& ww) : w(ww) { w.sleepers.fetch_add(1, std::memory_order_acq_rel); }
@@ -402,10 +486,18 @@ bool RingBase::wait_for(detail::WaitWord& w, nanoseconds timeout, Ready ready, O
         Sleeper(const Sleeper&) = delete;
         Sleeper& operator=(const Sleeper&) = delete;
       } sleeper(w);
+      const bool covered = order_announcement();
       const std::uint32_t seen = w.seq.load(std::memory_order_acquire);
       if (ready()) return true;
       const nanoseconds left = forever ? kSleepSlice : std::chrono::duration_cast<nanoseconds>(deadline - now);
-      futex_wait(&w.seq, seen, std::min(left, kSleepSlice));
+      futex_wait(&w.seq, seen, std::min(left, covered ? kSleepSlice : kUncoveredSlice));
+      w.sleeps.fetch_add(1, std::memory_order_relaxed);
+      const bool woken = w.seq.load(std::memory_order_acquire) != seen;
+      if (ready()) {
+        if (!woken && covered) w.unwoken_sleeps.fetch_add(1, std::memory_order_relaxed);
+        return true;
+      }
+      continue;
     }
     if (ready()) return true;
   }

@@ -7,8 +7,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <chrono>
 #include <cstdint>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -159,6 +161,163 @@ void close_wakes_waiters() {
   full.close();
   for (auto& t : waiters) t.join();
   EXPECT_EQ(closed_seen.load(), 2);
+}
+
+// Waits (politely) until pred() holds; false after 20 s.
+template <typename Pred>
+bool eventually(Pred pred) {
+  const auto until = std::chrono::steady_clock::now() + 20s;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(50us);
+  }
+  return true;
+}
+
+// The consumer really sleeps on the futex before every burst: the producer
+// waits until it has drained the previous burst and announced itself as a
+// sleeper, then publishes (at once, after a yield, or after 2 ms, so the
+// publication lands both between the announcement and the futex call and
+// during the sleep). A missed wake-up would leave the consumer asleep for a
+// whole 50 ms slice with the burst waiting, which the ring counts in
+// unwoken_sleeps. `producer` may be a different handle on the same segment
+// with any wait strategy: a spinning producer must wake a blocking consumer.
+template <typename Ring>
+void sleeping_consumer_always_woken(Ring& producer, Ring& consumer, std::uint32_t seed) {
+  constexpr int kBursts = 60;
+  std::mt19937 rng(seed);
+  std::vector<int> burst(kBursts), mode(kBursts);
+  std::uint64_t total = 0;
+  for (int b = 0; b < kBursts; ++b) {
+    burst[static_cast<std::size_t>(b)] = 1 + static_cast<int>(rng() % 4);
+    mode[static_cast<std::size_t>(b)] = static_cast<int>(rng() % 3);
+    total += static_cast<std::uint64_t>(burst[static_cast<std::size_t>(b)]);
+  }
+  const WaitStats before = consumer.consumer_wait_stats();
+  std::atomic<std::uint64_t> consumed{0};
+  std::thread cons([&] {
+    Rec out{};
+    for (std::uint64_t i = 0; i < total; ++i) {
+      ASSERT_TRUE(consumer.pop(&out, 20s)) << "consumer never woken for record " << i;
+      ASSERT_TRUE(intact(out));
+      ASSERT_EQ(out.seq, i);
+      consumed.store(i + 1, std::memory_order_release);
+    }
+  });
+  std::uint64_t sent = 0;
+  int late = 0;
+  for (int b = 0; b < kBursts; ++b) {
+    ASSERT_TRUE(eventually([&] { return consumed.load(std::memory_order_acquire) == sent; }));
+    ASSERT_TRUE(eventually([&] { return consumer.sleeping_consumers() > 0; })) << "consumer never went to sleep";
+    const int m = mode[static_cast<std::size_t>(b)];
+    if (m == 1) std::this_thread::yield();
+    if (m == 2) {
+      std::this_thread::sleep_for(2ms);
+      ++late;
+    }
+    Rec recs[4];
+    const auto n = static_cast<std::size_t>(burst[static_cast<std::size_t>(b)]);
+    for (std::size_t k = 0; k < n; ++k) recs[k] = make(sent + k, 0);
+    if (b % 2 == 0) {
+      ASSERT_EQ(producer.push_many(recs, n, 20s), n);
+    } else {
+      for (std::size_t k = 0; k < n; ++k) ASSERT_TRUE(producer.push(&recs[k], 20s));
+    }
+    sent += n;
+  }
+  cons.join();
+  const WaitStats after = consumer.consumer_wait_stats();
+  EXPECT_EQ(after.unwoken_sleeps - before.unwoken_sleeps, 0u) << "missed wake-ups";
+  // Every burst found the consumer announced; a late one (2 ms later) finds
+  // it inside futex_wait unless it was descheduled for those 2 ms.
+  EXPECT_GE(after.sleeps - before.sleeps, static_cast<std::uint64_t>(late / 2));
+}
+
+// The mirror image: the producer sleeps on a full ring before every burst of
+// pops and must be woken by the consumer's publication of its head.
+template <typename Ring>
+void sleeping_producer_always_woken(Ring& producer, Ring& consumer, std::uint32_t seed) {
+  constexpr std::uint64_t kRecords = 120;
+  std::mt19937 rng(seed);
+  const WaitStats before = producer.producer_wait_stats();
+  std::atomic<std::uint64_t> pushed{0};
+  std::thread prod([&] {
+    for (std::uint64_t i = 0; i < kRecords; ++i) {
+      const Rec r = make(i, 0);
+      ASSERT_TRUE(producer.push(&r, 20s)) << "producer never woken for record " << i;
+      pushed.store(i + 1, std::memory_order_release);
+    }
+  });
+  const std::uint64_t cap = consumer.capacity();
+  std::uint64_t got = 0;
+  while (got < kRecords) {
+    // Wait until the producer has filled the ring and announced itself
+    // (the last records need no wait: it has nothing more to push).
+    if (kRecords - got > cap) {
+      ASSERT_TRUE(eventually([&] { return pushed.load(std::memory_order_acquire) == got + cap; }));
+      ASSERT_TRUE(eventually([&] { return consumer.sleeping_producers() > 0; })) << "producer never slept";
+    }
+    const auto m = rng() % 3;
+    if (m == 1) std::this_thread::yield();
+    if (m == 2) std::this_thread::sleep_for(2ms);
+    const std::uint64_t n = std::min<std::uint64_t>(1 + rng() % 2, kRecords - got);
+    for (std::uint64_t k = 0; k < n; ++k) {
+      Rec out{};
+      ASSERT_TRUE(consumer.pop(&out, 20s));
+      ASSERT_TRUE(intact(out));
+      ASSERT_EQ(out.seq, got++);
+    }
+  }
+  prod.join();
+  const WaitStats after = producer.producer_wait_stats();
+  EXPECT_EQ(after.unwoken_sleeps - before.unwoken_sleeps, 0u) << "missed wake-ups";
+  EXPECT_GT(after.sleeps - before.sleeps, 0u);
+}
+
+template <typename Ring>
+void sleepers_always_woken() {
+  {
+    Ring ring(sizeof(Rec), 8, WaitStrategy::kBlocking);
+    sleeping_consumer_always_woken(ring, ring, 1);
+  }
+  {
+    Ring ring(sizeof(Rec), 2, WaitStrategy::kBlocking);
+    sleeping_producer_always_woken(ring, ring, 2);
+  }
+  // Shared segment, the peer handle with each wait strategy: publishers of
+  // every kind must wake a blocking sleeper.
+  std::uint32_t seed = 3;
+  for (auto w : {WaitStrategy::kBusySpin, WaitStrategy::kYield, WaitStrategy::kBlocking}) {
+    const std::string name = unique_name("sleep");
+    {
+      auto owner = Ring::create(name, {sizeof(Rec), 8, ""}, WaitStrategy::kBlocking);
+      auto peer = Ring::attach(name, {}, w);
+      EXPECT_EQ(owner.publish_ordering(), peer.publish_ordering());
+      sleeping_consumer_always_woken(peer, owner, seed++);
+    }
+    {
+      auto owner = Ring::create(name, {sizeof(Rec), 2, ""}, w);
+      auto peer = Ring::attach(name, {}, WaitStrategy::kBlocking);
+      sleeping_producer_always_woken(peer, owner, seed++);
+    }
+  }
+}
+
+TEST(SpscConcurrent, SleepersAreAlwaysWoken) { sleepers_always_woken<SpscRing>(); }
+TEST(MpscConcurrent, SleepersAreAlwaysWoken) { sleepers_always_woken<MpscRing>(); }
+
+// A ring in a process that registered for membarrier publishes without a
+// fence; ThreadSanitizer builds (and kernels without membarrier) use the
+// read-modify-write handshake. Either way both kinds agree.
+TEST(SpscConcurrent, PublishOrderingIsKnown) {
+  SpscRing heap(sizeof(Rec), 4);
+  auto shared = SpscRing::create(unique_name("order"), {sizeof(Rec), 4, ""});
+#if defined(__SANITIZE_THREAD__)
+  EXPECT_EQ(heap.publish_ordering(), PublishOrdering::kReadModifyWrite);
+  EXPECT_EQ(shared.publish_ordering(), PublishOrdering::kReadModifyWrite);
+#endif
+  std::printf("publish ordering: heap %d, shared %d (1 = membarrier)\n", static_cast<int>(heap.publish_ordering()),
+              static_cast<int>(shared.publish_ordering()));
 }
 
 TEST(SpscConcurrent, CloseWakesWaiters) { close_wakes_waiters<SpscRing>(); }

@@ -25,6 +25,21 @@
 // Waiting: every blocking call spins briefly, then yields, then (kBlocking)
 // sleeps on a 32-bit futex word in the block, which works across processes;
 // close() sets a flag and wakes every sleeper, who then gets Closed.
+//
+// Wake-ups (the store-buffering handshake between a publisher and a sleeper):
+// a sleeper announces itself in its WaitWord, then looks at the ring once
+// more, then sleeps; a publisher stores its index, then looks for an
+// announcement. Each side needs a StoreLoad barrier between its store and its
+// load or both can miss each other. Sleeping is rare and publishing is the hot
+// path, so the barrier is made asymmetric: on Linux each process registers
+// for membarrier(2) expedited barriers once, a publisher's store and load are
+// separated only by a compiler barrier, and the sleeper, before its last
+// look, runs membarrier(), which executes a full barrier on every CPU running
+// a thread of a registered process. Without membarrier (other systems, a
+// seccomp policy that forbids it) and in ThreadSanitizer builds (TSan cannot
+// see a barrier executed by the kernel) every publication does an atomic
+// read-modify-write on the announcement instead, which the C++ memory model
+// orders by itself. See RingBase::notify() and wait_for() in ring.cpp.
 #pragma once
 
 #include <atomic>
@@ -48,6 +63,32 @@ enum class WaitStrategy : std::uint8_t {
 };
 
 enum class RingKind : std::uint32_t { kSpsc = 1, kMpsc = 2 };
+
+// How a handle orders each publication (a push's tail or slot, a pop's head)
+// against a sleeper's announcement. Chosen per handle at construction.
+enum class PublishOrdering : std::uint8_t {
+  // An atomic read-modify-write on the announcement per publication: costs
+  // a locked instruction (x86) or a load/store-exclusive pair (aarch64), and
+  // on x86 waits for the published index to leave the store buffer.
+  kReadModifyWrite = 0,
+  // A compiler barrier and a plain load per publication; sleepers pay a
+  // membarrier() system call instead (this process is registered for it).
+  kMembarrier = 1,
+};
+
+// Wait counters of one direction of a ring (consumers waiting for records, or
+// producers waiting for room), summed over every handle in every process.
+struct WaitStats {
+  // Futex sleeps entered (kBlocking waiters only).
+  std::uint64_t sleeps = 0;
+  // Sleeps that ended by their time slice although what they waited for had
+  // arrived and no publisher had bumped the futex word: a missed wake-up.
+  // Zero unless a publisher was descheduled for a whole slice (50 ms)
+  // between its store and its wake. Sleepers that could not order their
+  // announcement against membarrier publishers (see PublishOrdering) sleep
+  // in 1 ms slices instead and are not counted here.
+  std::uint64_t unwoken_sleeps = 0;
+};
 
 // Every error the rings raise derives from QueueError.
 class QueueError : public std::runtime_error {
@@ -88,7 +129,9 @@ class SystemError : public QueueError {
 };
 
 inline constexpr std::uint64_t kMagic = 0x5348414E52414B51ULL;  // "SHANRAKQ"
-inline constexpr std::uint32_t kLayoutVersion = 1;
+// 2: wake-up handshake with asymmetric barriers (Header::light_handles); a
+// version-1 peer would sleep without the barrier a light publisher relies on.
+inline constexpr std::uint32_t kLayoutVersion = 2;
 inline constexpr std::size_t kMaxDtypeLen = 1023;
 inline constexpr std::size_t kMaxRecordSize = 1u << 20;
 inline constexpr std::uint64_t kMaxCapacity = 1ULL << 30;
@@ -101,10 +144,15 @@ namespace detail {
 
 // Wait state for one direction (consumers waiting for data, or producers
 // waiting for room): a futex word bumped on every wake, and a count of
-// sleepers so the fast path skips the syscall when nobody sleeps.
+// announced sleepers so the fast path skips the syscall when nobody sleeps.
+// The line is written only when someone goes to sleep or is woken, so in
+// steady flow every publisher's look at `sleepers` hits its own cache.
 struct alignas(kCacheLine) WaitWord {
   std::atomic<std::uint32_t> seq{0};
   std::atomic<std::uint32_t> sleepers{0};
+  // WaitStats, bumped by sleepers only (the line is theirs on that path).
+  std::atomic<std::uint64_t> sleeps{0};
+  std::atomic<std::uint64_t> unwoken_sleeps{0};
 };
 
 // The start of every ring block. Field order is part of the shared-memory
@@ -129,6 +177,12 @@ struct alignas(kCacheLine) Header {
   std::atomic<std::int32_t> consumer_pid;
   // Records an MPSC consumer discarded because their producer died mid-push.
   std::atomic<std::uint64_t> lost;
+  // Handles that ever publish with only a compiler barrier (PublishOrdering::
+  // kMembarrier). A sleeper that cannot run membarrier() itself reads this
+  // with a read-modify-write: zero proves that no such publisher can miss
+  // its announcement (see wait_for() in ring.cpp); otherwise it sleeps in
+  // short slices. Only incremented: a stale count errs on the safe side.
+  std::atomic<std::uint32_t> light_handles;
 
   // Written by producers only.
   alignas(kCacheLine) std::atomic<std::uint64_t> tail;
@@ -193,6 +247,15 @@ struct RingLayout {
   std::string dtype;  // free-form descriptor (numpy's dtype.descr as text from Python); may be empty
 };
 
+// Whether rings constructed from now on in this process may publish with
+// PublishOrdering::kMembarrier (the default where the kernel supports
+// membarrier and this is not a ThreadSanitizer build). Pass false to make new
+// handles use kReadModifyWrite: for a baseline in benchmarks, or when a peer
+// process that sleeps on these rings cannot run membarrier (a seccomp policy),
+// so that it may sleep in full slices. Existing handles keep their ordering.
+// Any thread.
+void set_membarrier_publication(bool enabled) noexcept;
+
 // Removes the named segment if its owner process no longer exists. Returns
 // true if it removed one. Any thread.
 bool cleanup_stale(const std::string& name);
@@ -223,6 +286,14 @@ class RingBase {
   WaitStrategy wait_strategy() const noexcept { return wait_; }
   // Records discarded because an MPSC producer died mid-push.
   std::uint64_t lost() const noexcept { return h_->lost.load(std::memory_order_relaxed); }
+  PublishOrdering publish_ordering() const noexcept { return publish_; }
+  // Ring-wide wait counters (all handles, all processes). Any thread.
+  WaitStats consumer_wait_stats() const noexcept { return stats_of(h_->not_empty); }
+  WaitStats producer_wait_stats() const noexcept { return stats_of(h_->not_full); }
+  // Handles (any process) announced as asleep, or about to sleep, waiting for
+  // records (consumers) or for room (producers). A snapshot. Any thread.
+  std::uint32_t sleeping_consumers() const noexcept { return h_->not_empty.sleepers.load(std::memory_order_relaxed); }
+  std::uint32_t sleeping_producers() const noexcept { return h_->not_full.sleepers.load(std::memory_order_relaxed); }
 
   // Records in the ring (claimed, for MPSC), a snapshot that may be stale by
   // the time it returns. Any thread.
@@ -241,8 +312,17 @@ class RingBase {
 
   std::byte* slot(std::uint64_t pos) const noexcept { return slots_ + (pos & mask_) * stride_; }
   // After publishing or freeing slots: wake the other side if it sleeps.
-  // The seq_cst fence pairs with the one in wait_for (store-buffering).
+  // Pairs with the announcement in wait_for(); see PublishOrdering.
   void notify(detail::WaitWord& w) noexcept;
+  // Sleeper side of the handshake, after announcing in `w`: makes the
+  // announcement and our next look at the ring ordered against every
+  // publisher. False if that cannot be guaranteed for a membarrier publisher
+  // (the caller then sleeps in short slices).
+  bool order_announcement() noexcept;
+  void wake(detail::WaitWord& w) noexcept;
+  static WaitStats stats_of(const detail::WaitWord& w) noexcept {
+    return {w.sleeps.load(std::memory_order_relaxed), w.unwoken_sleeps.load(std::memory_order_relaxed)};
+  }
   // Waits until ready() is true or the deadline passes (returns false).
   // Throws Closed if closed_is_fatal() says so once closed, PeerDead if
   // peer_dead() reports the other side gone.
@@ -258,6 +338,7 @@ class RingBase {
   std::size_t record_size_ = 0;
   std::size_t stride_ = 0;
   WaitStrategy wait_ = WaitStrategy::kBlocking;
+  PublishOrdering publish_ = PublishOrdering::kReadModifyWrite;
   std::int32_t my_pid_ = 0;
   // Per-handle caches on their own lines: the producer's copy of head and the
   // consumer's copy of tail (rigtorp's cached indices), so the common case
@@ -267,6 +348,31 @@ class RingBase {
   alignas(kCacheLine) std::uint64_t tail_cache_ = 0;
   bool consumer_stamped_ = false;
 };
+
+// Inline: it is on every push and pop.
+inline void RingBase::notify(detail::WaitWord& w) noexcept {
+  // The publisher's half of the store-buffering handshake: our index store
+  // (already done) must be ordered before this look at `sleepers`, and the
+  // sleeper's announcement before its last look at our index.
+  if (publish_ == PublishOrdering::kMembarrier) {
+    // Only the compiler is kept from moving the load above the store. The
+    // CPU may still hold the store in its store buffer past the load, but a
+    // sleeper runs membarrier() between announcing and looking: that puts a
+    // full barrier into this thread's instruction stream wherever it is, so
+    // either our load comes after it and sees the announcement, or our store
+    // was made visible by it and the sleeper's look sees the record. The
+    // load hits our own cache: the line changes only when someone sleeps.
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    if (SHANRAQ_UNLIKELY(w.sleepers.load(std::memory_order_relaxed) != 0)) wake(w);
+    return;
+  }
+  // A read-modify-write, not a plain load: RMWs on `sleepers` are totally
+  // ordered, so either this one reads a sleeper's increment (and we wake
+  // it), or the sleeper's increment reads from this release RMW and its
+  // next look at the ring sees what we just published. No fence needed,
+  // and ThreadSanitizer understands it.
+  if (w.sleepers.fetch_add(0, std::memory_order_acq_rel) != 0) wake(w);
+}
 
 // Timeouts: a negative duration waits forever; zero does not wait.
 inline constexpr std::chrono::nanoseconds kForever{-1};

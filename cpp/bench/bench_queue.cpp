@@ -1,0 +1,223 @@
+// Microbenchmarks for the rings (shanraq/queue): records handed between two
+// (or three) threads of one process, 64-byte records.
+//
+// Build and run (docs/perf_queue.md has the figures and the machine):
+//   cmake --preset release && cmake --build --preset release -j2
+//   build/release/cpp/bench/bench_queue --benchmark_repetitions=5
+//       --benchmark_report_aggregates_only=true
+// (one command line). Every benchmark reports the median of its repetitions
+// first; items_per_second is records/s (round trips/s for RoundTrip).
+//
+// Pinning: each benchmark pins its threads to distinct CPUs of the process's
+// affinity mask (the benchmark thread to the first, the peer threads to the
+// next ones), so restricting the mask chooses the cores, e.g.
+//   taskset -c 0,1 build/release/cpp/bench/bench_queue ...
+// On an SMT machine pick two physical cores (lscpu -e, CORE column). With
+// fewer allowed CPUs than threads the benchmarks run unpinned (and measure
+// time slicing rather than the ring). MPSC with 2 producers needs 3 threads:
+// on a 2-core machine two of them share a core.
+//
+// Arguments: /0 spin, /1 yield, /2 blocking (WaitStrategy); the "rmw" variants
+// force PublishOrdering::kReadModifyWrite, the baseline for the membarrier
+// handshake, measured in the same process.
+#include <benchmark/benchmark.h>
+#include <pthread.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+#include "shanraq/queue/ring.hpp"
+
+namespace {
+
+using shanraq::queue::MpscRing;
+using shanraq::queue::PublishOrdering;
+using shanraq::queue::SpscRing;
+using shanraq::queue::WaitStrategy;
+using Clock = std::chrono::steady_clock;
+
+struct Rec {
+  std::uint64_t v[8];
+};
+static_assert(sizeof(Rec) == 64);
+
+// Records moved per benchmark iteration: long enough (about 10 ms at 100 M/s)
+// that starting the peer thread is noise, short enough for repetitions.
+constexpr std::uint64_t kPerIteration = 1u << 20;
+constexpr std::size_t kCapacity = 4096;
+constexpr std::size_t kBatch = 64;
+
+// The n-th CPU of this process's affinity mask, or -1.
+int allowed_cpu(int n) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return -1;
+  for (int cpu = 0, seen = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &set) && seen++ == n) return cpu;
+  }
+  return -1;
+}
+
+int allowed_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  return sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+}
+
+// Pins the calling thread to the n-th allowed CPU when there are at least
+// `threads` allowed CPUs; the previous mask is restored on destruction (the
+// benchmark thread runs every benchmark).
+class Pin {
+ public:
+  Pin(int n, int threads) {
+    if (allowed_cpus() < threads) return;
+    const int cpu = allowed_cpu(n);
+    if (cpu < 0 || pthread_getaffinity_np(pthread_self(), sizeof old_, &old_) != 0) return;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    pinned_ = pthread_setaffinity_np(pthread_self(), sizeof one, &one) == 0;
+  }
+  ~Pin() {
+    if (pinned_) pthread_setaffinity_np(pthread_self(), sizeof old_, &old_);
+  }
+  Pin(const Pin&) = delete;
+  Pin& operator=(const Pin&) = delete;
+
+ private:
+  cpu_set_t old_{};
+  bool pinned_ = false;
+};
+
+WaitStrategy wait_of(const benchmark::State& state) { return static_cast<WaitStrategy>(state.range(0)); }
+
+// Makes the ring with the membarrier handshake (the default) or the
+// read-modify-write baseline.
+template <typename Ring>
+Ring make_ring(WaitStrategy w, bool rmw) {
+  shanraq::queue::set_membarrier_publication(!rmw);
+  Ring ring(sizeof(Rec), kCapacity, w);
+  shanraq::queue::set_membarrier_publication(true);
+  return ring;
+}
+
+// Producer threads push kPerIteration records in total (each its share, as
+// single pushes or push_many batches); the benchmark thread pops them and
+// checks the sum, so nothing is optimised away and nothing is lost.
+template <typename Ring>
+void throughput(benchmark::State& state, int producers, std::size_t batch, bool rmw) {
+  Ring ring = make_ring<Ring>(wait_of(state), rmw);
+  const int threads = producers + 1;
+  Pin pin(0, threads);
+  std::vector<Rec> out(batch);
+  for (auto _ : state) {
+    const std::uint64_t share = kPerIteration / static_cast<std::uint64_t>(producers);
+    std::vector<std::thread> peers;
+    for (int p = 0; p < producers; ++p) {
+      peers.emplace_back([&, p] {
+        Pin peer_pin(1 + p, threads);
+        std::vector<Rec> buf(batch);
+        const std::uint64_t first = share * static_cast<std::uint64_t>(p);
+        for (std::uint64_t i = 0; i < share;) {
+          if (batch == 1) {
+            const Rec r{{first + i, 0, 0, 0, 0, 0, 0, 0}};
+            ring.push(&r);
+            ++i;
+          } else {
+            const std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(batch, share - i));
+            for (std::size_t j = 0; j < k; ++j) buf[j].v[0] = first + i + j;
+            i += ring.push_many(buf.data(), k);
+          }
+        }
+      });
+    }
+    const std::uint64_t total = share * static_cast<std::uint64_t>(producers);
+    std::uint64_t sum = 0;
+    for (std::uint64_t got = 0; got < total;) {
+      const std::size_t k = batch == 1 ? (ring.pop(out.data()) ? 1 : 0) : ring.pop_many(out.data(), batch);
+      for (std::size_t j = 0; j < k; ++j) sum += out[j].v[0];
+      got += k;
+    }
+    for (auto& t : peers) t.join();
+    if (sum != total * (total - 1) / 2) state.SkipWithError("records lost or duplicated");
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) *
+                          static_cast<std::int64_t>(kPerIteration / static_cast<std::uint64_t>(producers) *
+                                                    static_cast<std::uint64_t>(producers)));
+  state.counters["membarrier"] = ring.publish_ordering() == PublishOrdering::kMembarrier ? 1 : 0;
+}
+
+void BM_Spsc_single(benchmark::State& state) { throughput<SpscRing>(state, 1, 1, false); }
+void BM_Spsc_single_rmw(benchmark::State& state) { throughput<SpscRing>(state, 1, 1, true); }
+void BM_Spsc_batch64(benchmark::State& state) { throughput<SpscRing>(state, 1, kBatch, false); }
+void BM_Mpsc2_single(benchmark::State& state) { throughput<MpscRing>(state, 2, 1, false); }
+void BM_Mpsc2_batch64(benchmark::State& state) { throughput<MpscRing>(state, 2, kBatch, false); }
+
+// One record there and back through two SPSC rings, echoed by a peer thread.
+// Each iteration times kRoundTrips round trips one by one (steady_clock,
+// about 20 ns per read, included) and reports their mean as the iteration
+// time, and the p50/p99/p99.9 of the last iteration as counters.
+void BM_RoundTrip(benchmark::State& state) {
+  constexpr int kRoundTrips = 100'000;
+  const WaitStrategy w = wait_of(state);
+  SpscRing there(sizeof(Rec), 64, w);
+  SpscRing back(sizeof(Rec), 64, w);
+  Pin pin(0, 2);
+  std::atomic<bool> stop{false};
+  std::thread echo([&] {
+    Pin peer_pin(1, 2);
+    Rec r{};
+    for (;;) {
+      if (there.pop(&r, std::chrono::milliseconds(1))) {
+        back.push(&r);
+      } else if (stop.load(std::memory_order_acquire)) {
+        return;
+      }
+    }
+  });
+  std::vector<double> rt(kRoundTrips);
+  Rec r{};
+  for (auto _ : state) {
+    const auto start = Clock::now();
+    auto t0 = start;
+    for (int i = 0; i < kRoundTrips; ++i) {
+      r.v[0] = static_cast<std::uint64_t>(i);
+      there.push(&r);
+      back.pop(&r);
+      const auto t1 = Clock::now();
+      rt[static_cast<std::size_t>(i)] = std::chrono::duration<double, std::nano>(t1 - t0).count();
+      t0 = t1;
+    }
+    state.SetIterationTime(std::chrono::duration<double>(t0 - start).count() / kRoundTrips);
+  }
+  stop.store(true, std::memory_order_release);
+  echo.join();
+  std::sort(rt.begin(), rt.end());
+  auto pct = [&](double p) { return rt[static_cast<std::size_t>(p / 100.0 * static_cast<double>(rt.size() - 1))]; };
+  state.counters["p50_ns"] = pct(50);
+  state.counters["p99_ns"] = pct(99);
+  state.counters["p99.9_ns"] = pct(99.9);
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+
+void wait_args(benchmark::internal::Benchmark* b) {
+  b->ArgName("wait");
+  for (int w : {0, 1, 2}) b->Arg(w);
+}
+
+}  // namespace
+
+BENCHMARK(BM_Spsc_single)->Apply(wait_args)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Spsc_single_rmw)->Apply(wait_args)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Spsc_batch64)->Apply(wait_args)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Mpsc2_single)->Apply(wait_args)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Mpsc2_batch64)->Apply(wait_args)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_RoundTrip)->Apply(wait_args)->UseManualTime()->Iterations(1)->Unit(benchmark::kNanosecond);
+
+BENCHMARK_MAIN();
