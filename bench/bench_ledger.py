@@ -18,8 +18,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import ledger_data as data
 from tests.ledger_reference import ReferenceLedger
+
+from bench import ledger_data as data
 
 N_BATCH = 1_000_000
 N_CALLS = 10_000
