@@ -78,14 +78,16 @@ struct Ext {
   std::uint32_t next_free;
 };
 
+// 32 bytes: a busy book has about as many levels as orders, so this counts
+// toward the per-order memory budget.
 struct Level {
   std::int64_t price;
   std::int64_t total;  // visible quantity
   std::uint32_t head, tail, count;
-  std::uint32_t sym;   // symbol index
-  std::uint8_t book;   // 0 bids, 1 asks, 2 buy stops, 3 sell stops
-  std::uint8_t reserved[7];
+  std::uint32_t sym : 30;  // symbol index (max_symbols < 2^30)
+  std::uint32_t book : 2;  // 0 bids, 1 asks, 2 buy stops, 3 sell stops
 };
+static_assert(sizeof(Level) == 32);
 
 // A ladder keeps its levels sorted with the best (first to match or trigger)
 // at the back, so the busy top of the book moves the fewest bytes on insert
@@ -97,25 +99,31 @@ struct LevelRef {
   std::uint32_t reserved;
 };
 
+//
+// A level that empties away from the back stays in the ladder, empty, so the
+// next order at that price (quotes move back and forth over the same prices)
+// finds it without an insert that shifts the array; the back is never left
+// empty, so the best price stays O(1). Empty levels are compacted away when
+// they outnumber live ones, or when the level pool runs out.
 struct Ladder {
   std::vector<LevelRef> v;
+  std::uint32_t empties = 0;
   bool negate = false;
   std::int64_t key(std::int64_t price) const noexcept { return negate ? -price : price; }
-  // First position whose key is >= key(price).
+  // First position whose key is >= key(price). Branch-free halving: the
+  // comparisons are unpredictable, a conditional move is not.
   std::size_t lower(std::int64_t price) const noexcept {
     const std::int64_t k = key(price);
-    std::size_t lo = 0, hi = v.size();
-    // The top of book is where almost all activity is: check the back first.
-    if (hi > 0 && v[hi - 1].key < k) return hi;
-    while (lo < hi) {
-      const std::size_t mid = (lo + hi) / 2;
-      if (v[mid].key < k) {
-        lo = mid + 1;
-      } else {
-        hi = mid;
-      }
+    std::size_t n = v.size();
+    if (n == 0) return 0;
+    if (v[n - 1].key < k) return n;
+    const LevelRef* base = v.data();
+    while (n > 1) {
+      const std::size_t half = n / 2;
+      base = base[half - 1].key < k ? base + half : base;
+      n -= half;
     }
-    return lo;
+    return static_cast<std::size_t>(base - v.data()) + (base->key < k ? 1 : 0);
   }
   std::uint32_t find(std::int64_t price) const noexcept {
     const std::size_t i = lower(price);
@@ -185,6 +193,7 @@ struct MatchingEngine::Impl {
   std::uint32_t ext_hwm = 0, ext_free = kNil;
   RawArray<Level> levels;
   std::uint32_t level_hwm = 0, level_free = kNil, levels_live = 0;
+  std::uint64_t empty_total = 0;  // empty levels parked in ladders
   // Id index: slot = (home tag << 32) | (ref + 1), 0 = empty. The home slot is
   // the tag's low bits, so deletion can shift entries without re-hashing keys.
   RawArray<std::uint64_t> slots;
@@ -371,16 +380,55 @@ struct MatchingEngine::Impl {
     exts[i].next_free = ext_free;
     ext_free = i;
   }
-  bool level_available() const noexcept { return level_free != kNil || level_hwm < cfg.max_levels; }
+  // Whether a new level can be made; reclaims parked empty levels first if
+  // the pool is exhausted, so capacity depends on live levels only.
+  bool level_available() {
+    if (level_free != kNil || level_hwm < cfg.max_levels) return true;
+    if (empty_total == 0) return false;
+    for (SymbolState& s : syms) {
+      for (Ladder& lad : s.ladders) {
+        if (lad.empties > 0) compact(lad);
+      }
+    }
+    return level_free != kNil;
+  }
+
+  void free_level(std::uint32_t li) noexcept {
+    levels[li].head = level_free;
+    level_free = li;
+  }
+
+  void compact(Ladder& lad) {
+    std::size_t w = 0;
+    for (std::size_t r = 0; r < lad.v.size(); ++r) {
+      if (levels[lad.v[r].level].count == 0) {
+        free_level(lad.v[r].level);
+      } else {
+        lad.v[w++] = lad.v[r];
+      }
+    }
+    lad.v.resize(w);
+    empty_total -= lad.empties;
+    lad.empties = 0;
+  }
 
   // The level at `price` in ladder `book` of symbol `si`, created if needed;
   // kNil when a new one is needed and the pool is exhausted.
   std::uint32_t level_for(std::uint32_t si, int book, std::int64_t price) {
     Ladder& lad = syms[si].ladders[book];
-    const std::size_t pos = lad.lower(price);
+    std::size_t pos = lad.lower(price);
     const std::int64_t key = lad.key(price);
-    if (pos < lad.v.size() && lad.v[pos].key == key) return lad.v[pos].level;
+    if (pos < lad.v.size() && lad.v[pos].key == key) {
+      const std::uint32_t li = lad.v[pos].level;
+      if (levels[li].count == 0) {
+        --lad.empties;
+        --empty_total;
+        ++levels_live;
+      }
+      return li;
+    }
     if (!level_available()) return kNil;
+    pos = lad.lower(price);  // compaction may have moved it
     std::uint32_t li;
     if (level_free != kNil) {
       li = level_free;
@@ -393,28 +441,36 @@ struct MatchingEngine::Impl {
     l = Level{};
     l.price = price;
     l.head = l.tail = kNil;
-    l.sym = si;
-    l.book = static_cast<std::uint8_t>(book);
+    l.sym = si & 0x3FFFFFFFU;
+    l.book = static_cast<std::uint32_t>(book) & 3U;
     lad.v.insert(lad.v.begin() + static_cast<std::ptrdiff_t>(pos), LevelRef{key, li, 0});
     return li;
   }
 
+  // A level just became empty.
   void drop_level(std::uint32_t li) {
     Level& l = levels[li];
     Ladder& lad = syms[l.sym].ladders[l.book];
-    if (!lad.v.empty() && lad.v.back().level == li) {
-      lad.v.pop_back();
-    } else {
-      const std::size_t pos = lad.lower(l.price);
-      lad.v.erase(lad.v.begin() + static_cast<std::ptrdiff_t>(pos));
-    }
-    l.head = level_free;
-    level_free = li;
     --levels_live;
+    if (lad.v.back().level != li) {
+      ++lad.empties;
+      ++empty_total;
+      if (lad.empties > lad.v.size() / 2 + 32) compact(lad);
+      return;
+    }
+    lad.v.pop_back();
+    free_level(li);
+    while (!lad.v.empty() && levels[lad.v.back().level].count == 0) {
+      free_level(lad.v.back().level);
+      lad.v.pop_back();
+      --lad.empties;
+      --empty_total;
+    }
   }
 
   bool level_exists(std::uint32_t si, int book, std::int64_t price) const noexcept {
-    return syms[si].ladders[book].find(price) != kNil;
+    const std::uint32_t li = syms[si].ladders[book].find(price);
+    return li != kNil && levels[li].count > 0;
   }
 
   void link_back(std::uint32_t li, std::uint32_t oi) noexcept {
@@ -836,7 +892,7 @@ struct MatchingEngine::Impl {
     return !lad.v.empty() && crosses(side, false, price, levels[lad.v.back().level].price);
   }
 
-  RejectReason validate_submit(const Command& c, std::uint32_t* out_si) const noexcept {
+  RejectReason validate_submit(const Command& c, std::uint32_t* out_si) {
     if (c.order_id == 0) return RejectReason::kInvalidOrderId;
     const std::uint32_t si = find_symbol(c.symbol);
     if (si == kNil) return RejectReason::kUnknownSymbol;
@@ -1079,6 +1135,8 @@ struct MatchingEngine::Impl {
       for (int b = 0; b < 4; ++b) {
         Ladder& lad = syms[si].ladders[b];
         for (std::size_t i = lad.v.size(); i-- > 0;) {
+          // Emptying the back level also pops the empty levels below it.
+          if (i >= lad.v.size()) continue;
           std::uint32_t oi = levels[lad.v[i].level].head;
           while (oi != kNil) {
             const std::uint32_t next = orders[oi].next;
@@ -1160,9 +1218,10 @@ struct MatchingEngine::Impl {
       w.put(s.last_price);
       w.put(static_cast<std::uint8_t>(s.has_last));
       for (const Ladder& lad : s.ladders) {
-        w.put(static_cast<std::uint32_t>(lad.v.size()));
+        w.put(static_cast<std::uint32_t>(lad.v.size() - lad.empties));
         for (std::size_t i = lad.v.size(); i-- > 0;) {
           const Level& l = levels[lad.v[i].level];
+          if (l.count == 0) continue;
           w.put(l.price);
           w.put(l.count);
           for (std::uint32_t oi = l.head; oi != kNil; oi = orders[oi].next) w.put(record_of(orders[oi]));
@@ -1366,9 +1425,9 @@ std::size_t MatchingEngine::depth(std::uint32_t symbol, Side side, LevelInfo* ou
   if (si == kNil || (side != Side::kBuy && side != Side::kSell)) return 0;
   const Ladder& lad = impl_->syms[si].ladders[side_index(side)];
   std::size_t k = 0;
-  for (std::size_t i = lad.v.size(); i-- > 0 && k < n; ++k) {
+  for (std::size_t i = lad.v.size(); i-- > 0 && k < n;) {
     const Level& l = impl_->levels[lad.v[i].level];
-    out[k] = LevelInfo{l.price, l.total, l.count};
+    if (l.count > 0) out[k++] = LevelInfo{l.price, l.total, l.count};
   }
   return k;
 }
