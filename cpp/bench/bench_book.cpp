@@ -230,10 +230,20 @@ BENCHMARK(BM_ExchangeCore_Batch)->UseManualTime()->Unit(benchmark::kMillisecond)
 void BM_ManySymbols_Batch(benchmark::State& state) {
   const Workload& w = many_symbols();
   run_batch(state, w, 1000);
-  // Resident memory per resting order: a fresh engine, filled.
-  const long before = rss_bytes();
-  {
-    MatchingEngine e(config_for(w.symbols, w.symbols * 1000));
+}
+BENCHMARK(BM_ManySymbols_Batch)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(2);
+
+// Resident memory per resting order with 1M orders resting over 1,000
+// symbols, the engine sized by its defaults (2^20 orders, 2^20 remembered ids:
+// a 4M-slot id index) plus room for the levels.
+void BM_ManySymbols_Memory(benchmark::State& state) {
+  const Workload& w = many_symbols();
+  for (auto _ : state) {
+    const long before = rss_bytes();
+    EngineConfig cfg;
+    cfg.max_symbols = w.symbols;
+    cfg.max_levels = 1U << 21;
+    MatchingEngine e(cfg);
     add_symbols(e, w.symbols);
     std::vector<Event> out;
     out.reserve(w.fill.size() * 2);
@@ -241,12 +251,15 @@ void BM_ManySymbols_Batch(benchmark::State& state) {
     e.process(w.fill.data(), w.fill.size(), out);
     std::vector<Event>().swap(out);
     const long filled = rss_bytes();
-    state.counters["rss_per_order_B"] = static_cast<double>(filled - with_engine) / static_cast<double>(e.live_orders());
+    state.counters["rss_per_order_B"] =
+        static_cast<double>(filled - with_engine) / static_cast<double>(e.live_orders());
     state.counters["rss_engine_MB"] = static_cast<double>(filled - before) / 1e6;
     state.counters["reserved_MB"] = static_cast<double>(e.memory_reserved()) / 1e6;
+    state.counters["resting"] = static_cast<double>(e.live_orders());
+    state.counters["levels"] = static_cast<double>(e.level_count());
   }
 }
-BENCHMARK(BM_ManySymbols_Batch)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(2);
+BENCHMARK(BM_ManySymbols_Memory)->Unit(benchmark::kMillisecond)->Iterations(1);
 
 void run_latency(benchmark::State& state, const Workload& w) {
   shanraq::hist::Histogram h(1, 1'000'000'000, 3);

@@ -5,7 +5,8 @@ conversion, GIL handling, numpy and report objects; behaviour lives in C++
 (cpp/src/book/engine.cpp) and the thin Python layer (shanraq_core.book)."""
 
 cimport cython
-from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_AsUnsignedLongLong
+from cpython.bool cimport PyBool_Check
+from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_AsUnsignedLongLong, PyLong_Check
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 from libcpp.string cimport string
@@ -71,6 +72,8 @@ cdef object _CancelReason = int
 cdef object _command_dtype = None
 cdef object _event_dtype = None
 cdef tuple _NO_TRADES = ()
+# Largest event buffer (in events, ~64 MiB) kept between batches.
+cdef size_t _KEEP_EVENTS = (64 << 20) // sizeof(Event)
 
 
 def _register(side, order_state, reject_reason, cancel_reason, command_dtype, event_dtype):
@@ -99,8 +102,10 @@ def event_layout():
 cdef inline int64_t _i64(object v, str what) except? -1:
     cdef int overflow = 0
     cdef long long r
-    if type(v) is not int:
-        if isinstance(v, bool) or not hasattr(type(v), "__index__"):
+    # Exact ints and int subclasses (the IntEnums) convert directly; bool is
+    # refused, anything else must offer __index__ (numpy integers).
+    if not PyLong_Check(v) or PyBool_Check(v):
+        if PyBool_Check(v) or not hasattr(type(v), "__index__"):
             raise TypeError(f"{what} must be an integer, not {type(v).__name__}")
         v = v.__index__()
     r = PyLong_AsLongLongAndOverflow(v, &overflow)
@@ -112,8 +117,8 @@ cdef inline int64_t _i64(object v, str what) except? -1:
 cdef inline uint64_t _u64(object v, str what) except? 0:
     cdef int overflow = 0
     cdef long long r
-    if type(v) is not int:
-        if isinstance(v, bool) or not hasattr(type(v), "__index__"):
+    if not PyLong_Check(v) or PyBool_Check(v):
+        if PyBool_Check(v) or not hasattr(type(v), "__index__"):
             raise TypeError(f"{what} must be an integer, not {type(v).__name__}")
         v = v.__index__()
     r = PyLong_AsLongLongAndOverflow(v, &overflow)
@@ -435,7 +440,8 @@ cdef class MatchingEngineBase:
         return self._run(&cmd)
 
     def last_events(self):
-        """The events of the last per-call command, as an EVENT_DTYPE array."""
+        """The events of the last per-call command (or of the last batch, if
+        it was kept), as an EVENT_DTYPE array."""
         self._check()
         return _events_array(self.events)
 
@@ -453,14 +459,20 @@ cdef class MatchingEngineBase:
         if n:
             raw = arr.view(np.uint8)
             cmds = <const Command*>&raw[0]
-        cdef vector[Event] out
-        out.reserve(n + n // 2 + 16)
-        # Safe without the GIL: the engine is single-writer and this object is
-        # not shared with another thread by contract, `raw` keeps the commands
-        # alive, and `out` is a local vector.
+        # The events go to the per-call buffer: its pages stay mapped between
+        # batches, so a warm engine does not page-fault on every call.
+        self.events.clear()
+        self.events.reserve(n + n // 4 + 16)
+        # Safe without the GIL: the engine and this object are single-writer by
+        # contract (no other thread may use them meanwhile), and `raw` keeps
+        # the commands alive.
         with nogil:
-            self.eng.process(cmds, n, out)
-        return _events_array(out)
+            self.eng.process(cmds, n, self.events)
+        out = _events_array(self.events)
+        if self.events.capacity() > _KEEP_EVENTS:
+            self.events.clear()
+            self.events.shrink_to_fit()
+        return out
 
     # ---- queries -------------------------------------------------------------------
     def best_bid(self, symbol):
