@@ -109,15 +109,33 @@ struct Ladder {
   std::vector<LevelRef> v;
   std::uint32_t empties = 0;
   bool negate = false;
+  std::int64_t tick = 1;
   std::int64_t key(std::int64_t price) const noexcept { return negate ? -price : price; }
-  // First position whose key is >= key(price). Branch-free halving: the
-  // comparisons are unpredictable, a conditional move is not.
+  // First position whose key is >= key(price).
   std::size_t lower(std::int64_t price) const noexcept {
     const std::int64_t k = key(price);
-    std::size_t n = v.size();
-    if (n == 0) return 0;
-    if (v[n - 1].key < k) return n;
+    const std::size_t size = v.size();
+    if (size == 0) return 0;
+    const std::int64_t top = v[size - 1].key;
+    if (top < k) return size;
+    // Near the top of book, where parked levels keep the ladder dense (one
+    // level per tick), the position is the distance from the top in ticks:
+    // one probe usually finds it, and otherwise halves the search range.
     const LevelRef* base = v.data();
+    std::size_t n = size;
+    const auto ticks = static_cast<std::uint64_t>(top - k) / static_cast<std::uint64_t>(tick);
+    if (ticks < size) {
+      const std::size_t g = size - 1 - static_cast<std::size_t>(ticks);
+      if (v[g].key == k) return g;
+      if (v[g].key < k) {
+        base += g + 1;
+        n = size - g - 1;
+      } else {
+        n = g + 1;
+      }
+    }
+    // Branch-free halving: the comparisons are unpredictable, a conditional
+    // move is not.
     while (n > 1) {
       const std::size_t half = n / 2;
       base = base[half - 1].key < k ? base + half : base;
@@ -266,6 +284,7 @@ struct MatchingEngine::Impl {
     s.spec = spec;
     s.ladders[1].negate = true;  // asks: lowest price at the back
     s.ladders[2].negate = true;  // buy stops: lowest stop price triggers first
+    for (Ladder& lad : s.ladders) lad.tick = spec.tick_size;
     std::uint64_t pos = mix64(spec.symbol) & sym_mask;
     while (sym_slots[pos] != 0) pos = (pos + 1) & sym_mask;
     sym_slots[pos] = (std::uint64_t{spec.symbol} << 32) | (std::uint64_t{index} + 1);
@@ -455,7 +474,8 @@ struct MatchingEngine::Impl {
     if (lad.v.back().level != li) {
       ++lad.empties;
       ++empty_total;
-      if (lad.empties > lad.v.size() / 2 + 32) compact(lad);
+      // Parked levels may reach twice the live ones before a compaction.
+      if (lad.empties > 2 * (lad.v.size() - lad.empties) + 64) compact(lad);
       return;
     }
     lad.v.pop_back();
