@@ -10,61 +10,16 @@
 #include <random>
 #include <vector>
 
+#include "ledger_workload.hpp"
 #include "shanraq/ledger/ledger.hpp"
 
 namespace shanraq::ledger {
 namespace {
 
-constexpr std::uint32_t kAccounts = 1'000'000;
-constexpr std::size_t kBatch = 8190;  // TigerBeetle's batch size
-constexpr std::size_t kPostLag = 2000;
-
-std::unique_ptr<Ledger> make_ledger(std::uint32_t transfer_capacity) {
-  auto l = std::make_unique<Ledger>(LedgerCapacity{kAccounts, transfer_capacity, 1});
-  std::vector<Account> accounts(kAccounts);
-  for (std::uint32_t i = 0; i < kAccounts; ++i) {
-    accounts[i] = Account{};
-    accounts[i].id = i + 1;
-    accounts[i].ledger = 1;
-    accounts[i].code = 1;
-  }
-  std::vector<std::uint32_t> r(kAccounts);
-  l->create_accounts(accounts.data(), kAccounts, 0, r.data());
-  return l;
-}
-
-// Same shape as bench/ledger_data.py: ids 1..n; ~9.1% holds, each posted
-// kPostLag events later (so holds plus posts are ~10% of payments' events).
-std::vector<Transfer> make_transfers(std::size_t n, std::uint64_t seed = 20240602) {
-  std::mt19937_64 rng(seed);
-  std::vector<Transfer> out(n);
-  std::vector<bool> is_post(n, false);
-  for (std::size_t i = 0; i < n; ++i) {
-    Transfer& t = out[i];
-    const std::uint64_t pending_id = t.pending_id;  // set when the hold was made
-    t = Transfer{};
-    t.id = i + 1;
-    t.pending_id = pending_id;
-    if (is_post[i]) {
-      t.flags = transfer_flags::kPostPendingTransfer;
-      continue;
-    }
-    const std::uint64_t dr = 1 + rng() % kAccounts;
-    std::uint64_t cr = 1 + rng() % (kAccounts - 1);
-    if (cr >= dr) ++cr;
-    t.debit_account_id = dr;
-    t.credit_account_id = cr;
-    t.amount = 1 + rng() % 10'000;
-    t.ledger = 1;
-    t.code = 1;
-    if (i + kPostLag < n && !is_post[i + kPostLag] && rng() % 11 == 0) {
-      t.flags = transfer_flags::kPending;
-      is_post[i + kPostLag] = true;
-      out[i + kPostLag].pending_id = t.id;
-    }
-  }
-  return out;
-}
+using bench::kAccounts;
+using bench::kBatch;
+using bench::make_ledger;
+using bench::make_transfers;
 
 void BM_CreateTransfersBatch(benchmark::State& state) {
   const auto n = static_cast<std::size_t>(state.range(0));

@@ -59,7 +59,7 @@ Transfer void_(std::uint64_t id, std::uint64_t pending_id) {
 void expect_balanced(const Ledger& l, std::uint64_t max_id) {
   std::uint64_t dp = 0, dpo = 0, cp = 0, cpo = 0;
   for (std::uint64_t id = 1; id <= max_id; ++id) {
-    if (const Account* a = l.lookup_account(id)) {
+    if (const auto a = l.lookup_account(id)) {
       dp += a->debits_pending;
       dpo += a->debits_posted;
       cp += a->credits_pending;
@@ -391,7 +391,7 @@ TEST_F(LedgerTest, AccountResults) {
   l.create_accounts(chain.data(), 2, 0, r.data());
   EXPECT_EQ(r[0], static_cast<std::uint32_t>(AR::kLinkedEventFailed));
   EXPECT_EQ(r[1], static_cast<std::uint32_t>(AR::kLedgerMustNotBeZero));
-  EXPECT_EQ(l.lookup_account(20), nullptr);
+  EXPECT_FALSE(l.lookup_account(20).has_value());
 }
 
 // A random stream of commands: double entry holds at every step, and the

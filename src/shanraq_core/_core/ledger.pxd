@@ -67,7 +67,7 @@ cdef extern from "shanraq/ledger/ledger.hpp" namespace "shanraq::ledger" nogil:
         CreateTransferResult create_transfer(const Transfer&, uint64_t) except +
         SetLimitResult set_account_limit(uint64_t, uint64_t) noexcept
         size_t expire_pending_transfers(uint64_t) except +
-        const Account* lookup_account(uint64_t) noexcept
+        bint lookup_account(uint64_t, Account&) noexcept
         const Transfer* lookup_transfer(uint64_t) noexcept
         size_t account_history(uint64_t, uint64_t, uint64_t, AccountBalance*, size_t) noexcept
         size_t account_count() noexcept

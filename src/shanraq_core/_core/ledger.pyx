@@ -319,8 +319,8 @@ cdef class LedgerBase:
     # ---- queries -------------------------------------------------------------
     def lookup_account(self, id):
         self._check()
-        cdef const Account* a = self.l.lookup_account(_u64(id, "id"))
-        if a == NULL:
+        cdef Account a
+        if not self.l.lookup_account(_u64(id, "id"), a):
             return None
         return _account_type(
             a.id, a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted,
@@ -339,8 +339,8 @@ cdef class LedgerBase:
 
     def balance(self, id):
         self._check()
-        cdef const Account* a = self.l.lookup_account(_u64(id, "id"))
-        if a == NULL:
+        cdef Account a
+        if not self.l.lookup_account(_u64(id, "id"), a):
             raise KeyError(id)
         # flags bit 2: credits_must_not_exceed_debits (a credit-limited account).
         if a.flags & 4:
