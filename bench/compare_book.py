@@ -15,7 +15,8 @@ is shared and noisy):
   include one clock read, reported as ``timer``);
 * the reference matcher on 5,000 commands of the same mix, against the engine
   on the same slice;
-* resident memory per resting order: RSS growth while 1M orders rest.
+* resident memory per resting order: RSS growth while 1M orders come to rest
+  over 1,000 symbols, in a fresh interpreter.
 """
 
 from __future__ import annotations
@@ -24,24 +25,23 @@ import argparse
 import gc
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 if not __package__:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np
+
 from bench.book_data import MID, filled_engine, workload
-from shanraq_core import LatencyHistogram, MatchingEngine, Side
+from shanraq_core import LatencyHistogram, Side
 
 N_RUN = 200_000
 N_CALLS = 10_000
 N_REFERENCE = 5_000
-
-
-def rss() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def batch(symbols: int, zipf: float, repeats: int) -> float:
@@ -129,18 +129,34 @@ def reference_ratio(repeats: int) -> tuple[float, float]:
     return statistics.median(ref_rates), statistics.median(eng_rates)
 
 
+_MEMORY_CHILD = """
+import os, sys, numpy as np
+from shanraq_core import MatchingEngine
+def rss():
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+fill = np.load(sys.argv[1])
+e = MatchingEngine(max_symbols=1000, max_levels=1 << 21)
+for s in range(1, 1001):
+    e.add_symbol(s)
+before = rss()
+e.process(fill)
+print((rss() - before) / e.live_orders, e.live_orders)
+"""
+
+
 def memory_per_order() -> tuple[float, int]:
+    """RSS growth per resting order while 1M orders come to rest, measured in
+    a fresh interpreter (this one's freed memory would blur it), with the
+    engine's default capacities except max_levels."""
     fill, _ = workload(1000, 1000, N_RUN, 1.0)
-    gc.collect()
-    e = MatchingEngine(max_symbols=1000, max_levels=1 << 21)
-    for s in range(1, 1001):
-        e.add_symbol(s)
-    before = rss()
-    e.process(fill)
-    e.process(fill[:0])  # releases nothing, but drops the reference to the big event array
-    gc.collect()
-    after = rss()
-    return (after - before) / e.live_orders, e.live_orders
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "fill.npy")
+        np.save(path, fill)
+        out = subprocess.run(
+            [sys.executable, "-c", _MEMORY_CHILD, path], check=True, capture_output=True, text=True
+        ).stdout.split()
+    return float(out[0]), int(out[1])
 
 
 def main() -> None:

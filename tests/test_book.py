@@ -4,7 +4,9 @@ every order type and time in force by example, and bad input of every kind."""
 from __future__ import annotations
 
 import pickle
+import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -380,20 +382,30 @@ def test_process_releases_the_gil() -> None:
     cmds["tif"] = TimeInForce.IOC
     cmds["price"] = 100
     cmds["qty"] = 1
+    # With a 10 s switch interval the spinner can only get the GIL inside the
+    # window if process() releases it; otherwise the main thread keeps it.
     ticks = 0
+    in_window = False
     done = threading.Event()
 
     def spin() -> None:
         nonlocal ticks
         while not done.is_set():
-            ticks += 1
+            if in_window:
+                ticks += 1
+            time.sleep(0)  # hands the GIL back at once, so only process() can starve us
 
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(10.0)
     t = threading.Thread(target=spin)
-    t.start()
     try:
+        t.start()
+        in_window = True
         ev = e.process(cmds)
+        in_window = False
     finally:
         done.set()
+        sys.setswitchinterval(old)
         t.join()
     assert ev.size == 2 * n
     assert ticks > 0

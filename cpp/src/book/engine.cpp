@@ -78,16 +78,15 @@ struct Ext {
   std::uint32_t next_free;
 };
 
-// 32 bytes: a busy book has about as many levels as orders, so this counts
-// toward the per-order memory budget.
+// 24 bytes: a busy book has nearly as many levels as orders, so this counts
+// toward the per-order memory budget. The price is the ladder's key.
 struct Level {
-  std::int64_t price;
   std::int64_t total;  // visible quantity
   std::uint32_t head, tail, count;
   std::uint32_t sym : 30;  // symbol index (max_symbols < 2^30)
   std::uint32_t book : 2;  // 0 bids, 1 asks, 2 buy stops, 3 sell stops
 };
-static_assert(sizeof(Level) == 32);
+static_assert(sizeof(Level) == 24);
 
 // A ladder keeps its levels sorted with the best (first to match or trigger)
 // at the back, so the busy top of the book moves the fewest bytes on insert
@@ -111,6 +110,8 @@ struct Ladder {
   bool negate = false;
   std::int64_t tick = 1;
   std::int64_t key(std::int64_t price) const noexcept { return negate ? -price : price; }
+  std::int64_t price_at(std::size_t i) const noexcept { return negate ? -v[i].key : v[i].key; }
+  std::int64_t best_price() const noexcept { return price_at(v.size() - 1); }
   // First position whose key is >= key(price).
   std::size_t lower(std::int64_t price) const noexcept {
     const std::int64_t k = key(price);
@@ -212,10 +213,11 @@ struct MatchingEngine::Impl {
   RawArray<Level> levels;
   std::uint32_t level_hwm = 0, level_free = kNil, levels_live = 0;
   std::uint64_t empty_total = 0;  // empty levels parked in ladders
-  // Id index: slot = (home tag << 32) | (ref + 1), 0 = empty. The home slot is
-  // the tag's low bits, so deletion can shift entries without re-hashing keys.
+  // Id index: slot = (32-bit hash tag << 32) | (ref + 1), 0 = empty. The home
+  // slot is a function of the tag, so deletion can shift entries without
+  // re-hashing keys, and the tag answers most probes without touching the order.
   RawArray<std::uint64_t> slots;
-  std::uint64_t slot_mask = 0;
+  std::uint64_t slot_count = 0;
   // Finished ids, oldest first, with their final state.
   RawArray<std::uint64_t> hist_ids;
   RawArray<std::uint8_t> hist_state;
@@ -246,10 +248,10 @@ struct MatchingEngine::Impl {
     heap = make_zeroed<std::uint32_t>(c.max_orders);
     hist_ids = make_zeroed<std::uint64_t>(c.id_history);
     hist_state = make_zeroed<std::uint8_t>(c.id_history);
-    std::uint64_t size = 16;
-    while (size < 2 * (std::uint64_t{c.max_orders} + c.id_history)) size <<= 1;
-    slots = make_zeroed<std::uint64_t>(size);
-    slot_mask = size - 1;
+    // Load <= 2/3 at full capacity, in a table of exactly that size (no
+    // rounding up to a power of two): the index is a third of an order's memory.
+    slot_count = std::max<std::uint64_t>(16, (3 * (std::uint64_t{c.max_orders} + c.id_history) + 1) / 2);
+    slots = make_zeroed<std::uint64_t>(slot_count);
     std::uint64_t ssize = 16;
     while (ssize < 2 * std::uint64_t{c.max_symbols}) ssize <<= 1;
     sym_slots = make_zeroed<std::uint64_t>(ssize);
@@ -259,7 +261,7 @@ struct MatchingEngine::Impl {
 
   std::size_t memory_reserved() const noexcept {
     return std::size_t{cfg.max_orders} * (sizeof(Order) + sizeof(Ext) + sizeof(std::uint32_t)) +
-           std::size_t{cfg.max_levels} * sizeof(Level) + (slot_mask + 1) * sizeof(std::uint64_t) +
+           std::size_t{cfg.max_levels} * sizeof(Level) + slot_count * sizeof(std::uint64_t) +
            std::size_t{cfg.id_history} * 9 + (sym_mask + 1) * 8;
   }
 
@@ -296,10 +298,14 @@ struct MatchingEngine::Impl {
     return (ref & kHistoryBit) != 0 ? hist_ids[ref & ~kHistoryBit] : orders[ref].id;
   }
 
+  // Home slot of a 32-bit tag: multiply-shift maps it onto [0, slot_count).
+  std::uint64_t home(std::uint64_t tag) const noexcept { return (tag * slot_count) >> 32; }
+  std::uint64_t next_slot(std::uint64_t pos) const noexcept { return pos + 1 == slot_count ? 0 : pos + 1; }
+
   // Slot position of `id`, or ~0 if absent.
   std::uint64_t find_slot(std::uint64_t id) const noexcept {
     const std::uint64_t tag = mix64(id) >> 32;
-    for (std::uint64_t pos = tag & slot_mask;; pos = (pos + 1) & slot_mask) {
+    for (std::uint64_t pos = home(tag);; pos = next_slot(pos)) {
       const std::uint64_t s = slots[pos];
       if (s == 0) return ~std::uint64_t{0};
       if ((s >> 32) == tag && ref_id(static_cast<std::uint32_t>(s) - 1) == id) return pos;
@@ -308,8 +314,8 @@ struct MatchingEngine::Impl {
 
   void index_insert(std::uint64_t id, std::uint32_t ref) noexcept {
     const std::uint64_t tag = mix64(id) >> 32;
-    std::uint64_t pos = tag & slot_mask;
-    while (slots[pos] != 0) pos = (pos + 1) & slot_mask;
+    std::uint64_t pos = home(tag);
+    while (slots[pos] != 0) pos = next_slot(pos);
     slots[pos] = (tag << 32) | (std::uint64_t{ref} + 1);
   }
 
@@ -319,11 +325,11 @@ struct MatchingEngine::Impl {
 
   // Backward-shift deletion: no tombstones, so probe lengths never degrade.
   void index_erase(std::uint64_t hole) noexcept {
-    for (std::uint64_t j = (hole + 1) & slot_mask;; j = (j + 1) & slot_mask) {
+    for (std::uint64_t j = next_slot(hole);; j = next_slot(j)) {
       const std::uint64_t s = slots[j];
       if (s == 0) break;
-      const std::uint64_t home = (s >> 32) & slot_mask;
-      const bool stays = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+      const std::uint64_t h = home(s >> 32);
+      const bool stays = hole <= j ? (h > hole && h <= j) : (h > hole || h <= j);
       if (!stays) {
         slots[hole] = s;
         hole = j;
@@ -458,7 +464,6 @@ struct MatchingEngine::Impl {
     ++levels_live;
     Level& l = levels[li];
     l = Level{};
-    l.price = price;
     l.head = l.tail = kNil;
     l.sym = si & 0x3FFFFFFFU;
     l.book = static_cast<std::uint32_t>(book) & 3U;
@@ -676,7 +681,7 @@ struct MatchingEngine::Impl {
     std::int64_t avail = 0;
     for (std::size_t i = lad.v.size(); i-- > 0;) {
       const Level& l = levels[lad.v[i].level];
-      if (!crosses(t.side, market, t.price, l.price)) break;
+      if (!crosses(t.side, market, t.price, lad.price_at(i))) break;
       std::int64_t reserve = 0;
       for (std::uint32_t oi = l.head; oi != kNil; oi = orders[oi].next) {
         const Order& m = orders[oi];
@@ -704,8 +709,8 @@ struct MatchingEngine::Impl {
     while (rem > 0 && !lad.v.empty()) {
       const std::uint32_t li = lad.v.back().level;
       Level& l = levels[li];
-      if (!crosses(t.side, market, t.price, l.price)) break;
-      const std::int64_t px = l.price;
+      const std::int64_t px = lad.best_price();
+      if (!crosses(t.side, market, t.price, px)) break;
       while (rem > 0) {
         const std::uint32_t mi = l.head;  // the level may be dropped below: re-read each time
         Order& m = orders[mi];
@@ -882,9 +887,9 @@ struct MatchingEngine::Impl {
       Ladder& buys = s.ladders[2];
       Ladder& sells = s.ladders[3];
       std::uint32_t li = kNil;
-      if (!buys.v.empty() && levels[buys.v.back().level].price <= s.last_price) {
+      if (!buys.v.empty() && buys.best_price() <= s.last_price) {
         li = buys.v.back().level;
-      } else if (!sells.v.empty() && levels[sells.v.back().level].price >= s.last_price) {
+      } else if (!sells.v.empty() && sells.best_price() >= s.last_price) {
         li = sells.v.back().level;
       } else {
         break;
@@ -909,7 +914,7 @@ struct MatchingEngine::Impl {
   }
   bool would_take(std::uint32_t si, Side side, std::int64_t price) const noexcept {
     const Ladder& lad = syms[si].ladders[side_index(side) ^ 1];
-    return !lad.v.empty() && crosses(side, false, price, levels[lad.v.back().level].price);
+    return !lad.v.empty() && crosses(side, false, price, lad.best_price());
   }
 
   RejectReason validate_submit(const Command& c, std::uint32_t* out_si) {
@@ -1242,7 +1247,7 @@ struct MatchingEngine::Impl {
         for (std::size_t i = lad.v.size(); i-- > 0;) {
           const Level& l = levels[lad.v[i].level];
           if (l.count == 0) continue;
-          w.put(l.price);
+          w.put(lad.price_at(i));
           w.put(l.count);
           for (std::uint32_t oi = l.head; oi != kNil; oi = orders[oi].next) w.put(record_of(orders[oi]));
         }
@@ -1428,13 +1433,13 @@ Bbo MatchingEngine::bbo(std::uint32_t symbol) const noexcept {
   if (!s.ladders[0].v.empty()) {
     const Level& l = impl_->levels[s.ladders[0].v.back().level];
     b.has_bid = true;
-    b.bid_price = l.price;
+    b.bid_price = s.ladders[0].best_price();
     b.bid_qty = l.total;
   }
   if (!s.ladders[1].v.empty()) {
     const Level& l = impl_->levels[s.ladders[1].v.back().level];
     b.has_ask = true;
-    b.ask_price = l.price;
+    b.ask_price = s.ladders[1].best_price();
     b.ask_qty = l.total;
   }
   return b;
@@ -1447,7 +1452,7 @@ std::size_t MatchingEngine::depth(std::uint32_t symbol, Side side, LevelInfo* ou
   std::size_t k = 0;
   for (std::size_t i = lad.v.size(); i-- > 0 && k < n;) {
     const Level& l = impl_->levels[lad.v[i].level];
-    if (l.count > 0) out[k++] = LevelInfo{l.price, l.total, l.count};
+    if (l.count > 0) out[k++] = LevelInfo{lad.price_at(i), l.total, l.count};
   }
   return k;
 }
