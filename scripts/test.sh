@@ -32,13 +32,16 @@ native_rc=${PIPESTATUS[0]}
 set -e
 
 # One closing line over both runners: pytest's counts plus every ctest case
-# in every native configuration.
+# in every native configuration. (No pipefail here: a grep that finds
+# nothing is an answer of 0, not an error.)
+set +o pipefail
 py_passed=$(grep -Eo '[0-9]+ passed' "$logs/pytest.log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
 py_failed=$(grep -Eo '[0-9]+ (failed|error)' "$logs/pytest.log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
 native_passed=$(grep -Eo '^[0-9]+% tests passed, ([0-9]+) tests failed out of [0-9]+|^100% tests passed out of [0-9]+' "$logs/native.log" |
   awk '/100%/ {n += $NF} !/100%/ {n += $NF - $4} END {print n + 0}')
 native_failed=$(grep -Eo 'tests passed, [0-9]+ tests failed' "$logs/native.log" | awk '{n += $3} END {print n + 0}')
 echo "tests: $((py_passed + native_passed)) passed, $((py_failed + native_failed)) failed"
+set -o pipefail
 if ((py_rc != 0 || native_rc != 0)); then
   echo "test suite FAILED (pytest exit $py_rc, native exit $native_rc)" >&2
   exit 1
