@@ -162,6 +162,8 @@ class Ledger {
     std::uint64_t debit;
     std::uint64_t credit;
     std::uint64_t pending;
+    std::uint64_t hold_debit;   // the accounts of the hold a post/void names
+    std::uint64_t hold_credit;
   };
 
   struct HistoryEntry {
