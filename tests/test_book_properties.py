@@ -11,7 +11,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shanraq_core import EventType, MatchingEngine, OrderState, Side
+from shanraq_core import CancelReason, EventType, MatchingEngine, OrderState, Side
 
 from .book_flows import SYMBOLS, call, commands, event_tuples, new_engine, new_reference, ref_tuples, to_array
 
@@ -159,3 +159,65 @@ def test_determinism(flow: list[dict[str, int]]) -> None:
     ea, eb = a.process(to_array(flow)), b.process(to_array(flow))
     assert ea.tobytes() == eb.tobytes()
     assert a.state_hash() == b.state_hash()
+
+
+def test_generated_flows_reach_every_event_and_reason() -> None:
+    """The reference comparison is only as strong as the flows: they must
+    reach every event type, every cancel reason and most reject reasons."""
+    import warnings
+
+    from hypothesis.errors import NonInteractiveExampleWarning
+
+    from shanraq_core import RejectReason
+
+    seen_types: set[int] = set()
+    seen_cancel: set[int] = set()
+    seen_reject: set[int] = set()
+    strategy = commands(n_max=80)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NonInteractiveExampleWarning)
+        flows = [strategy.example() for _ in range(150)]
+    for flow in flows:
+        for cfg in ({"market_data": True}, {"market_data": True, "max_orders": 6, "max_levels": 5}):
+            ev = new_engine(**cfg).process(to_array(flow))
+            seen_types |= set(ev["type"].tolist())
+            seen_cancel |= set(ev["reason"][ev["type"] == EventType.CANCELLED].tolist())
+            seen_reject |= set(ev["reason"][ev["type"] == EventType.REJECTED].tolist())
+    assert seen_types == {int(t) for t in EventType}
+    # CAPACITY (a triggered stop-limit finding no free level) needs a contrived
+    # book: test_triggered_stop_limit_without_a_level covers it.
+    assert seen_cancel == {int(r) for r in CancelReason} - {CancelReason.NONE, CancelReason.CAPACITY}
+    expected = {
+        RejectReason.DUPLICATE_ORDER_ID, RejectReason.UNKNOWN_ORDER, RejectReason.POST_ONLY_WOULD_TAKE,
+        RejectReason.AMEND_BELOW_FILLED, RejectReason.ORDER_CAPACITY, RejectReason.LEVEL_CAPACITY,
+        RejectReason.INVALID_STOP_PRICE,
+    }  # fmt: skip
+    assert {int(r) for r in expected} <= seen_reject
+
+
+def test_triggered_stop_limit_without_a_level() -> None:
+    """Two stop-limits share a stop level; when the first triggers, all 4
+    levels are in use, so it cannot rest (CAPACITY); the second then can,
+    because its own trigger frees the stop level. Engine == reference."""
+    from .book_flows import rec
+
+    flow = [
+        rec(kind=1, order_id=1, symbol=1, side=2, order_type=1, tif=1, price=101, qty=5),
+        rec(kind=1, order_id=2, symbol=1, side=1, order_type=4, tif=1, price=99, stop_price=101, qty=1),
+        rec(kind=1, order_id=3, symbol=1, side=1, order_type=4, tif=1, price=96, stop_price=101, qty=1),
+        rec(kind=1, order_id=4, symbol=1, side=1, order_type=1, tif=1, price=98, qty=1),
+        rec(kind=1, order_id=5, symbol=1, side=1, order_type=1, tif=1, price=97, qty=1),
+        rec(kind=1, order_id=6, symbol=1, side=1, order_type=1, tif=2, price=101, qty=1),
+    ]
+    cfg = {"market_data": True, "max_levels": 4}
+    eng, ref = new_engine(**cfg), new_reference(**cfg)
+    events = eng.process(to_array(flow))
+    want = []
+    for c in flow:
+        want += ref_tuples(ref.apply(c))
+    assert event_tuples(events) == want
+    cancelled = events[events["type"] == EventType.CANCELLED]
+    assert cancelled["order_id"].tolist() == [2]
+    assert cancelled["reason"].tolist() == [CancelReason.CAPACITY]
+    assert eng.order(3).state == OrderState.RESTING
+    assert eng.level_orders(1, Side.BUY, 96) == [3]
