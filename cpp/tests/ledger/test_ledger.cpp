@@ -464,5 +464,75 @@ TEST(LedgerRandom, ConservationDeterminismAndSnapshots) {
                std::invalid_argument);
 }
 
+// Long batches run create_transfers' prefetch pipeline in its steady state
+// (short ones only its prologue). Prefetching must never change a result: a
+// batch must equal the same transfers submitted one at a time, including posts
+// of holds placed a few events earlier in the same batch, retried ids, failures
+// and history accounts. Account ids are structured (multiples of 2^32 and
+// small integers) so that map slots collide.
+TEST(LedgerPipeline, LongBatchEqualsOneByOne) {
+  constexpr std::size_t kAccounts = 200;
+  auto account_id = [](std::size_t i) { return i % 2 == 0 ? std::uint64_t{i / 2 + 1} : (std::uint64_t{i} << 32); };
+  std::vector<Account> accounts;
+  for (std::size_t i = 0; i < kAccounts; ++i) {
+    accounts.push_back(acct(account_id(i), 1,
+                            static_cast<std::uint16_t>(i % 5 == 0   ? af::kDebitsMustNotExceedCredits
+                                                       : i % 7 == 0 ? af::kHistory
+                                                                    : 0),
+                            i % 10 == 0 ? 500 : 0));
+  }
+  std::mt19937_64 rng(42);
+  std::vector<Transfer> stream;
+  std::vector<std::uint64_t> holds;
+  for (std::uint64_t id = 1; stream.size() < 6000; ++id) {
+    const std::uint64_t kind = rng() % 20;
+    if (kind < 4 && !holds.empty()) {
+      // A post or void of a recent hold (often placed 1..40 events ago).
+      const std::uint64_t pid = holds[holds.size() - 1 - rng() % std::min<std::size_t>(holds.size(), 40)];
+      stream.push_back(kind == 0 ? void_(id, pid) : post(id, pid, rng() % 2 == 0 ? 0 : 1 + rng() % 30));
+    } else if (kind == 4 && !stream.empty()) {
+      stream.push_back(stream[rng() % stream.size()]);  // a retry: exists / id_already_failed
+    } else {
+      const std::size_t d = rng() % (kAccounts + 4);  // a few unknown accounts
+      std::size_t c = rng() % kAccounts;
+      if (c == d) c = (c + 1) % kAccounts;
+      const std::uint16_t flags = rng() % 4 == 0 ? tf::kPending : 0;
+      Transfer t = xfer(id, account_id(d), account_id(c), 1 + rng() % 100, flags);
+      if (flags & tf::kPending) {
+        t.timeout = rng() % 3 == 0 ? 0 : 1 + rng() % 3000;
+        holds.push_back(id);
+      }
+      stream.push_back(t);
+    }
+  }
+  Ledger batch{LedgerCapacity{kAccounts, 8192, 32768}};
+  Ledger single{LedgerCapacity{kAccounts, 8192, 32768}};
+  std::vector<std::uint32_t> r(kAccounts);
+  batch.create_accounts(accounts.data(), accounts.size(), 0, r.data());
+  single.create_accounts(accounts.data(), accounts.size(), 0, r.data());
+  std::vector<std::uint32_t> rb(stream.size());
+  std::size_t ok = 0, posted = 0, expired = 0;
+  std::uint64_t now = 1000;
+  for (std::size_t i = 0; i < stream.size(); i += 2000) {
+    const std::size_t m = std::min<std::size_t>(2000, stream.size() - i);
+    batch.create_transfers(stream.data() + i, m, now, rb.data() + i);
+    for (std::size_t k = i; k < i + m; ++k) {
+      const auto rs = static_cast<std::uint32_t>(single.create_transfer(stream[k], now));
+      ASSERT_EQ(rb[k], rs) << "transfer " << k;
+      ok += rs == 0;
+      posted += rs == 0 && (stream[k].flags & tf::kPostPendingTransfer);
+      expired += rs == static_cast<std::uint32_t>(TR::kPendingTransferExpired);
+    }
+    now += 2500;
+  }
+  EXPECT_EQ(batch.state_hash(), single.state_hash());
+  EXPECT_EQ(batch.snapshot(), single.snapshot());
+  // The stream must exercise every path it is meant to.
+  EXPECT_GT(ok, stream.size() / 2);
+  EXPECT_GT(posted, 100u);
+  EXPECT_GT(expired, 0u);
+  EXPECT_GT(batch.history_count(), 0u);
+}
+
 }  // namespace
 }  // namespace shanraq::ledger
