@@ -13,6 +13,8 @@ is shared and noisy):
   (price move) calls, ops/s; and each call timed alone with
   ``time.perf_counter_ns`` into a LatencyHistogram for P50/P99 (the figures
   include one clock read, reported as ``timer``);
+* the binding floor: the cheapest method (``has_symbol``) and a command that
+  only builds its report (``cancel`` of an unknown id), same loops;
 * the reference matcher on 5,000 commands of the same mix, against the engine
   on the same slice;
 * resident memory per resting order: RSS growth while 1M orders come to rest
@@ -103,6 +105,26 @@ def per_call(repeats: int) -> dict[str, tuple[float, int, int]]:
     }
 
 
+def binding_floor(repeats: int) -> tuple[float, float]:
+    """ns per call of the cheapest method taking an int (has_symbol) and of a
+    command that does nothing but build its Report (cancel of an unknown id),
+    in the same kind of loop as the per-call figures."""
+    e = filled_engine(1, 1000, N_RUN)
+    has, cancel = e.has_symbol, e.cancel
+    ids = list(range(1 << 40, (1 << 40) + N_CALLS))
+    floor, report = [], []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for oid in ids:
+            has(oid & 0xFFFF)
+        floor.append((time.perf_counter() - t) / N_CALLS * 1e9)
+        t = time.perf_counter()
+        for oid in ids:
+            cancel(oid)
+        report.append((time.perf_counter() - t) / N_CALLS * 1e9)
+    return statistics.median(floor), statistics.median(report)
+
+
 def reference_ratio(repeats: int) -> tuple[float, float]:
     """(reference commands/s, engine commands/s) on the same 5,000 commands."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -185,6 +207,9 @@ def main() -> None:
                 ops >= 2e6,
             )
         )
+    floor, report = binding_floor(repeats)
+    rows.append(("binding floor: has_symbol(int), loop", f"{floor:.0f} ns/call", "", None))
+    rows.append(("command + Report, no work: cancel(unknown id), loop", f"{report:.0f} ns/call", "", None))
     rows.append(("reference matcher (pure Python)", f"{ref / 1e3:.1f} k cmd/s", "baseline", None))
     rows.append(("engine / reference, same 5,000 commands", f"{eng / ref:.0f}x", "", None))
     rows.append((f"RSS per resting order ({n:,} orders)", f"{mem:.0f} B", "<= 128 B", mem <= 128))

@@ -221,3 +221,42 @@ def test_triggered_stop_limit_without_a_level() -> None:
     assert cancelled["reason"].tolist() == [CancelReason.CAPACITY]
     assert eng.order(3).state == OrderState.RESTING
     assert eng.level_orders(1, Side.BUY, 96) == [3]
+
+
+@given(flow=commands(n_max=80))
+def test_market_data_rebuilds_the_l3_book(flow: list[dict[str, int]]) -> None:
+    """Applying only the MD_ADD / MD_MODIFY / MD_DELETE events, as docs/book.md
+    describes, reproduces every level's orders, their order and their shown
+    quantities."""
+    eng = new_engine(market_data=True)
+    books: dict[tuple[int, int], dict[int, list[list[int]]]] = defaultdict(dict)
+    where: dict[int, tuple[int, int, int]] = {}
+    for c in flow:
+        for e in eng.process(to_array([c])):
+            t, oid = int(e["type"]), int(e["order_id"])
+            if t == EventType.MD_ADD:
+                key = (int(e["symbol"]), int(e["side"]))
+                books[key].setdefault(int(e["price"]), []).append([oid, int(e["qty"])])
+                where[oid] = (*key, int(e["price"]))
+            elif t in (EventType.MD_MODIFY, EventType.MD_DELETE):
+                sym, side, price = where[oid]
+                queue = books[(sym, side)][price]
+                i = next(k for k, (o, _) in enumerate(queue) if o == oid)
+                if t == EventType.MD_MODIFY:
+                    queue[i][1] = int(e["qty"])
+                else:
+                    del queue[i]
+                    del where[oid]
+                    if not queue:
+                        del books[(sym, side)][price]
+        for sym in SYMBOLS:
+            for side in (Side.BUY, Side.SELL):
+                levels = books[(sym, int(side))]
+                prices, qtys, counts = eng.depth(sym, side, 1000)
+                assert sorted(levels, reverse=side == Side.BUY) == prices.tolist()
+                for p, q, n in zip(prices.tolist(), qtys.tolist(), counts.tolist(), strict=True):
+                    queue = levels[p]
+                    assert [o for o, _ in queue] == eng.level_orders(sym, side, p)
+                    assert sum(v for _, v in queue) == q
+                    assert len(queue) == n
+                    assert all(eng.order(o).visible == v for o, v in queue)
