@@ -353,8 +353,9 @@ _ledger._register(CreateAccountResult, CreateTransferResult, SetLimitResult, Acc
 class Ledger(LedgerBase):
     """An in-process double-entry ledger (see the module docstring).
 
-    Capacities fix the memory: about 116 bytes per account and 96 bytes per
-    stored transfer plus 16 to 32 bytes of index, reserved as address space at
+    Capacities fix the memory: 104 bytes per account plus 24 to 48 bytes of
+    index, and 96 bytes per stored transfer plus 16 to 32 bytes of index,
+    reserved as address space at
     construction and resident as used. Remembered failed ids count as
     transfers; ``history_capacity`` bounds balance-history entries.
 

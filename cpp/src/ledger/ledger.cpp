@@ -124,10 +124,12 @@ Ledger::Ledger(const LedgerCapacity& capacity)
       transfers_(make_zeroed<Transfer>(capacity.transfers)),
       history_(make_zeroed<HistoryEntry>(capacity.history)),
       expiries_(make_zeroed<Expiry>(capacity.transfers)),
-      // Load <= 1/4: every transfer probes two accounts (hits), and at load
-      // 1/2 a third of them would not sit in their home slot, each a
-      // mispredicted branch. 32 B per account; the transfer map stays at 2.
-      account_map_(capacity.accounts, 4),
+      // Load <= 1/3 (1M accounts: 0.24): every transfer probes two accounts,
+      // and at load 1/2 over a quarter of them would not sit in their home
+      // slot (measured), each a mispredicted branch and a wasted prefetch.
+      // 24-48 B per account, so an account stays <= 152 B in all; the
+      // transfer map stays at load <= 1/2 (<= 128 B per stored transfer).
+      account_map_(capacity.accounts, 3),
       transfer_map_(capacity.transfers) {
   account_undo_.reserve(256);
   status_undo_.reserve(256);

@@ -8,7 +8,7 @@
 // new transfer) costs one cache line, not one per probed slot. The table has
 // at least twice as many slots as the capacity (load <= 0.5), so linear probes
 // stay short: 16 bytes per record, at most 32 after rounding to a power of two
-// (slots_per_record = 2; the account map uses 4, see Ledger).
+// (slots_per_record = 2; the account map uses 3, see Ledger).
 #pragma once
 
 #include <cstddef>
