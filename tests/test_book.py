@@ -151,6 +151,13 @@ def test_cancel_and_amend(eng: MatchingEngine) -> None:
     assert not r.accepted
     r = eng.amend(77, price=100)
     assert r.reason == RejectReason.UNKNOWN_ORDER
+    # qty is the total including what has filled: 4 of 6 filled, so 4 is too low.
+    eng.submit(20, 1, SELL, 99, 4)
+    assert eng.order(2).filled == 4
+    r = eng.amend(2, qty=4)
+    assert (r.status, r.reason) == (OrderState.REJECTED, RejectReason.AMEND_BELOW_FILLED)
+    r = eng.amend(2, qty=5)
+    assert (r.status, r.remaining) == (OrderState.RESTING, 1)
 
 
 def test_stops_icebergs_post_only_gtd(eng: MatchingEngine) -> None:
