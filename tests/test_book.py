@@ -418,6 +418,36 @@ def test_process_releases_the_gil() -> None:
     assert ticks > 0
 
 
+def test_a_second_thread_is_refused_while_process_runs() -> None:
+    e = MatchingEngine()
+    e.add_symbol(1)
+    n = 1_000_000
+    cmds = np.zeros(n, dtype=COMMAND_DTYPE)
+    cmds["kind"] = CommandKind.SUBMIT
+    cmds["order_id"] = np.arange(1, n + 1)
+    cmds["symbol"] = 1
+    cmds["side"] = np.where(np.arange(n) % 2 == 0, 1, 2)
+    cmds["order_type"] = 1
+    cmds["tif"] = TimeInForce.IOC
+    cmds["price"] = 100
+    cmds["qty"] = 1
+    refused: list[str] = []
+    worker = threading.Thread(target=e.process, args=(cmds,))
+    worker.start()
+    while worker.is_alive() and not refused:
+        for call in (lambda: e.best_bid(1), lambda: e.submit(n + 1, 1, BUY, 100, 1), lambda: e.snapshot()):
+            try:
+                call()
+            except RuntimeError as exc:
+                refused.append(str(exc))
+    worker.join()
+    assert refused
+    assert "busy" in refused[0]
+    # Afterwards the engine is usable again and nothing was lost.
+    assert e.next_seq == 2 * n + 1
+    assert e.submit(n + 2, 1, BUY, 100, 1).status == OrderState.RESTING
+
+
 def test_snapshot_restore_and_pickle(eng: MatchingEngine) -> None:
     eng.submit(1, 1, BUY, 100, 5, display_qty=2, account=3)
     eng.submit(2, 1, SELL, None, 5, order_type=OrderType.STOP, stop_price=90)

@@ -147,5 +147,8 @@ cdef extern from "shanraq/book/engine.hpp" namespace "shanraq::book" nogil:
 cdef class MatchingEngineBase:
     cdef MatchingEngine* eng
     cdef vector[Event] events
+    # True while process() runs without the GIL: every other entry point
+    # refuses, so a second thread cannot race the engine.
+    cdef bint busy
     cdef int _check(self) except -1
     cdef object _run(self, Command* cmd)

@@ -272,6 +272,8 @@ cdef class MatchingEngineBase:
     cdef int _check(self) except -1:
         if self.eng == NULL:
             raise RuntimeError("MatchingEngine is not initialised")
+        if self.busy:
+            raise RuntimeError("MatchingEngine is busy in process() on another thread; it is single-writer")
         return 0
 
     # ---- configuration ---------------------------------------------------------
@@ -347,7 +349,7 @@ cdef class MatchingEngineBase:
 
     def submit(self, order_id, symbol, side, price, qty, *, account=0, order_type=1, tif=None, stp=0,
                post_only=False, display_qty=0, stop_price=0, expire_ns=0, time_ns=0):
-        if self.eng == NULL:
+        if self.eng == NULL or self.busy:
             self._check()
         cdef Command cmd
         memset(&cmd, 0, sizeof(Command))
@@ -381,7 +383,7 @@ cdef class MatchingEngineBase:
         return self._run(&cmd)
 
     def cancel(self, order_id, *, time_ns=0):
-        if self.eng == NULL:
+        if self.eng == NULL or self.busy:
             self._check()
         cdef Command cmd
         memset(&cmd, 0, sizeof(Command))
@@ -392,7 +394,7 @@ cdef class MatchingEngineBase:
         return self._run(&cmd)
 
     def amend(self, order_id, *, price=None, qty=None, stop_price=None, time_ns=0):
-        if self.eng == NULL:
+        if self.eng == NULL or self.busy:
             self._check()
         cdef Command cmd
         memset(&cmd, 0, sizeof(Command))
@@ -466,8 +468,12 @@ cdef class MatchingEngineBase:
         # Safe without the GIL: the engine and this object are single-writer by
         # contract (no other thread may use them meanwhile), and `raw` keeps
         # the commands alive.
-        with nogil:
-            self.eng.process(cmds, n, self.events)
+        self.busy = True
+        try:
+            with nogil:
+                self.eng.process(cmds, n, self.events)
+        finally:
+            self.busy = False
         out = _events_array(self.events)
         if self.events.capacity() > _KEEP_EVENTS:
             self.events.clear()
