@@ -224,7 +224,8 @@ class MatchingEngine(MatchingEngineBase):
     MD_DELETE events, enough to rebuild the L3 book.
 
     Single writer: not thread-safe. ``process`` releases the GIL, so another
-    Python thread may run meanwhile, but it must not use this engine.
+    Python thread may run meanwhile; a call on this engine from it raises
+    RuntimeError until ``process`` returns.
 
     Raises:
         ValueError: a capacity outside its range (max_orders and max_symbols

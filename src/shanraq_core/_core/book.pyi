@@ -2,6 +2,8 @@
 
 Units: prices in ticks, quantities in lots, times in ns, ids unsigned 64-bit.
 Thread contract: single writer; one thread at a time may call any method.
+While process() runs (GIL released), every other call on the same engine
+raises RuntimeError instead of racing it.
 Per-call methods raise TypeError for a non-integer argument and ValueError for
 a value outside its field (negative id, unknown side/order type/TIF/STP code);
 everything else becomes a REJECTED report with a RejectReason.
