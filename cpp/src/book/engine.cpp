@@ -302,6 +302,17 @@ struct MatchingEngine::Impl {
   std::uint64_t home(std::uint64_t tag) const noexcept { return (tag * slot_count) >> 32; }
   std::uint64_t next_slot(std::uint64_t pos) const noexcept { return pos + 1 == slot_count ? 0 : pos + 1; }
 
+  void prefetch_slot(std::uint64_t id) const noexcept { __builtin_prefetch(&slots[home(mix64(id) >> 32)]); }
+
+  // Prefetches the order `id` most likely maps to (its home slot's, if the
+  // tag matches); the slot itself should have been prefetched earlier.
+  void prefetch_order(std::uint64_t id) const noexcept {
+    const std::uint64_t tag = mix64(id) >> 32;
+    const std::uint64_t s = slots[home(tag)];
+    const auto ref = static_cast<std::uint32_t>(s) - 1;
+    if (s != 0 && (s >> 32) == tag && (ref & kHistoryBit) == 0) __builtin_prefetch(&orders[ref]);
+  }
+
   // Slot position of `id`, or ~0 if absent.
   std::uint64_t find_slot(std::uint64_t id) const noexcept {
     const std::uint64_t tag = mix64(id) >> 32;
@@ -1372,8 +1383,17 @@ void MatchingEngine::apply(const Command& cmd, std::vector<Event>& out) {
 }
 
 void MatchingEngine::process(const Command* cmds, std::size_t n, std::vector<Event>& out) {
-  impl_->out = &out;
-  for (std::size_t i = 0; i < n; ++i) impl_->apply(cmds[i]);
+  Impl& m = *impl_;
+  m.out = &out;
+  // With a large book every command misses the caches on its id slot and
+  // then on its order. Prefetch two commands ahead for the slot and one ahead
+  // for the order the slot points to, so the misses overlap the work. (A
+  // third stage for the order's level and neighbours measured no gain.)
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i + 2 < n) m.prefetch_slot(cmds[i + 2].order_id);
+    if (i + 1 < n) m.prefetch_order(cmds[i + 1].order_id);
+    m.apply(cmds[i]);
+  }
 }
 
 CommandResult MatchingEngine::summarize(const Command& cmd, const Event* first, const Event* last) noexcept {
