@@ -241,11 +241,15 @@ void BM_Recorder_try_record(benchmark::State& state) {
 }
 BENCHMARK(BM_Recorder_try_record);
 
-// Two writers on one Recorder: both increment the phaser's start epoch, so its
-// cache line moves between cores on every record. Wall-clock time (UseRealTime)
-// per iteration of each thread; items_per_second is the combined rate. The
-// recorder is shared by every repetition (a function-local static, built
-// before any thread starts timing).
+// Two writers on one Recorder: both increment the phaser's epochs, so those
+// cache lines move between cores on every record. With UseRealTime, Google
+// Benchmark reports wall time divided by the iterations of both threads, i.e.
+// the time per record at the combined rate (items_per_second); each thread's
+// own record takes twice that. The figure is only meaningful when the two
+// threads really run on two cores: time-sliced on one core (taskset -c 1, or
+// the other core busy) they never contend and it falls to the one-thread
+// cost. The recorder is shared by every repetition (a function-local static,
+// built in main before any thread starts).
 Recorder& shared_recorder() {
   static Recorder rec;
   return rec;

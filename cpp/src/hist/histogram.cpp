@@ -148,7 +148,7 @@ void Histogram::record_slow(std::int32_t index, std::int64_t value, std::uint64_
   }
   add_to_slot(index, count);
   total_count_ = new_total;
-  sum_ += static_cast<unsigned __int128>(static_cast<std::uint64_t>(value)) * count;
+  add_sum(static_cast<unsigned __int128>(static_cast<std::uint64_t>(value)) * count);
   min_ = std::min(min_, value);
   max_ = std::max(max_, value);
 }
@@ -183,7 +183,7 @@ void Histogram::record_corrected(std::int64_t value, std::int64_t expected_inter
     const unsigned __int128 series = static_cast<unsigned __int128>(n) * static_cast<std::uint64_t>(v) -
                                      static_cast<unsigned __int128>(static_cast<std::uint64_t>(step)) *
                                          (static_cast<unsigned __int128>(n) * (n - 1) / 2);
-    sum_ += series * count;
+    add_sum(series * count);
     total_count_ += n * count;
     v -= static_cast<std::int64_t>(n) * step;
     min_ = std::min(min_, v + step);
@@ -194,7 +194,7 @@ void Histogram::record_corrected(std::int64_t value, std::int64_t expected_inter
 
 double Histogram::mean() const noexcept {
   if (total_count_ == 0) return 0.0;
-  return static_cast<double>(sum_) / static_cast<double>(total_count_);
+  return static_cast<double>(sum()) / static_cast<double>(total_count_);
 }
 
 double Histogram::stdev() const {
@@ -269,7 +269,7 @@ void Histogram::values_at_percentiles(const double* percentiles, std::size_t n, 
       const std::int32_t next = index + 1;
       // Skip whole blocks of slots at once: summing 1,024 32-bit slots is a
       // vectorised loop, several times faster than the compare-per-slot scan.
-      if (plain && next % block == 0 && next + block <= layout_.counts_len) {
+      if (plain && (next & (block - 1)) == 0 && next + block <= layout_.counts_len) {
         const std::uint32_t* begin = counts_.data() + next;
         std::uint64_t block_sum = 0;
         for (std::int32_t j = 0; j < block; ++j) block_sum += begin[j];
@@ -322,7 +322,7 @@ void Histogram::reset() noexcept {
   overflow_.clear();
   total_count_ = 0;
   rejected_count_ = 0;
-  sum_ = 0;
+  set_sum(0);
   min_ = kInt64Max;
   max_ = 0;
 }
@@ -331,7 +331,7 @@ void Histogram::add(const Histogram& other) {
   if (other.total_count_ == 0) return;
   // Read everything from `other` first: it may be *this.
   const std::uint64_t other_total = other.total_count_;
-  const unsigned __int128 other_sum = other.sum_;
+  const unsigned __int128 other_sum = other.sum();
   const std::int64_t other_min = other.min_;
   const std::int64_t other_max = other.max_;
   std::uint64_t new_total;
@@ -376,7 +376,7 @@ void Histogram::add(const Histogram& other) {
       if (c == 0) continue;
       const std::int64_t v = std::min(other.layout_.value_from_index(i), layout_.highest_trackable_value);
       add_to_slot(layout_.counts_index_for(v), c);
-      sum_ += static_cast<unsigned __int128>(static_cast<std::uint64_t>(v)) * c;
+      add_sum(static_cast<unsigned __int128>(static_cast<std::uint64_t>(v)) * c);
       min_ = std::min(min_, v);
       max_ = std::max(max_, v);
     }
@@ -384,7 +384,7 @@ void Histogram::add(const Histogram& other) {
     return;
   }
   total_count_ = new_total;
-  sum_ += other_sum;
+  add_sum(other_sum);
   min_ = std::min(min_, other_min);
   max_ = std::max(max_, other_max);
 }
@@ -424,7 +424,7 @@ void Histogram::recompute_stats_from_counts() {
            c;
   }
   total_count_ = total;
-  sum_ = sum;
+  set_sum(sum);
   if (total == 0) {
     min_ = kInt64Max;
     max_ = 0;
@@ -437,7 +437,7 @@ void Histogram::recompute_stats_from_counts() {
 
 bool Histogram::operator==(const Histogram& other) const {
   return layout_ == other.layout_ && counts_ == other.counts_ && overflow_ == other.overflow_ &&
-         total_count_ == other.total_count_ && rejected_count_ == other.rejected_count_ && sum_ == other.sum_ &&
+         total_count_ == other.total_count_ && rejected_count_ == other.rejected_count_ && sum() == other.sum() &&
          min() == other.min() && max() == other.max();
 }
 
@@ -476,6 +476,13 @@ struct OverflowEntry {
 };
 static_assert(sizeof(OverflowEntry) == 8);
 
+// The header (with its checksum field zeroed) seeds the hash of the body, so
+// restore() verifies in place without copying the buffer.
+std::uint64_t snapshot_checksum(SnapshotHeader header, const void* body, std::size_t body_size) {
+  header.checksum = 0;
+  return checksum64(body, body_size, checksum64(&header, sizeof header));
+}
+
 [[noreturn]] void corrupt(const std::string& why) {
   throw std::invalid_argument("corrupt LatencyHistogram snapshot: " + why);
 }
@@ -494,8 +501,8 @@ std::string Histogram::snapshot() const {
   h.rejected_count = rejected_count_;
   h.min = min_;
   h.max = max_;
-  h.sum_low = static_cast<std::uint64_t>(sum_);
-  h.sum_high = static_cast<std::uint64_t>(sum_ >> 64);
+  h.sum_low = sum_low_;
+  h.sum_high = sum_high_;
   h.counts_len = static_cast<std::uint32_t>(layout_.counts_len);
   h.overflow_len = static_cast<std::uint32_t>(overflow_.size());
   std::string out(sizeof h + counts_.size() * 4 + overflow_.size() * sizeof(OverflowEntry), '\0');
@@ -509,7 +516,7 @@ std::string Histogram::snapshot() const {
     std::memcpy(p, &e, sizeof e);
     p += sizeof e;
   }
-  h.checksum = checksum64(out.data(), out.size());
+  h.checksum = snapshot_checksum(h, out.data() + sizeof h, out.size() - sizeof h);
   std::memcpy(out.data(), &h, sizeof h);
   return out;
 }
@@ -520,11 +527,7 @@ Histogram Histogram::restore(const std::uint8_t* data, std::size_t size) {
   std::memcpy(&h, data, sizeof h);
   if (h.magic != kSnapshotMagic) corrupt("bad magic");
   if (h.version != kSnapshotVersion) corrupt("unsupported version " + std::to_string(h.version));
-  {
-    std::string copy(reinterpret_cast<const char*>(data), size);
-    std::memset(copy.data() + offsetof(SnapshotHeader, checksum), 0, sizeof h.checksum);
-    if (checksum64(copy.data(), copy.size()) != h.checksum) corrupt("checksum mismatch");
-  }
+  if (snapshot_checksum(h, data + sizeof h, size - sizeof h) != h.checksum) corrupt("checksum mismatch");
   Layout layout;
   try {
     layout = Layout::make(h.lowest, h.highest, h.significant_figures);
@@ -564,7 +567,7 @@ Histogram Histogram::restore(const std::uint8_t* data, std::size_t size) {
   }
   out.total_count_ = total;
   out.rejected_count_ = h.rejected_count;
-  out.sum_ = sum;
+  out.set_sum(sum);
   out.min_ = total ? h.min : kInt64Max;
   out.max_ = total ? h.max : 0;
   return out;

@@ -132,9 +132,19 @@ class Histogram {
     }
     counts_[static_cast<std::size_t>(index)] = static_cast<std::uint32_t>(current + count);
     total_count_ = new_total;
-    sum_ += static_cast<unsigned __int128>(static_cast<std::uint64_t>(value)) * count;
-    min_ = value < min_ ? value : min_;
-    max_ = value > max_ ? value : max_;
+    // The sum's high word changes only on a carry out of the low word (or
+    // a product of 2^64 or more), so the common case is one 64-bit add and
+    // store, not a 128-bit read-modify-write.
+    const unsigned __int128 added = static_cast<unsigned __int128>(static_cast<std::uint64_t>(value)) * count;
+    std::uint64_t low;
+    const bool carry = __builtin_add_overflow(sum_low_, static_cast<std::uint64_t>(added), &low);
+    sum_low_ = low;
+    if (SHANRAQ_UNLIKELY(carry || (added >> 64) != 0)) sum_high_ += static_cast<std::uint64_t>(added >> 64) + carry;
+    // Branches, not cmov: a new extreme is rare once a few values are in,
+    // and a predicted branch leaves min_/max_ unwritten (two stores fewer
+    // per record).
+    if (SHANRAQ_UNLIKELY(value < min_)) min_ = value;
+    if (SHANRAQ_UNLIKELY(value > max_)) max_ = value;
     return true;
   }
 
@@ -180,9 +190,9 @@ class Histogram {
   double stdev() const;
   // Exact sum of the values recorded, as a 128-bit integer, and its halves
   // (for bindings without a 128-bit type).
-  unsigned __int128 sum() const noexcept { return sum_; }
-  std::uint64_t sum_low() const noexcept { return static_cast<std::uint64_t>(sum_); }
-  std::uint64_t sum_high() const noexcept { return static_cast<std::uint64_t>(sum_ >> 64); }
+  unsigned __int128 sum() const noexcept { return (static_cast<unsigned __int128>(sum_high_) << 64) | sum_low_; }
+  std::uint64_t sum_low() const noexcept { return sum_low_; }
+  std::uint64_t sum_high() const noexcept { return sum_high_; }
   // Values skipped by record_many / record_or_reject since construction or reset.
   std::uint64_t rejected_count() const noexcept { return rejected_count_; }
 
@@ -239,7 +249,7 @@ class Histogram {
     total_count_ = total;
     min_ = min;
     max_ = max;
-    sum_ = sum;
+    set_sum(sum);
   }
 
   // True when both hold the same layout, counts and statistics.
@@ -266,17 +276,33 @@ class Histogram {
   std::vector<std::pair<std::int32_t, std::uint32_t>> overflow_;
   std::uint64_t total_count_ = 0;
   std::uint64_t rejected_count_ = 0;
-  unsigned __int128 sum_ = 0;
+  // The exact sum as two words (see try_record).
+  std::uint64_t sum_low_ = 0;
+  std::uint64_t sum_high_ = 0;
+  void set_sum(unsigned __int128 s) noexcept {
+    sum_low_ = static_cast<std::uint64_t>(s);
+    sum_high_ = static_cast<std::uint64_t>(s >> 64);
+  }
+  void add_sum(unsigned __int128 s) noexcept { set_sum(sum() + s); }
   std::int64_t min_ = std::numeric_limits<std::int64_t>::max();
   std::int64_t max_ = 0;
 };
+
+// A second record_many kernel for x86-64-v3 is worth it only when the build
+// targets baseline x86-64 (wheels); a build with LZCNT already (-march=native,
+// SHANRAQ_NATIVE) uses it everywhere.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12 && !defined(__LZCNT__)
+#define SHANRAQ_HIST_DISPATCH_V3 1
+#else
+#define SHANRAQ_HIST_DISPATCH_V3 0
+#endif
 
 namespace detail {
 // x86-64-v3 (Haswell, Zen and later) has LZCNT, 1-cycle where the baseline's
 // BSR takes several on AMD cores: record_many runs ~25% faster with it.
 // Wheels target baseline x86-64, so we pick the kernel at run time.
 inline bool cpu_has_x86_64_v3() noexcept {
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#if SHANRAQ_HIST_DISPATCH_V3
   static const bool has = [] {
     __builtin_cpu_init();
     return __builtin_cpu_supports("x86-64-v3") != 0;
@@ -288,21 +314,30 @@ inline bool cpu_has_x86_64_v3() noexcept {
 }
 }  // namespace detail
 
+// No auto-vectorisation of the record loop: with AVX-512 GCC turns the slot
+// increments into conflict-detecting gathers and scatters (vpconflictd),
+// which measured 6x slower than the scalar loop on Zen 5.
+#if defined(__GNUC__) && !defined(__clang__)
+#define SHANRAQ_NO_VECTORIZE __attribute__((optimize("no-tree-vectorize")))
+#else
+#define SHANRAQ_NO_VECTORIZE
+#endif
+
 template <typename T>
-std::uint64_t Histogram::record_many(const T* values, std::size_t n) {
+SHANRAQ_NO_VECTORIZE std::uint64_t Histogram::record_many(const T* values, std::size_t n) {
   std::uint64_t new_total;
   if (__builtin_add_overflow(total_count_, static_cast<std::uint64_t>(n), &new_total)) {
     throw std::overflow_error("LatencyHistogram: total count would overflow 2^64 - 1");
   }
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#if SHANRAQ_HIST_DISPATCH_V3
   if (detail::cpu_has_x86_64_v3()) return record_many_v3(values, n, new_total);
 #endif
   return record_many_loop(values, n, new_total);
 }
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#if SHANRAQ_HIST_DISPATCH_V3
 template <typename T>
-__attribute__((target("arch=x86-64-v3"))) std::uint64_t Histogram::record_many_v3(const T* values, std::size_t n,
+__attribute__((target("arch=x86-64-v3"))) SHANRAQ_NO_VECTORIZE std::uint64_t Histogram::record_many_v3(const T* values, std::size_t n,
                                                                                    std::uint64_t new_total) {
   return record_many_loop(values, n, new_total);
 }
@@ -354,7 +389,7 @@ SHANRAQ_ALWAYS_INLINE std::uint64_t Histogram::record_many_loop(const T* values,
   const unsigned __int128 sum = (static_cast<unsigned __int128>(sum_high) << 64) | sum_low;
   total_count_ = new_total - rejected;
   rejected_count_ += rejected;
-  sum_ += sum;
+  add_sum(sum);
   min_ = lo;
   max_ = hi;
   return rejected;
