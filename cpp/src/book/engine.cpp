@@ -119,21 +119,24 @@ struct Ladder {
     if (size == 0) return 0;
     const std::int64_t top = v[size - 1].key;
     if (top < k) return size;
-    // Near the top of book, where parked levels keep the ladder dense (one
-    // level per tick), the position is the distance from the top in ticks:
-    // one probe usually finds it, and otherwise halves the search range.
+    // Keys are distinct multiples of the tick, so at most `ticks` levels lie
+    // between k and the top: the answer is at or above g = size-1-ticks, and
+    // exactly g where the ladder is dense (parked levels keep the busy top of
+    // book one level per tick). Probe g, then gallop upwards over the gaps.
     const LevelRef* base = v.data();
     std::size_t n = size;
     const auto ticks = static_cast<std::uint64_t>(top - k) / static_cast<std::uint64_t>(tick);
     if (ticks < size) {
       const std::size_t g = size - 1 - static_cast<std::size_t>(ticks);
-      if (v[g].key == k) return g;
-      if (v[g].key < k) {
-        base += g + 1;
-        n = size - g - 1;
-      } else {
-        n = g + 1;
+      if (v[g].key >= k) return g;
+      std::size_t lo = g + 1;  // v[lo - 1].key < k <= v[size - 1].key
+      std::size_t step = 1;
+      while (lo + step < size && v[lo + step - 1].key < k) {
+        lo += step;
+        step *= 2;
       }
+      base += lo;
+      n = std::min(step, size - lo);
     }
     // Branch-free halving: the comparisons are unpredictable, a conditional
     // move is not.
