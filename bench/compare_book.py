@@ -6,7 +6,7 @@ the pure-Python reference matcher.
 
 Everything runs in this one process, medians of several repeats (the machine
 is shared and noisy):
-* batch: ``process`` over the exchange-core mix (200,000 commands on a
+* batch: ``process`` over the exchange-core mix (wall-clock and thread-CPU rates) (200,000 commands on a
   1,000-order book) and the 1,000-symbol Zipf mix (1M resting orders);
   a fresh, filled engine per repeat, after one warm-up batch;
 * per call: loops of 10,000 ``submit`` (passive), ``cancel`` and ``amend``
@@ -46,17 +46,21 @@ N_CALLS = 10_000
 N_REFERENCE = 5_000
 
 
-def batch(symbols: int, zipf: float, repeats: int) -> float:
+def batch(symbols: int, zipf: float, repeats: int) -> tuple[float, float]:
+    """Median commands/s over wall-clock time and over this thread's CPU time
+    (on a shared machine the wall clock also counts other processes' turns)."""
     _, run = workload(symbols, 1000, N_RUN, zipf)
     filled_engine(symbols, 1000, N_RUN, zipf).process(run)  # warm-up
-    rates = []
+    wall, cpu = [], []
     for _ in range(repeats):
         e = filled_engine(symbols, 1000, N_RUN, zipf)
         gc.collect()
+        c = time.thread_time()
         t = time.perf_counter()
         e.process(run)
-        rates.append(len(run) / (time.perf_counter() - t))
-    return statistics.median(rates)
+        wall.append(len(run) / (time.perf_counter() - t))
+        cpu.append(len(run) / (time.thread_time() - c))
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def per_call(repeats: int) -> dict[str, tuple[float, int, int]]:
@@ -194,9 +198,12 @@ def main() -> None:
     calls = per_call(repeats)
     ref, eng = reference_ratio(max(2, repeats // 2))
     mem, n = memory_per_order()
+    bar = ">= 10 M cmd/s"
     rows = [
-        ("batch, exchange-core mix", f"{ec / 1e6:.2f} M cmd/s", ">= 10 M cmd/s", ec >= 10e6),
-        ("batch, 1,000 symbols / 1M resting", f"{many / 1e6:.2f} M cmd/s", "(growth)", None),
+        ("batch, exchange-core mix (wall clock)", f"{ec[0] / 1e6:.2f} M cmd/s", bar, ec[0] >= 10e6),
+        ("batch, exchange-core mix (thread CPU time)", f"{ec[1] / 1e6:.2f} M cmd/s", bar, ec[1] >= 10e6),
+        ("batch, 1,000 symbols / 1M resting (wall)", f"{many[0] / 1e6:.2f} M cmd/s", "(growth)", None),
+        ("batch, 1,000 symbols / 1M resting (CPU)", f"{many[1] / 1e6:.2f} M cmd/s", "(growth)", None),
     ]
     for k, (ops, p50, p99) in calls.items():
         rows.append(
