@@ -53,21 +53,21 @@ constexpr std::uint64_t kPerIteration = 1u << 20;
 constexpr std::size_t kCapacity = 4096;
 constexpr std::size_t kBatch = 64;
 
-// The n-th CPU of this process's affinity mask, or -1.
-int allowed_cpu(int n) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof set, &set) != 0) return -1;
-  for (int cpu = 0, seen = 0; cpu < CPU_SETSIZE; ++cpu) {
-    if (CPU_ISSET(cpu, &set) && seen++ == n) return cpu;
-  }
-  return -1;
-}
-
-int allowed_cpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  return sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+// The CPUs of the process's affinity mask, read once, before any thread is
+// pinned: threads inherit their creator's (pinned) mask.
+const std::vector<int>& allowed_cpus() {
+  static const std::vector<int> cpus = [] {
+    std::vector<int> v;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+      for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+        if (CPU_ISSET(cpu, &set)) v.push_back(cpu);
+      }
+    }
+    return v;
+  }();
+  return cpus;
 }
 
 // Pins the calling thread to the n-th allowed CPU when there are at least
@@ -76,9 +76,9 @@ int allowed_cpus() {
 class Pin {
  public:
   Pin(int n, int threads) {
-    if (allowed_cpus() < threads) return;
-    const int cpu = allowed_cpu(n);
-    if (cpu < 0 || pthread_getaffinity_np(pthread_self(), sizeof old_, &old_) != 0) return;
+    const std::vector<int>& cpus = allowed_cpus();
+    if (static_cast<int>(cpus.size()) < threads || pthread_getaffinity_np(pthread_self(), sizeof old_, &old_) != 0) return;
+    const int cpu = cpus[static_cast<std::size_t>(n)];
     cpu_set_t one;
     CPU_ZERO(&one);
     CPU_SET(cpu, &one);
@@ -220,4 +220,11 @@ BENCHMARK(BM_Mpsc2_single)->Apply(wait_args)->UseRealTime()->Unit(benchmark::kMi
 BENCHMARK(BM_Mpsc2_batch64)->Apply(wait_args)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_RoundTrip)->Apply(wait_args)->UseManualTime()->Iterations(1)->Unit(benchmark::kNanosecond);
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  allowed_cpus();  // before any benchmark pins the main thread
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
