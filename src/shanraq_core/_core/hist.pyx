@@ -39,8 +39,38 @@ cdef uint64_t _to_count(object count) except? 0:
     return <uint64_t>c
 
 
-cdef object _range_error(int64_t value, int64_t highest):
-    return ValueError(f"value {value} is outside the histogram's range [0, {highest}]")
+cdef object _range_error(object value, int64_t highest, str owner):
+    return ValueError(f"value {value} is outside the {owner}'s range [0, {highest}]")
+
+
+cdef inline int64_t _value_arg(object value, int64_t highest, str owner) except? -1:
+    """The per-call fast path: a plain int converts with one C call; anything
+    else goes through _to_int64's checks."""
+    cdef int overflow = 0
+    cdef long long v
+    if type(value) is int:
+        v = PyLong_AsLongLongAndOverflow(value, &overflow)
+        if overflow:
+            raise _range_error(value, highest, owner)
+        return v
+    return _to_int64(value, b"value")
+
+
+cdef inline uint64_t _count_arg(object count) except? 0:
+    if count is 1:
+        return 1
+    return _to_count(count)
+
+
+cdef int _config_args(object lowest, object highest, object significant_figures,
+                      int64_t* lo, int64_t* hi, int* digits) except -1:
+    lo[0] = _to_int64(lowest, b"lowest")
+    hi[0] = _to_int64(highest, b"highest")
+    cdef int64_t sf = _to_int64(significant_figures, b"significant_figures")
+    if sf < 1 or sf > 5:
+        raise ValueError(f"significant_figures must be in 1..5, got {sf}")
+    digits[0] = <int>sf
+    return 0
 
 
 cdef object _as_int_array(object values):
@@ -137,14 +167,12 @@ cdef class LatencyHistogramBase:
         self.h = NULL
 
     def __init__(self, lowest=1, highest=3_600_000_000_000, significant_figures=3):
-        cdef int64_t lo = _to_int64(lowest, b"lowest")
-        cdef int64_t hi = _to_int64(highest, b"highest")
-        cdef int64_t sf = _to_int64(significant_figures, b"significant_figures")
-        if sf < 1 or sf > 5:
-            raise ValueError(f"significant_figures must be in 1..5, got {sf}")
+        cdef int64_t lo, hi
+        cdef int digits
+        _config_args(lowest, highest, significant_figures, &lo, &hi, &digits)
         if self.h != NULL:
             raise RuntimeError("LatencyHistogram is already initialised")
-        self.h = new Histogram(lo, hi, <int>sf)
+        self.h = new Histogram(lo, hi, digits)
 
     def __dealloc__(self):
         del self.h
@@ -177,30 +205,22 @@ cdef class LatencyHistogramBase:
 
     # ---- recording -----------------------------------------------------------
     def record(self, value, count=1):
-        cdef int overflow = 0
-        cdef long long v
-        cdef uint64_t c = 1
         if self.h == NULL:
             self._check()
-        if type(value) is int:
-            v = PyLong_AsLongLongAndOverflow(value, &overflow)
-            if overflow:
-                raise ValueError(f"value {value} is outside the histogram's range "
-                                 f"[0, {self.h.layout().highest_trackable_value}]")
-        else:
-            v = _to_int64(value, b"value")
-        if count is not 1:
-            c = _to_count(count)
+        cdef int64_t highest = self.h.layout().highest_trackable_value
+        cdef int64_t v = _value_arg(value, highest, "histogram")
+        cdef uint64_t c = _count_arg(count)
         if not self.h.try_record(v, c):
-            raise _range_error(v, self.h.layout().highest_trackable_value)
+            raise _range_error(v, highest, "histogram")
 
     def record_corrected(self, value, expected_interval, count=1):
         self._check()
-        cdef int64_t v = _to_int64(value, b"value")
+        cdef int64_t highest = self.h.layout().highest_trackable_value
+        cdef int64_t v = _value_arg(value, highest, "histogram")
         cdef int64_t interval = _to_int64(expected_interval, b"expected_interval")
         cdef uint64_t c = _to_count(count)
-        if v < 0 or v > self.h.layout().highest_trackable_value:
-            raise _range_error(v, self.h.layout().highest_trackable_value)
+        if v < 0 or v > highest:
+            raise _range_error(v, highest, "histogram")
         self.h.record_corrected(v, interval, c)
 
     def record_many(self, values) -> int:
@@ -415,14 +435,12 @@ cdef class RecorderBase:
         self.r = NULL
 
     def __init__(self, lowest=1, highest=3_600_000_000_000, significant_figures=3):
-        cdef int64_t lo = _to_int64(lowest, b"lowest")
-        cdef int64_t hi = _to_int64(highest, b"highest")
-        cdef int64_t sf = _to_int64(significant_figures, b"significant_figures")
-        if sf < 1 or sf > 5:
-            raise ValueError(f"significant_figures must be in 1..5, got {sf}")
+        cdef int64_t lo, hi
+        cdef int digits
+        _config_args(lowest, highest, significant_figures, &lo, &hi, &digits)
         if self.r != NULL:
             raise RuntimeError("Recorder is already initialised")
-        self.r = new Recorder(lo, hi, <int>sf)
+        self.r = new Recorder(lo, hi, digits)
 
     def __dealloc__(self):
         del self.r
@@ -448,27 +466,16 @@ cdef class RecorderBase:
         return self.r.layout().significant_figures
 
     def record(self, value, count=1):
-        cdef int overflow = 0
-        cdef long long v
-        cdef uint64_t c = 1
-        cdef RecordStatus status
         if self.r == NULL:
             self._check()
-        if type(value) is int:
-            v = PyLong_AsLongLongAndOverflow(value, &overflow)
-            if overflow:
-                raise ValueError(f"value {value} is outside the recorder's range "
-                                 f"[0, {self.r.layout().highest_trackable_value}]")
-        else:
-            v = _to_int64(value, b"value")
-        if count is not 1:
-            c = _to_count(count)
-        status = self.r.try_record(v, c)
+        cdef int64_t highest = self.r.layout().highest_trackable_value
+        cdef int64_t v = _value_arg(value, highest, "recorder")
+        cdef uint64_t c = _count_arg(count)
+        cdef RecordStatus status = self.r.try_record(v, c)
         if status == RecordStatus.kOverflow:
             raise OverflowError("Recorder: the slot's count would overflow 2^64 - 1 in this interval")
         if status != RecordStatus.kRecorded:
-            raise ValueError(f"value {v} is outside the recorder's range "
-                             f"[0, {self.r.layout().highest_trackable_value}]")
+            raise _range_error(v, highest, "recorder")
 
     def record_many(self, values) -> int:
         self._check()
