@@ -1,8 +1,10 @@
 """shanraq_core: the low-latency core of a payments and trading platform.
 
-C++ hot paths behind a thin, typed Python API. This release provides the
-latency histograms (`LatencyHistogram`, `Recorder`) and their Prometheus
-export; order matching, the ledger, queues and the journal follow.
+C++ hot paths behind a thin, typed Python API: latency histograms
+(`LatencyHistogram`, `Recorder`, Prometheus export), lock-free rings between
+threads and processes (`SpscRing`, `MpscRing`), a multi-symbol matching engine
+(`MatchingEngine`) and a double-entry ledger (`Ledger`). The exchange (balance
+checks wired into matching) and the journal follow.
 """
 
 from shanraq_core._version import __version__
