@@ -48,18 +48,12 @@ using std::chrono::nanoseconds;
 // that needs ours. Bounded by time, not count: a pause instruction costs
 // anything from 3 to 50 ns depending on the core.
 constexpr nanoseconds kSpinFor = std::chrono::microseconds(30);
-constexpr int kPollsPerClockRead = 64;
-// While spinning, the gap between two looks at the ring grows 1, 2, 4 pause
-// instructions. Each look at an empty (full) ring pulls the line holding the
-// other side's index into our cache, and the other side's next store of
-// that index must then take it back: looking after every pause makes that
-// line cross between the cores once per record. Spacing the looks lets a
-// few records (free slots) accumulate, which the cached-index fast path
-// then takes without touching the shared line: measured on a 2-core Zen 5
-// VM (pause ~23 ns), single-record SPSC throughput went from ~70 M/s to
-// ~150 M/s. The cap keeps the added delay per handoff to a few pauses, so
-// the ping-pong round trip stays near the cache-line transfer time.
-constexpr int kMaxPausesPerPoll = 4;
+constexpr int kSpinsPerClockRead = 64;
+// One pause between two looks at the ring. Spacing the looks further (1, 2,
+// 4 pauses) should let records accumulate between the index-line crossings,
+// and did in a minimal ring (70 -> 120 M/s), but measured in bench_queue on
+// this ring it changed SPSC throughput by less than the noise and added
+// 60 ns to the round trip's p50 (docs/perf_queue.md), so it is not done.
 // Yields before kBlocking sleeps on the futex. Few: on a loaded machine
 // sched_yield hands the core to a third process for a whole time slice, which
 // measured 30x slower round trips than going straight to the futex.
@@ -460,12 +454,10 @@ bool RingBase::wait_for(detail::WaitWord& w, nanoseconds timeout, Ready ready, O
   const Clock::time_point start = Clock::now();
   const Clock::time_point deadline = forever ? Clock::time_point::max() : start + timeout;
   const Clock::time_point spin_until = std::min(deadline, start + kSpinFor);
-  int pauses = 1;
   for (Clock::time_point t = start; t < spin_until; t = Clock::now()) {
-    for (int i = 0; i < kPollsPerClockRead; ++i) {
-      for (int k = 0; k < pauses; ++k) cpu_relax();
+    for (int i = 0; i < kSpinsPerClockRead; ++i) {
+      cpu_relax();
       if (ready()) return true;
-      pauses = std::min(2 * pauses, kMaxPausesPerPoll);
     }
   }
   Clock::time_point next_idle_check = start;
