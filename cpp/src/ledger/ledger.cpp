@@ -88,7 +88,9 @@ inline void copy_transfer(Transfer& dst, const Transfer& src) noexcept {
 inline bool add_overflows(std::uint64_t a, std::uint64_t b) noexcept { return a > ~std::uint64_t{0} - b; }
 
 constexpr std::uint64_t kSnapshotMagic = 0x01474C44514853ULL;  // "SHQLDG\x01"
-constexpr std::uint32_t kSnapshotVersion = 1;
+// Version 2 follows the header with the idempotency window (u64 ns); version 1
+// snapshots (no window) are still read.
+constexpr std::uint32_t kSnapshotVersion = 2;
 
 struct SnapshotHeader {
   std::uint64_t magic;
@@ -114,11 +116,18 @@ void check_capacity(std::uint32_t c, const char* what) {
   }
 }
 
+void check_window(std::uint64_t w) {
+  if (w > kTimeMax) {
+    throw std::invalid_argument("idempotency window must be below 2^63 ns, got " + std::to_string(w));
+  }
+}
+
 }  // namespace
 
 Ledger::Ledger(const LedgerCapacity& capacity)
     : capacity_((check_capacity(capacity.accounts, "accounts"), check_capacity(capacity.transfers, "transfers"),
-                 check_capacity(capacity.history, "history"), capacity)),
+                 check_capacity(capacity.history, "history"), check_window(capacity.idempotency_window),
+                 capacity)),
       accounts_(make_zeroed<AccountHot>(capacity.accounts)),
       accounts_cold_(make_zeroed<AccountCold>(capacity.accounts)),
       transfers_(make_zeroed<Transfer>(capacity.transfers)),
@@ -254,6 +263,49 @@ void Ledger::expire_one(std::uint32_t index, std::uint64_t ts) {
   history_reserved_ -= history_entries_for(d) + history_entries_for(c);
   record_history(dr, ts);
   record_history(cr, ts);
+}
+
+std::size_t Ledger::evict() {
+  if (capacity_.idempotency_window == 0 || transfer_count_ == 0) return 0;
+  const std::uint32_t n = transfer_count_;
+  // keep[i]: the new index of transfer i + 1, or 0 if it is dropped. Every
+  // later event has a timestamp above last_timestamp_, so an id dropped here
+  // is outside the window for every later command too.
+  std::vector<std::uint32_t> keep(n, 0);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    const Transfer& t = transfers_[i];
+    if (status_of(t) == PendingStatus::kPending || !outside_window(t.id, last_timestamp_)) keep[i] = 1;
+  }
+  // A kept post or void keeps its hold: a retry of it compares against the
+  // hold's fields (transfer_exists). Holds precede their posts, so one
+  // backward pass settles chains of dependencies.
+  for (std::uint32_t i = n; i-- > 0;) {
+    const Transfer& t = transfers_[i];
+    if (keep[i] != 0 && status_of(t) != PendingStatus::kFailed &&
+        has(t.flags, tf::kPostPendingTransfer | tf::kVoidPendingTransfer)) {
+      keep[transfer_map_.find(t.pending_id, transfers_.get())] = 1;
+    }
+  }
+  std::uint32_t kept = 0;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    if (keep[i] == 0) continue;
+    if (kept != i) transfers_[kept] = transfers_[i];
+    keep[i] = ++kept;
+  }
+  if (kept == n) return 0;
+  transfer_map_.clear();
+  for (std::uint32_t i = 0; i < kept; ++i) transfer_map_.insert(transfers_[i].id, i);
+  // Heap entries of dropped transfers are stale (their holds were resolved);
+  // the others are renumbered, which keeps their (expires_at, index) order.
+  std::uint32_t m = 0;
+  for (std::uint32_t k = 0; k < expiry_count_; ++k) {
+    const Expiry e = expiries_[k];
+    if (keep[e.transfer] != 0) expiries_[m++] = Expiry{e.expires_at, keep[e.transfer] - 1, 0};
+  }
+  expiry_count_ = 0;
+  for (std::uint32_t k = 0; k < m; ++k) push_expiry(expiries_[k].expires_at, expiries_[k].transfer);
+  transfer_count_ = kept;
+  return n - kept;
 }
 
 std::size_t Ledger::expire_pending_transfers(std::uint64_t now) {
@@ -542,6 +594,9 @@ TR Ledger::apply_transfer(const Transfer& t, const IdHashes& h, std::uint64_t ts
   if (t.reserved != 0) return TR::kReservedField;
   if (t.id == 0) return TR::kIdMustNotBeZero;
   if (t.id == kIdMax) return TR::kIdMustNotBeIntMax;
+  // Before the lookup, so the answer is the same whether evict() has dropped
+  // the id yet or not.
+  if (outside_window(t.id, ts)) [[unlikely]] return TR::kIdOutsideIdempotencyWindow;
   // One probe answers idempotency and, for a new id, where it will be stored.
   std::size_t slot = 0;
   const std::uint32_t found = transfer_map_.find_or_slot(t.id, h.id, transfers_.get(), &slot);
@@ -659,6 +714,12 @@ TR Ledger::apply_post_or_void(const Transfer& t, const IdHashes& h, std::uint64_
   if (t.timeout != 0) return TR::kTimeoutReservedForPendingTransfer;
 
   const std::uint32_t pi = transfer_map_.find_h(t.pending_id, h.pending, transfers_.get());
+  // evict() keeps live holds only, so outside the window anything else answers
+  // this code, whether or not it has been dropped yet.
+  if (outside_window(t.pending_id, ts) &&
+      (pi == kNotFound || status_of(transfers_[pi]) != PendingStatus::kPending)) [[unlikely]] {
+    return TR::kPendingIdOutsideIdempotencyWindow;
+  }
   if (pi == kNotFound || status_of(transfers_[pi]) == PendingStatus::kFailed) return TR::kPendingTransferNotFound;
   const Transfer& p = transfers_[pi];
   if (!has(p.flags, tf::kPending)) return TR::kPendingTransferNotPending;
@@ -958,12 +1019,15 @@ std::string Ledger::snapshot() const {
   // The account sections keep the wire format (Account records, then the
   // history heads) whatever the in-memory split, so snapshots stay portable.
   const void* parts[] = {nullptr, nullptr, transfers_.get(), history_.get(), expiries_.get()};
-  std::size_t total = sizeof(hdr) + sizeof(std::uint64_t);
+  const std::uint64_t window = capacity_.idempotency_window;
+  std::size_t total = sizeof(hdr) + sizeof(window) + sizeof(std::uint64_t);
   for (std::size_t s : sizes) total += s;
   std::string out(total, '\0');
   char* p = out.data();
   std::memcpy(p, &hdr, sizeof(hdr));
   p += sizeof(hdr);
+  std::memcpy(p, &window, sizeof(window));
+  p += sizeof(window);
   for (std::uint32_t i = 0; i < account_count_; ++i) {
     const Account a = account_at(i);
     std::memcpy(p + std::size_t{i} * sizeof(Account), &a, sizeof(Account));
@@ -986,7 +1050,14 @@ Ledger Ledger::restore(const std::uint8_t* data, std::size_t size) {
   if (size < sizeof(hdr) + sizeof(std::uint64_t)) throw corrupt("truncated header");
   std::memcpy(&hdr, data, sizeof(hdr));
   if (hdr.magic != kSnapshotMagic) throw corrupt("bad magic");
-  if (hdr.version != kSnapshotVersion) throw corrupt("unsupported version " + std::to_string(hdr.version));
+  if (hdr.version != 1 && hdr.version != kSnapshotVersion) {
+    throw corrupt("unsupported version " + std::to_string(hdr.version));
+  }
+  std::uint64_t window = 0;
+  const std::size_t extra = hdr.version >= 2 ? sizeof(window) : 0;
+  if (size < sizeof(hdr) + extra + sizeof(std::uint64_t)) throw corrupt("truncated header");
+  if (extra != 0) std::memcpy(&window, data + sizeof(hdr), sizeof(window));
+  if (window > kTimeMax) throw corrupt("bad idempotency window");
   for (std::uint32_t c : {hdr.accounts_capacity, hdr.transfers_capacity, hdr.history_capacity}) {
     if (c == 0 || c > kMaxCapacity) throw corrupt("bad capacity");
   }
@@ -1001,16 +1072,16 @@ Ledger Ledger::restore(const std::uint8_t* data, std::size_t size) {
                                std::size_t{hdr.transfer_count} * sizeof(Transfer),
                                std::size_t{hdr.history_count} * sizeof(HistoryEntry),
                                std::size_t{hdr.expiry_count} * sizeof(Expiry)};
-  std::size_t total = sizeof(hdr) + sizeof(std::uint64_t);
+  std::size_t total = sizeof(hdr) + extra + sizeof(std::uint64_t);
   for (std::size_t s : sizes) total += s;
   if (size != total) throw corrupt("size " + std::to_string(size) + " != expected " + std::to_string(total));
   std::uint64_t sum = 0;
   std::memcpy(&sum, data + total - sizeof(sum), sizeof(sum));
   if (sum != checksum64(data, total - sizeof(sum))) throw corrupt("checksum mismatch");
 
-  Ledger l(LedgerCapacity{hdr.accounts_capacity, hdr.transfers_capacity, hdr.history_capacity});
+  Ledger l(LedgerCapacity{hdr.accounts_capacity, hdr.transfers_capacity, hdr.history_capacity, window});
   void* parts[] = {nullptr, nullptr, l.transfers_.get(), l.history_.get(), l.expiries_.get()};
-  const std::uint8_t* accounts_data = data + sizeof(hdr);
+  const std::uint8_t* accounts_data = data + sizeof(hdr) + extra;
   const std::uint8_t* p = accounts_data + sizes[0] + sizes[1];
   for (std::size_t k = 2; k < 5; ++k) {
     if (sizes[k] != 0) std::memcpy(parts[k], p, sizes[k]);

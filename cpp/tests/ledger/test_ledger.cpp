@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -532,6 +534,115 @@ TEST(LedgerPipeline, LongBatchEqualsOneByOne) {
   EXPECT_GT(posted, 100u);
   EXPECT_GT(expired, 0u);
   EXPECT_GT(batch.history_count(), 0u);
+}
+
+// ---- idempotency window ------------------------------------------------------
+
+constexpr std::uint64_t kMs = 1'000'000;  // ns
+// A time-ordered id: milliseconds in the high 42 bits (id_time_ns).
+constexpr std::uint64_t tid(std::uint64_t ms, std::uint64_t seq) { return (ms << kIdTimeShift) | seq; }
+
+TEST(LedgerWindow, RejectsOldIdsAndEvictsWithoutChangingAnswers) {
+  Ledger l{LedgerCapacity{8, 64, 64, 1000 * kMs}};  // W = 1 s
+  std::vector<Account> accounts = {acct(1), acct(2)};
+  std::vector<std::uint32_t> r(2);
+  l.create_accounts(accounts.data(), 2, 1000 * kMs, r.data());
+  const Transfer a = xfer(tid(1000, 1), 1, 2, 5);
+  Transfer hold = xfer(tid(1000, 2), 1, 2, 7, tf::kPending);
+  Transfer done = xfer(tid(1000, 3), 1, 2, 3, tf::kPending);
+  EXPECT_EQ(l.create_transfer(a, 1000 * kMs), TR::kOk);
+  EXPECT_EQ(l.create_transfer(hold, 1000 * kMs), TR::kOk);
+  EXPECT_EQ(l.create_transfer(done, 1000 * kMs), TR::kOk);
+  EXPECT_EQ(l.create_transfer(post(tid(1001, 1), done.id), 1001 * kMs), TR::kOk);
+  EXPECT_EQ(l.create_transfer(a, 1500 * kMs), TR::kExists);  // a retry inside the window
+  // 1.5 s later: every id from t = 1000 ms is outside the window.
+  EXPECT_EQ(l.create_transfer(a, 2500 * kMs), TR::kIdOutsideIdempotencyWindow);
+  EXPECT_EQ(l.create_transfer(xfer(tid(1200, 9), 1, 2, 1), 2500 * kMs), TR::kIdOutsideIdempotencyWindow);
+  EXPECT_EQ(l.create_transfer(xfer(tid(2400, 1), 1, 2, 1), 2500 * kMs), TR::kOk);
+  const std::size_t before = l.transfer_count();
+  // Dropped: a, the posted hold and its post (both outside the window); kept:
+  // the live hold and the new transfer. Rejected ids were never stored.
+  EXPECT_EQ(l.evict(), before - 2);
+  EXPECT_EQ(l.transfer_count(), 2u);
+  EXPECT_EQ(l.lookup_transfer(a.id), nullptr);
+  ASSERT_NE(l.lookup_transfer(hold.id), nullptr);
+  // The same answers as before the eviction: a retry of a dropped id, a post
+  // of a dropped (posted) hold, and a post of the old but live hold.
+  EXPECT_EQ(l.create_transfer(a, 2600 * kMs), TR::kIdOutsideIdempotencyWindow);
+  EXPECT_EQ(l.create_transfer(post(tid(2600, 1), done.id), 2600 * kMs), TR::kPendingIdOutsideIdempotencyWindow);
+  EXPECT_EQ(l.create_transfer(post(tid(2600, 2), hold.id), 2600 * kMs), TR::kOk);
+  EXPECT_EQ(l.lookup_account(1)->debits_posted, 5u + 3u + 1u + 7u);
+  EXPECT_EQ(l.lookup_account(1)->debits_pending, 0u);
+  // The window travels with snapshots (version 2).
+  const std::string snap = l.snapshot();
+  Ledger c = Ledger::restore(reinterpret_cast<const std::uint8_t*>(snap.data()), snap.size());
+  EXPECT_EQ(c.capacity().idempotency_window, 1000 * kMs);
+  EXPECT_EQ(c.snapshot(), snap);
+  EXPECT_THROW((Ledger{LedgerCapacity{8, 8, 8, kTimeMax + 1}}), std::invalid_argument);
+}
+
+// Evicting at random moments never changes an answer or a balance, and keeps
+// the stored transfers bounded by the rate times the window (plus live holds).
+TEST(LedgerWindow, EvictionIsInvisibleAndBoundsMemory) {
+  constexpr std::uint64_t kWindowMs = 200;
+  Ledger kept{LedgerCapacity{16, 1U << 16, 1U << 16, kWindowMs * kMs}};
+  Ledger evicted{LedgerCapacity{16, 1U << 16, 1U << 16, kWindowMs * kMs}};
+  std::vector<Account> accounts;
+  for (std::uint64_t id = 1; id <= 8; ++id) accounts.push_back(acct(id, 1, id == 8 ? af::kHistory : 0));
+  std::vector<std::uint32_t> r(8);
+  kept.create_accounts(accounts.data(), 8, 0, r.data());
+  evicted.create_accounts(accounts.data(), 8, 0, r.data());
+  std::mt19937_64 rng(3);
+  std::vector<Transfer> sent;
+  std::vector<std::uint64_t> holds;
+  std::size_t max_stored = 0, outside = 0, ok = 0, evictions = 0;
+  for (std::uint64_t ms = 1000; ms < 6000; ms += 1 + rng() % 3) {
+    std::vector<Transfer> batch;
+    for (int k = 0; k < 4; ++k) {
+      const std::uint64_t kind = rng() % 10;
+      const std::uint64_t id = tid(ms - rng() % (kWindowMs + 50), rng() % 4096);  // some already too old
+      if (kind < 2 && !holds.empty()) {
+        Transfer t = post(id, holds[rng() % holds.size()]);
+        if (kind == 1) t.flags = tf::kVoidPendingTransfer;
+        batch.push_back(t);
+      } else if (kind == 2 && !sent.empty()) {
+        batch.push_back(sent[rng() % sent.size()]);  // a retry, maybe of a dropped id
+      } else {
+        const std::uint64_t dr = 1 + rng() % 8;
+        Transfer t = xfer(id, dr, 1 + dr % 8, 1 + rng() % 9, rng() % 4 == 0 ? tf::kPending : 0);
+        if (t.flags & tf::kPending) {
+          t.timeout = rng() % 2 == 0 ? 0 : (1 + rng() % 400) * kMs;
+          holds.push_back(t.id);
+        }
+        if (rng() % 10 == 0) t.flags |= tf::kLinked;
+        batch.push_back(t);
+      }
+    }
+    std::vector<std::uint32_t> r1(batch.size()), r2(batch.size());
+    kept.create_transfers(batch.data(), batch.size(), ms * kMs, r1.data());
+    evicted.create_transfers(batch.data(), batch.size(), ms * kMs, r2.data());
+    ASSERT_EQ(r1, r2) << "at " << ms << " ms";
+    for (std::size_t k = 0; k < batch.size(); ++k) {
+      ok += r1[k] == 0;
+      outside += r1[k] == static_cast<std::uint32_t>(TR::kIdOutsideIdempotencyWindow) ||
+                 r1[k] == static_cast<std::uint32_t>(TR::kPendingIdOutsideIdempotencyWindow);
+      sent.push_back(batch[k]);
+    }
+    if (rng() % 16 == 0) evictions += evicted.evict();
+    max_stored = std::max(max_stored, evicted.transfer_count());
+  }
+  for (std::uint64_t id = 1; id <= 8; ++id) {
+    const Account a = *kept.lookup_account(id), b = *evicted.lookup_account(id);
+    EXPECT_EQ(std::memcmp(&a, &b, sizeof(Account)), 0) << "account " << id;
+  }
+  EXPECT_EQ(kept.history_count(), evicted.history_count());
+  EXPECT_GT(ok, 1000u);
+  EXPECT_GT(outside, 100u);
+  EXPECT_GT(evictions, kept.transfer_count() / 2);
+  EXPECT_LT(max_stored, kept.transfer_count() / 3);
+  const std::string snap = evicted.snapshot();
+  Ledger c = Ledger::restore(reinterpret_cast<const std::uint8_t*>(snap.data()), snap.size());
+  EXPECT_EQ(c.snapshot(), snap);
 }
 
 }  // namespace

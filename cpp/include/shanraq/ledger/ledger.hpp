@@ -38,6 +38,11 @@ struct LedgerCapacity {
   std::uint32_t accounts = 1U << 20;
   std::uint32_t transfers = 1U << 23;  // stored transfers plus remembered failed ids
   std::uint32_t history = 1U << 20;    // balance-history entries
+  // Idempotency window in ns (0 = off: every id is kept for ever). With W > 0
+  // transfer ids must carry their creation time (id_time_ns, types.hpp); ids
+  // older than an event's timestamp - W are rejected, and evict() may drop
+  // them. Configuration that changes results, so snapshots record it.
+  std::uint64_t idempotency_window = 0;
 };
 
 class Ledger {
@@ -77,6 +82,18 @@ class Ledger {
   // linked chain; call it to release holds when no command is coming.
   // Returns the number of holds expired. Throws as create_transfers.
   std::size_t expire_pending_transfers(std::uint64_t now);
+
+  // Drops the stored transfers (and remembered failed ids) whose id's embedded
+  // time is older than last_timestamp() - W, except live holds and the holds
+  // of kept posts and voids, and returns how many were dropped: the memory
+  // bound of a long-running ledger (docs/ledger.md). Results of later
+  // commands are the same whether or not, and whenever, evict() ran: every
+  // dropped id is already answered ID_OUTSIDE_IDEMPOTENCY_WINDOW. Dropped
+  // transfers are no longer found by lookup_transfer. O(transfers) time and a
+  // temporary array of 4 bytes per stored transfer: call it between batches at
+  // a quiet moment, not per transfer. Not an event: no timestamp is taken.
+  // 0 when the window is off.
+  std::size_t evict();
 
   // ---- queries (never change state) ----------------------------------------
   // The account's record as of now (a copy: accounts are stored split into
@@ -187,6 +204,9 @@ class Ledger {
   };
 
   std::uint64_t next_timestamp(std::uint64_t now) noexcept;
+  bool outside_window(std::uint64_t id, std::uint64_t ts) const noexcept {
+    return capacity_.idempotency_window != 0 && id_time_ns(id) + capacity_.idempotency_window < ts;
+  }
   void check_time(std::uint64_t now, std::size_t events) const;
   void check_transfer_room(const Transfer* transfers, std::size_t n) const;
   std::size_t expire_due(std::uint64_t now);

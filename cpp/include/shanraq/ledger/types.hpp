@@ -45,6 +45,13 @@ inline constexpr std::uint64_t kIdMax = ~std::uint64_t{0};
 // u63), so `timestamp + timeout` is checked against this bound.
 inline constexpr std::uint64_t kTimeMax = (std::uint64_t{1} << 63) - 1;
 
+// The idempotency window (docs/ledger.md) reads a creation time from every
+// transfer id: the high 42 bits are milliseconds since the Unix epoch (a
+// 64-bit form of TigerBeetle's recommended ULID-like ids; good until 2109),
+// the low 22 bits are the caller's sequence or random bits. Returns ns.
+inline constexpr unsigned kIdTimeShift = 22;
+constexpr std::uint64_t id_time_ns(std::uint64_t id) noexcept { return (id >> kIdTimeShift) * 1'000'000; }
+
 // ---- records -----------------------------------------------------------------
 // An account. Balances are u64 minor units. `limit` is our extension
 // (TigerBeetle #2955): with debits_must_not_exceed_credits it is an overdraft,
@@ -154,6 +161,9 @@ enum class CreateTransferResult : std::uint32_t {
   kReservedField = 100,  // extension: Transfer.reserved must be 0
   kIdMustNotBeZero = 5,
   kIdMustNotBeIntMax = 6,
+  // Extension: with an idempotency window W, an id whose embedded time is
+  // older than the event's timestamp - W (docs/ledger.md). Not transient.
+  kIdOutsideIdempotencyWindow = 101,
   kExistsWithDifferentFlags = 36,
   kExistsWithDifferentPendingId = 40,
   kExistsWithDifferentTimeout = 44,
@@ -178,6 +188,9 @@ enum class CreateTransferResult : std::uint32_t {
   kPendingIdMustNotBeIntMax = 15,
   kPendingIdMustBeDifferent = 16,
   kTimeoutReservedForPendingTransfer = 17,
+  // Extension: a post/void whose pending_id's embedded time is outside the
+  // window and which names no live hold (the hold may have been evicted).
+  kPendingIdOutsideIdempotencyWindow = 102,
   kClosingTransferMustBePending = 64,
   // TigerBeetle's pre-0.16 code: here a single-phase or pending transfer must
   // move value unless it is balancing or closing.
