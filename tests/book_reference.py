@@ -33,8 +33,8 @@ BY_ACCOUNT, BY_SYMBOL = 1, 2
     R_PRICE_OFF_TICK,
     R_QTY_OFF_LOT, R_NOTIONAL_OVERFLOW, R_INVALID_STOP_PRICE, R_INVALID_DISPLAY_QTY, R_INVALID_EXPIRE_TIME,
     R_INVALID_STP, R_INVALID_FLAGS, R_UNSUPPORTED_COMBINATION, R_POST_ONLY_WOULD_TAKE, R_UNKNOWN_ORDER,
-    R_AMEND_BELOW_FILLED, R_ORDER_CAPACITY, R_LEVEL_CAPACITY, R_INVALID_TIME,
-) = range(26)  # fmt: skip
+    R_AMEND_BELOW_FILLED, R_ORDER_CAPACITY, R_LEVEL_CAPACITY, R_INVALID_TIME, R_ID_OUTSIDE_WINDOW,
+) = range(27)  # fmt: skip
 # Cancel reasons.
 C_USER, C_IOC_REMAINDER, C_FOK, C_SELF_TRADE, C_EXPIRED, C_MASS_CANCEL, C_CAPACITY = range(1, 8)
 # Order states.
@@ -123,6 +123,9 @@ class ReferenceEngine:
         self.books: dict[int, Book] = {}  # registration order
         self.live: dict[int, Order] = {}
         self.history: deque[tuple[int, int]] = deque(maxlen=id_history) if id_history else deque(maxlen=0)
+        # Largest id ever pushed out of the history (every finished id when
+        # id_history is 0): ids at or below it cannot be proven fresh.
+        self.evicted_max = 0
         self.seq = 1
         self.now = 0
         self.accept_counter = 0
@@ -190,8 +193,12 @@ class ReferenceEngine:
     # ---- order lifecycle -----------------------------------------------------------------
     def finish(self, o: Order, state: int) -> None:
         del self.live[o.id]
-        if self.history.maxlen:
-            self.history.append((o.id, state))
+        if not self.history.maxlen:
+            self.evicted_max = max(self.evicted_max, o.id)
+            return
+        if len(self.history) == self.history.maxlen:
+            self.evicted_max = max(self.evicted_max, self.history[0][0])
+        self.history.append((o.id, state))
 
     def unlink(self, o: Order) -> None:
         book = self.books[o.symbol]
@@ -438,6 +445,8 @@ class ReferenceEngine:
             return R_UNSUPPORTED_COMBINATION
         if self.known_id(c["order_id"]):
             return R_DUPLICATE_ORDER_ID
+        if c["order_id"] <= self.evicted_max:
+            return R_ID_OUTSIDE_WINDOW
         if len(self.live) >= self.max_orders:
             return R_ORDER_CAPACITY
         if post_only and self.would_take(c["symbol"], c["side"], price):

@@ -323,10 +323,14 @@ def test_capacity_rejects() -> None:
     e.cancel(5)
     e.submit(6, 1, BUY, 100, 1)
     assert e.level_count == 2
-    # With id_history=0 only live ids are checked for duplicates.
-    assert e.submit(1, 1, BUY, 100, 1).reason == RejectReason.ORDER_CAPACITY
+    # With id_history=0 no finished id is remembered, so every id at or below
+    # the highest finished one is refused (before capacity); higher ids are fine.
+    assert e.evicted_max == 5
+    assert e.submit(1, 1, BUY, 100, 1).reason == RejectReason.ID_OUTSIDE_WINDOW
+    assert e.submit(7, 1, BUY, 100, 1).reason == RejectReason.ORDER_CAPACITY
     e.cancel(6)
-    assert e.submit(1, 1, BUY, 100, 1).status == OrderState.RESTING
+    assert e.submit(1, 1, BUY, 100, 1).reason == RejectReason.ID_OUTSIDE_WINDOW
+    assert e.submit(7, 1, BUY, 100, 1).status == OrderState.RESTING
     # Levels: two prices in use, a third is refused even with order slots free.
     f = MatchingEngine(max_orders=10, max_levels=2)
     f.add_symbol(1)

@@ -176,7 +176,10 @@ def test_generated_flows_reach_every_event_and_reason() -> None:
     @settings(derandomize=True, max_examples=150, database=None, phases=[Phase.generate])
     @given(flow=commands(n_max=80))
     def collect(flow: list[dict[str, int]]) -> None:
-        for cfg in ({"market_data": True}, {"market_data": True, "max_orders": 6, "max_levels": 5}):
+        for cfg in (
+            {"market_data": True},
+            {"market_data": True, "max_orders": 6, "max_levels": 5, "id_history": 4},
+        ):
             ev = new_engine(**cfg).process(to_array(flow))
             seen_types.update(ev["type"].tolist())
             seen_cancel.update(ev["reason"][ev["type"] == EventType.CANCELLED].tolist())
@@ -190,7 +193,7 @@ def test_generated_flows_reach_every_event_and_reason() -> None:
     expected = {
         RejectReason.DUPLICATE_ORDER_ID, RejectReason.UNKNOWN_ORDER, RejectReason.POST_ONLY_WOULD_TAKE,
         RejectReason.ORDER_CAPACITY, RejectReason.LEVEL_CAPACITY,
-        RejectReason.INVALID_STOP_PRICE,
+        RejectReason.INVALID_STOP_PRICE, RejectReason.ID_OUTSIDE_WINDOW,
     }  # fmt: skip
     assert {int(r) for r in expected} <= seen_reject
 

@@ -122,6 +122,9 @@ class RejectReason(IntEnum):
     ORDER_CAPACITY = 23  #: max_orders live orders already
     LEVEL_CAPACITY = 24  #: the order may need a new price level and none is free
     INVALID_TIME = 25  #: time_ns < 0
+    #: id at or below the highest id evicted from the duplicate-detection
+    #: window (:attr:`MatchingEngine.evicted_max`); use increasing ids or a larger id_history
+    ID_OUTSIDE_WINDOW = 26
 
 
 class CancelReason(IntEnum):
@@ -219,8 +222,13 @@ class MatchingEngine(MatchingEngineBase):
 
     Capacities are fixed at construction: ``max_orders`` live orders (resting
     plus pending stops), ``max_symbols``, ``max_levels`` price levels over all
-    books, and ``id_history`` finished order ids remembered so a reused id is
-    rejected. ``market_data=True`` adds order-by-order MD_ADD / MD_MODIFY /
+    books, and ``id_history`` finished order ids remembered exactly so a reused
+    id is rejected (DUPLICATE_ORDER_ID). Ids evicted from that window are
+    summarised by their maximum, ``evicted_max``: a new id that is not live,
+    not in the window and <= it is rejected (ID_OUTSIDE_WINDOW), so a
+    duplicate is never accepted. Use increasing ids (a sequence or a
+    time-ordered id) and nothing fresh is ever rejected; with id_history=0
+    increasing ids are required. ``market_data=True`` adds order-by-order MD_ADD / MD_MODIFY /
     MD_DELETE events, enough to rebuild the L3 book.
 
     Single writer: not thread-safe. ``process`` releases the GIL, so another

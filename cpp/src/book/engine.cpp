@@ -167,7 +167,7 @@ inline bool has_limit_price(OrderType t) noexcept {
 }
 
 constexpr char kMagic[8] = {'S', 'H', 'Q', 'B', 'O', 'O', 'K', '1'};
-constexpr std::uint32_t kSnapshotVersion = 1;
+constexpr std::uint32_t kSnapshotVersion = 2;  // 2: evicted_max after the id history
 
 struct Writer {
   std::string s;
@@ -225,6 +225,11 @@ struct MatchingEngine::Impl {
   RawArray<std::uint64_t> hist_ids;
   RawArray<std::uint8_t> hist_state;
   std::uint32_t hist_head = 0, hist_size = 0;
+  // Largest id ever evicted from the ring (or retired with id_history 0).
+  // Ids <= this that are not in the index may have been used: the bounded
+  // memory of the ring cannot tell, so they are rejected rather than risk
+  // accepting a duplicate.
+  std::uint64_t evicted_max = 0;
   // GTD min-heap of order indices by (expire_ns, accept_seq).
   RawArray<std::uint32_t> heap;
   std::uint32_t heap_size = 0;
@@ -365,11 +370,14 @@ struct MatchingEngine::Impl {
   void retire_id(std::uint64_t id, OrderState state) noexcept {
     if (cfg.id_history == 0) {
       index_erase(find_slot(id));
+      evicted_max = std::max(evicted_max, id);
       return;
     }
     std::uint32_t at;
     if (hist_size == cfg.id_history) {
-      index_erase(find_slot(hist_ids[hist_head]));
+      const std::uint64_t old = hist_ids[hist_head];
+      index_erase(find_slot(old));
+      evicted_max = std::max(evicted_max, old);
       at = hist_head;
       hist_head = hist_head + 1 == cfg.id_history ? 0 : hist_head + 1;
     } else {
@@ -975,6 +983,7 @@ struct MatchingEngine::Impl {
       return RejectReason::kUnsupportedCombination;
     }
     if (find_slot(c.order_id) != ~std::uint64_t{0}) return RejectReason::kDuplicateOrderId;
+    if (c.order_id <= evicted_max) return RejectReason::kIdOutsideWindow;
     if (!order_available()) return RejectReason::kOrderCapacity;
     if ((c.flags & kFlagPostOnly) != 0 && would_take(si, c.side, c.price)) {
       return RejectReason::kPostOnlyWouldTake;
@@ -1274,6 +1283,7 @@ struct MatchingEngine::Impl {
       w.put(hist_ids[at]);
       w.put(hist_state[at]);
     }
+    w.put(evicted_max);
     w.put(checksum64(w.s.data(), w.s.size()));
     return std::move(w.s);
   }
@@ -1369,6 +1379,7 @@ struct MatchingEngine::Impl {
       index_insert(id, k | kHistoryBit);
     }
     hist_size = n_hist;
+    evicted_max = rd.get<std::uint64_t>();
     if (rd.i != rd.n) throw std::invalid_argument("book snapshot has trailing bytes");
   }
 };
@@ -1536,6 +1547,7 @@ std::size_t MatchingEngine::live_orders() const noexcept { return impl_->orders_
 std::size_t MatchingEngine::level_count() const noexcept { return impl_->levels_live; }
 std::size_t MatchingEngine::symbol_count() const noexcept { return impl_->syms.size(); }
 const EngineConfig& MatchingEngine::config() const noexcept { return impl_->cfg; }
+std::uint64_t MatchingEngine::evicted_max() const noexcept { return impl_->evicted_max; }
 std::size_t MatchingEngine::memory_reserved() const noexcept { return impl_->memory_reserved(); }
 
 std::string MatchingEngine::snapshot() const { return impl_->snapshot(); }

@@ -432,7 +432,66 @@ TEST(Book, CapacityRejectsAndPoolReuse) {
   EXPECT_EQ(f.eng.order(2).state, OrderState::kCancelled);
   EXPECT_EQ(f.eng.order(1).state, OrderState::kCancelled);
   EXPECT_EQ(f.limit(2, Side::kBuy, 100, 1)[0].reason, static_cast<std::uint8_t>(RejectReason::kDuplicateOrderId));
-  EXPECT_EQ(f.limit(3, Side::kBuy, 100, 1)[0].type, EventType::kAccepted);
+  // 3 was forgotten, but it is <= the highest evicted id: never accepted again.
+  EXPECT_EQ(f.eng.evicted_max(), 3U);
+  EXPECT_EQ(f.limit(3, Side::kBuy, 100, 1)[0].reason, static_cast<std::uint8_t>(RejectReason::kIdOutsideWindow));
+  EXPECT_EQ(f.limit(5, Side::kBuy, 100, 1)[0].type, EventType::kAccepted);
+}
+
+TEST(Book, EvictedIdsAreNeverAcceptedAgain) {
+  EngineConfig cfg = Fixture::small_config();
+  cfg.id_history = 2;
+  Fixture f(cfg);
+  // Increasing ids through many evictions: every one is accepted.
+  for (std::uint64_t id = 10; id < 40; ++id) {
+    ASSERT_EQ(f.limit(id, Side::kBuy, 100, 1)[0].type, EventType::kAccepted) << id;
+    f.cancel(id);
+  }
+  // Window holds 38, 39; 37 was the last evicted.
+  EXPECT_EQ(f.eng.evicted_max(), 37U);
+  EXPECT_EQ(f.eng.order(37).state, OrderState::kUnknown);
+  EXPECT_EQ(f.eng.order(38).state, OrderState::kCancelled);
+  EXPECT_EQ(f.limit(38, Side::kBuy, 100, 1)[0].reason, static_cast<std::uint8_t>(RejectReason::kDuplicateOrderId));
+  for (std::uint64_t id : {10U, 25U, 37U, 1U, 5U}) {  // used and evicted, or below anything evicted
+    const auto ev = f.limit(id, Side::kBuy, 100, 1);
+    ASSERT_EQ(ev.size(), 1U);
+    EXPECT_EQ(ev[0].type, EventType::kRejected);
+    EXPECT_EQ(ev[0].reason, static_cast<std::uint8_t>(RejectReason::kIdOutsideWindow)) << id;
+  }
+  // The rejects left the book alone: nothing rests, nothing is remembered.
+  EXPECT_EQ(f.eng.live_orders(), 0U);
+  EXPECT_FALSE(f.eng.bbo(kSym).has_bid);
+  EXPECT_EQ(f.eng.order(25).state, OrderState::kUnknown);
+  EXPECT_EQ(f.eng.evicted_max(), 37U);
+  // A live id below evicted_max is still a duplicate, not outside the window.
+  EXPECT_EQ(f.limit(40, Side::kBuy, 100, 1)[0].type, EventType::kAccepted);
+  EXPECT_EQ(f.limit(40, Side::kSell, 200, 1)[0].reason, static_cast<std::uint8_t>(RejectReason::kDuplicateOrderId));
+  // evicted_max survives snapshot/restore and is part of the hash.
+  const std::string snap = f.eng.snapshot();
+  MatchingEngine r = MatchingEngine::restore(reinterpret_cast<const std::uint8_t*>(snap.data()), snap.size());
+  EXPECT_EQ(r.evicted_max(), 37U);
+  EXPECT_EQ(r.state_hash(), f.eng.state_hash());
+  std::vector<Event> ev;
+  Command c{};
+  c.kind = CommandKind::kSubmit;
+  c.order_id = 30;
+  c.symbol = kSym;
+  c.side = Side::kBuy;
+  c.order_type = OrderType::kLimit;
+  c.tif = TimeInForce::kGtc;
+  c.price = 100;
+  c.qty = 1;
+  r.apply(c, ev);
+  ASSERT_EQ(ev.size(), 1U);
+  EXPECT_EQ(ev[0].reason, static_cast<std::uint8_t>(RejectReason::kIdOutsideWindow));
+  // id_history 0: every finished id is evicted at once.
+  cfg.id_history = 0;
+  Fixture z(cfg);
+  z.limit(5, Side::kBuy, 100, 1);
+  z.cancel(5);
+  EXPECT_EQ(z.eng.evicted_max(), 5U);
+  EXPECT_EQ(z.limit(5, Side::kBuy, 100, 1)[0].reason, static_cast<std::uint8_t>(RejectReason::kIdOutsideWindow));
+  EXPECT_EQ(z.limit(6, Side::kBuy, 100, 1)[0].type, EventType::kAccepted);
 }
 
 namespace {

@@ -138,6 +138,7 @@ cdef extern from "shanraq/book/engine.hpp" namespace "shanraq::book" nogil:
         size_t symbol_count() noexcept
         const EngineConfig& config() noexcept
         size_t memory_reserved() noexcept
+        uint64_t evicted_max() noexcept
         string snapshot() except +
         uint64_t state_hash() except +
 

@@ -181,6 +181,12 @@ class MatchingEngineBase:
     def symbol_count(self) -> int: ...
     @property
     def memory_reserved(self) -> int: ...
+    @property
+    def evicted_max(self) -> int:
+        """Highest order id ever evicted from the id_history window (0 if
+        none). A submit whose id is not live, not in the window and <= this
+        is rejected ID_OUTSIDE_WINDOW: it may have been used, and the bounded
+        window cannot prove otherwise. Increasing ids never hit it."""
     def snapshot(self) -> bytes:
         """Canonical, checksummed encoding of the whole state."""
     def state_hash(self) -> int:

@@ -566,6 +566,11 @@ cdef class MatchingEngineBase:
         self._check()
         return self.eng.memory_reserved()
 
+    @property
+    def evicted_max(self):
+        self._check()
+        return self.eng.evicted_max()
+
     # ---- persistence -----------------------------------------------------------------
     def snapshot(self):
         self._check()

@@ -32,7 +32,10 @@ struct EngineConfig {
   std::uint32_t max_orders = 1u << 20;   // live orders (resting + pending stops + the one in flight)
   std::uint32_t max_symbols = 1024;
   std::uint32_t max_levels = 1u << 18;   // price levels over all symbols, sides and stop books
-  std::uint32_t id_history = 1u << 20;   // finished order ids remembered for duplicate checks
+  // Finished order ids remembered exactly for duplicate checks. Ids evicted
+  // from this window are summarised by their maximum: a new id at or below it
+  // is rejected (kIdOutsideWindow), so a duplicate is never accepted.
+  std::uint32_t id_history = 1u << 20;
   bool market_data = false;              // emit kMdAdd/kMdModify/kMdDelete
 };
 
@@ -132,13 +135,17 @@ class MatchingEngine {
   std::size_t level_count() const noexcept;
   std::size_t symbol_count() const noexcept;
   const EngineConfig& config() const noexcept;
+  // Highest order id ever evicted from the finished-id window (0 = none yet).
+  // A submit must use an id above it (or one still in the window's view:
+  // never seen and above it); ids at or below it are rejected kIdOutsideWindow.
+  std::uint64_t evicted_max() const noexcept;
   // Bytes reserved for pools and indexes (address space; resident memory
   // follows use, since the pools are touched only as they fill).
   std::size_t memory_reserved() const noexcept;
 
   // ---- persistence --------------------------------------------------------
   // A canonical encoding of the logical state (book contents in priority
-  // order, counters, id history), checksummed. Two engines in the same state
+  // order, counters, id history and evicted_max), checksummed. Two engines in the same state
   // produce the same bytes.
   std::string snapshot() const;
   // Throws std::invalid_argument on a corrupt or foreign snapshot.

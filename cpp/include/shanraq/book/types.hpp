@@ -96,6 +96,10 @@ enum class RejectReason : std::uint8_t {
   kOrderCapacity = 23,
   kLevelCapacity = 24,
   kInvalidTime = 25,
+  // The id is neither live nor in the finished-id window, but is <= the
+  // highest id ever evicted from that window: it may have been used before,
+  // so it cannot be proven fresh. Increasing ids never hit this.
+  kIdOutsideWindow = 26,
 };
 
 enum class CancelReason : std::uint8_t {
@@ -111,7 +115,7 @@ enum class CancelReason : std::uint8_t {
 
 // Lifecycle of an order as reported by queries and per-call reports.
 enum class OrderState : std::uint8_t {
-  kUnknown = 0,  // never seen, or forgotten (older than the id history)
+  kUnknown = 0,  // never seen, or forgotten (evicted from the id history)
   kResting = 1,
   kPendingStop = 2,
   kFilled = 3,
