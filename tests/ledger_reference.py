@@ -89,9 +89,18 @@ class _State:
 
 
 class ReferenceLedger:
-    def __init__(self) -> None:
+    """``idempotency_window`` (ns, 0 = off): the model keeps every transfer
+    for ever and only applies the window's answers, which is exactly what the
+    real ledger must give whether or not it has evicted anything."""
+
+    def __init__(self, idempotency_window: int = 0) -> None:
         self.s = _State()
         self.last_timestamp = 0
+        self.window = idempotency_window
+
+    def _outside(self, tid: int, ts: int) -> bool:
+        # Milliseconds since the epoch in the id's high 42 bits.
+        return self.window != 0 and (tid >> 22) * 1_000_000 + self.window < ts
 
     # ---- helpers -------------------------------------------------------------
     def _ts(self, now: int) -> int:
@@ -325,6 +334,8 @@ class ReferenceLedger:
             return TR.ID_MUST_NOT_BE_ZERO
         if tid == U64:
             return TR.ID_MUST_NOT_BE_INT_MAX
+        if self._outside(tid, ts):
+            return TR.ID_OUTSIDE_IDEMPOTENCY_WINDOW
         e = self.s.transfers.get(tid)
         if e is not None:
             return TR.ID_ALREADY_FAILED if e.status == FAILED else self._exists(t, e)
@@ -454,6 +465,8 @@ class ReferenceLedger:
         if g("timeout", 0):
             return TR.TIMEOUT_RESERVED_FOR_PENDING_TRANSFER
         p = self.s.transfers.get(pid)
+        if self._outside(pid, ts) and (p is None or p.status != PS.PENDING):
+            return TR.PENDING_ID_OUTSIDE_IDEMPOTENCY_WINDOW
         if p is None or p.status == FAILED:
             return TR.PENDING_TRANSFER_NOT_FOUND
         if not p.flags & TF.PENDING:

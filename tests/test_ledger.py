@@ -20,6 +20,7 @@ from shanraq_core import (
     Ledger,
     SetLimitResult,
     TransferFlags,
+    make_transfer_id,
 )
 from shanraq_core.ledger import PendingStatus
 from tests.ledger_reference import ReferenceLedger
@@ -447,3 +448,108 @@ def test_long_batches_match_the_reference(batches: list[list[dict[str, int]]]) -
                 want.credits_pending,
                 want.credits_posted,
             )
+
+
+# ---- idempotency window ---------------------------------------------------------------------
+
+MS = 1_000_000  # ns
+WINDOW_MS = 50
+
+
+@st.composite
+def window_batches(draw: st.DrawFn) -> list[tuple[int, list[dict[str, int]], bool]]:
+    """Batches at increasing command times (ms), ids stamped up to 80 ms in the
+    past (so some are already outside the 50 ms window), retries of earlier
+    ids, posts/voids of earlier holds, and whether to evict after each batch."""
+    out: list[tuple[int, list[dict[str, int]], bool]] = []
+    ids: list[int] = []
+    ms = 1000
+    for _ in range(draw(st.integers(1, 8))):
+        ms += draw(st.integers(0, 40))
+        batch: list[dict[str, int]] = []
+        for _ in range(draw(st.integers(1, 24))):
+            kind = draw(st.integers(0, 9))
+            tid = make_transfer_id(ms - draw(st.integers(0, 80)), draw(st.integers(0, 3)))
+            if kind < 2 and ids:
+                flags = TF.POST_PENDING_TRANSFER if kind == 0 else TF.VOID_PENDING_TRANSFER
+                row = {"id": tid, "pending_id": draw(st.sampled_from(ids)), "flags": flags}
+            elif kind == 2 and ids:
+                row = dict(draw(st.sampled_from(batch or [{"id": draw(st.sampled_from(ids))}])))
+            else:
+                debit = draw(st.integers(1, 5))
+                flags = draw(st.sampled_from([0, 0, TF.PENDING, TF.LINKED]))
+                row = {
+                    "id": tid,
+                    "debit_account_id": debit,
+                    "credit_account_id": 1 + (debit + draw(st.integers(0, 3))) % 5,
+                    "amount": draw(st.integers(1, 30)),
+                    "ledger": USD,
+                    "code": 1,
+                    "flags": flags,
+                    "timeout": draw(st.sampled_from([0, 30 * MS])) if flags == TF.PENDING else 0,
+                }
+            ids.append(row["id"])
+            batch.append(row)
+        out.append((ms, batch, draw(st.booleans())))
+    return out
+
+
+@given(window_batches())
+def test_idempotency_window_matches_the_reference_whenever_evict_runs(
+    stream: list[tuple[int, list[dict[str, int]], bool]],
+) -> None:
+    """Evicting never changes an answer: the real ledger, evicting at random
+    moments, answers every transfer like the reference, which never evicts."""
+    led = Ledger(16, 4096, 1024, idempotency_window=WINDOW_MS * MS)
+    ref = ReferenceLedger(idempotency_window=WINDOW_MS * MS)
+    for aid in range(1, 6):
+        flags = AF.DEBITS_MUST_NOT_EXCEED_CREDITS if aid > 3 else 0
+        led.create_account(aid, USD, 1, flags=flags)
+        ref.create_account(id=aid, ledger=USD, code=1, flags=flags)
+    for ms, batch, evict in stream:
+        got = led.create_transfers(transfers(*batch), now=ms * MS)
+        assert list(got) == [int(x) for x in ref.create_transfers(batch, now=ms * MS)]
+        if evict:
+            before = led.transfer_count
+            assert led.evict() == before - led.transfer_count
+        for aid in range(1, 6):
+            acc, want = led.lookup_account(aid), ref.lookup_account(aid)
+            assert acc is not None
+            assert want is not None
+            assert (acc.debits_pending, acc.debits_posted, acc.credits_pending, acc.credits_posted) == (
+                want.debits_pending,
+                want.debits_posted,
+                want.credits_pending,
+                want.credits_posted,
+            )
+    copy = Ledger.restore(led.snapshot())
+    assert copy.idempotency_window == WINDOW_MS * MS
+    assert copy.snapshot() == led.snapshot()
+
+
+def test_idempotency_window_scenario_and_bad_input() -> None:
+    led = Ledger(8, 64, 8, idempotency_window=1000 * MS)
+    led.create_account(1, USD, 1)
+    led.create_account(2, USD, 1)
+    old = make_transfer_id(1000, 1)
+    assert led.transfer(old, 1, 2, 5, USD, 1, now=1000 * MS) is R.CREATED
+    assert led.transfer(old, 1, 2, 5, USD, 1, now=1900 * MS) is R.EXISTS
+    # Too late for a retry: refused, never applied twice.
+    assert led.transfer(old, 1, 2, 5, USD, 1, now=2100 * MS) is R.ID_OUTSIDE_IDEMPOTENCY_WINDOW
+    assert led.evict() == 1
+    assert led.lookup_transfer(old) is None
+    assert led.transfer(old, 1, 2, 5, USD, 1, now=2200 * MS) is R.ID_OUTSIDE_IDEMPOTENCY_WINDOW
+    acc = led.lookup_account(1)
+    assert acc is not None
+    assert acc.debits_posted == 5
+    assert Ledger(1, 1, 1).evict() == 0  # window off: nothing to evict
+    with pytest.raises(ValueError, match="idempotency_window"):
+        Ledger(1, 1, 1, idempotency_window=-1)
+    with pytest.raises(ValueError, match="window"):
+        Ledger(1, 1, 1, idempotency_window=1 << 63)
+    with pytest.raises(TypeError):
+        Ledger(1, 1, 1, idempotency_window=1.5)  # type: ignore[arg-type]
+    assert make_transfer_id(1, 2) == (1 << 22) | 2
+    for ms, seq in ((-1, 0), (1 << 42, 0), (0, 1 << 22), (0, 0), (0, -1)):
+        with pytest.raises(ValueError, match=r"ms|sequence|reserved"):
+            make_transfer_id(ms, seq)

@@ -37,6 +37,7 @@ from shanraq_core.ledger import (
     Ledger,
     SetLimitResult,
     TransferFlags,
+    make_transfer_id,
 )
 from shanraq_core.queue import Closed, MpscRing, SpscRing
 
@@ -72,4 +73,5 @@ __all__ = [
     "Trade",
     "TransferFlags",
     "__version__",
+    "make_transfer_id",
 ]

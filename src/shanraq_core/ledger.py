@@ -50,7 +50,29 @@ __all__ = [
     "SetLimitResult",
     "Transfer",
     "TransferFlags",
+    "make_transfer_id",
 ]
+
+#: Low bits of a time-ordered transfer id left to the caller (sequence/random).
+ID_SEQUENCE_BITS = 22
+
+
+def make_transfer_id(ms: int, sequence: int) -> int:
+    """A time-ordered transfer id for a ledger with an idempotency window:
+    ``ms`` (milliseconds since the Unix epoch, < 2**42: until 2109) in the high
+    42 bits and ``sequence`` (< 2**22, unique among the caller's ids of that
+    millisecond) in the low 22. Pure function; any thread.
+
+    Raises:
+        ValueError: ``ms`` or ``sequence`` out of range, or an id of 0.
+    """
+    if not 0 <= ms < 1 << (64 - ID_SEQUENCE_BITS):
+        raise ValueError(f"ms must be in 0..2**42-1, got {ms}")
+    if not 0 <= sequence < 1 << ID_SEQUENCE_BITS:
+        raise ValueError(f"sequence must be in 0..2**22-1, got {sequence}")
+    if ms == 0 and sequence == 0:
+        raise ValueError("id 0 is reserved")
+    return (ms << ID_SEQUENCE_BITS) | sequence
 
 
 class AccountFlags(IntFlag):
@@ -165,6 +187,9 @@ class CreateTransferResult(IntEnum):
     ID_MUST_NOT_BE_ZERO = 5
     #: Not created: id 2**64-1 is reserved.
     ID_MUST_NOT_BE_INT_MAX = 6
+    #: Not created (extension): the id's embedded time is older than the event's
+    #: timestamp minus the idempotency window; a retry this late is refused.
+    ID_OUTSIDE_IDEMPOTENCY_WINDOW = 101
     #: A transfer with this id exists with different flags.
     EXISTS_WITH_DIFFERENT_FLAGS = 36
     #: A transfer with this id exists with a different pending_id.
@@ -213,6 +238,9 @@ class CreateTransferResult(IntEnum):
     PENDING_ID_MUST_BE_DIFFERENT = 16
     #: Not created: only pending transfers take a timeout.
     TIMEOUT_RESERVED_FOR_PENDING_TRANSFER = 17
+    #: Not created (extension): pending_id's time is outside the idempotency
+    #: window and it names no live hold (it may have been evicted).
+    PENDING_ID_OUTSIDE_IDEMPOTENCY_WINDOW = 102
     #: Not created: CLOSING_DEBIT/CLOSING_CREDIT need PENDING.
     CLOSING_TRANSFER_MUST_BE_PENDING = 64
     #: Not created: a transfer that is not balancing, closing, post or void must move value.
@@ -359,9 +387,15 @@ class Ledger(LedgerBase):
     construction and resident as used. Remembered failed ids count as
     transfers; ``history_capacity`` bounds balance-history entries.
 
+    ``idempotency_window`` (ns, 0 = off) bounds a long-running ledger's
+    memory (docs/ledger.md): transfer ids must then carry their creation time
+    as milliseconds since the epoch in their high 42 bits (``make_transfer_id``),
+    ids older than an event's timestamp minus the window are answered
+    ``ID_OUTSIDE_IDEMPOTENCY_WINDOW``, and ``evict()`` drops them.
+
     Raises:
-        ValueError: a capacity outside 1..2**31-1.
-        TypeError: a non-integer capacity.
+        ValueError: a capacity outside 1..2**31-1, a window of 2**63 ns or more.
+        TypeError: a non-integer capacity or window.
     """
 
     __slots__ = ()
@@ -371,6 +405,7 @@ class Ledger(LedgerBase):
         accounts_capacity: int = 1 << 20,
         transfers_capacity: int = 1 << 23,
         history_capacity: int = 1 << 20,
+        idempotency_window: int = 0,
     ) -> None:
         for name, value in (
             ("accounts_capacity", accounts_capacity),
@@ -379,7 +414,7 @@ class Ledger(LedgerBase):
         ):
             if isinstance(value, int) and not isinstance(value, bool) and value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
-        super().__init__(accounts_capacity, transfers_capacity, history_capacity)
+        super().__init__(accounts_capacity, transfers_capacity, history_capacity, idempotency_window)
 
     # Commands and queries (create_account, transfer, create_accounts,
     # create_transfers, lookup_account, lookup_transfer, balance,

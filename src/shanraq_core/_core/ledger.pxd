@@ -58,6 +58,7 @@ cdef extern from "shanraq/ledger/ledger.hpp" namespace "shanraq::ledger" nogil:
         uint32_t accounts
         uint32_t transfers
         uint32_t history
+        uint64_t idempotency_window
 
     cdef cppclass Ledger:
         Ledger(const LedgerCapacity&) except +
@@ -67,6 +68,7 @@ cdef extern from "shanraq/ledger/ledger.hpp" namespace "shanraq::ledger" nogil:
         CreateTransferResult create_transfer(const Transfer&, uint64_t) except +
         SetLimitResult set_account_limit(uint64_t, uint64_t) noexcept
         size_t expire_pending_transfers(uint64_t) except +
+        size_t evict() except +
         bint lookup_account(uint64_t, Account&) noexcept
         const Transfer* lookup_transfer(uint64_t) noexcept
         size_t account_history(uint64_t, uint64_t, uint64_t, AccountBalance*, size_t) noexcept

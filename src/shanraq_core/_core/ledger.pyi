@@ -23,8 +23,15 @@ def _register(
 
 class LedgerBase:
     def __init__(
-        self, accounts_capacity: int = ..., transfers_capacity: int = ..., history_capacity: int = ...
+        self,
+        accounts_capacity: int = ...,
+        transfers_capacity: int = ...,
+        history_capacity: int = ...,
+        idempotency_window: int = ...,
     ) -> None: ...
+    @property
+    def idempotency_window(self) -> int:
+        """The idempotency window in ns; 0 when off."""
     @property
     def accounts_capacity(self) -> int: ...
     @property
@@ -86,6 +93,13 @@ class LedgerBase:
         """Sets an account's overdraft / credit limit; returns a SetLimitResult."""
     def expire_pending_transfers(self, now: int) -> int:
         """Releases holds whose timeout has passed at ``now``; returns how many."""
+    def evict(self) -> int:
+        """With an idempotency window: drops stored transfers and remembered
+        failed ids whose id time is older than last_timestamp - window, except
+        live holds and the holds of kept posts/voids; returns how many. Later
+        answers are the same whether or when it ran; dropped transfers are no
+        longer found by lookup_transfer. O(transfers): call it between batches.
+        0 when the window is off. Single-writer like every command."""
     def create_accounts(self, accounts: npt.NDArray[np.void], now: int = 0) -> npt.NDArray[np.uint32]:
         """One CreateAccountResult value per ACCOUNT_DTYPE record, in order;
         GIL released. TypeError for another dtype, CapacityError (nothing

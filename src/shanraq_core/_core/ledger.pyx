@@ -155,11 +155,13 @@ cdef class LedgerBase:
     def __cinit__(self, *args, **kwargs):
         self.l = NULL
 
-    def __init__(self, accounts_capacity=1 << 20, transfers_capacity=1 << 23, history_capacity=1 << 20):
+    def __init__(self, accounts_capacity=1 << 20, transfers_capacity=1 << 23, history_capacity=1 << 20,
+                 idempotency_window=0):
         cdef LedgerCapacity cap
         cap.accounts = <uint32_t>_bounded(accounts_capacity, "accounts_capacity", 0x7FFFFFFF)
         cap.transfers = <uint32_t>_bounded(transfers_capacity, "transfers_capacity", 0x7FFFFFFF)
         cap.history = <uint32_t>_bounded(history_capacity, "history_capacity", 0x7FFFFFFF)
+        cap.idempotency_window = _bounded(idempotency_window, "idempotency_window", 0x7FFFFFFFFFFFFFFF)
         if self.l != NULL:
             raise RuntimeError("Ledger is already initialised")
         self.l = new Ledger(cap)
@@ -187,6 +189,11 @@ cdef class LedgerBase:
     def history_capacity(self):
         self._check()
         return self.l.capacity().history
+
+    @property
+    def idempotency_window(self):
+        self._check()
+        return self.l.capacity().idempotency_window
 
     @property
     def account_count(self):
@@ -275,6 +282,10 @@ cdef class LedgerBase:
     def expire_pending_transfers(self, now):
         self._check()
         return self.l.expire_pending_transfers(_u64(now, "now"))
+
+    def evict(self):
+        self._check()
+        return self.l.evict()
 
     # ---- batch commands ------------------------------------------------------
     def create_accounts(self, accounts, now=0):
