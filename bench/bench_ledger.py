@@ -7,7 +7,8 @@ of payments two-phase. Batch benchmarks time create_transfers over
 N_BATCH transfers in 8190-transfer batches (transfers/s = N_BATCH / time);
 per-call benchmarks time a Python loop of N_CALLS Ledger.transfer calls
 (ns per call = time / N_CALLS). The baseline is the pure-Python reference
-ledger (tests/ledger_reference.py) on N_REFERENCE transfers.
+ledger (tests/ledger_reference.py) on N_REFERENCE transfers. Evict times
+evict() with an idempotency window over N_BATCH stored transfers.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np
 from tests.ledger_reference import ReferenceLedger
 
 from bench import ledger_data as data
+from shanraq_core import TRANSFER_DTYPE, Ledger
 
 N_BATCH = 1_000_000
 N_CALLS = 10_000
@@ -41,6 +44,33 @@ class CreateTransfersBatch:
         # number = 1: each sample gets a fresh ledger from setup, so ids are new.
         for i in range(0, N_BATCH, data.BATCH):
             self.ledger.create_transfers(self.stream[i : i + data.BATCH])
+
+
+class Evict:
+    """evict() on a ledger with an idempotency window holding N_BATCH
+    time-ordered transfers, the older half outside the window."""
+
+    timeout = 600
+    number = 1
+    repeat = 5
+
+    def setup(self) -> None:
+        stream = data.transfers(N_BATCH).copy()
+        ms = 1_000_000 + np.arange(N_BATCH, dtype=np.uint64) // 1000  # 1000 transfers per ms
+        ids = (ms << np.uint64(22)) | (np.arange(N_BATCH, dtype=np.uint64) % 1000)
+        posts = stream["pending_id"] != 0
+        stream["pending_id"][posts] = ids[stream["pending_id"][posts].astype(np.int64) - 1]
+        stream["id"] = ids
+        window_ns = N_BATCH // 2 // 1000 * 1_000_000
+        self.ledger = Ledger(data.N_ACCOUNTS, N_BATCH, 1, idempotency_window=window_ns)
+        self.ledger.create_accounts(data.accounts())
+        for i in range(0, N_BATCH, data.BATCH):
+            j = min(i + data.BATCH, N_BATCH)
+            self.ledger.create_transfers(stream[i:j], now=int(ms[j - 1]) * 1_000_000)
+
+    def time_evict(self) -> None:
+        # number = 1: each sample evicts from a fresh ledger built by setup.
+        self.ledger.evict()
 
 
 class TransferPerCall:
@@ -70,7 +100,7 @@ class ReferenceBaseline:
 
     def setup(self) -> None:
         stream = data.transfers(N_REFERENCE, n_accounts=1000, seed=7).tolist()
-        names = data.TRANSFER_DTYPE.names
+        names = TRANSFER_DTYPE.names
         assert names is not None
         self.rows = [dict(zip(names, t, strict=True)) for t in stream]
         self.ref = ReferenceLedger()
