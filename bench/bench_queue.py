@@ -1,17 +1,25 @@
 """Ring benchmarks: asv classes, and a one-process comparison with
-multiprocessing.Queue (and faster-fifo when installed).
+multiprocessing.Queue and faster-fifo (when installed: ``pip install faster-fifo``).
 
-    python -m bench.bench_queue          # prints the comparison table
+    python -m bench.bench_queue                                  # prints the comparison
+    python -m bench.bench_queue --json docs/plots/queue_roundtrip.json   # ... and saves it
 
-Records are 64 bytes (a numpy structured dtype). "Cross-process" means a
+Records are 64 bytes (a numpy structured dtype; the baselines carry the same
+64 bytes as a ``bytes`` object, which they pickle). "Cross-process" means a
 forked producer (or echo) process and the benchmark process as consumer,
-through a named shared-memory ring.
+through a named shared-memory ring. Every figure of one run comes from the
+same process on the same machine state, so the ratios are meaningful even
+when the absolute numbers move with the load.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import multiprocessing as mp
 import os
+import pathlib
+import platform
 import time
 import uuid
 from typing import Any
@@ -20,9 +28,17 @@ import numpy as np
 
 from shanraq_core import MpscRing, SpscRing
 
+try:
+    import faster_fifo
+except ImportError:  # optional baseline
+    faster_fifo = None
+
 REC = np.dtype([("id", "<u8"), ("ts", "<i8"), ("payload", "<u8", (6,))])
 assert REC.itemsize == 64
 FORK = mp.get_context("fork")
+WAITS = ("spin", "yield", "blocking")
+#: Percentiles saved for the latency plot (docs/plots/plot_queue_latency.py).
+PERCENTILES = (0.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99)
 
 
 def _name(tag: str) -> str:
@@ -46,8 +62,8 @@ def _produce_batched(name: str, n: int, batch: int) -> None:
         sent += ring.push_many(arr[: min(batch, n - sent)], timeout=None)
 
 
-def _echo(there: str, back: str, n: int) -> None:
-    a, b = SpscRing.attach(there), SpscRing.attach(back)
+def _echo(there: str, back: str, n: int, wait: str) -> None:
+    a, b = SpscRing.attach(there, wait=wait), SpscRing.attach(back, wait=wait)  # type: ignore[arg-type]
     for _ in range(n):
         b.push(a.pop())
 
@@ -61,6 +77,26 @@ def _mpq_produce(q: Any, n: int) -> None:
 def _mpq_echo(there: Any, back: Any, n: int) -> None:
     for _ in range(n):
         back.put(there.get())
+
+
+def _ff_produce(q: Any, n: int) -> None:
+    rec = np.zeros(1, REC)[0].tobytes()
+    for _ in range(n):
+        q.put(rec, timeout=60)
+
+
+def _ff_produce_batched(q: Any, n: int, batch: int) -> None:
+    recs = [np.zeros(1, REC)[0].tobytes()] * batch
+    sent = 0
+    while sent < n:
+        k = min(batch, n - sent)
+        q.put_many(recs[:k], timeout=60)
+        sent += k
+
+
+def _ff_echo(there: Any, back: Any, n: int) -> None:
+    for _ in range(n):
+        back.put(there.get(timeout=60), timeout=60)
 
 
 # ---- measurements -------------------------------------------------------------------
@@ -92,10 +128,13 @@ def ring_batched_rate(n: int = 20_000_000, batch: int = 4096) -> float:
     return n / dt
 
 
-def ring_pingpong(n: int = 20_000) -> np.ndarray[Any, np.dtype[np.float64]]:
+def ring_pingpong(n: int = 20_000, wait: str = "blocking") -> np.ndarray[Any, np.dtype[np.float64]]:
+    """Round trips in ns: push a record, the echo process pops it and pushes
+    it back on a second ring, pop it; both sides use wait strategy `wait`."""
     there, back = _name("there"), _name("back")
-    a, b = SpscRing.create(there, 64, REC), SpscRing.create(back, 64, REC)
-    p = FORK.Process(target=_echo, args=(there, back, n))
+    a = SpscRing.create(there, 64, REC, wait=wait)  # type: ignore[arg-type]
+    b = SpscRing.create(back, 64, REC, wait=wait)  # type: ignore[arg-type]
+    p = FORK.Process(target=_echo, args=(there, back, n, wait))
     p.start()
     rec = np.zeros(1, REC)[0].tobytes()
     rt = np.empty(n)
@@ -131,6 +170,47 @@ def mpq_pingpong(n: int = 5_000) -> np.ndarray[Any, np.dtype[np.float64]]:
         t0 = time.perf_counter_ns()
         there.put(rec)
         back.get()
+        rt[i] = time.perf_counter_ns() - t0
+    p.join()
+    return rt
+
+
+def ff_single_rate(n: int = 100_000) -> float:
+    q = faster_fifo.Queue(max_size_bytes=1 << 20)
+    p = FORK.Process(target=_ff_produce, args=(q, n))
+    t0 = time.perf_counter()
+    p.start()
+    for _ in range(n):
+        q.get(timeout=60)
+    dt = time.perf_counter() - t0
+    p.join()
+    return n / dt
+
+
+def ff_batched_rate(n: int = 2_000_000, batch: int = 4096) -> float:
+    q = faster_fifo.Queue(max_size_bytes=16 << 20)
+    p = FORK.Process(target=_ff_produce_batched, args=(q, n, batch))
+    t0 = time.perf_counter()
+    p.start()
+    got = 0
+    while got < n:
+        got += len(q.get_many(timeout=60, max_messages_to_get=batch))
+    dt = time.perf_counter() - t0
+    p.join()
+    return n / dt
+
+
+def ff_pingpong(n: int = 5_000) -> np.ndarray[Any, np.dtype[np.float64]]:
+    there = faster_fifo.Queue(max_size_bytes=1 << 20)
+    back = faster_fifo.Queue(max_size_bytes=1 << 20)
+    p = FORK.Process(target=_ff_echo, args=(there, back, n))
+    p.start()
+    rec = np.zeros(1, REC)[0].tobytes()
+    rt = np.empty(n)
+    for i in range(n):
+        t0 = time.perf_counter_ns()
+        there.put(rec, timeout=60)
+        back.get(timeout=60)
         rt[i] = time.perf_counter_ns() - t0
     p.join()
     return rt
@@ -192,24 +272,72 @@ class CrossProcess:
     track_pingpong_p50_ns.unit = "ns"  # type: ignore[attr-defined]
 
 
+def _cpu_model() -> str:
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def main() -> None:
-    print(f"64-byte records, cpu count {os.cpu_count()}, load {os.getloadavg()[0]:.2f}")
-    r1 = ring_single_rate()
-    rb = ring_batched_rate()
-    m1 = mpq_single_rate()
-    print(
-        f"cross-process, one record per call: SpscRing {r1 / 1e6:.2f} M/s, "
-        f"multiprocessing.Queue {m1 / 1e6:.3f} M/s ({r1 / m1:.0f}x)"
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    print(f"cross-process, push_many/pop_many:  SpscRing {rb / 1e6:.1f} M/s")
-    pr = ring_pingpong()
-    pm = mpq_pingpong()
-    for label, rt in (("SpscRing", pr), ("multiprocessing.Queue", pm)):
+    parser.add_argument("--json", type=pathlib.Path, help="also write the figures and percentiles here")
+    args = parser.parse_args()
+    have_ff = faster_fifo is not None
+    load = os.getloadavg()[0]
+    print(f"64-byte records, {_cpu_model()}, cpu count {os.cpu_count()}, load {load:.2f}")
+    if not have_ff:
+        print("faster-fifo is not installed (pip install faster-fifo): its rows are skipped")
+
+    rates: dict[str, float] = {}
+    rates["SpscRing single"] = ring_single_rate()
+    rates["multiprocessing.Queue single"] = mpq_single_rate()
+    if have_ff:
+        rates["faster-fifo single"] = ff_single_rate()
+    rates["SpscRing batched"] = ring_batched_rate()
+    if have_ff:
+        rates["faster-fifo batched"] = ff_batched_rate()
+
+    base = rates["multiprocessing.Queue single"]
+    print("cross-process records/s (x multiprocessing.Queue one per call):")
+    for label, r in rates.items():
+        print(f"  {label:30s} {r / 1e6:9.3f} M/s  {r / base:8.1f}x")
+
+    trips: dict[str, np.ndarray[Any, np.dtype[np.float64]]] = {}
+    for wait in WAITS:
+        trips[f"SpscRing wait={wait}"] = ring_pingpong(wait=wait)
+    trips["multiprocessing.Queue"] = mpq_pingpong()
+    if have_ff:
+        trips["faster-fifo"] = ff_pingpong()
+    print("cross-process ping-pong round trip:")
+    for label, rt in trips.items():
         p50, p99, p999 = np.percentile(rt, [50, 99, 99.9])
         print(
-            f"ping-pong round trip {label:22s} p50 {p50 / 1e3:7.1f} us  p99 {p99 / 1e3:7.1f} us  "
-            f"p99.9 {p999 / 1e3:7.1f} us"
+            f"  {label:24s} p50 {p50 / 1e3:7.1f} us  p99 {p99 / 1e3:7.1f} us  p99.9 {p999 / 1e3:7.1f} us"
+            f"  ({len(rt)} round trips)"
         )
+
+    if args.json is not None:
+        doc = {
+            "machine": _cpu_model(),
+            "cpu_count": os.cpu_count(),
+            "load_average_at_start": load,
+            "python": platform.python_version(),
+            "command": "python -m bench.bench_queue --json " + str(args.json),
+            "rates_per_s": rates,
+            "percentiles": list(PERCENTILES),
+            "round_trip_ns": {
+                label: [float(v) for v in np.percentile(rt, PERCENTILES)] for label, rt in trips.items()
+            },
+            "round_trips": {label: len(rt) for label, rt in trips.items()},
+        }
+        args.json.write_text(json.dumps(doc, indent=1) + "\n")
+        print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":
