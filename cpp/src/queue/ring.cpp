@@ -686,6 +686,7 @@ std::size_t SpscRing::try_pop_many(void* out, std::size_t max_n) {
     return 0;
   }
   stamp_consumer();
+  peeked_ = 0;
   const std::uint64_t cap = mask_ + 1;
   const std::size_t first = static_cast<std::size_t>(std::min<std::uint64_t>(k, cap - (head & mask_)));
   auto* dst = static_cast<std::byte*>(out);
@@ -711,6 +712,7 @@ bool SpscRing::try_pop(void* out) {
     }
   }
   stamp_consumer();
+  peeked_ = 0;
   std::memcpy(out, slot(head), record_size_);
   h_->head.store(head + 1, std::memory_order_release);
   notify(h_->not_full);
@@ -745,6 +747,57 @@ std::size_t SpscRing::pop_many(void* out, std::size_t max_n, nanoseconds timeout
         }
       });
   return k;
+}
+
+RecordSpan SpscRing::peek(std::size_t max_n) {
+  const std::uint64_t head = h_->head.load(std::memory_order_relaxed);
+  if (tail_cache_ < head + max_n) {
+    // acquire: pairs with the producer's release of the tail, as in pop.
+    tail_cache_ = h_->tail.load(std::memory_order_acquire);
+  }
+  const std::uint64_t avail = tail_cache_ > head ? tail_cache_ - head : 0;
+  const std::uint64_t to_end = (mask_ + 1) - (head & mask_);
+  const auto k = static_cast<std::size_t>(std::min<std::uint64_t>({avail, to_end, max_n}));
+  peeked_ = k;
+  if (k == 0 && max_n != 0 && SHANRAQ_UNLIKELY(closed())) {
+    tail_cache_ = h_->tail.load(std::memory_order_acquire);
+    if (tail_cache_ <= head) throw Closed("peek on a closed, drained ring");
+    return peek(max_n);
+  }
+  if (k != 0) stamp_consumer();
+  // The slots stay ours until release() moves the head past them: a
+  // producer never writes a slot at or after the head it has acquired.
+  return {slot(head), k, stride_};
+}
+
+RecordSpan SpscRing::peek(std::size_t max_n, nanoseconds timeout) {
+  RecordSpan span = peek(max_n);
+  if (span.count != 0 || max_n == 0) return span;
+  wait_for(
+      h_->not_empty, timeout,
+      [&] {
+        span = peek(max_n);
+        return span.count > 0;
+      },
+      [&] {
+        if (consumer_peer_dead() && (span = peek(max_n)).count == 0) {
+          throw PeerDead("the producer process of ring '" + name() + "' is gone and the ring is empty");
+        }
+      });
+  return span;
+}
+
+void SpscRing::release(std::size_t n) {
+  if (n > peeked_) {
+    throw std::invalid_argument("release(" + std::to_string(n) + ") of a ring with " + std::to_string(peeked_) +
+                                " peeked records");
+  }
+  if (n == 0) return;
+  const std::uint64_t head = h_->head.load(std::memory_order_relaxed);
+  // release: the producer may overwrite these slots once it acquires this.
+  h_->head.store(head + n, std::memory_order_release);
+  peeked_ -= n;
+  notify(h_->not_full);
 }
 
 // ---- MpscRing ------------------------------------------------------------------
@@ -933,6 +986,7 @@ bool MpscRing::try_pop(void* out) {
     return false;
   }
   stamp_consumer();
+  peeked_ = 0;
   std::memcpy(out, reinterpret_cast<std::byte*>(s) + sizeof(detail::SlotHeader), record_size_);
   s->pid.store(0, std::memory_order_relaxed);
   // release: the slot is free for the next lap once producers acquire this.
@@ -960,6 +1014,7 @@ std::size_t MpscRing::try_pop_many(void* out, std::size_t max_n) {
     return try_pop(dst) ? 1 : 0;
   }
   stamp_consumer();
+  peeked_ = 0;
   h_->head.store(head + k, std::memory_order_release);
   notify(h_->not_full);
   return k;
@@ -982,6 +1037,62 @@ std::size_t MpscRing::pop_many(void* out, std::size_t max_n, nanoseconds timeout
       },
       [] {});
   return k;
+}
+
+
+RecordSpan MpscRing::peek(std::size_t max_n) {
+  const std::uint64_t head = h_->head.load(std::memory_order_relaxed);
+  const std::uint64_t to_end = (mask_ + 1) - (head & mask_);
+  const auto limit = static_cast<std::size_t>(std::min<std::uint64_t>(to_end, max_n));
+  std::size_t k = 0;
+  // acquire: pairs with each producer's release of its slot's seq.
+  while (k < limit && slot_header(slot(head + k))->seq.load(std::memory_order_acquire) == 2 * (head + k) + 1) ++k;
+  peeked_ = k;
+  auto* first = slot(head) + sizeof(detail::SlotHeader);
+  if (k == 0 && max_n != 0) {
+    if (h_->tail.load(std::memory_order_relaxed) > head) {
+      check_stalled_slot(head);  // claimed, being written (or its writer died)
+    } else if (SHANRAQ_UNLIKELY(closed())) {
+      if (slot_header(slot(head))->seq.load(std::memory_order_acquire) == 2 * head + 1) return peek(max_n);
+      if (h_->tail.load(std::memory_order_acquire) <= head) throw Closed("peek on a closed, drained ring");
+    }
+    return {first, 0, stride_};
+  }
+  if (k != 0) stamp_consumer();
+  // Published slots stay published until release() frees them: producers
+  // claim a slot only once its seq says "free for this lap".
+  return {first, k, stride_};
+}
+
+RecordSpan MpscRing::peek(std::size_t max_n, nanoseconds timeout) {
+  RecordSpan span = peek(max_n);
+  if (span.count != 0 || max_n == 0) return span;
+  wait_for(
+      h_->not_empty, timeout,
+      [&] {
+        span = peek(max_n);
+        return span.count > 0;
+      },
+      [] {});
+  return span;
+}
+
+void MpscRing::release(std::size_t n) {
+  if (n > peeked_) {
+    throw std::invalid_argument("release(" + std::to_string(n) + ") of a ring with " + std::to_string(peeked_) +
+                                " peeked records");
+  }
+  if (n == 0) return;
+  const std::uint64_t head = h_->head.load(std::memory_order_relaxed);
+  for (std::size_t i = 0; i < n; ++i) {
+    detail::SlotHeader* s = slot_header(slot(head + i));
+    s->pid.store(0, std::memory_order_relaxed);
+    // release: the slot is free for the next lap once producers acquire this.
+    s->seq.store(2 * (head + i + mask_ + 1), std::memory_order_release);
+  }
+  h_->head.store(head + n, std::memory_order_release);
+  peeked_ -= n;
+  notify(h_->not_full);
 }
 
 }  // namespace shanraq::queue

@@ -7,6 +7,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -173,6 +174,69 @@ TYPED_TEST(RingSemantics, CloseDrainsThenThrows) {
   EXPECT_THROW(ring.try_pop(&out), Closed);
   EXPECT_THROW(ring.pop(&out), Closed);
   EXPECT_THROW(ring.pop_many(&out, 4), Closed);
+}
+
+// Zero-copy consumption: peek shows records in place without consuming them,
+// stops at the wrap point, keeps their slots from producers until release,
+// and release consumes exactly what was peeked.
+TYPED_TEST(RingSemantics, PeekAndReleaseInPlace) {
+  TypeParam ring(sizeof(Rec), 8);
+  auto rec_at = [](const RecordSpan& span, std::size_t i) {
+    Rec r;
+    std::memcpy(&r, span[i], sizeof r);
+    return r;
+  };
+  EXPECT_EQ(ring.peek(4).count, 0u);
+  EXPECT_THROW(ring.release(1), std::invalid_argument);
+  for (std::uint64_t i = 0; i < 6; ++i) {
+    const Rec r = make(i);
+    ASSERT_TRUE(ring.try_push(&r));
+  }
+  RecordSpan span = ring.peek(4);
+  ASSERT_EQ(span.count, 4u);
+  EXPECT_GE(span.stride, sizeof(Rec));
+  for (std::size_t i = 0; i < 4; ++i) EXPECT_EQ(rec_at(span, i).seq, i);
+  // Not consumed: the same records again, and they still count.
+  EXPECT_EQ(ring.peek(2).count, 2u);
+  EXPECT_EQ(ring.size(), 6u);
+  EXPECT_THROW(ring.release(3), std::invalid_argument);  // only 2 peeked now
+  ring.release(2);
+  EXPECT_EQ(ring.size(), 4u);
+  span = ring.peek(100);
+  ASSERT_EQ(span.count, 4u);
+  EXPECT_EQ(rec_at(span, 0).seq, 2u);
+  // Fill the ring: the peeked slots are still ours, so the producer stops
+  // at capacity and never touches them.
+  for (std::uint64_t i = 6; i < 10; ++i) {
+    const Rec r = make(i);
+    ASSERT_TRUE(ring.try_push(&r));
+  }
+  const Rec extra = make(99);
+  EXPECT_FALSE(ring.try_push(&extra));
+  for (std::size_t i = 0; i < 4; ++i) EXPECT_EQ(rec_at(span, i).seq, 2 + i);
+  ring.release(1);
+  ring.release(3);
+  // Head is now at slot 6 of 8: the next peek stops at the wrap point.
+  span = ring.peek(100);
+  ASSERT_EQ(span.count, 2u);
+  EXPECT_EQ(rec_at(span, 0).seq, 6u);
+  EXPECT_EQ(rec_at(span, 1).seq, 7u);
+  ring.release(2);
+  span = ring.peek(100);
+  ASSERT_EQ(span.count, 2u);
+  EXPECT_EQ(rec_at(span, 0).seq, 8u);
+  EXPECT_TRUE(intact(rec_at(span, 1)));
+  // Any other consuming call drops the peeked count.
+  Rec out{};
+  ASSERT_TRUE(ring.try_pop(&out));
+  EXPECT_EQ(out.seq, 8u);
+  EXPECT_THROW(ring.release(1), std::invalid_argument);
+  span = ring.peek(1, 10ms);
+  ASSERT_EQ(span.count, 1u);
+  ring.release(1);
+  EXPECT_EQ(ring.peek(1, 1ms).count, 0u);  // times out empty
+  ring.close();
+  EXPECT_THROW(ring.peek(1), Closed);
 }
 
 TYPED_TEST(RingSemantics, SharedCreateAttachMismatch) {

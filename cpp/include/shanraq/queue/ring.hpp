@@ -240,6 +240,16 @@ class Region {
 
 }  // namespace detail
 
+// Records the consumer may read in place (SpscRing::peek, MpscRing::peek):
+// `count` records, record i at `data + i * stride` (stride >= record size:
+// slots are 8-byte aligned, and MPSC slots carry a 16-byte prefix).
+struct RecordSpan {
+  const std::byte* data = nullptr;
+  std::size_t count = 0;
+  std::size_t stride = 0;
+  const std::byte* operator[](std::size_t i) const noexcept { return data + i * stride; }
+};
+
 // Layout of a ring: what create() writes and what attach() may demand.
 struct RingLayout {
   std::size_t record_size = 0;
@@ -347,6 +357,8 @@ class RingBase {
   bool producer_stamped_ = false;
   alignas(kCacheLine) std::uint64_t tail_cache_ = 0;
   bool consumer_stamped_ = false;
+  // Records the last peek() returned and release() has not yet consumed.
+  std::size_t peeked_ = 0;
 };
 
 // Inline: it is on every push and pop.
@@ -414,6 +426,24 @@ class SpscRing : public RingBase {
   // 0), then pops up to max_n.
   std::size_t pop_many(void* out, std::size_t max_n, std::chrono::nanoseconds timeout = kForever);
 
+  // Consumer side, zero-copy: the oldest records, read in place in the ring's
+  // slots, without consuming them. At most max_n records, and fewer where
+  // the ring wraps (one contiguous run of slots); count 0 if empty. The
+  // slots stay the consumer's until release(): producers cannot reuse them,
+  // so the records cannot change. Another peek() before release() returns
+  // the same records (and maybe more). Closed once closed and drained, like
+  // try_pop. Consumer thread only; valid until release() or the ring's
+  // destruction.
+  RecordSpan peek(std::size_t max_n);
+  // Consumer side: waits like pop_many for at least one record (count 0 on
+  // timeout), then returns peek(max_n).
+  RecordSpan peek(std::size_t max_n, std::chrono::nanoseconds timeout);
+  // Consumer side: consumes the first n records of the last peek() (n may
+  // be smaller than its count), handing their slots back to producers.
+  // std::invalid_argument if n exceeds the records peeked and not yet
+  // released (nothing is released then).
+  void release(std::size_t n);
+
  private:
   SpscRing(detail::Region region, const RingLayout& layout, WaitStrategy wait, bool init);
   bool producer_peer_dead() const noexcept;
@@ -442,6 +472,11 @@ class MpscRing : public RingBase {
   bool pop(void* out, std::chrono::nanoseconds timeout = kForever);
   std::size_t try_pop_many(void* out, std::size_t max_n);
   std::size_t pop_many(void* out, std::size_t max_n, std::chrono::nanoseconds timeout = kForever);
+  // Zero-copy consumption, as SpscRing's. A claimed but unpublished slot
+  // ends the run (check for a dead claimer happens in try_pop/pop).
+  RecordSpan peek(std::size_t max_n);
+  RecordSpan peek(std::size_t max_n, std::chrono::nanoseconds timeout);
+  void release(std::size_t n);
 
  private:
   MpscRing(detail::Region region, const RingLayout& layout, WaitStrategy wait, bool init);
