@@ -22,6 +22,11 @@ cdef extern from "shanraq/queue/ring.hpp" namespace "shanraq::queue" nogil:
         kYield "shanraq::queue::WaitStrategy::kYield"
         kBlocking "shanraq::queue::WaitStrategy::kBlocking"
 
+    cdef cppclass RecordSpan:
+        const void* data
+        size_t count
+        size_t stride
+
     cdef cppclass RingLayout:
         size_t record_size
         size_t capacity
@@ -40,6 +45,7 @@ cdef extern from "shanraq/queue/ring.hpp" namespace "shanraq::queue" nogil:
         size_t size() noexcept
         cbool closed() noexcept
         void close() noexcept
+        void release(size_t) except +
 
     cdef cppclass MpscRing:
         MpscRing(size_t, size_t, WaitStrategy) except +
@@ -54,6 +60,7 @@ cdef extern from "shanraq/queue/ring.hpp" namespace "shanraq::queue" nogil:
         size_t size() noexcept
         cbool closed() noexcept
         void close() noexcept
+        void release(size_t) except +
 
 
 cdef class RingBase:
@@ -63,6 +70,8 @@ cdef class RingBase:
     cdef object _dtype
     cdef object _scratch
     cdef object _wait
+    # True while an array returned by pop_view() (its _Lease) is alive.
+    cdef bint _leased
     cdef int _check(self) except -1
     cdef _setup(self, object dt, object wait)
     cdef object _record_source(self, object record)
@@ -70,3 +79,5 @@ cdef class RingBase:
     cdef object _wrap(self, object raw)
     cdef object _pop(self, int64_t timeout_ns)
     cdef object _as_records(self, object records)
+    cdef int _check_not_leased(self) except -1
+    cdef void _end_lease(self, size_t n) noexcept

@@ -81,6 +81,13 @@ class RingBase:
     def pop_many(self, max_n: int, timeout: float | None = None) -> npt.NDArray[Any]:
         """Up to max_n records as a new array (a copy), waiting for at least one;
         empty on timeout."""
+    def pop_view(self, max_n: int, timeout: float | None = None) -> npt.NDArray[Any]:
+        """Up to max_n records as a read-only array viewing the ring's slots (no
+        copy), waiting for at least one; empty (and not a view) on timeout.
+        Fewer than max_n where the ring wraps. The records are consumed, and
+        their slots handed back to producers, when the array and every slice
+        or view of it are gone (CPython frees them at the last ``del``); until
+        then every other pop raises RuntimeError. Consumer thread only."""
 
 def unlink(name: str) -> bool: ...
 def cleanup_stale(name: str) -> bool: ...

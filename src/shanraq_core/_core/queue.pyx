@@ -4,7 +4,7 @@
 conversion, GIL handling, timeouts in slices and error mapping; behaviour lives
 in C++ and in the thin Python layer (shanraq_core.queue)."""
 
-from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_FillInfo, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_Check, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.exc cimport PyErr_CheckSignals
 from libc.stdint cimport int64_t, uint64_t
@@ -69,6 +69,16 @@ cdef extern from *:
         return static_cast<long long>(ns == 0 ? r->try_pop_many(p, n) : r->pop_many(p, n, std::chrono::nanoseconds(ns)));
       } catch (...) { classify(e); return -1; }
     }
+    // Returns the count (0: timed out / empty), or -1 on error.
+    template <class R> long long peek(R* r, size_t n, long long ns, shanraq::queue::RecordSpan* out, Err* e) noexcept {
+      try {
+        *out = ns == 0 ? r->peek(n) : r->peek(n, std::chrono::nanoseconds(ns));
+        return static_cast<long long>(out->count);
+      } catch (...) { classify(e); return -1; }
+    }
+    template <class R> void release_quietly(R* r, size_t n) noexcept {
+      try { r->release(n); } catch (...) {}
+    }
     template <class R> R* make(size_t record_size, size_t capacity, shanraq::queue::WaitStrategy w, Err* e) noexcept {
       try { return new R(record_size, capacity, w); } catch (...) { classify(e); return nullptr; }
     }
@@ -98,6 +108,8 @@ cdef extern from *:
     R* b_make "shanraq_bind::make"[R](size_t, size_t, WaitStrategy, Err*) noexcept nogil
     R* b_create "shanraq_bind::create"[R](const string&, const RingLayout&, WaitStrategy, cbool, Err*) noexcept nogil
     R* b_attach "shanraq_bind::attach"[R](const string&, const RingLayout&, WaitStrategy, Err*) noexcept nogil
+    long long b_peek "shanraq_bind::peek"[R](R*, size_t, long long, RecordSpan*, Err*) noexcept nogil
+    void b_release_quietly "shanraq_bind::release_quietly"[R](R*, size_t) noexcept nogil
     int b_unlink "shanraq_bind::unlink"(const string&, Err*) noexcept nogil
     int b_cleanup_stale "shanraq_bind::cleanup_stale"(const string&, Err*) noexcept nogil
 
@@ -204,6 +216,30 @@ cdef WaitStrategy _wait_of(object wait) except *:
     return <WaitStrategy>code
 
 
+cdef class _Lease:
+    """The ring slots behind one pop_view() array. They stay the consumer's
+    (producers cannot overwrite them) until this object dies, which CPython
+    does when the last array, slice or view on them is gone; then they are
+    released in one step."""
+
+    cdef RingBase ring
+    cdef const char* data
+    cdef size_t count
+    cdef Py_ssize_t nbytes
+
+    def __getbuffer__(self, Py_buffer* buf, int flags):
+        if flags & PyBUF_WRITABLE:
+            raise BufferError("pop_view() arrays are read-only: the records live in the ring")
+        PyBuffer_FillInfo(buf, self, <void*>self.data, self.nbytes, 1, flags)
+
+    def __releasebuffer__(self, Py_buffer* buf):
+        pass
+
+    def __dealloc__(self):
+        if self.ring is not None:
+            self.ring._end_lease(self.count)
+
+
 cdef class RingBase:
     """C++ ring holder; use shanraq_core.SpscRing or shanraq_core.MpscRing."""
 
@@ -212,6 +248,7 @@ cdef class RingBase:
         self.m = NULL
         self._dtype = None
         self._scratch = None
+        self._leased = False
 
     def __dealloc__(self):
         del self.s
@@ -446,6 +483,7 @@ cdef class RingBase:
         cdef int r
         cdef int64_t deadline, slice_ns
         self._check()
+        self._check_not_leased()
         out = PyBytes_FromStringAndSize(NULL, self.rsize)
         cdef char* p = PyBytes_AS_STRING(out)
         r = b_pop[SpscRing](self.s, p, 0, &err) if self.s != NULL else b_pop[MpscRing](self.m, p, 0, &err)
@@ -551,9 +589,10 @@ cdef class RingBase:
         cdef int64_t deadline, slice_ns
         cdef size_t n
         self._check()
-        n = <size_t>int(max_n)
+        self._check_not_leased()
         if int(max_n) < 0:
             raise ValueError(f"max_n must be >= 0, got {max_n}")
+        n = <size_t>int(max_n)
         dt = self._dtype if self._dtype is not None else np.dtype((np.void, self.rsize))
         out = np.empty(n, dt)
         if n == 0:
@@ -583,6 +622,66 @@ cdef class RingBase:
             return out
         # Copy out the filled part rather than pin the whole buffer.
         return out[:r].copy()
+
+
+    # ---- zero-copy consumption -----------------------------------------------------
+    cdef int _check_not_leased(self) except -1:
+        if self._leased:
+            raise RuntimeError("an array returned by pop_view() is still alive; delete it (and every slice or "
+                               "view of it) before the next pop")
+        return 0
+
+    cdef void _end_lease(self, size_t n) noexcept:
+        if self.s != NULL:
+            b_release_quietly[SpscRing](self.s, n)
+        elif self.m != NULL:
+            b_release_quietly[MpscRing](self.m, n)
+        self._leased = False
+
+    def pop_view(self, max_n, timeout=None):
+        cdef Err err
+        cdef RecordSpan span
+        cdef long long r
+        cdef int64_t t = _timeout_ns(timeout)
+        cdef int64_t deadline, slice_ns
+        cdef size_t n
+        self._check()
+        self._check_not_leased()
+        if int(max_n) < 0:
+            raise ValueError(f"max_n must be >= 0, got {max_n}")
+        n = <size_t>int(max_n)
+        dt = self._dtype if self._dtype is not None else np.dtype((np.void, self.rsize))
+        deadline = monotonic_ns() + t if t > 0 else 0
+        r = 0
+        while n > 0:
+            slice_ns = 0 if t == 0 else _SLICE_NS
+            if t > 0:
+                slice_ns = min(slice_ns, max(deadline - monotonic_ns(), <int64_t>1))
+            # Safe without the GIL: only the ring (which outlives this frame)
+            # and locals are touched; this is the consumer's call.
+            with nogil:
+                if self.s != NULL:
+                    r = b_peek[SpscRing](self.s, n, slice_ns, &span, &err)
+                else:
+                    r = b_peek[MpscRing](self.m, n, slice_ns, &span, &err)
+            if r < 0:
+                raise _error(err)
+            if r > 0 or t == 0:
+                break
+            PyErr_CheckSignals()
+            if t > 0 and monotonic_ns() >= deadline:
+                break
+        if r <= 0:
+            return np.empty(0, dt)
+        cdef _Lease lease = _Lease.__new__(_Lease)
+        lease.ring = self
+        lease.data = <const char*>span.data
+        lease.count = <size_t>r
+        lease.nbytes = <Py_ssize_t>((<size_t>r - 1) * span.stride + self.rsize)
+        self._leased = True
+        if span.stride == self.rsize:
+            return np.frombuffer(lease, dt, r)
+        return np.ndarray((r,), dt, buffer=lease, strides=(span.stride,))
 
 
 def unlink(str name) -> bool:
