@@ -147,8 +147,8 @@ class SpscRing(_Ring):
 
     Producer-side methods (``try_push``, ``push``, ``push_many``) may be called
     by one thread at a time, consumer-side ones (``try_pop``, ``pop``,
-    ``pop_many``) by one other thread at a time; ``close``, ``len`` and the
-    properties by any thread.
+    ``pop_many``, ``pop_view``) by one other thread at a time; ``close``,
+    ``len`` and the properties by any thread.
     """
 
     __slots__ = ()

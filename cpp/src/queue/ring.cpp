@@ -418,11 +418,13 @@ void RingBase::wake(detail::WaitWord& w) noexcept {
 bool RingBase::order_announcement() noexcept {
   // Our announcement was an acq_rel RMW on `sleepers`, which already orders
   // us against every read-modify-write publisher (see notify()).
-  if (publish_ == PublishOrdering::kMembarrier) {
-    // This process is registered, so it may run the barrier that covers the
-    // membarrier publishers (they are registered too, or they would not
-    // publish without a fence). The system call also runs a full barrier
-    // on this thread, which the read-modify-write publishers do not need.
+  const Membarrier& mb = membarrier_registration();
+  if (region_.shared() ? mb.global_expedited : mb.private_expedited) {
+    // This process is registered (whether or not this handle publishes with
+    // membarrier), so it may run the barrier that covers the membarrier
+    // publishers (they are registered too, or they would not publish
+    // without a fence). The system call also runs a full barrier on this
+    // thread, which the read-modify-write publishers do not need.
     if (run_membarrier(region_.shared())) return true;
   }
   // We cannot run the barrier (this process is not registered or the call
