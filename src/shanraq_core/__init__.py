@@ -40,6 +40,7 @@ from shanraq_core.ledger import (
     make_transfer_id,
 )
 from shanraq_core.queue import Closed, MpscRing, SpscRing
+from shanraq_core.runner import EngineRunner
 
 __all__ = [
     "ACCOUNT_BALANCE_DTYPE",
@@ -54,6 +55,7 @@ __all__ = [
     "CommandKind",
     "CreateAccountResult",
     "CreateTransferResult",
+    "EngineRunner",
     "EventType",
     "LatencyHistogram",
     "Ledger",
