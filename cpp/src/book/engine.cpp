@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 #include <new>
 #include <stdexcept>
 #include <utility>
@@ -167,12 +168,18 @@ inline bool has_limit_price(OrderType t) noexcept {
 }
 
 constexpr char kMagic[8] = {'S', 'H', 'Q', 'B', 'O', 'O', 'K', '1'};
-constexpr std::uint32_t kSnapshotVersion = 2;  // 2: evicted_max after the id history
+// 2: evicted_max after the id history. 3: symbol specs field by field (the
+// struct's padding made snapshots and state_hash depend on stack garbage).
+constexpr std::uint32_t kSnapshotVersion = 3;
 
 struct Writer {
   std::string s;
   template <class T>
   void put(const T& v) {
+    // Raw bytes go into snapshots and state_hash: a type with padding would
+    // leak indeterminate bytes and make equal engines hash differently.
+    static_assert(std::has_unique_object_representations_v<T> || std::is_floating_point_v<T>,
+                  "snapshot fields must have no padding");
     s.append(reinterpret_cast<const char*>(&v), sizeof(T));
   }
 };
@@ -1262,7 +1269,14 @@ struct MatchingEngine::Impl {
     w.put(accept_counter);
     w.put(static_cast<std::uint32_t>(syms.size()));
     for (const SymbolState& s : syms) {
-      w.put(s.spec);
+      // Field by field: SymbolSpec has padding after `symbol`, whose bytes
+      // are whatever the caller's stack held.
+      w.put(s.spec.symbol);
+      w.put(s.spec.tick_size);
+      w.put(s.spec.lot_size);
+      w.put(s.spec.min_price);
+      w.put(s.spec.max_price);
+      w.put(s.spec.max_qty);
       w.put(s.last_price);
       w.put(static_cast<std::uint8_t>(s.has_last));
       for (const Ladder& lad : s.ladders) {
@@ -1349,7 +1363,13 @@ struct MatchingEngine::Impl {
     accept_counter = rd.get<std::uint64_t>();
     const auto n_syms = rd.get<std::uint32_t>();
     for (std::uint32_t k = 0; k < n_syms; ++k) {
-      const auto spec = rd.get<SymbolSpec>();
+      SymbolSpec spec;
+      spec.symbol = rd.get<std::uint32_t>();
+      spec.tick_size = rd.get<std::int64_t>();
+      spec.lot_size = rd.get<std::int64_t>();
+      spec.min_price = rd.get<std::int64_t>();
+      spec.max_price = rd.get<std::int64_t>();
+      spec.max_qty = rd.get<std::int64_t>();
       if (add_symbol(spec) != SymbolError::kOk) throw std::invalid_argument("book snapshot: bad symbol");
       SymbolState& s = syms.back();
       s.last_price = rd.get<std::int64_t>();

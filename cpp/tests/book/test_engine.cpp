@@ -4,6 +4,7 @@
 #include <cstring>
 #include <cstdio>
 #include <map>
+#include <new>
 #include <random>
 #include <vector>
 
@@ -640,4 +641,30 @@ TEST(Book, RestoreRejectsCorruptSnapshots) {
                std::invalid_argument);
   EXPECT_THROW(MatchingEngine::restore(reinterpret_cast<const std::uint8_t*>(snap.data()), snap.size() - 1),
                std::invalid_argument);
+}
+
+// SymbolSpec has padding after `symbol`; snapshots and state_hash once copied
+// it raw, so two engines given the same symbol hashed differently depending on
+// what the caller's stack held.
+TEST(Book, StateHashIgnoresSpecPaddingBytes) {
+  alignas(SymbolSpec) unsigned char garbage[sizeof(SymbolSpec)];
+  alignas(SymbolSpec) unsigned char zeros[sizeof(SymbolSpec)];
+  std::memset(garbage, 0xA5, sizeof garbage);
+  std::memset(zeros, 0, sizeof zeros);
+  auto* a = new (garbage) SymbolSpec;
+  auto* b = new (zeros) SymbolSpec;
+  for (SymbolSpec* s : {a, b}) {
+    s->symbol = 3;
+    s->tick_size = 5;
+    s->lot_size = 2;
+    s->min_price = 5;
+    s->max_price = 5'000;
+    s->max_qty = 1'000;
+  }
+  MatchingEngine e1(Fixture::small_config());
+  MatchingEngine e2(Fixture::small_config());
+  ASSERT_EQ(e1.add_symbol(*a), SymbolError::kOk);
+  ASSERT_EQ(e2.add_symbol(*b), SymbolError::kOk);
+  EXPECT_EQ(e1.state_hash(), e2.state_hash());
+  EXPECT_EQ(e1.snapshot(), e2.snapshot());
 }

@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -164,6 +165,8 @@ class Ledger {
     std::uint32_t pad;
   };
   static_assert(sizeof(AccountHot) == 64);
+  // Hashed and snapshotted as raw bytes: no implicit padding allowed.
+  static_assert(std::has_unique_object_representations_v<AccountHot>);
   struct AccountCold {
     std::uint64_t user_data_128[2];
     std::uint64_t user_data_64;
@@ -172,6 +175,8 @@ class Ledger {
     std::uint64_t timestamp;
   };
   static_assert(sizeof(AccountCold) == 40);
+  // Hashed and snapshotted as raw bytes: no implicit padding allowed.
+  static_assert(std::has_unique_object_representations_v<AccountCold>);
   // Hashes of a transfer's ids, computed once per transfer by the batch
   // pipeline (create_transfers) for its prefetches and probes.
   struct IdHashes {
@@ -189,6 +194,8 @@ class Ledger {
     std::uint32_t prev;  // previous entry of the same account + 1; 0 = none
   };
   static_assert(sizeof(HistoryEntry) == 48);
+  // Hashed and snapshotted as raw bytes: no implicit padding allowed.
+  static_assert(std::has_unique_object_representations_v<HistoryEntry>);
   struct Expiry {
     std::uint64_t expires_at;
     std::uint32_t transfer;
