@@ -510,6 +510,32 @@ bool RingBase::wait_for(detail::WaitWord& w, nanoseconds timeout, Ready ready, O
   }
 }
 
+// The blocking loop of push_many for both rings: moves what fits at once,
+// then waits for room until all n records are in or the timeout passes.
+// try_many(done) pushes from record `done` on and returns how many it took.
+template <typename TryMany, typename OnIdle>
+std::size_t RingBase::push_many_blocking(std::size_t n, nanoseconds timeout, TryMany try_many, OnIdle on_idle) {
+  std::size_t done = try_many(0);
+  if (done == n) return n;
+  const bool forever = timeout.count() < 0;
+  const Clock::time_point deadline = forever ? Clock::time_point::max() : Clock::now() + timeout;
+  while (done < n) {
+    const nanoseconds left =
+        forever ? kForever : std::max(nanoseconds{0}, std::chrono::duration_cast<nanoseconds>(deadline - Clock::now()));
+    if (left.count() == 0) break;
+    const bool progressed = wait_for(
+        h_->not_full, left,
+        [&] {
+          const std::size_t k = try_many(done);
+          done += k;
+          return k > 0;
+        },
+        on_idle);
+    if (!progressed) break;
+  }
+  return done;
+}
+
 // ---- SpscRing ------------------------------------------------------------------
 
 SpscRing::SpscRing(detail::Region region, const RingLayout& layout, WaitStrategy wait, bool init)
@@ -647,27 +673,11 @@ bool SpscRing::push(const void* record, nanoseconds timeout) {
 
 std::size_t SpscRing::push_many(const void* records, std::size_t n, nanoseconds timeout) {
   const auto* src = static_cast<const std::byte*>(records);
-  std::size_t done = try_push_many(src, n);
-  if (done == n) return n;
-  const bool forever = timeout.count() < 0;
-  const Clock::time_point deadline = forever ? Clock::time_point::max() : Clock::now() + timeout;
-  while (done < n) {
-    const nanoseconds left =
-        forever ? kForever : std::max(nanoseconds{0}, std::chrono::duration_cast<nanoseconds>(deadline - Clock::now()));
-    if (left.count() == 0) break;
-    const bool progressed = wait_for(
-        h_->not_full, left,
-        [&] {
-          const std::size_t k = try_push_many(src + done * record_size_, n - done);
-          done += k;
-          return k > 0;
-        },
-        [&] {
-          if (producer_peer_dead()) throw PeerDead("the consumer process of ring '" + name() + "' is gone");
-        });
-    if (!progressed) break;
-  }
-  return done;
+  return push_many_blocking(
+      n, timeout, [&](std::size_t done) { return try_push_many(src + done * record_size_, n - done); },
+      [&] {
+        if (producer_peer_dead()) throw PeerDead("the consumer process of ring '" + name() + "' is gone");
+      });
 }
 
 std::size_t SpscRing::try_pop_many(void* out, std::size_t max_n) {
@@ -915,27 +925,11 @@ bool MpscRing::push(const void* record, nanoseconds timeout) {
 
 std::size_t MpscRing::push_many(const void* records, std::size_t n, nanoseconds timeout) {
   const auto* src = static_cast<const std::byte*>(records);
-  std::size_t done = try_push_many(src, n);
-  if (done == n) return n;
-  const bool forever = timeout.count() < 0;
-  const Clock::time_point deadline = forever ? Clock::time_point::max() : Clock::now() + timeout;
-  while (done < n) {
-    const nanoseconds left =
-        forever ? kForever : std::max(nanoseconds{0}, std::chrono::duration_cast<nanoseconds>(deadline - Clock::now()));
-    if (left.count() == 0) break;
-    const bool progressed = wait_for(
-        h_->not_full, left,
-        [&] {
-          const std::size_t k = try_push_many(src + done * record_size_, n - done);
-          done += k;
-          return k > 0;
-        },
-        [&] {
-          if (consumer_peer_dead()) throw PeerDead("the consumer process of ring '" + name() + "' is gone");
-        });
-    if (!progressed) break;
-  }
-  return done;
+  return push_many_blocking(
+      n, timeout, [&](std::size_t done) { return try_push_many(src + done * record_size_, n - done); },
+      [&] {
+        if (consumer_peer_dead()) throw PeerDead("the consumer process of ring '" + name() + "' is gone");
+      });
 }
 
 void MpscRing::check_stalled_slot(std::uint64_t pos) {

@@ -338,6 +338,9 @@ class RingBase {
   // peer_dead() reports the other side gone.
   template <typename Ready, typename OnIdle>
   bool wait_for(detail::WaitWord& w, std::chrono::nanoseconds timeout, Ready ready, OnIdle on_idle);
+  // push_many's blocking loop, shared by both rings (see ring.cpp).
+  template <typename TryMany, typename OnIdle>
+  std::size_t push_many_blocking(std::size_t n, std::chrono::nanoseconds timeout, TryMany try_many, OnIdle on_idle);
   void stamp_producer() noexcept;
   void stamp_consumer() noexcept;
 
