@@ -164,6 +164,38 @@ _WAITS = {"blocking": <int>kBlocking, "yield": <int>kYield, "spin": <int>kBusySp
 cdef int64_t _SLICE_NS = 50_000_000
 
 
+cdef enum _Op:
+    _OP_PUSH
+    _OP_POP
+    _OP_PUSH_MANY
+    _OP_POP_MANY
+    _OP_PEEK
+
+
+cdef inline long long _ring_call(SpscRing* s, MpscRing* m, _Op op, char* p, size_t n, int64_t ns,
+                                 RecordSpan* span, Err* err) noexcept nogil:
+    """One ring operation on whichever ring the handle holds."""
+    if s != NULL:
+        if op == _OP_PUSH:
+            return b_push[SpscRing](s, p, ns, err)
+        if op == _OP_POP:
+            return b_pop[SpscRing](s, p, ns, err)
+        if op == _OP_PUSH_MANY:
+            return b_push_many[SpscRing](s, p, n, ns, err)
+        if op == _OP_POP_MANY:
+            return b_pop_many[SpscRing](s, p, n, ns, err)
+        return b_peek[SpscRing](s, n, ns, span, err)
+    if op == _OP_PUSH:
+        return b_push[MpscRing](m, p, ns, err)
+    if op == _OP_POP:
+        return b_pop[MpscRing](m, p, ns, err)
+    if op == _OP_PUSH_MANY:
+        return b_push_many[MpscRing](m, p, n, ns, err)
+    if op == _OP_POP_MANY:
+        return b_pop_many[MpscRing](m, p, n, ns, err)
+    return b_peek[MpscRing](m, n, ns, span, err)
+
+
 cdef int64_t _timeout_ns(object timeout) except -2:
     """None -> -1 (forever); seconds -> ns (>= 0)."""
     if timeout is None:
@@ -238,6 +270,44 @@ cdef class _Lease:
     def __dealloc__(self):
         if self.ring is not None:
             self.ring._end_lease(self.count)
+
+
+cdef long long _wait_sliced(RingBase ring, _Op op, char* p, size_t n, int64_t t, RecordSpan* span) except -1:
+    """Repeats `op` on `ring` without the GIL in slices of at most
+    _SLICE_NS, checking for signals (Ctrl-C) between slices, until it moves a
+    record (for _OP_PUSH_MANY: until all n are in), or `t` ns pass (t < 0:
+    forever; t == 0: one non-waiting try). Returns the records moved, 0 on
+    timeout."""
+    cdef Err err
+    cdef long long r
+    cdef size_t done = 0
+    cdef int64_t slice_ns
+    cdef int64_t deadline = monotonic_ns() + t if t > 0 else 0
+    cdef bint accumulate = op == _OP_PUSH_MANY
+    while True:
+        slice_ns = 0 if t == 0 else _SLICE_NS
+        if t > 0:
+            slice_ns = min(slice_ns, max(deadline - monotonic_ns(), <int64_t>1))
+        # Safe without the GIL: every caller passes a buffer its frame keeps
+        # alive and no one else writes (a private bytes copy, a held view of
+        # a contiguous array, or a new array no one else has seen); the C++
+        # ring is built for concurrent producers and a consumer; and `ring`
+        # stays alive while the caller references it.
+        with nogil:
+            r = _ring_call(ring.s, ring.m, op, p + done * ring.rsize, n - done, slice_ns, span, &err)
+        if r < 0:
+            if accumulate and done and err.code == 1:
+                return <long long>done
+            raise _error(err)
+        if accumulate:
+            done += <size_t>r
+            if done == n or t == 0:
+                return <long long>done
+        elif r > 0 or t == 0:
+            return r
+        PyErr_CheckSignals()
+        if t > 0 and monotonic_ns() >= deadline:
+            return <long long>done
 
 
 cdef class RingBase:
@@ -417,7 +487,6 @@ cdef class RingBase:
         cdef const char* p
         cdef Err err
         cdef int r
-        cdef int64_t deadline, slice_ns, now
         self._check()
         if PyBytes_Check(record):
             src = record
@@ -437,32 +506,12 @@ cdef class RingBase:
                 PyBuffer_Release(&view)
         p = PyBytes_AS_STRING(src)
         # The first attempt never waits, so it keeps the GIL.
-        r = b_push[SpscRing](self.s, p, 0, &err) if self.s != NULL else b_push[MpscRing](self.m, p, 0, &err)
+        r = <int>_ring_call(self.s, self.m, _OP_PUSH, <char*>p, 1, 0, NULL, &err)
         if r < 0:
             raise _error(err)
         if r == 1 or timeout_ns == 0:
             return r
-        deadline = monotonic_ns() + timeout_ns if timeout_ns > 0 else 0
-        while True:
-            slice_ns = _SLICE_NS
-            if timeout_ns > 0:
-                slice_ns = min(slice_ns, max(deadline - monotonic_ns(), <int64_t>1))
-            # Safe without the GIL: `p` points into `src`, an immutable bytes
-            # object this frame holds; the C++ ring is built for concurrent
-            # producers and a consumer; and `self` (hence the ring) stays
-            # alive while this frame references it.
-            with nogil:
-                if self.s != NULL:
-                    r = b_push[SpscRing](self.s, p, slice_ns, &err)
-                else:
-                    r = b_push[MpscRing](self.m, p, slice_ns, &err)
-            if r < 0:
-                raise _error(err)
-            if r == 1:
-                return 1
-            PyErr_CheckSignals()
-            if timeout_ns > 0 and monotonic_ns() >= deadline:
-                return 0
+        return <int>_wait_sliced(self, _OP_PUSH, <char*>p, 1, timeout_ns, NULL)
 
     def try_push(self, record) -> bool:
         return self._push(record, 0) == 1
@@ -481,37 +530,17 @@ cdef class RingBase:
         """The record, or None on timeout / empty."""
         cdef Err err
         cdef int r
-        cdef int64_t deadline, slice_ns
         self._check()
         self._check_not_leased()
         out = PyBytes_FromStringAndSize(NULL, self.rsize)
         cdef char* p = PyBytes_AS_STRING(out)
-        r = b_pop[SpscRing](self.s, p, 0, &err) if self.s != NULL else b_pop[MpscRing](self.m, p, 0, &err)
+        # The first attempt never waits, so it keeps the GIL.
+        r = <int>_ring_call(self.s, self.m, _OP_POP, p, 1, 0, NULL, &err)
         if r < 0:
             raise _error(err)
-        if r == 1:
-            return self._wrap(out)
-        if timeout_ns == 0:
-            return None
-        deadline = monotonic_ns() + timeout_ns if timeout_ns > 0 else 0
-        while True:
-            slice_ns = _SLICE_NS
-            if timeout_ns > 0:
-                slice_ns = min(slice_ns, max(deadline - monotonic_ns(), <int64_t>1))
-            # Safe without the GIL: `out` is a new bytes object no one else
-            # has seen yet, owned by this frame; the ring outlives the frame.
-            with nogil:
-                if self.s != NULL:
-                    r = b_pop[SpscRing](self.s, p, slice_ns, &err)
-                else:
-                    r = b_pop[MpscRing](self.m, p, slice_ns, &err)
-            if r < 0:
-                raise _error(err)
-            if r == 1:
-                return self._wrap(out)
-            PyErr_CheckSignals()
-            if timeout_ns > 0 and monotonic_ns() >= deadline:
-                return None
+        if r == 0 and timeout_ns != 0:
+            r = <int>_wait_sliced(self, _OP_POP, p, 1, timeout_ns, NULL)
+        return self._wrap(out) if r == 1 else None
 
     def try_pop(self):
         return self._pop(0)
@@ -544,11 +573,8 @@ cdef class RingBase:
         return np.ascontiguousarray(arr)
 
     def push_many(self, records, timeout=0.0) -> int:
-        cdef Err err
-        cdef long long r
         cdef int64_t t = _timeout_ns(timeout)
-        cdef int64_t deadline, slice_ns
-        cdef size_t n, done = 0
+        cdef size_t n
         cdef const unsigned char[::1] buf
         self._check()
         arr = self._as_records(records)
@@ -557,36 +583,13 @@ cdef class RingBase:
             return 0
         buf = arr.reshape(-1).view(np.uint8)
         cdef const unsigned char* p = &buf[0]
-        deadline = monotonic_ns() + t if t > 0 else 0
-        while True:
-            slice_ns = 0 if t == 0 else _SLICE_NS
-            if t > 0:
-                slice_ns = min(slice_ns, max(deadline - monotonic_ns(), <int64_t>1))
-            # Safe without the GIL: `buf` is a view this frame holds on a
-            # contiguous array (our copy, or the caller's, which the caller
-            # must not resize during the call); the ring is thread-safe for
-            # its producers and outlives the frame.
-            with nogil:
-                if self.s != NULL:
-                    r = b_push_many[SpscRing](self.s, p + done * self.rsize, n - done, slice_ns, &err)
-                else:
-                    r = b_push_many[MpscRing](self.m, p + done * self.rsize, n - done, slice_ns, &err)
-            if r < 0:
-                if done and err.code == 1:
-                    return done
-                raise _error(err)
-            done += <size_t>r
-            if done == n or t == 0:
-                return done
-            PyErr_CheckSignals()
-            if t > 0 and monotonic_ns() >= deadline:
-                return done
+        # `buf` is a view this frame holds on a contiguous array (our copy, or
+        # the caller's, which the caller must not resize during the call).
+        return _wait_sliced(self, _OP_PUSH_MANY, <char*>p, n, t, NULL)
 
     def pop_many(self, max_n, timeout=None):
-        cdef Err err
         cdef long long r
         cdef int64_t t = _timeout_ns(timeout)
-        cdef int64_t deadline, slice_ns
         cdef size_t n
         self._check()
         self._check_not_leased()
@@ -599,25 +602,8 @@ cdef class RingBase:
             return out
         cdef unsigned char[::1] buf = out.view(np.uint8)
         cdef unsigned char* p = &buf[0]
-        deadline = monotonic_ns() + t if t > 0 else 0
-        while True:
-            slice_ns = 0 if t == 0 else _SLICE_NS
-            if t > 0:
-                slice_ns = min(slice_ns, max(deadline - monotonic_ns(), <int64_t>1))
-            # Safe without the GIL: `out` is a new array only this frame
-            # references; the ring is safe for its consumer and outlives it.
-            with nogil:
-                if self.s != NULL:
-                    r = b_pop_many[SpscRing](self.s, p, n, slice_ns, &err)
-                else:
-                    r = b_pop_many[MpscRing](self.m, p, n, slice_ns, &err)
-            if r < 0:
-                raise _error(err)
-            if r > 0 or t == 0:
-                break
-            PyErr_CheckSignals()
-            if t > 0 and monotonic_ns() >= deadline:
-                break
+        # `out` is a new array only this frame references.
+        r = _wait_sliced(self, _OP_POP_MANY, <char*>p, n, t, NULL)
         if <size_t>r == n:
             return out
         # Copy out the filled part rather than pin the whole buffer.
@@ -639,11 +625,9 @@ cdef class RingBase:
         self._leased = False
 
     def pop_view(self, max_n, timeout=None):
-        cdef Err err
         cdef RecordSpan span
         cdef long long r
         cdef int64_t t = _timeout_ns(timeout)
-        cdef int64_t deadline, slice_ns
         cdef size_t n
         self._check()
         self._check_not_leased()
@@ -651,26 +635,7 @@ cdef class RingBase:
             raise ValueError(f"max_n must be >= 0, got {max_n}")
         n = <size_t>int(max_n)
         dt = self._dtype if self._dtype is not None else np.dtype((np.void, self.rsize))
-        deadline = monotonic_ns() + t if t > 0 else 0
-        r = 0
-        while n > 0:
-            slice_ns = 0 if t == 0 else _SLICE_NS
-            if t > 0:
-                slice_ns = min(slice_ns, max(deadline - monotonic_ns(), <int64_t>1))
-            # Safe without the GIL: only the ring (which outlives this frame)
-            # and locals are touched; this is the consumer's call.
-            with nogil:
-                if self.s != NULL:
-                    r = b_peek[SpscRing](self.s, n, slice_ns, &span, &err)
-                else:
-                    r = b_peek[MpscRing](self.m, n, slice_ns, &span, &err)
-            if r < 0:
-                raise _error(err)
-            if r > 0 or t == 0:
-                break
-            PyErr_CheckSignals()
-            if t > 0 and monotonic_ns() >= deadline:
-                break
+        r = _wait_sliced(self, _OP_PEEK, NULL, n, t, &span) if n > 0 else 0
         if r <= 0:
             return np.empty(0, dt)
         cdef _Lease lease = _Lease.__new__(_Lease)
