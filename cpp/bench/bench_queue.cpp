@@ -44,10 +44,14 @@ using shanraq::queue::SpscRing;
 using shanraq::queue::WaitStrategy;
 using Clock = std::chrono::steady_clock;
 
-struct Rec {
-  std::uint64_t v[8];
+// Records of W 64-bit words: 64 bytes (one cache line, the Python bar's
+// size) and 8 bytes (rigtorp's anchor figure moves ints).
+template <std::size_t W>
+struct RecT {
+  std::uint64_t v[W];
 };
-static_assert(sizeof(Rec) == 64);
+using Rec64 = RecT<8>;
+static_assert(sizeof(Rec64) == 64);
 
 // Records moved per benchmark iteration: long enough (about 10 ms at 100 M/s)
 // that starting the peer thread is noise, short enough for repetitions.
@@ -101,10 +105,10 @@ WaitStrategy wait_of(const benchmark::State& state) { return static_cast<WaitStr
 
 // Makes the ring with the membarrier handshake (the default) or the
 // read-modify-write baseline.
-template <typename Ring>
+template <typename Ring, std::size_t W = 8>
 Ring make_ring(WaitStrategy w, bool rmw) {
   shanraq::queue::set_membarrier_publication(!rmw);
-  Ring ring(sizeof(Rec), kCapacity, w);
+  Ring ring(sizeof(RecT<W>), kCapacity, w);
   shanraq::queue::set_membarrier_publication(true);
   return ring;
 }
@@ -112,9 +116,10 @@ Ring make_ring(WaitStrategy w, bool rmw) {
 // Producer threads push kPerIteration records in total (each its share, as
 // single pushes or push_many batches); the benchmark thread pops them and
 // checks the sum, so nothing is optimised away and nothing is lost.
-template <typename Ring>
+template <typename Ring, std::size_t W = 8>
 void throughput(benchmark::State& state, int producers, std::size_t batch, bool rmw) {
-  Ring ring = make_ring<Ring>(wait_of(state), rmw);
+  using Rec = RecT<W>;
+  Ring ring = make_ring<Ring, W>(wait_of(state), rmw);
   const int threads = producers + 1;
   Pin pin(0, threads);
   std::vector<Rec> out(batch);
@@ -128,7 +133,8 @@ void throughput(benchmark::State& state, int producers, std::size_t batch, bool 
         const std::uint64_t first = share * static_cast<std::uint64_t>(p);
         for (std::uint64_t i = 0; i < share;) {
           if (batch == 1) {
-            const Rec r{{first + i, 0, 0, 0, 0, 0, 0, 0}};
+            Rec r{};
+            r.v[0] = first + i;
             ring.push(&r);
             ++i;
           } else {
@@ -159,8 +165,10 @@ void throughput(benchmark::State& state, int producers, std::size_t batch, bool 
 // a rigtorp-style ring with cached indices and nothing else (no close, no
 // waiting, no wake-ups, no pid checks), driven by try-loops. Our rings are
 // measured against it in the same process: the gap is what our features cost.
+template <std::size_t W = 8>
 class MinimalSpsc {
  public:
+  using Rec = RecT<W>;
   bool try_push(const Rec& r) noexcept {
     const std::size_t t = tail_.load(std::memory_order_relaxed);
     if (t - head_cache_ == kCapacity) {
@@ -190,14 +198,17 @@ class MinimalSpsc {
   alignas(128) std::array<Rec, kCapacity> slots_{};
 };
 
-void BM_Spsc_single_minimal_baseline(benchmark::State& state) {
-  auto ring = std::make_unique<MinimalSpsc>();
+template <std::size_t W>
+void minimal_baseline(benchmark::State& state) {
+  using Rec = RecT<W>;
+  auto ring = std::make_unique<MinimalSpsc<W>>();
   Pin pin(0, 2);
   for (auto _ : state) {
     std::thread producer([&] {
       Pin peer_pin(1, 2);
       for (std::uint64_t i = 0; i < kPerIteration; ++i) {
-        const Rec r{{i, 0, 0, 0, 0, 0, 0, 0}};
+        Rec r{};
+        r.v[0] = i;
         while (!ring->try_push(r)) {
         }
       }
@@ -215,7 +226,10 @@ void BM_Spsc_single_minimal_baseline(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kPerIteration));
 }
 
+void BM_Spsc_single_minimal_baseline(benchmark::State& state) { minimal_baseline<8>(state); }
+void BM_Spsc_single8_minimal_baseline(benchmark::State& state) { minimal_baseline<1>(state); }
 void BM_Spsc_single(benchmark::State& state) { throughput<SpscRing>(state, 1, 1, false); }
+void BM_Spsc_single8(benchmark::State& state) { throughput<SpscRing, 1>(state, 1, 1, false); }
 void BM_Spsc_single_rmw(benchmark::State& state) { throughput<SpscRing>(state, 1, 1, true); }
 void BM_Spsc_batch64(benchmark::State& state) { throughput<SpscRing>(state, 1, kBatch, false); }
 void BM_Mpsc2_single(benchmark::State& state) { throughput<MpscRing>(state, 2, 1, false); }
@@ -228,13 +242,13 @@ void BM_Mpsc2_batch64(benchmark::State& state) { throughput<MpscRing>(state, 2, 
 void BM_RoundTrip(benchmark::State& state) {
   constexpr int kRoundTrips = 100'000;
   const WaitStrategy w = wait_of(state);
-  SpscRing there(sizeof(Rec), 64, w);
-  SpscRing back(sizeof(Rec), 64, w);
+  SpscRing there(sizeof(Rec64), 64, w);
+  SpscRing back(sizeof(Rec64), 64, w);
   Pin pin(0, 2);
   std::atomic<bool> stop{false};
   std::thread echo([&] {
     Pin peer_pin(1, 2);
-    Rec r{};
+    Rec64 r{};
     for (;;) {
       if (there.pop(&r, std::chrono::milliseconds(1))) {
         back.push(&r);
@@ -244,7 +258,7 @@ void BM_RoundTrip(benchmark::State& state) {
     }
   });
   std::vector<double> rt(kRoundTrips);
-  Rec r{};
+  Rec64 r{};
   for (auto _ : state) {
     const auto start = Clock::now();
     auto t0 = start;
@@ -277,6 +291,8 @@ void wait_args(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_Spsc_single_minimal_baseline)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Spsc_single)->Apply(wait_args)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Spsc_single8_minimal_baseline)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Spsc_single8)->Apply(wait_args)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Spsc_single_rmw)->Apply(wait_args)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Spsc_batch64)->Apply(wait_args)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Mpsc2_single)->Apply(wait_args)->UseRealTime()->Unit(benchmark::kMillisecond);

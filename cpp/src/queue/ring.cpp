@@ -333,8 +333,8 @@ bool cleanup_stale(const std::string& name) {
 // ---- RingBase --------------------------------------------------------------------
 
 std::size_t RingBase::block_size(RingKind kind, std::size_t record_size, std::size_t capacity) {
-  const std::size_t prefix = kind == RingKind::kMpsc ? sizeof(detail::SlotHeader) : 0;
-  // Slots stay 8-byte aligned so the MPSC sequence numbers are aligned atomics.
+  const std::size_t prefix = kind == RingKind::kMpsc ? sizeof(detail::SlotHeader) : sizeof(detail::SpscSlotHeader);
+  // Slots stay 8-byte aligned so their sequence words are aligned atomics.
   const std::size_t stride = (prefix + record_size + 7) & ~std::size_t{7};
   return sizeof(detail::Header) + stride * capacity;
 }
@@ -372,6 +372,11 @@ RingBase::RingBase(detail::Region region, RingKind kind, const RingLayout& layou
         auto* s = new (slots + i * h_->slot_stride) detail::SlotHeader();
         s->seq.store(2 * i, std::memory_order_relaxed);
       }
+    } else {
+      // 0 never equals an awaited p + 1: every slot starts empty.
+      for (std::uint64_t i = 0; i < layout.capacity; ++i) {
+        new (slots + i * h_->slot_stride) detail::SpscSlotHeader{0};
+      }
     }
     // Release: an attacher that sees the magic sees every field above.
     h_->magic.store(kMagic, std::memory_order_release);
@@ -389,6 +394,9 @@ RingBase::RingBase(detail::Region region, RingKind kind, const RingLayout& layou
   mask_ = h_->capacity - 1;
   record_size_ = h_->record_size;
   stride_ = h_->slot_stride;
+  // About 512 bytes ahead, and never into the half of the ring the consumer
+  // may still be reading (a prefetch would only steal its line).
+  prefetch_ahead_ = std::min<std::size_t>((512 + stride_ - 1) / stride_, (mask_ + 1) / 4);
   head_cache_ = h_->head.load(std::memory_order_acquire);
   tail_cache_ = h_->tail.load(std::memory_order_acquire);
 }
@@ -620,8 +628,28 @@ bool SpscRing::consumer_peer_dead() const noexcept {
   return pid != 0 && pid != my_pid_ && !pid_alive(pid);
 }
 
+namespace {
+inline detail::SpscSlotHeader* spsc_header(std::byte* p) noexcept {
+  return std::launder(reinterpret_cast<detail::SpscSlotHeader*>(p));
+}
+inline std::byte* spsc_record(std::byte* p) noexcept { return p + sizeof(detail::SpscSlotHeader); }
+
+// memcpy of a record: the common sizes with a constant length, which the
+// compiler turns into a few moves instead of a call.
+SHANRAQ_ALWAYS_INLINE void copy_record(void* dst, const void* src, std::size_t n) noexcept {
+  switch (n) {
+    case 8: std::memcpy(dst, src, 8); break;
+    case 16: std::memcpy(dst, src, 16); break;
+    case 32: std::memcpy(dst, src, 32); break;
+    case 64: std::memcpy(dst, src, 64); break;
+    default: std::memcpy(dst, src, n);
+  }
+}
+}  // namespace
+
 std::size_t SpscRing::try_push_many(const void* records, std::size_t n) {
   if (SHANRAQ_UNLIKELY(h_->closed.load(std::memory_order_relaxed) != 0)) throw Closed("push on a closed ring");
+  if (SHANRAQ_UNLIKELY(!producer_stamped_)) adopt_tail();
   const std::uint64_t cap = mask_ + 1;
   // relaxed: only this producer writes the tail.
   const std::uint64_t tail = h_->tail.load(std::memory_order_relaxed);
@@ -633,27 +661,49 @@ std::size_t SpscRing::try_push_many(const void* records, std::size_t n) {
   const std::uint64_t free = cap - (tail - head_cache_);
   const std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(free, n));
   if (k == 0) return 0;
-  stamp_producer();
-  const std::size_t first = static_cast<std::size_t>(std::min<std::uint64_t>(k, cap - (tail & mask_)));
   const auto* src = static_cast<const std::byte*>(records);
-  std::memcpy(slot(tail), src, first * record_size_);
-  if (k > first) std::memcpy(slots_, src + first * record_size_, (k - first) * record_size_);
-  // release: the consumer that acquires this tail sees the records complete.
-  // A producer killed before this store published nothing: no torn record.
+  for (std::size_t i = 0; i < k; ++i) {
+    std::byte* s = slot(tail + i);
+    std::memcpy(spsc_record(s), src + i * record_size_, record_size_);
+    // release: a consumer that acquires this seq sees the record complete.
+    // A producer killed before this store published nothing of this slot.
+    spsc_header(s)->seq.store(tail + i + 1, std::memory_order_release);
+  }
+  // The tail is for size() and for this producer's next call; consumers
+  // find records through the slots' seq words.
   h_->tail.store(tail + k, std::memory_order_release);
   notify(h_->not_empty);
   return k;
 }
 
+void SpscRing::adopt_tail() noexcept {
+  // A producer killed between publishing a slot's seq and storing the tail
+  // left the tail behind records the consumer may already have taken. The
+  // next producer (one at a time) moves it past them before its first push,
+  // or it would rewrite a consumed slot and see the ring as full forever.
+  std::uint64_t t = h_->tail.load(std::memory_order_relaxed);
+  for (std::uint64_t i = 0; i <= mask_ && spsc_header(slot(t))->seq.load(std::memory_order_acquire) == t + 1; ++i) ++t;
+  h_->tail.store(t, std::memory_order_release);
+  head_cache_ = h_->head.load(std::memory_order_acquire);
+  stamp_producer();
+}
+
 bool SpscRing::try_push(const void* record) {
   if (SHANRAQ_UNLIKELY(h_->closed.load(std::memory_order_relaxed) != 0)) throw Closed("push on a closed ring");
+  if (SHANRAQ_UNLIKELY(!producer_stamped_)) adopt_tail();
   const std::uint64_t tail = h_->tail.load(std::memory_order_relaxed);
   if (SHANRAQ_UNLIKELY(tail - head_cache_ > mask_)) {
     head_cache_ = h_->head.load(std::memory_order_acquire);
     if (tail - head_cache_ > mask_) return false;
   }
-  stamp_producer();
-  std::memcpy(slot(tail), record, record_size_);
+  std::byte* s = slot(tail);
+  // The slot this producer will write a few hundred bytes from now was last
+  // read by the consumer, so its line sits in the consumer's cache.
+  if (prefetch_ahead_ != 0) prefetch_for_write(slot(tail + prefetch_ahead_));
+  copy_record(spsc_record(s), record, record_size_);
+  // release: publishes the record (see try_push_many). No consumer reads the
+  // tail on its hot path, so its line stays in this core's cache.
+  spsc_header(s)->seq.store(tail + 1, std::memory_order_release);
   h_->tail.store(tail + 1, std::memory_order_release);
   notify(h_->not_empty);
   return true;
@@ -680,30 +730,31 @@ std::size_t SpscRing::push_many(const void* records, std::size_t n, nanoseconds 
       });
 }
 
+// Consumer: how many of the slots from `head` on (at most `limit`) hold
+// published records, in order. acquire: pairs with the producer's release of
+// each slot's seq, so the records are complete.
+std::size_t SpscRing::ready_from(std::uint64_t head, std::size_t limit) const noexcept {
+  std::size_t k = 0;
+  while (k < limit && spsc_header(slot(head + k))->seq.load(std::memory_order_acquire) == head + k + 1) ++k;
+  return k;
+}
+
 std::size_t SpscRing::try_pop_many(void* out, std::size_t max_n) {
   const std::uint64_t head = h_->head.load(std::memory_order_relaxed);
-  if (tail_cache_ < head + max_n) {
-    // acquire: pairs with the producer's release of the tail.
-    tail_cache_ = h_->tail.load(std::memory_order_acquire);
-  }
-  const std::uint64_t avail = tail_cache_ > head ? tail_cache_ - head : 0;
-  const std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(avail, max_n));
+  const std::size_t k = ready_from(head, static_cast<std::size_t>(std::min<std::uint64_t>(max_n, mask_ + 1)));
   if (k == 0) {
-    if (SHANRAQ_UNLIKELY(closed())) {
-      // Records published before close() are still delivered.
-      tail_cache_ = h_->tail.load(std::memory_order_acquire);
-      if (tail_cache_ <= head) throw Closed("pop on a closed, drained ring");
+    if (max_n != 0 && SHANRAQ_UNLIKELY(closed())) {
+      // Records published before close() are still delivered: the acquire
+      // of `closed` makes them visible to this second look.
+      if (ready_from(head, 1) == 0) throw Closed("pop on a closed, drained ring");
       return try_pop_many(out, max_n);
     }
     return 0;
   }
   stamp_consumer();
   peeked_ = 0;
-  const std::uint64_t cap = mask_ + 1;
-  const std::size_t first = static_cast<std::size_t>(std::min<std::uint64_t>(k, cap - (head & mask_)));
   auto* dst = static_cast<std::byte*>(out);
-  std::memcpy(dst, slot(head), first * record_size_);
-  if (k > first) std::memcpy(dst + first * record_size_, slots_, (k - first) * record_size_);
+  for (std::size_t i = 0; i < k; ++i) std::memcpy(dst + i * record_size_, spsc_record(slot(head + i)), record_size_);
   // release: the producer may reuse these slots once it acquires this head.
   h_->head.store(head + k, std::memory_order_release);
   notify(h_->not_full);
@@ -712,20 +763,15 @@ std::size_t SpscRing::try_pop_many(void* out, std::size_t max_n) {
 
 bool SpscRing::try_pop(void* out) {
   const std::uint64_t head = h_->head.load(std::memory_order_relaxed);
-  if (SHANRAQ_UNLIKELY(tail_cache_ <= head)) {
-    tail_cache_ = h_->tail.load(std::memory_order_acquire);
-    if (tail_cache_ <= head) {
-      if (SHANRAQ_UNLIKELY(closed())) {
-        tail_cache_ = h_->tail.load(std::memory_order_acquire);
-        if (tail_cache_ <= head) throw Closed("pop on a closed, drained ring");
-      } else {
-        return false;
-      }
-    }
+  std::byte* s = slot(head);
+  // acquire: pairs with the producer's release of the seq (see ready_from).
+  if (SHANRAQ_UNLIKELY(spsc_header(s)->seq.load(std::memory_order_acquire) != head + 1)) {
+    if (SHANRAQ_LIKELY(!closed())) return false;
+    if (spsc_header(s)->seq.load(std::memory_order_acquire) != head + 1) throw Closed("pop on a closed, drained ring");
   }
   stamp_consumer();
   peeked_ = 0;
-  std::memcpy(out, slot(head), record_size_);
+  copy_record(out, spsc_record(s), record_size_);
   h_->head.store(head + 1, std::memory_order_release);
   notify(h_->not_full);
   return true;
@@ -763,23 +809,17 @@ std::size_t SpscRing::pop_many(void* out, std::size_t max_n, nanoseconds timeout
 
 RecordSpan SpscRing::peek(std::size_t max_n) {
   const std::uint64_t head = h_->head.load(std::memory_order_relaxed);
-  if (tail_cache_ < head + max_n) {
-    // acquire: pairs with the producer's release of the tail, as in pop.
-    tail_cache_ = h_->tail.load(std::memory_order_acquire);
-  }
-  const std::uint64_t avail = tail_cache_ > head ? tail_cache_ - head : 0;
   const std::uint64_t to_end = (mask_ + 1) - (head & mask_);
-  const auto k = static_cast<std::size_t>(std::min<std::uint64_t>({avail, to_end, max_n}));
+  const std::size_t k = ready_from(head, static_cast<std::size_t>(std::min<std::uint64_t>(to_end, max_n)));
   peeked_ = k;
   if (k == 0 && max_n != 0 && SHANRAQ_UNLIKELY(closed())) {
-    tail_cache_ = h_->tail.load(std::memory_order_acquire);
-    if (tail_cache_ <= head) throw Closed("peek on a closed, drained ring");
+    if (ready_from(head, 1) == 0) throw Closed("peek on a closed, drained ring");
     return peek(max_n);
   }
   if (k != 0) stamp_consumer();
   // The slots stay ours until release() moves the head past them: a
   // producer never writes a slot at or after the head it has acquired.
-  return {slot(head), k, stride_};
+  return {spsc_record(slot(head)), k, stride_};
 }
 
 RecordSpan SpscRing::peek(std::size_t max_n, nanoseconds timeout) {

@@ -1,6 +1,8 @@
 // Single-thread semantics of SpscRing and MpscRing, and the shared-memory life
 // cycle (create, attach, mismatch, stale cleanup).
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -314,4 +316,47 @@ TEST(SharedRing, BadNamesAndCleanup) {
   const std::string name = unique_name("live");
   auto ring = SpscRing::create(name, {8, 4, ""});
   EXPECT_FALSE(cleanup_stale(name));  // its owner (us) is alive
+}
+
+// A producer killed between publishing a slot (its seq) and storing the tail
+// leaves the tail one behind a record the consumer then takes. Simulated by
+// winding the tail back in the segment: the next producer handle must adopt
+// the published slot, not overwrite it, and must not see the ring as full.
+TEST(SharedRing, SpscNextProducerAdoptsSlotsPublishedBeforeTheTail) {
+  const std::string name = unique_name("adopt");
+  auto consumer = SpscRing::create(name, {sizeof(Rec), 4, ""});
+  {
+    auto first = SpscRing::attach(name);
+    for (std::uint64_t i = 0; i < 3; ++i) {
+      const Rec r = make(i);
+      ASSERT_TRUE(first.try_push(&r));
+    }
+  }
+  const int fd = ::shm_open(name.c_str(), O_RDWR, 0);
+  ASSERT_GE(fd, 0);
+  void* base = ::mmap(nullptr, sizeof(detail::Header), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ::close(fd);
+  ASSERT_NE(base, MAP_FAILED);
+  static_cast<detail::Header*>(base)->tail.store(1);  // records 1 and 2 published, tail not moved
+  EXPECT_EQ(consumer.size(), 1u);
+  Rec out{};
+  for (std::uint64_t i = 0; i < 3; ++i) {
+    ASSERT_TRUE(consumer.try_pop(&out));
+    EXPECT_EQ(out.seq, i);
+  }
+  EXPECT_EQ(consumer.size(), 0u);  // head is past the stale tail
+  auto second = SpscRing::attach(name);
+  for (std::uint64_t i = 3; i < 7; ++i) {  // a full ring's worth
+    const Rec r = make(i);
+    ASSERT_TRUE(second.try_push(&r)) << i;
+  }
+  const Rec extra = make(99);
+  EXPECT_FALSE(second.try_push(&extra));  // full: head 3, tail 7
+  for (std::uint64_t i = 3; i < 7; ++i) {
+    ASSERT_TRUE(consumer.try_pop(&out));
+    EXPECT_TRUE(intact(out));
+    EXPECT_EQ(out.seq, i);
+  }
+  EXPECT_FALSE(consumer.try_pop(&out));
+  ::munmap(base, sizeof(detail::Header));
 }

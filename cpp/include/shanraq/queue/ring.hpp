@@ -2,10 +2,15 @@
 // between processes through a named POSIX shared-memory segment.
 //
 //   SpscRing: one producer, one consumer. Producer and consumer each own one
-//             index on its own cache line; a record is published by the
-//             release store of the tail after it is written, so a consumer
-//             never sees a half-written record, even if the producer process
-//             dies mid-push.
+//             index on its own cache line, but the consumer learns that a
+//             record is there from the slot itself: each slot starts with an
+//             8-byte sequence word, stored (release) after the record is
+//             written, so a consumer never sees a half-written record, even
+//             if the producer process dies mid-push. The consumer never reads
+//             the producer's index on its hot path: that index line stays in
+//             the producer's cache, and the only lines that cross between
+//             the cores are the slots themselves (see docs/perf_queue.md: 4x
+//             the single-record rate of a shared-index ring on small records).
 //   MpscRing: many producers, one consumer. Producers claim positions with a
 //             compare-exchange on the tail and publish each slot through its
 //             own sequence number (Dmitry Vyukov's bounded queue), so a record
@@ -131,7 +136,8 @@ class SystemError : public QueueError {
 inline constexpr std::uint64_t kMagic = 0x5348414E52414B51ULL;  // "SHANRAKQ"
 // 2: wake-up handshake with asymmetric barriers (Header::light_handles); a
 // version-1 peer would sleep without the barrier a light publisher relies on.
-inline constexpr std::uint32_t kLayoutVersion = 2;
+// 3: SPSC slots start with a sequence word (detail::SpscSlotHeader).
+inline constexpr std::uint32_t kLayoutVersion = 3;
 inline constexpr std::size_t kMaxDtypeLen = 1023;
 inline constexpr std::size_t kMaxRecordSize = 1u << 20;
 inline constexpr std::uint64_t kMaxCapacity = 1ULL << 30;
@@ -207,6 +213,14 @@ struct SlotHeader {
 };
 static_assert(sizeof(SlotHeader) == 16);
 
+// SPSC slot prefix: position p's record is in the slot once seq == p + 1 (a
+// slot is reused every lap, so a stale seq never equals the awaited one).
+// Written by the producer only; the consumer never writes the slot.
+struct SpscSlotHeader {
+  std::atomic<std::uint64_t> seq;
+};
+static_assert(sizeof(SpscSlotHeader) == 8);
+
 // Owns the memory of one ring: heap block or mapped shared-memory segment.
 class Region {
  public:
@@ -241,8 +255,9 @@ class Region {
 }  // namespace detail
 
 // Records the consumer may read in place (SpscRing::peek, MpscRing::peek):
-// `count` records, record i at `data + i * stride` (stride >= record size:
-// slots are 8-byte aligned, and MPSC slots carry a 16-byte prefix).
+// `count` records, record i at `data + i * stride` (stride > record size:
+// slots are 8-byte aligned and carry a sequence prefix, 8 bytes for SPSC and
+// 16 for MPSC).
 struct RecordSpan {
   const std::byte* data = nullptr;
   std::size_t count = 0;
@@ -350,6 +365,9 @@ class RingBase {
   std::uint64_t mask_ = 0;
   std::size_t record_size_ = 0;
   std::size_t stride_ = 0;
+  // Slots ahead of the tail whose line a producer prefetches for writing (0:
+  // none, in rings too small for it to help).
+  std::size_t prefetch_ahead_ = 0;
   WaitStrategy wait_ = WaitStrategy::kBlocking;
   PublishOrdering publish_ = PublishOrdering::kReadModifyWrite;
   std::int32_t my_pid_ = 0;
@@ -449,6 +467,8 @@ class SpscRing : public RingBase {
 
  private:
   SpscRing(detail::Region region, const RingLayout& layout, WaitStrategy wait, bool init);
+  std::size_t ready_from(std::uint64_t head, std::size_t limit) const noexcept;
+  void adopt_tail() noexcept;
   bool producer_peer_dead() const noexcept;
   bool consumer_peer_dead() const noexcept;
 };
