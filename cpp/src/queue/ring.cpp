@@ -47,13 +47,24 @@ using std::chrono::nanoseconds;
 // few microseconds per handoff, short enough not to keep a core from a peer
 // that needs ours. Bounded by time, not count: a pause instruction costs
 // anything from 3 to 50 ns depending on the core.
-constexpr nanoseconds kSpinFor = std::chrono::microseconds(30);
+//
+// Adaptive (kYield and kBlocking): each handle keeps a spin budget per
+// direction, halved each time a spin runs out empty-handed and doubled each
+// time one succeeds, between kSpinMin and kSpinMax. When the peer shares our
+// core (a third process holds the other one), no spin can succeed: the peer
+// cannot run while we spin. Spinning the full 30 us there made a Python
+// ping-pong bimodal on a loaded machine (1 us or 80 us per round trip); the
+// budget now falls to kSpinMin within a few waits, so the waiter yields the
+// core almost at once, and a short probe spin notices when the peer is back
+// on its own core (the budget then doubles back up).
+constexpr nanoseconds kSpinMax = std::chrono::microseconds(30);
+constexpr nanoseconds kSpinMin = std::chrono::microseconds(2);
 constexpr int kSpinsPerClockRead = 64;
 // One pause between two looks at the ring. Spacing the looks further (1, 2,
-// 4 pauses) should let records accumulate between the index-line crossings,
-// and did in a minimal ring (70 -> 120 M/s), but measured in bench_queue on
-// this ring it changed SPSC throughput by less than the noise and added
-// 60 ns to the round trip's p50 (docs/perf_queue.md), so it is not done.
+// 4 pauses) should let records accumulate between line crossings, and did in
+// a minimal ring (70 -> 120 M/s), but measured in bench_queue it changed SPSC
+// throughput by less than the noise and added 60 ns to the round trip's p50
+// (docs/perf_queue.md), so it is not done.
 // Yields before kBlocking sleeps on the futex. Few: on a loaded machine
 // sched_yield hands the core to a third process for a whole time slice, which
 // measured 30x slower round trips than going straight to the futex.
@@ -401,6 +412,15 @@ RingBase::RingBase(detail::Region region, RingKind kind, const RingLayout& layou
   tail_cache_ = h_->tail.load(std::memory_order_acquire);
 }
 
+static_assert(kSpinMax.count() == 30'000, "RingBase::spin_budget_ns_ starts at kSpinMax");
+
+std::chrono::nanoseconds RingBase::spin_budget(bool consumer) const noexcept {
+  if (wait_ == WaitStrategy::kBusySpin) return kSpinMax;
+  // atomic_ref needs a non-const object; the load does not modify it.
+  auto& slot = const_cast<std::uint32_t&>(spin_budget_ns_[consumer ? 0 : 1]);
+  return nanoseconds(std::atomic_ref<std::uint32_t>(slot).load(std::memory_order_relaxed));
+}
+
 std::size_t RingBase::size() const noexcept {
   const std::uint64_t head = h_->head.load(std::memory_order_acquire);
   const std::uint64_t tail = h_->tail.load(std::memory_order_acquire);
@@ -443,6 +463,16 @@ bool RingBase::order_announcement() noexcept {
   return h_->light_handles.fetch_add(0, std::memory_order_acq_rel) == 0;
 }
 
+void RingBase::throw_consumer_gone() const {
+  throw PeerDead("the consumer process (pid " + std::to_string(h_->consumer_pid.load(std::memory_order_relaxed)) +
+                 ") of ring '" + name() + "' is gone; the ring will not drain");
+}
+
+void RingBase::throw_producer_gone() const {
+  throw PeerDead("the producer process (pid " + std::to_string(h_->producer_pid.load(std::memory_order_relaxed)) +
+                 ") of ring '" + name() + "' is gone and the ring is empty");
+}
+
 void RingBase::stamp_producer() noexcept {
   if (!producer_stamped_) {
     h_->producer_pid.store(my_pid_, std::memory_order_relaxed);
@@ -463,12 +493,27 @@ bool RingBase::wait_for(detail::WaitWord& w, nanoseconds timeout, Ready ready, O
   const bool forever = timeout.count() < 0;
   const Clock::time_point start = Clock::now();
   const Clock::time_point deadline = forever ? Clock::time_point::max() : start + timeout;
-  const Clock::time_point spin_until = std::min(deadline, start + kSpinFor);
+  // Relaxed atomic_ref: handles may be shared by threads (MPSC producers), and
+  // the budget is only a hint.
+  const bool adaptive = wait_ != WaitStrategy::kBusySpin;
+  std::atomic_ref<std::uint32_t> budget(spin_budget_ns_[&w == &h_->not_empty ? 0 : 1]);
+  const nanoseconds spin_for = adaptive ? nanoseconds(budget.load(std::memory_order_relaxed)) : kSpinMax;
+  const Clock::time_point spin_until = std::min(deadline, start + spin_for);
   for (Clock::time_point t = start; t < spin_until; t = Clock::now()) {
     for (int i = 0; i < kSpinsPerClockRead; ++i) {
       cpu_relax();
-      if (ready()) return true;
+      if (ready()) {
+        if (adaptive && spin_for < kSpinMax) {
+          budget.store(static_cast<std::uint32_t>(std::min(kSpinMax, 2 * spin_for).count()), std::memory_order_relaxed);
+        }
+        return true;
+      }
     }
+  }
+  // A spin that ran its whole budget for nothing (not one cut short by the
+  // deadline): the peer may be waiting for our core.
+  if (adaptive && spin_until < deadline && spin_for > kSpinMin) {
+    budget.store(static_cast<std::uint32_t>(std::max(kSpinMin, spin_for / 2).count()), std::memory_order_relaxed);
   }
   Clock::time_point next_idle_check = start;
   int yields = 0;
@@ -715,8 +760,7 @@ bool SpscRing::push(const void* record, nanoseconds timeout) {
       h_->not_full, timeout, [&] { return try_push(record); },
       [&] {
         if (producer_peer_dead()) {
-          throw PeerDead("the consumer process (pid " + std::to_string(h_->consumer_pid.load()) + ") of ring '" +
-                         name() + "' is gone; the ring will not drain");
+          throw_consumer_gone();
         }
       });
 }
@@ -726,7 +770,7 @@ std::size_t SpscRing::push_many(const void* records, std::size_t n, nanoseconds 
   return push_many_blocking(
       n, timeout, [&](std::size_t done) { return try_push_many(src + done * record_size_, n - done); },
       [&] {
-        if (producer_peer_dead()) throw PeerDead("the consumer process of ring '" + name() + "' is gone");
+        if (producer_peer_dead()) throw_consumer_gone();
       });
 }
 
@@ -783,8 +827,7 @@ bool SpscRing::pop(void* out, nanoseconds timeout) {
       h_->not_empty, timeout, [&] { return try_pop(out); },
       [&] {
         if (consumer_peer_dead() && !try_pop(out)) {
-          throw PeerDead("the producer process (pid " + std::to_string(h_->producer_pid.load()) + ") of ring '" +
-                         name() + "' is gone and the ring is empty");
+          throw_producer_gone();
         }
       });
 }
@@ -801,7 +844,7 @@ std::size_t SpscRing::pop_many(void* out, std::size_t max_n, nanoseconds timeout
       },
       [&] {
         if (consumer_peer_dead() && (k = try_pop_many(out, max_n)) == 0) {
-          throw PeerDead("the producer process of ring '" + name() + "' is gone and the ring is empty");
+          throw_producer_gone();
         }
       });
   return k;
@@ -833,7 +876,7 @@ RecordSpan SpscRing::peek(std::size_t max_n, nanoseconds timeout) {
       },
       [&] {
         if (consumer_peer_dead() && (span = peek(max_n)).count == 0) {
-          throw PeerDead("the producer process of ring '" + name() + "' is gone and the ring is empty");
+          throw_producer_gone();
         }
       });
   return span;
@@ -957,8 +1000,7 @@ bool MpscRing::push(const void* record, nanoseconds timeout) {
       h_->not_full, timeout, [&] { return try_push(record); },
       [&] {
         if (consumer_peer_dead()) {
-          throw PeerDead("the consumer process (pid " + std::to_string(h_->consumer_pid.load()) + ") of ring '" +
-                         name() + "' is gone; the ring will not drain");
+          throw_consumer_gone();
         }
       });
 }
@@ -968,7 +1010,7 @@ std::size_t MpscRing::push_many(const void* records, std::size_t n, nanoseconds 
   return push_many_blocking(
       n, timeout, [&](std::size_t done) { return try_push_many(src + done * record_size_, n - done); },
       [&] {
-        if (consumer_peer_dead()) throw PeerDead("the consumer process of ring '" + name() + "' is gone");
+        if (consumer_peer_dead()) throw_consumer_gone();
       });
 }
 

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -359,4 +360,32 @@ TEST(SharedRing, SpscNextProducerAdoptsSlotsPublishedBeforeTheTail) {
   }
   EXPECT_FALSE(consumer.try_pop(&out));
   ::munmap(base, sizeof(detail::Header));
+}
+
+// A wait whose spin runs out empty-handed halves the handle's spin budget
+// (down to 2 us), so a waiter whose peer shares its core stops spinning
+// almost at once; kBusySpin keeps its full spin. Growth back (doubling on a
+// successful spin) needs a peer on another core: bench_queue / the Python
+// ping-pong measure it.
+TYPED_TEST(RingSemantics, SpinBudgetShrinksWhenSpinsFail) {
+  TypeParam ring(sizeof(Rec), 8, WaitStrategy::kBlocking);
+  EXPECT_EQ(ring.spin_budget(true), 30us);
+  EXPECT_EQ(ring.spin_budget(false), 30us);
+  Rec out{};
+  std::vector<std::chrono::nanoseconds> seen;
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_FALSE(ring.pop(&out, 2ms));
+    seen.push_back(ring.spin_budget(true));
+  }
+  EXPECT_EQ(seen.front(), 15us);
+  EXPECT_TRUE(std::is_sorted(seen.rbegin(), seen.rend()));
+  EXPECT_EQ(seen.back(), 2us);
+  EXPECT_EQ(ring.spin_budget(false), 30us);  // the producer direction is separate
+  // A wait cut short by its deadline says nothing about the peer.
+  TypeParam other(sizeof(Rec), 8, WaitStrategy::kYield);
+  EXPECT_FALSE(other.pop(&out, 5us));
+  EXPECT_EQ(other.spin_budget(true), 30us);
+  TypeParam busy(sizeof(Rec), 8, WaitStrategy::kBusySpin);
+  EXPECT_FALSE(busy.pop(&out, 2ms));
+  EXPECT_EQ(busy.spin_budget(true), 30us);
 }

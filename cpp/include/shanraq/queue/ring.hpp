@@ -320,6 +320,12 @@ class RingBase {
   std::uint32_t sleeping_consumers() const noexcept { return h_->not_empty.sleepers.load(std::memory_order_relaxed); }
   std::uint32_t sleeping_producers() const noexcept { return h_->not_full.sleepers.load(std::memory_order_relaxed); }
 
+  // This handle's current adaptive spin budget before yielding or sleeping,
+  // for waits for records (consumer) or for room (producer): between 2 and
+  // 30 us for kYield and kBlocking (see ring.cpp), always 30 us for
+  // kBusySpin. For tests and tuning. Any thread.
+  std::chrono::nanoseconds spin_budget(bool consumer) const noexcept;
+
   // Records in the ring (claimed, for MPSC), a snapshot that may be stale by
   // the time it returns. Any thread.
   std::size_t size() const noexcept;
@@ -358,6 +364,10 @@ class RingBase {
   std::size_t push_many_blocking(std::size_t n, std::chrono::nanoseconds timeout, TryMany try_many, OnIdle on_idle);
   void stamp_producer() noexcept;
   void stamp_consumer() noexcept;
+  // PeerDead for a producer whose consumer process is gone, or a consumer of
+  // an empty ring whose producer process is gone (pid in the message).
+  [[noreturn]] void throw_consumer_gone() const;
+  [[noreturn]] void throw_producer_gone() const;
 
   detail::Region region_;
   detail::Header* h_ = nullptr;
@@ -371,6 +381,9 @@ class RingBase {
   WaitStrategy wait_ = WaitStrategy::kBlocking;
   PublishOrdering publish_ = PublishOrdering::kReadModifyWrite;
   std::int32_t my_pid_ = 0;
+  // Adaptive spin budgets in ns, [0] waiting for records, [1] for room (see
+  // kSpinMax in ring.cpp). Accessed through std::atomic_ref, relaxed.
+  alignas(4) std::uint32_t spin_budget_ns_[2] = {30'000, 30'000};
   // Per-handle caches on their own lines: the producer's copy of head and the
   // consumer's copy of tail (rigtorp's cached indices), so the common case
   // touches no line the other side writes.
