@@ -707,12 +707,16 @@ std::size_t SpscRing::try_push_many(const void* records, std::size_t n) {
   const std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(free, n));
   if (k == 0) return 0;
   const auto* src = static_cast<const std::byte*>(records);
-  for (std::size_t i = 0; i < k; ++i) {
-    std::byte* s = slot(tail + i);
-    std::memcpy(spsc_record(s), src + i * record_size_, record_size_);
+  // All records first, then the seq words from the last to the first: the
+  // consumer, waiting on the first slot, sees the batch only once all of it
+  // is there, and then reads lines the producer has finished with. Publishing
+  // slot by slot let it chase the producer line by line, each line crossing
+  // between the cores several times (cross-process batches: 466 -> 40 M/s).
+  for (std::size_t i = 0; i < k; ++i) copy_record(spsc_record(slot(tail + i)), src + i * record_size_, record_size_);
+  for (std::size_t i = k; i-- > 0;) {
     // release: a consumer that acquires this seq sees the record complete.
     // A producer killed before this store published nothing of this slot.
-    spsc_header(s)->seq.store(tail + i + 1, std::memory_order_release);
+    spsc_header(slot(tail + i))->seq.store(tail + i + 1, std::memory_order_release);
   }
   // The tail is for size() and for this producer's next call; consumers
   // find records through the slots' seq words.
@@ -798,7 +802,7 @@ std::size_t SpscRing::try_pop_many(void* out, std::size_t max_n) {
   stamp_consumer();
   peeked_ = 0;
   auto* dst = static_cast<std::byte*>(out);
-  for (std::size_t i = 0; i < k; ++i) std::memcpy(dst + i * record_size_, spsc_record(slot(head + i)), record_size_);
+  for (std::size_t i = 0; i < k; ++i) copy_record(dst + i * record_size_, spsc_record(slot(head + i)), record_size_);
   // release: the producer may reuse these slots once it acquires this head.
   h_->head.store(head + k, std::memory_order_release);
   notify(h_->not_full);
