@@ -712,6 +712,10 @@ std::size_t SpscRing::try_push_many(const void* records, std::size_t n) {
   // is there, and then reads lines the producer has finished with. Publishing
   // slot by slot let it chase the producer line by line, each line crossing
   // between the cores several times (cross-process batches: 466 -> 40 M/s).
+  // Ask for every line of the batch at once: the consumer read them a lap ago,
+  // and taking them back one store at a time serialises the transfers.
+  for (std::size_t i = 0; i < k; ++i) prefetch_for_write(slot(tail + i));
+  prefetch_for_write(slot(tail + k - 1) + stride_ - 1);
   for (std::size_t i = 0; i < k; ++i) copy_record(spsc_record(slot(tail + i)), src + i * record_size_, record_size_);
   for (std::size_t i = k; i-- > 0;) {
     // release: a consumer that acquires this seq sees the record complete.
@@ -782,6 +786,12 @@ std::size_t SpscRing::push_many(const void* records, std::size_t n, nanoseconds 
 // published records, in order. acquire: pairs with the producer's release of
 // each slot's seq, so the records are complete.
 std::size_t SpscRing::ready_from(std::uint64_t head, std::size_t limit) const noexcept {
+  // A batch's lines come from the producer's cache: ask for them all at once
+  // rather than one miss per loop turn.
+  if (limit > 1) {
+    const std::size_t ahead = std::min<std::size_t>(limit, 64);
+    for (std::size_t i = 1; i < ahead; ++i) __builtin_prefetch(slot(head + i), 0, 3);
+  }
   std::size_t k = 0;
   while (k < limit && spsc_header(slot(head + k))->seq.load(std::memory_order_acquire) == head + k + 1) ++k;
   return k;
