@@ -49,16 +49,22 @@ using std::chrono::nanoseconds;
 // anything from 3 to 50 ns depending on the core.
 //
 // Adaptive (kYield and kBlocking): each handle keeps a spin budget per
-// direction, halved each time a spin runs out empty-handed and doubled each
-// time one succeeds, between kSpinMin and kSpinMax. When the peer shares our
-// core (a third process holds the other one), no spin can succeed: the peer
-// cannot run while we spin. Spinning the full 30 us there made a Python
-// ping-pong bimodal on a loaded machine (1 us or 80 us per round trip); the
-// budget now falls to kSpinMin within a few waits, so the waiter yields the
-// core almost at once, and a short probe spin notices when the peer is back
-// on its own core (the budget then doubles back up).
+// direction, between kSpinMin and kSpinMax, and after each wait asks whether
+// a longer spin would have helped:
+//   - the spin caught the record (or room): yes, double the budget;
+//   - it ran out, and while we then yielded the core, another task ran on it
+//     (the yield took over kYieldTookLong): we share a core, maybe with the
+//     peer itself, which cannot run while we spin: halve it. Spinning the
+//     full 30 us there made a Python ping-pong bimodal on a loaded machine
+//     (1 us or 80 us per round trip);
+//   - it ran out, and what we waited for came within kGrowWithin anyway:
+//     a longer spin would have caught it without a futex round trip (both
+//     sides asleep stay asleep otherwise, at ~20 us per wake-up here): double;
+//   - it came later: the other side was idle, spinning is waste: halve.
 constexpr nanoseconds kSpinMax = std::chrono::microseconds(30);
-constexpr nanoseconds kSpinMin = std::chrono::microseconds(2);
+constexpr nanoseconds kSpinMin = std::chrono::microseconds(1);
+constexpr nanoseconds kYieldTookLong = std::chrono::microseconds(5);
+constexpr nanoseconds kGrowWithin = std::chrono::microseconds(120);
 constexpr int kSpinsPerClockRead = 64;
 // One pause between two looks at the ring. Spacing the looks further (1, 2,
 // 4 pauses) should let records accumulate between line crossings, and did in
@@ -499,22 +505,29 @@ bool RingBase::wait_for(detail::WaitWord& w, nanoseconds timeout, Ready ready, O
   std::atomic_ref<std::uint32_t> budget(spin_budget_ns_[&w == &h_->not_empty ? 0 : 1]);
   const nanoseconds spin_for = adaptive ? nanoseconds(budget.load(std::memory_order_relaxed)) : kSpinMax;
   const Clock::time_point spin_until = std::min(deadline, start + spin_for);
+  auto set_budget = [&](nanoseconds b) {
+    budget.store(static_cast<std::uint32_t>(std::clamp(b, kSpinMin, kSpinMax).count()), std::memory_order_relaxed);
+  };
   for (Clock::time_point t = start; t < spin_until; t = Clock::now()) {
     for (int i = 0; i < kSpinsPerClockRead; ++i) {
       cpu_relax();
       if (ready()) {
-        if (adaptive && spin_for < kSpinMax) {
-          budget.store(static_cast<std::uint32_t>(std::min(kSpinMax, 2 * spin_for).count()), std::memory_order_relaxed);
-        }
+        if (adaptive && spin_for < kSpinMax) set_budget(2 * spin_for);
         return true;
       }
     }
   }
-  // A spin that ran its whole budget for nothing (not one cut short by the
-  // deadline): the peer may be waiting for our core.
-  if (adaptive && spin_until < deadline && spin_for > kSpinMin) {
-    budget.store(static_cast<std::uint32_t>(std::max(kSpinMin, spin_for / 2).count()), std::memory_order_relaxed);
-  }
+  // The spin ran out (unless the deadline cut it short, which says nothing
+  // about the peer). Once the wait ends with what we waited for, judge it.
+  const bool judge = adaptive && spin_until < deadline;
+  bool shared_core = false;
+  auto arrived = [&] {
+    if (judge) {
+      const bool soon = Clock::now() - start <= kGrowWithin;
+      set_budget(!shared_core && soon ? 2 * spin_for : spin_for / 2);
+    }
+    return true;
+  };
   Clock::time_point next_idle_check = start;
   int yields = 0;
   for (;;) {
@@ -523,7 +536,13 @@ bool RingBase::wait_for(detail::WaitWord& w, nanoseconds timeout, Ready ready, O
       on_idle();
       next_idle_check = now + kPeerCheckEvery;
     }
-    if (now >= deadline) return ready();
+    if (now >= deadline) {
+      if (!ready()) {
+        if (judge) set_budget(spin_for / 2);  // nothing came: spinning was waste
+        return false;
+      }
+      return arrived();
+    }
     if (wait_ == WaitStrategy::kBusySpin) {
       for (int i = 0; i < kBusySpinBurst; ++i) {
         cpu_relax();
@@ -533,6 +552,7 @@ bool RingBase::wait_for(detail::WaitWord& w, nanoseconds timeout, Ready ready, O
     } else if (wait_ == WaitStrategy::kYield || yields < kYieldsBeforeSleep) {
       ++yields;
       std::this_thread::yield();
+      if (Clock::now() - now > kYieldTookLong) shared_core = true;
     } else {
       // Announce, order the announcement (order_announcement), then look
       // once more before sleeping: a publisher that published before our
@@ -548,18 +568,18 @@ bool RingBase::wait_for(detail::WaitWord& w, nanoseconds timeout, Ready ready, O
       } sleeper(w);
       const bool covered = order_announcement();
       const std::uint32_t seen = w.seq.load(std::memory_order_acquire);
-      if (ready()) return true;
+      if (ready()) return arrived();
       const nanoseconds left = forever ? kSleepSlice : std::chrono::duration_cast<nanoseconds>(deadline - now);
       futex_wait(&w.seq, seen, std::min(left, covered ? kSleepSlice : kUncoveredSlice));
       w.sleeps.fetch_add(1, std::memory_order_relaxed);
       const bool woken = w.seq.load(std::memory_order_acquire) != seen;
       if (ready()) {
         if (!woken && covered) w.unwoken_sleeps.fetch_add(1, std::memory_order_relaxed);
-        return true;
+        return arrived();
       }
       continue;
     }
-    if (ready()) return true;
+    if (ready()) return arrived();
   }
 }
 

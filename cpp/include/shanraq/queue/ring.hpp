@@ -321,7 +321,7 @@ class RingBase {
   std::uint32_t sleeping_producers() const noexcept { return h_->not_full.sleepers.load(std::memory_order_relaxed); }
 
   // This handle's current adaptive spin budget before yielding or sleeping,
-  // for waits for records (consumer) or for room (producer): between 2 and
+  // for waits for records (consumer) or for room (producer): between 1 and
   // 30 us for kYield and kBlocking (see ring.cpp), always 30 us for
   // kBusySpin. For tests and tuning. Any thread.
   std::chrono::nanoseconds spin_budget(bool consumer) const noexcept;
