@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -389,27 +390,47 @@ TYPED_TEST(RingSemantics, SpinBudgetShrinksWhenSpinsFail) {
   EXPECT_EQ(busy.spin_budget(true), 30us);
 }
 
-// ... and grows back when records come soon after the spin gave up (a longer
-// spin would have caught them): a peer thread pushes 20 us into each wait.
-// Timing on a loaded machine is not ours to control, so the test only asks
-// that the budget grew in some of up to 200 such waits.
+// ... and grows back when a spin catches the record, or when it comes soon
+// after the spin gave up (a longer spin would have caught it): a peer thread
+// pushes at once or about 10 us into each wait (a busy wait by the clock:
+// sleep_for would add the 50 us timer slack). Waits whose yield let another
+// task run shrink instead, and timing on a loaded machine is not ours to
+// control, so the test only asks that the budget grew in some of up to 200
+// such waits.
 TYPED_TEST(RingSemantics, SpinBudgetGrowsWhenRecordsComeSoon) {
   TypeParam ring(sizeof(Rec), 8, WaitStrategy::kBlocking);
   Rec out{};
   for (int i = 0; i < 6; ++i) (void)ring.pop(&out, 2ms);
   ASSERT_EQ(ring.spin_budget(true), 1us);
-  bool grew = false;
-  for (int attempt = 0; attempt < 200 && !grew; ++attempt) {
-    const auto before = ring.spin_budget(true);
-    std::thread peer([&] {
-      std::this_thread::sleep_for(20us);
+  std::atomic<int> go{-1};
+  std::thread peer([&] {
+    for (int done = 0;;) {
+      const int attempt = go.load(std::memory_order_acquire);
+      if (attempt == 1000) return;
+      if (attempt != done) {  // not asked yet (or already served)
+        std::this_thread::yield();
+        continue;
+      }
+      // Even attempts push at once (the 1 us spin may catch it), odd ones
+      // after ~10 us (the record comes soon after the spin gave up).
+      const auto until = std::chrono::steady_clock::now() + (attempt % 2 == 0 ? 0us : 10us);
+      while (std::chrono::steady_clock::now() < until) {
+      }
       const Rec r = make(static_cast<std::uint64_t>(attempt));
-      ASSERT_TRUE(ring.push(&r, 5s));
-    });
+      if (!ring.push(&r, 5s)) return;
+      ++done;
+    }
+  });
+  bool grew = false;
+  int attempt = 0;
+  for (; attempt < 200 && !grew; ++attempt) {
+    const auto before = ring.spin_budget(true);
+    go.store(attempt, std::memory_order_release);
     ASSERT_TRUE(ring.pop(&out, 5s));
-    peer.join();
     EXPECT_EQ(out.seq, static_cast<std::uint64_t>(attempt));
     grew = ring.spin_budget(true) > before;
   }
+  go.store(1000, std::memory_order_release);
+  peer.join();
   EXPECT_TRUE(grew);
 }
