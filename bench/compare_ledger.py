@@ -11,7 +11,12 @@ baseline:
   distribution recorded with shanraq_core.LatencyHistogram (P50/P99/P99.9,
   including the timer's own cost);
 - baseline: the reference ledger on a smaller slice of the same stream;
-- --rss: peak RSS of a process holding 1M accounts and 10M transfers.
+- --rss: peak RSS of a process holding 1M accounts and 10M transfers, the
+  workload's holds given a timeout (so ~9% are timed holds, in the expiry
+  heap while pending);
+- --rss-holds: the same with every transfer a pending hold with a timeout
+  (the worst case per stored transfer): bytes per stored transfer from the
+  RSS growth while the transfers are applied.
 - --window: 10M transfers through a ledger with room for 2M, an idempotency
   window of 1M transfers' time and evict() every 1M transfers: stored
   transfers stay bounded, and the cost of each evict() is reported.
@@ -126,29 +131,64 @@ def window_run(n: int = 10_000_000, room: int = 2_000_000, per_ms: int = 1000) -
     )
 
 
+def _rss_kib() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def rss_run(all_holds: bool, n: int = 10_000_000) -> None:
+    """1M accounts and n transfers; holds get a timeout they never reach
+    (command time advances 1 ns per event), so every hold is in the expiry
+    heap until it is posted. RSS growth while applying = the transfers'
+    memory, indexes included (the input stream exists before)."""
+    from shanraq_core import TransferFlags
+
+    led = data.loaded_ledger(transfers_capacity=n)
+    stream = data.transfers(n)  # modified in place: this process only measures RSS
+    if all_holds:
+        stream["flags"] = TransferFlags.PENDING
+        stream["pending_id"] = 0
+        posts = stream["debit_account_id"] == 0  # the workload's posts become holds too
+        rng = np.random.default_rng(1)
+        stream["debit_account_id"][posts] = rng.integers(1, data.N_ACCOUNTS // 2, size=int(posts.sum()))
+        stream["credit_account_id"][posts] = stream["debit_account_id"][posts] + data.N_ACCOUNTS // 2
+        stream["amount"][posts] = 1
+        stream["ledger"][posts] = 1
+        stream["code"][posts] = 1
+    holds = (stream["flags"] & TransferFlags.PENDING) != 0
+    stream["timeout"][holds] = 10**15
+    base = _rss_kib()
+    for i in range(0, n, data.BATCH):
+        res = led.create_transfers(stream[i : i + data.BATCH])
+        assert not res.any()
+    grown = _rss_kib() - base
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kind = "all timed holds" if all_holds else "workload, holds timed"
+    print(
+        f"{kind}: {led.transfer_count:,} transfers stored "
+        f"({int(holds.sum()):,} timed holds); RSS grew {grown / 1024:.0f} MiB while applying them = "
+        f"{grown * 1024 / n:.1f} B per stored transfer (record, id map, expiry heap); "
+        f"peak RSS {peak / 1024:.0f} MiB (the numpy input stream is ~{stream.nbytes / 2**20:.0f} MiB of it)"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--transfers", type=int, default=4_000_000)
     ap.add_argument("--per-call", type=int, default=1_000_000)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--rss", action="store_true")
+    ap.add_argument("--rss-holds", action="store_true")
     ap.add_argument("--window", action="store_true")
     args = ap.parse_args()
     if args.window:
         window_run()
         return
-    if args.rss:
-        n = 10_000_000
-        led = data.loaded_ledger(transfers_capacity=n)
-        stream = data.transfers(n)
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        for i in range(0, n, data.BATCH):
-            led.create_transfers(stream[i : i + data.BATCH])
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        print(
-            f"transfers stored {led.transfer_count:,}; peak RSS {peak / 1024:.0f} MiB "
-            f"(before the transfers: {base / 1024:.0f} MiB, including the 960 MiB numpy stream)"
-        )
+    if args.rss or args.rss_holds:
+        rss_run(all_holds=args.rss_holds)
         return
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     runs = [batch_rate(args.transfers) for _ in range(args.repeats)]

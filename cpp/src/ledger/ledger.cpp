@@ -88,9 +88,17 @@ inline void copy_transfer(Transfer& dst, const Transfer& src) noexcept {
 inline bool add_overflows(std::uint64_t a, std::uint64_t b) noexcept { return a > ~std::uint64_t{0} - b; }
 
 constexpr std::uint64_t kSnapshotMagic = 0x01474C44514853ULL;  // "SHQLDG\x01"
-// Version 2 follows the header with the idempotency window (u64 ns); version 1
-// snapshots (no window) are still read.
-constexpr std::uint32_t kSnapshotVersion = 2;
+// Version 2 follows the header with the idempotency window (u64 ns); version 3
+// stores the expiry heap as 4-byte transfer indices instead of 16-byte
+// (expires_at, index, pad) entries. Versions 1 (no window) and 2 are still read.
+constexpr std::uint32_t kSnapshotVersion = 3;
+// A version 1/2 expiry-heap entry, as it was written.
+struct LegacyExpiry {
+  std::uint64_t expires_at;
+  std::uint32_t transfer;
+  std::uint32_t pad;
+};
+static_assert(sizeof(LegacyExpiry) == 16);
 
 struct SnapshotHeader {
   std::uint64_t magic;
@@ -132,7 +140,7 @@ Ledger::Ledger(const LedgerCapacity& capacity)
       accounts_cold_(make_zeroed<AccountCold>(capacity.accounts)),
       transfers_(make_zeroed<Transfer>(capacity.transfers)),
       history_(make_zeroed<HistoryEntry>(capacity.history)),
-      expiries_(make_zeroed<Expiry>(capacity.transfers)),
+      expiries_(make_zeroed<std::uint32_t>(capacity.transfers)),
       // Load <= 1/3 (1M accounts: 0.24): every transfer probes two accounts,
       // and at load 1/2 over a quarter of them would not sit in their home
       // slot (measured), each a mispredicted branch and a wasted prefetch.
@@ -147,7 +155,7 @@ Ledger::Ledger(const LedgerCapacity& capacity)
 
 std::size_t Ledger::memory_bytes() const noexcept {
   return std::size_t{capacity_.accounts} * (sizeof(AccountHot) + sizeof(AccountCold)) +
-         std::size_t{capacity_.transfers} * (sizeof(Transfer) + sizeof(Expiry)) +
+         std::size_t{capacity_.transfers} * (sizeof(Transfer) + sizeof(std::uint32_t)) +
          std::size_t{capacity_.history} * sizeof(HistoryEntry) + account_map_.memory_bytes() +
          transfer_map_.memory_bytes();
 }
@@ -167,7 +175,7 @@ void Ledger::prefault() noexcept {
   touch_pages(accounts_cold_.get(), std::size_t{capacity_.accounts} * sizeof(AccountCold));
   touch_pages(transfers_.get(), std::size_t{capacity_.transfers} * sizeof(Transfer));
   touch_pages(history_.get(), std::size_t{capacity_.history} * sizeof(HistoryEntry));
-  touch_pages(expiries_.get(), std::size_t{capacity_.transfers} * sizeof(Expiry));
+  touch_pages(expiries_.get(), std::size_t{capacity_.transfers} * sizeof(std::uint32_t));
   account_map_.prefault();
   transfer_map_.prefault();
 }
@@ -192,40 +200,30 @@ void Ledger::check_time(std::uint64_t now, std::size_t events) const {
 
 // ---- expiry heap ---------------------------------------------------------------
 
-namespace {
-inline bool expiry_less(std::uint64_t ea, std::uint32_t ta, std::uint64_t eb, std::uint32_t tb) noexcept {
-  return ea != eb ? ea < eb : ta < tb;
-}
-}  // namespace
-
-void Ledger::push_expiry(std::uint64_t expires_at, std::uint32_t transfer) noexcept {
+void Ledger::push_expiry(std::uint32_t transfer) noexcept {
   if (in_chain_) {
-    deferred_expiries_.push_back(Expiry{expires_at, transfer, 0});
+    deferred_expiries_.push_back(transfer);
     return;
   }
   std::uint32_t i = expiry_count_++;
   while (i > 0) {
     const std::uint32_t parent = (i - 1) / 2;
-    const Expiry& p = expiries_[parent];
-    if (!expiry_less(expires_at, transfer, p.expires_at, p.transfer)) break;
-    expiries_[i] = p;
+    if (!expires_before(transfer, expiries_[parent])) break;
+    expiries_[i] = expiries_[parent];
     i = parent;
   }
-  expiries_[i] = Expiry{expires_at, transfer, 0};
+  expiries_[i] = transfer;
 }
 
 void Ledger::pop_expiry() noexcept {
-  const Expiry last = expiries_[--expiry_count_];
+  const std::uint32_t last = expiries_[--expiry_count_];
   std::uint32_t i = 0;
   const std::uint32_t n = expiry_count_;
   while (true) {
     std::uint32_t child = 2 * i + 1;
     if (child >= n) break;
-    if (child + 1 < n && expiry_less(expiries_[child + 1].expires_at, expiries_[child + 1].transfer,
-                                     expiries_[child].expires_at, expiries_[child].transfer)) {
-      ++child;
-    }
-    if (!expiry_less(expiries_[child].expires_at, expiries_[child].transfer, last.expires_at, last.transfer)) break;
+    if (child + 1 < n && expires_before(expiries_[child + 1], expiries_[child])) ++child;
+    if (!expires_before(expiries_[child], last)) break;
     expiries_[i] = expiries_[child];
     i = child;
   }
@@ -235,15 +233,16 @@ void Ledger::pop_expiry() noexcept {
 std::size_t Ledger::expire_due(std::uint64_t now) {
   std::size_t expired = 0;
   while (expiry_count_ > 0) {
-    const Expiry top = expiries_[0];
+    const std::uint32_t top = expiries_[0];
+    const Transfer& hold = transfers_[top];
     // Holds posted or voided before their timeout leave a stale heap entry.
-    if (status_of(transfers_[top.transfer]) != PendingStatus::kPending) {
+    if (status_of(hold) != PendingStatus::kPending) {
       pop_expiry();
       continue;
     }
-    if (top.expires_at > std::max(now, last_timestamp_ + 1)) break;
+    if (hold.timestamp + hold.timeout > std::max(now, last_timestamp_ + 1)) break;
     pop_expiry();
-    expire_one(top.transfer, next_timestamp(now));
+    expire_one(top, next_timestamp(now));
     ++expired;
   }
   return expired;
@@ -296,14 +295,15 @@ std::size_t Ledger::evict() {
   transfer_map_.clear();
   for (std::uint32_t i = 0; i < kept; ++i) transfer_map_.insert(transfers_[i].id, i);
   // Heap entries of dropped transfers are stale (their holds were resolved);
-  // the others are renumbered, which keeps their (expires_at, index) order.
+  // the others are renumbered (their keys live in the records, which moved
+  // with them).
   std::uint32_t m = 0;
   for (std::uint32_t k = 0; k < expiry_count_; ++k) {
-    const Expiry e = expiries_[k];
-    if (keep[e.transfer] != 0) expiries_[m++] = Expiry{e.expires_at, keep[e.transfer] - 1, 0};
+    const std::uint32_t e = expiries_[k];
+    if (keep[e] != 0) expiries_[m++] = keep[e] - 1;
   }
   expiry_count_ = 0;
-  for (std::uint32_t k = 0; k < m; ++k) push_expiry(expiries_[k].expires_at, expiries_[k].transfer);
+  for (std::uint32_t k = 0; k < m; ++k) push_expiry(expiries_[k]);
   transfer_count_ = kept;
   return n - kept;
 }
@@ -329,7 +329,7 @@ void Ledger::chain_begin() noexcept {
 
 void Ledger::chain_commit() noexcept {
   in_chain_ = false;
-  for (const Expiry& e : deferred_expiries_) push_expiry(e.expires_at, e.transfer);
+  for (const std::uint32_t e : deferred_expiries_) push_expiry(e);
   deferred_expiries_.clear();
   account_undo_.clear();
   status_undo_.clear();
@@ -694,7 +694,7 @@ TR Ledger::apply_transfer(const Transfer& t, const IdHashes& h, std::uint64_t ts
     record_history(cr, ts);
     if (pending && t.timeout != 0) {
       history_reserved_ += history_entries_for(d) + history_entries_for(c);
-      push_expiry(ts + t.timeout, index);
+      push_expiry(index);
     }
   }
   return TR::kOk;
@@ -1003,7 +1003,7 @@ std::uint64_t Ledger::state_hash() const noexcept {
   h = checksum64(accounts_cold_.get(), std::size_t{account_count_} * sizeof(AccountCold), h);
   h = checksum64(transfers_.get(), std::size_t{transfer_count_} * sizeof(Transfer), h);
   h = checksum64(history_.get(), std::size_t{history_count_} * sizeof(HistoryEntry), h);
-  h = checksum64(expiries_.get(), std::size_t{expiry_count_} * sizeof(Expiry), h);
+  h = checksum64(expiries_.get(), std::size_t{expiry_count_} * sizeof(std::uint32_t), h);
   return h;
 }
 
@@ -1016,7 +1016,7 @@ std::string Ledger::snapshot() const {
                                std::size_t{account_count_} * sizeof(std::uint32_t),
                                std::size_t{transfer_count_} * sizeof(Transfer),
                                std::size_t{history_count_} * sizeof(HistoryEntry),
-                               std::size_t{expiry_count_} * sizeof(Expiry)};
+                               std::size_t{expiry_count_} * sizeof(std::uint32_t)};
   // The account sections keep the wire format (Account records, then the
   // history heads) whatever the in-memory split, so snapshots stay portable.
   const void* parts[] = {nullptr, nullptr, transfers_.get(), history_.get(), expiries_.get()};
@@ -1051,7 +1051,7 @@ Ledger Ledger::restore(const std::uint8_t* data, std::size_t size) {
   if (size < sizeof(hdr) + sizeof(std::uint64_t)) throw corrupt("truncated header");
   std::memcpy(&hdr, data, sizeof(hdr));
   if (hdr.magic != kSnapshotMagic) throw corrupt("bad magic");
-  if (hdr.version != 1 && hdr.version != kSnapshotVersion) {
+  if (hdr.version < 1 || hdr.version > kSnapshotVersion) {
     throw corrupt("unsupported version " + std::to_string(hdr.version));
   }
   std::uint64_t window = 0;
@@ -1072,7 +1072,8 @@ Ledger Ledger::restore(const std::uint8_t* data, std::size_t size) {
                                std::size_t{hdr.account_count} * sizeof(std::uint32_t),
                                std::size_t{hdr.transfer_count} * sizeof(Transfer),
                                std::size_t{hdr.history_count} * sizeof(HistoryEntry),
-                               std::size_t{hdr.expiry_count} * sizeof(Expiry)};
+                               std::size_t{hdr.expiry_count} *
+                                   (hdr.version >= 3 ? sizeof(std::uint32_t) : sizeof(LegacyExpiry))};
   std::size_t total = sizeof(hdr) + extra + sizeof(std::uint64_t);
   for (std::size_t s : sizes) total += s;
   if (size != total) throw corrupt("size " + std::to_string(size) + " != expected " + std::to_string(total));
@@ -1084,9 +1085,24 @@ Ledger Ledger::restore(const std::uint8_t* data, std::size_t size) {
   void* parts[] = {nullptr, nullptr, l.transfers_.get(), l.history_.get(), l.expiries_.get()};
   const std::uint8_t* accounts_data = data + sizeof(hdr) + extra;
   const std::uint8_t* p = accounts_data + sizes[0] + sizes[1];
-  for (std::size_t k = 2; k < 5; ++k) {
+  for (std::size_t k = 2; k < 4; ++k) {
     if (sizes[k] != 0) std::memcpy(parts[k], p, sizes[k]);
     p += sizes[k];
+  }
+  if (hdr.version >= 3) {
+    if (sizes[4] != 0) std::memcpy(l.expiries_.get(), p, sizes[4]);
+  } else {
+    // The old entries' key is the hold's own timestamp + timeout and their
+    // tie-break its index, i.e. its timestamp order: the same heap order.
+    for (std::uint32_t i = 0; i < hdr.expiry_count; ++i) {
+      LegacyExpiry e;
+      std::memcpy(&e, p + std::size_t{i} * sizeof(e), sizeof(e));
+      if (e.pad != 0 || e.transfer >= hdr.transfer_count) throw corrupt("bad expiry");
+      Transfer t;
+      std::memcpy(&t, l.transfers_.get() + e.transfer, sizeof(t));
+      if (e.expires_at != t.timestamp + t.timeout) throw corrupt("bad expiry");
+      l.expiries_[i] = e.transfer;
+    }
   }
   l.account_count_ = hdr.account_count;
   l.transfer_count_ = hdr.transfer_count;
@@ -1140,8 +1156,17 @@ Ledger Ledger::restore(const std::uint8_t* data, std::size_t size) {
     const HistoryEntry& e = l.history_[i];
     if (e.account >= l.account_count_ || e.prev > i) throw corrupt("bad history entry");
   }
+  // Every entry must name a timed hold, and the array must be a heap: the
+  // keys are read from the holds, so a bad entry would misorder expiries.
   for (std::uint32_t i = 0; i < l.expiry_count_; ++i) {
-    if (l.expiries_[i].transfer >= l.transfer_count_ || l.expiries_[i].pad != 0) throw corrupt("bad expiry");
+    const std::uint32_t e = l.expiries_[i];
+    if (e >= l.transfer_count_) throw corrupt("bad expiry");
+    const Transfer& t = l.transfers_[e];
+    if (!has(t.flags, tf::kPending) || t.timeout == 0 || status_of(t) == PendingStatus::kFailed ||
+        t.timeout > kTimeMax - t.timestamp) {
+      throw corrupt("expiry names no timed hold");
+    }
+    if (i > 0 && l.expires_before(e, l.expiries_[(i - 1) / 2])) throw corrupt("expiries out of order");
   }
   return l;
 }

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "shanraq/common/checksum.hpp"
+
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -643,6 +645,109 @@ TEST(LedgerWindow, EvictionIsInvisibleAndBoundsMemory) {
   const std::string snap = evicted.snapshot();
   Ledger c = Ledger::restore(reinterpret_cast<const std::uint8_t*>(snap.data()), snap.size());
   EXPECT_EQ(c.snapshot(), snap);
+}
+
+// ---- expiry heap and snapshot version 3 -------------------------------------
+
+// Builds a ledger whose timed holds expire out of creation order, with ties.
+void timed_holds(Ledger& l) {
+  std::vector<Account> accounts = {acct(1), acct(2)};
+  std::vector<std::uint32_t> r(2);
+  l.create_accounts(accounts.data(), 2, 0, r.data());
+  const std::uint64_t timeouts[] = {500, 100, 300, 100, 900, 200, 300, 50};
+  std::uint64_t id = 1;
+  for (std::uint64_t t : timeouts) {
+    Transfer h = xfer(id++, 1, 2, 1, tf::kPending);
+    h.timeout = t;
+    ASSERT_EQ(l.create_transfer(h, 1000), TR::kOk);
+  }
+  ASSERT_EQ(l.create_transfer(post(100, 3), 1000), TR::kOk);  // a stale heap entry
+}
+
+// Offsets of the snapshot's sections (the layout Ledger::snapshot writes).
+constexpr std::size_t kHeader = 64, kWindowField = 8;
+std::size_t expiry_offset(const Ledger& l) {
+  return kHeader + kWindowField + l.account_count() * (sizeof(Account) + 4) + l.transfer_count() * sizeof(Transfer) +
+         l.history_count() * 48;
+}
+void reseal(std::string& snap) {
+  const std::uint64_t sum = checksum64(snap.data(), snap.size() - 8);
+  std::memcpy(snap.data() + snap.size() - 8, &sum, 8);
+}
+
+TEST(LedgerExpiry, HoldsExpireByTimeThenTimestampFromFourByteEntries) {
+  Ledger l{small()};
+  timed_holds(l);
+  // Timestamps are 1000 + k for the k-th event (accounts took 1..2).
+  std::vector<std::uint64_t> expired;
+  for (std::uint64_t now = 1000; now < 3000; now += 10) {
+    l.expire_pending_transfers(now);
+    for (std::uint64_t id = 1; id <= 8; ++id) {
+      const Transfer* t = l.lookup_transfer(id);
+      if (t->reserved == static_cast<std::uint32_t>(PendingStatus::kExpired) &&
+          std::find(expired.begin(), expired.end(), id) == expired.end()) {
+        expired.push_back(id);
+      }
+    }
+  }
+  // id 3 was posted; the rest by timestamp + timeout, ties by timestamp.
+  const std::vector<std::uint64_t> want = {8, 2, 4, 6, 7, 1, 5};
+  EXPECT_EQ(expired, want);
+  EXPECT_EQ(l.lookup_account(1)->debits_pending, 0u);
+  // memory: 4 bytes of heap per transfer of capacity, not 16.
+  EXPECT_EQ(l.memory_bytes(), 64 * (64 + 40) + 256 * (sizeof(Transfer) + 4) + 256 * 48 + 256 * 8 + 512 * 8);
+}
+
+TEST(LedgerExpiry, RestoresVersion2SnapshotsAndRejectsABadHeap) {
+  Ledger l{small()};
+  timed_holds(l);
+  const std::string v3 = l.snapshot();
+  std::uint32_t version = 0;
+  std::memcpy(&version, v3.data() + 8, 4);
+  EXPECT_EQ(version, 3u);
+  // Rewrite it as version 2 did: 16-byte (expires_at, index, pad) entries.
+  const std::size_t off = expiry_offset(l);
+  const std::size_t n = (v3.size() - 8 - off) / 4;
+  ASSERT_EQ(n, 8u);  // 8 holds, one of them (3) posted: a stale entry
+  std::string v2 = v3.substr(0, off);
+  const std::uint32_t two = 2;
+  std::memcpy(v2.data() + 8, &two, 4);
+  for (std::size_t i = 0; i < n; ++i) {
+    std::uint32_t index = 0;
+    std::memcpy(&index, v3.data() + off + 4 * i, 4);
+    const Transfer* t = l.lookup_transfer(index + 1);  // ids 1..8 are at indices 0..7
+    ASSERT_NE(t, nullptr);
+    const std::uint64_t at = t->timestamp + t->timeout;
+    const std::uint32_t pad = 0;
+    v2.append(reinterpret_cast<const char*>(&at), 8);
+    v2.append(reinterpret_cast<const char*>(&index), 4);
+    v2.append(reinterpret_cast<const char*>(&pad), 4);
+  }
+  v2.append(8, '\0');
+  reseal(v2);
+  Ledger c = Ledger::restore(reinterpret_cast<const std::uint8_t*>(v2.data()), v2.size());
+  EXPECT_EQ(c.snapshot(), v3);
+  EXPECT_EQ(c.state_hash(), l.state_hash());
+  // A wrong expiry time in an old entry is refused.
+  std::string bad = v2;
+  bad[off] ^= 1;
+  reseal(bad);
+  EXPECT_THROW(Ledger::restore(reinterpret_cast<const std::uint8_t*>(bad.data()), bad.size()),
+               std::invalid_argument);
+  // A v3 heap whose order is broken, or that names a non-hold, is refused.
+  std::string swapped = v3;
+  std::swap_ranges(swapped.begin() + static_cast<std::ptrdiff_t>(off),
+                   swapped.begin() + static_cast<std::ptrdiff_t>(off + 4),
+                   swapped.begin() + static_cast<std::ptrdiff_t>(off + 4 * (n - 1)));
+  reseal(swapped);
+  EXPECT_THROW(Ledger::restore(reinterpret_cast<const std::uint8_t*>(swapped.data()), swapped.size()),
+               std::invalid_argument);
+  std::string post_entry = v3;
+  const std::uint32_t post_index = 8;  // the post is not a hold
+  std::memcpy(post_entry.data() + off + 4 * (n - 1), &post_index, 4);
+  reseal(post_entry);
+  EXPECT_THROW(Ledger::restore(reinterpret_cast<const std::uint8_t*>(post_entry.data()), post_entry.size()),
+               std::invalid_argument);
 }
 
 }  // namespace

@@ -196,11 +196,6 @@ class Ledger {
   static_assert(sizeof(HistoryEntry) == 48);
   // Hashed and snapshotted as raw bytes: no implicit padding allowed.
   static_assert(std::has_unique_object_representations_v<HistoryEntry>);
-  struct Expiry {
-    std::uint64_t expires_at;
-    std::uint32_t transfer;
-    std::uint32_t pad;
-  };
   struct AccountUndo {
     std::uint32_t index;
     AccountHot old;
@@ -231,7 +226,16 @@ class Ledger {
   void touch_account(std::uint32_t index) noexcept;
   void record_history(std::uint32_t index, std::uint64_t ts) noexcept;
   void set_status(std::uint32_t transfer, PendingStatus status) noexcept;
-  void push_expiry(std::uint64_t expires_at, std::uint32_t transfer) noexcept;
+  // The expiry heap orders timed holds by (expiry time, timestamp), both read
+  // from the stored hold: an entry is just its 4-byte index.
+  bool expires_before(std::uint32_t a, std::uint32_t b) const noexcept {
+    const Transfer& x = transfers_[a];
+    const Transfer& y = transfers_[b];
+    const std::uint64_t ex = x.timestamp + x.timeout;
+    const std::uint64_t ey = y.timestamp + y.timeout;
+    return ex != ey ? ex < ey : x.timestamp < y.timestamp;
+  }
+  void push_expiry(std::uint32_t transfer) noexcept;
   void pop_expiry() noexcept;
   static std::uint32_t history_entries_for(const AccountHot& a) noexcept {
     return (a.flags & account_flags::kHistory) ? 1U : 0U;
@@ -248,7 +252,11 @@ class Ledger {
   RawArray<AccountCold> accounts_cold_;
   RawArray<Transfer> transfers_;
   RawArray<HistoryEntry> history_;
-  RawArray<Expiry> expiries_;  // binary min-heap on (expires_at, transfer)
+  // Binary min-heap of the indices of timed holds (expires_before). 4 bytes
+  // per entry, not a 16-byte (expiry, index) pair: a stored transfer stays
+  // <= 128 bytes with its index even while it is a timed hold (the sift reads
+  // each key from the hold's record, which the hot path has just touched).
+  RawArray<std::uint32_t> expiries_;
   IdMap account_map_;
   IdMap transfer_map_;
   std::uint32_t account_count_ = 0;
@@ -268,7 +276,7 @@ class Ledger {
   std::uint64_t chain_history_reserved_ = 0;
   std::vector<AccountUndo> account_undo_;
   std::vector<StatusUndo> status_undo_;
-  std::vector<Expiry> deferred_expiries_;
+  std::vector<std::uint32_t> deferred_expiries_;
 };
 
 }  // namespace shanraq::ledger
