@@ -44,7 +44,11 @@ def transfers(*rows: dict[str, int]) -> np.ndarray:
     arr = np.zeros(len(rows), dtype=TRANSFER_DTYPE)
     for i, row in enumerate(rows):
         for k, v in row.items():
-            arr[i][k] = v
+            if k == "user_data_128":  # numpy has no u128: two little-endian words
+                arr[i]["user_data_128_lo"] = v & ((1 << 64) - 1)
+                arr[i]["user_data_128_hi"] = v >> 64
+            else:
+                arr[i][k] = v
     return arr
 
 
@@ -240,6 +244,64 @@ def test_programmer_errors_raise() -> None:
         Ledger(0)
     assert led.transfer_count == 0
     assert led.lookup_account(1).debits_posted == 0
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        # Every conversion path of the per-call binding: big multi-digit ids
+        # (time-ordered ids are > 2**60), IntFlag members, user data of every width.
+        {"id": (1 << 63) + 5, "flags": TF.PENDING, "timeout": (1 << 40) + 3},
+        {"id": (1 << 62) + 7, "user_data_128": (1 << 127) + 9, "user_data_64": (1 << 64) - 1},
+        {"id": (1 << 31) + 1, "user_data_32": (1 << 32) - 1, "amount": (1 << 35) + 1},
+        {"id": 9, "flags": TF.LINKED},  # a lone linked transfer: a chain left open
+        {"id": 10, "flags": TF.PENDING | TF.LINKED},
+        {"id": 11, "amount": 10**12},  # exceeds the debit account's credits: transient, remembered
+    ],
+)
+def test_per_call_is_a_batch_of_one(fields: dict[str, int]) -> None:
+    """transfer(...) skips the batch pipeline: the same answer, state and
+    timestamps as create_transfers of that one record, and so does a retry."""
+    fields = {"debit_account_id": 4, "credit_account_id": 1, "amount": 7, "ledger": USD, "code": 1, **fields}
+    a, b = fresh(), fresh()
+    assert not b.create_transfers(
+        transfers(
+            {"id": 1, "debit_account_id": 1, "credit_account_id": 4, "amount": 100, "ledger": USD, "code": 1}
+        ),
+        now=5,
+    ).any()
+    assert a.transfer(1, 1, 4, 100, USD, 1, now=5) == R.CREATED
+    for now in (50, 60):
+        got = a.transfer(now=now, **fields)
+        assert isinstance(got, R)
+        want = b.create_transfers(transfers(fields), now=now)
+        assert [int(got)] == list(want)
+        assert a.snapshot() == b.snapshot()
+    assert a.lookup_transfer(fields["id"]) == b.lookup_transfer(fields["id"])
+
+
+def test_per_call_rejects_bad_integers_without_changing_state() -> None:
+    led = fresh()
+    before = led.snapshot()
+    for bad, err in (
+        (-1, ValueError),
+        (1 << 64, ValueError),
+        (True, TypeError),
+        (2.0, TypeError),
+        ("1", TypeError),
+    ):
+        for name in ("debit_account_id", "amount", "pending_id", "timeout", "user_data_64", "now"):
+            args = {
+                "id": 3,
+                "debit_account_id": 4,
+                "credit_account_id": 1,
+                "amount": 7,
+                "ledger": USD,
+                "code": 1,
+            }
+            with pytest.raises(err, match=name):
+                led.transfer(**{**args, name: bad})
+    assert led.snapshot() == before
 
 
 def test_account_results() -> None:

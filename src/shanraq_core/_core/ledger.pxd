@@ -66,6 +66,8 @@ cdef extern from "shanraq/ledger/ledger.hpp" namespace "shanraq::ledger" nogil:
         void create_transfers(const Transfer*, size_t, uint64_t, uint32_t*) except +
         CreateAccountResult create_account(const Account&, uint64_t) except +
         CreateTransferResult create_transfer(const Transfer&, uint64_t) except +
+        void prefetch_transfer(uint64_t, uint64_t, uint64_t, uint64_t) noexcept
+        void prefetch_transfer_records(uint64_t, uint64_t, uint64_t) noexcept
         SetLimitResult set_account_limit(uint64_t, uint64_t) noexcept
         size_t expire_pending_transfers(uint64_t) except +
         size_t evict() except +

@@ -68,9 +68,35 @@ class Ledger {
   void create_accounts(const Account* accounts, std::size_t n, std::uint64_t now, std::uint32_t* results);
   void create_transfers(const Transfer* transfers, std::size_t n, std::uint64_t now, std::uint32_t* results);
 
-  // One-record commands: a batch of one.
+  // One-record commands: the results, state and errors of a batch of one.
+  // create_transfer skips the batch pipeline (a batch of one has nothing to
+  // overlap) and answers a lone LINKED transfer without opening a chain.
   CreateAccountResult create_account(const Account& account, std::uint64_t now);
   CreateTransferResult create_transfer(const Transfer& transfer, std::uint64_t now);
+
+  // A hint for the per-call path (the binding): starts loading the cache
+  // lines create_transfer will need for a transfer with these ids (the id and
+  // pending-id map slots, both account-map slots, and whatever records those
+  // slots already name). With 1M accounts they are DRAM misses; issued before
+  // the remaining arguments are converted, they overlap that work. Never
+  // changes state or results; any ids are safe (0 for absent ones).
+  void prefetch_transfer(std::uint64_t id, std::uint64_t debit_account_id, std::uint64_t credit_account_id,
+                         std::uint64_t pending_id) const noexcept {
+    const std::uint64_t hi = hash_id(id), hd = hash_id(debit_account_id), hc = hash_id(credit_account_id),
+                        hp = hash_id(pending_id);
+    transfer_map_.prefetch_h(hi);
+    account_map_.prefetch_h(hd);
+    account_map_.prefetch_h(hc);
+    transfer_map_.prefetch_h(hp);
+  }
+  // The second stage: the account records (and the hold a post or void names)
+  // that the slots prefetch_transfer loaded point at.
+  void prefetch_transfer_records(std::uint64_t debit_account_id, std::uint64_t credit_account_id,
+                                 std::uint64_t pending_id) const noexcept {
+    prefetch_line(&accounts_[account_map_.home_index_h(hash_id(debit_account_id))]);
+    prefetch_line(&accounts_[account_map_.home_index_h(hash_id(credit_account_id))]);
+    prefetch_line(&transfers_[transfer_map_.home_index_h(hash_id(pending_id))]);
+  }
 
   // Sets an account's overdraft / credit limit (an extension). Takes effect for
   // later transfers; balances already beyond a lowered limit stay as they are
