@@ -168,12 +168,13 @@ cdef class LedgerBase:
         self.l = NULL
 
     def __init__(self, accounts_capacity=1 << 20, transfers_capacity=1 << 23, history_capacity=1 << 20,
-                 idempotency_window=0):
+                 idempotency_window=0, archive_capacity=0):
         cdef LedgerCapacity cap
         cap.accounts = <uint32_t>_bounded(accounts_capacity, "accounts_capacity", 0x7FFFFFFF)
         cap.transfers = <uint32_t>_bounded(transfers_capacity, "transfers_capacity", 0x7FFFFFFF)
         cap.history = <uint32_t>_bounded(history_capacity, "history_capacity", 0x7FFFFFFF)
         cap.idempotency_window = _bounded(idempotency_window, "idempotency_window", 0x7FFFFFFFFFFFFFFF)
+        cap.archive = <uint32_t>_bounded(archive_capacity, "archive_capacity", 0x7FFFFFFF)
         if self.l != NULL:
             raise RuntimeError("Ledger is already initialised")
         self.l = new Ledger(cap)
@@ -206,6 +207,16 @@ cdef class LedgerBase:
     def idempotency_window(self):
         self._check()
         return self.l.capacity().idempotency_window
+
+    @property
+    def archive_capacity(self):
+        self._check()
+        return self.l.capacity().archive
+
+    @property
+    def archived_count(self):
+        self._check()
+        return self.l.archived_count()
 
     @property
     def account_count(self):
@@ -305,6 +316,18 @@ cdef class LedgerBase:
         self._check()
         return self.l.evict()
 
+    def drain_evicted(self, max=None):
+        self._check()
+        cdef size_t n = self.l.archived_count()
+        if max is not None:
+            n = min(n, <size_t>_u64(max, "max"))
+        out = np.zeros(n, dtype=TRANSFER_DTYPE)
+        if n == 0:
+            return out
+        cdef uint8_t[::1] dst = out.view(np.uint8).reshape(-1)
+        n = self.l.drain_evicted(<Transfer*>&dst[0], n)
+        return out
+
     # ---- batch commands ------------------------------------------------------
     def create_accounts(self, accounts, now=0):
         self._check()
@@ -358,8 +381,8 @@ cdef class LedgerBase:
 
     def lookup_transfer(self, id):
         self._check()
-        cdef const Transfer* x = self.l.lookup_transfer(_u64(id, "id"))
-        if x == NULL:
+        cdef Transfer x
+        if not self.l.lookup_transfer(_u64(id, "id"), x):
             return None
         return _transfer_type(
             x.id, x.debit_account_id, x.credit_account_id, x.amount, x.pending_id,

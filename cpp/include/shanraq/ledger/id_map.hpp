@@ -176,6 +176,23 @@ class IdMap {
     slots_[hole] = 0;
   }
 
+  // Points the entry of `id` (present, stored at index `from`) at index `to`,
+  // for a record moved within the array; records[from] must still hold it.
+  template <class Record>
+  void reindex(std::uint64_t id, const Record* records, std::uint32_t to) noexcept {
+    const std::uint64_t h = hash_id(id);
+    const std::uint32_t tag = static_cast<std::uint32_t>(h >> 32);
+    for (std::size_t pos = h & mask_;; pos = (pos + 1) & mask_) {
+      const std::uint64_t s = slots_[pos];
+      const auto low = static_cast<std::uint32_t>(s);
+      if (low == 0) return;
+      if (static_cast<std::uint32_t>(s >> 32) == tag && records[low - 1].id == id) {
+        slots_[pos] = (s & ~std::uint64_t{0xFFFFFFFFU}) | (std::uint64_t{to} + 1);
+        return;
+      }
+    }
+  }
+
   // Backs every page of the table now (see Ledger::prefault).
   void prefault() noexcept {
     auto* p = reinterpret_cast<volatile std::uint64_t*>(slots_.get());

@@ -44,6 +44,13 @@ struct LedgerCapacity {
   // older than an event's timestamp - W are rejected, and evict() may drop
   // them. Configuration that changes results, so snapshots record it.
   std::uint64_t idempotency_window = 0;
+  // Room for evicted transfers awaiting drain_evicted() (0 = none: evicted
+  // transfers are dropped; archive them from the command journal). With
+  // room, eviction never drops a transfer the service has not drained: when
+  // the archive is full, eviction waits (stored transfers then grow towards
+  // `transfers` and, at that capacity, commands raise CapacityError).
+  // Configuration that changes results, so snapshots record it.
+  std::uint32_t archive = 0;
 };
 
 class Ledger {
@@ -110,18 +117,34 @@ class Ledger {
   // Returns the number of holds expired. Throws as create_transfers.
   std::size_t expire_pending_transfers(std::uint64_t now);
 
-  // Drops the stored transfers (and remembered failed ids) whose id's embedded
-  // time is older than last_timestamp() - W, except live holds and the holds
-  // of kept posts and voids, and returns how many were dropped: the memory
-  // bound of a long-running ledger (docs/ledger.md). Results of later
-  // commands are the same whether or not, and whenever, evict() ran: every
-  // dropped id is already answered ID_OUTSIDE_IDEMPOTENCY_WINDOW. Dropped
-  // transfers are no longer found by lookup_transfer. O(transfers) time and a
-  // temporary array of 4 bytes per stored transfer: call it between batches at
-  // a quiet moment, not per transfer. Not an event: no timestamp is taken.
-  // 0 when the window is off.
+  // With an idempotency window, eviction runs by itself (docs/ledger.md):
+  // before each transfer event outside a linked chain, the ledger examines up
+  // to kEvictPerEvent of its oldest stored records (in storage order, i.e.
+  // timestamp order but for records moved back). A record whose id's time is
+  // older than T - W, T being the timestamp the event is about to take, and
+  // that is not a live hold is evicted:
+  // dropped from the id index and, with an archive, copied to it (remembered
+  // failed ids are dropped without archiving). A live hold, or a record whose
+  // id lies ahead of the window although its timestamp is older than T - W,
+  // is moved to the back; the first other record stops
+  // the step. Later answers are the same whether or not a record has been
+  // evicted yet: every evictable id is already answered
+  // ID_OUTSIDE_IDEMPOTENCY_WINDOW. Bounded work per event; deterministic.
+  static constexpr std::size_t kEvictPerEvent = 4;
+
+  // Runs the eviction step over every stored record now (each examined at
+  // most once) and returns how many were evicted: for quiet moments, or to
+  // evict when no transfer is coming. O(stored transfers); not an event (no
+  // timestamp is taken). 0 when the window is off.
   std::size_t evict();
 
+  // Moves up to `max` of the oldest archived (evicted) transfers into `out`,
+  // oldest first, and returns how many. Each is the stored record as it was
+  // evicted: timestamp, amount moved, `reserved` = its final PendingStatus.
+  // A command like any other (it changes state: snapshots hold the archive).
+  std::size_t drain_evicted(Transfer* out, std::size_t max) noexcept;
+  // Evicted transfers waiting in the archive.
+  std::size_t archived_count() const noexcept { return archive_count_; }
   // ---- queries (never change state) ----------------------------------------
   // The account's record as of now (a copy: accounts are stored split into
   // hot balances and cold fields, see AccountHot), or nothing if unknown.
@@ -129,9 +152,11 @@ class Ledger {
   // The same for callers without std::optional (the Cython binding): fills
   // `out` and returns true, or returns false and leaves `out` alone.
   bool lookup_account(std::uint64_t id, Account& out) const noexcept;
-  // A stored transfer (its `reserved` field is its PendingStatus), or nullptr
-  // if the id is unknown or only remembered as failed.
-  const Transfer* lookup_transfer(std::uint64_t id) const noexcept;
+  // A stored transfer (a copy; its `reserved` field is its PendingStatus), or
+  // nothing if the id is unknown, only remembered as failed, or evicted.
+  std::optional<Transfer> lookup_transfer(std::uint64_t id) const noexcept;
+  // The same without std::optional (the Cython binding).
+  bool lookup_transfer(std::uint64_t id, Transfer& out) const noexcept;
 
   // Balances of a history account after each change with timestamp in
   // [since, until], oldest first: writes the oldest min(count, max) of them
@@ -261,8 +286,39 @@ class Ledger {
     const std::uint64_t ey = y.timestamp + y.timeout;
     return ex != ey ? ex < ey : x.timestamp < y.timestamp;
   }
+  // A timed hold in the heap keeps its heap position + 1 in its stored
+  // pending_id (always 0 for a hold, so the field is free; 0 = not in the
+  // heap), so moving or evicting it finds its entry in O(1). Every heap move
+  // goes through heap_set, which keeps that back-pointer.
+  void heap_set(std::uint32_t pos, std::uint32_t transfer) noexcept {
+    expiries_[pos] = transfer;
+    transfers_[transfer].pending_id = pos + 1;
+  }
+  void sift_up(std::uint32_t pos, std::uint32_t transfer) noexcept;
+  void sift_down(std::uint32_t pos, std::uint32_t transfer) noexcept;
   void push_expiry(std::uint32_t transfer) noexcept;
   void pop_expiry() noexcept;
+  void remove_expiry(std::uint32_t pos) noexcept;
+
+  // Transfers live in a ring: head_ is the oldest stored record, and the
+  // record at logical position k (0 = oldest) is at slot_at(k). Without a
+  // window nothing is evicted, so head_ stays 0 and the ring is an array.
+  std::uint32_t slot_at(std::uint32_t k) const noexcept {
+    const std::uint32_t room = capacity_.transfers - head_;
+    return k < room ? head_ + k : k - room;
+  }
+  std::uint32_t logical_of(std::uint32_t slot) const noexcept {
+    return slot >= head_ ? slot - head_ : slot + (capacity_.transfers - head_);
+  }
+  std::uint32_t next_slot(std::uint32_t slot) const noexcept {
+    return slot + 1 == capacity_.transfers ? 0 : slot + 1;
+  }
+  // Examines up to `budget` of the oldest records against time `at` (the
+  // timestamp the coming event will take, or last_timestamp_ for evict()).
+  void evict_step(std::size_t budget, std::uint64_t at) noexcept;
+  // The record as callers see it: a hold's pending_id is 0 (the field holds
+  // the heap back-pointer), `reserved` is the bare PendingStatus.
+  Transfer exported(const Transfer& t) const noexcept;
   static std::uint32_t history_entries_for(const AccountHot& a) noexcept {
     return (a.flags & account_flags::kHistory) ? 1U : 0U;
   }
@@ -283,12 +339,16 @@ class Ledger {
   // <= 128 bytes with its index even while it is a timed hold (the sift reads
   // each key from the hold's record, which the hot path has just touched).
   RawArray<std::uint32_t> expiries_;
+  RawArray<Transfer> archive_;  // ring of evicted transfers awaiting drain_evicted
   IdMap account_map_;
   IdMap transfer_map_;
   std::uint32_t account_count_ = 0;
   std::uint32_t transfer_count_ = 0;
   std::uint32_t history_count_ = 0;
   std::uint32_t expiry_count_ = 0;
+  std::uint32_t head_ = 0;  // slot of the oldest stored transfer
+  std::uint32_t archive_head_ = 0;
+  std::uint32_t archive_count_ = 0;
   std::uint32_t history_accounts_ = 0;  // accounts with the history flag
   // History entries the live timed holds will need when they expire.
   std::uint64_t history_reserved_ = 0;
