@@ -23,14 +23,16 @@
 //   producer and the benchmark thread sharing the other on a 2-CPU machine.
 //   commands/s (items_per_second), events/s, and CPU time per command summed
 //   over all threads (cpu_ns_per_cmd: what the handoff costs in cores).
-// * Runner_OpenLoop/<rate>/<wait>: open loop at a fixed offered rate below
-//   saturation: command i is due at t0 + i/rate; the benchmark thread pushes
-//   each command when due (try_push) and, in between, drains events (the
-//   runner on the other CPU: two threads, one per core). Latency of a
-//   command = when its first event was popped - when it was due (not when
-//   it was pushed, so a late push counts against the runner: no coordinated
-//   omission). wait: the command ring's wait strategy, which is how the idle
-//   runner waits (0 spin, 2 blocking).
+// * Runner_OpenLoop/<rate>/<wait>/<threads>: open loop at a fixed offered
+//   rate below saturation: command i is due at t0 + i/rate and pushed
+//   (try_push) when due. Latency of a command = when its first event was
+//   popped - when it was due (not when it was pushed, so a late push counts
+//   against the runner: no coordinated omission). threads 2: the benchmark
+//   thread pushes and, in between, drains events without waiting (one
+//   thread per CPU, the runner on the other); threads 3: a producer thread
+//   pushes, the benchmark thread waits for events, both on one CPU. wait:
+//   both rings' wait strategy, i.e. how the idle runner (and, with 3
+//   threads, the event consumer) waits: 0 spin, 2 blocking.
 //
 // Pinning: the runner's thread inherits the affinity of the thread that
 // starts it, so the benchmark pins itself to the second allowed CPU, starts
@@ -375,46 +377,83 @@ BENCHMARK(BM_Runner_Throughput)
     ->Unit(benchmark::kMillisecond)
     ->Iterations(3);
 
+// Records, for each command whose first event is in buf[0, k), popped at
+// `popped`, its latency from when it was due. Events come in command order
+// and every command has at least one, so every command up to the newest one
+// named in the batch has now been answered.
+template <typename Due>
+void answer(const std::vector<Event>& buf, std::size_t k, std::int64_t popped, std::size_t n, Due due,
+            std::size_t& answered, shanraq::hist::Histogram& h) {
+  const auto newest = static_cast<std::size_t>(buf[k - 1].time_ns - kTimeBase);
+  for (; answered <= newest && answered < n; ++answered) h.record_or_reject(popped - due(answered));
+}
+
 void BM_Runner_OpenLoop(benchmark::State& state) {
   const Workload& w = workload();
   const auto rate = static_cast<std::int64_t>(state.range(0));  // commands per second
   const auto wait = static_cast<WaitStrategy>(state.range(1));
+  const bool producer_thread = state.range(2) == 3;
   // One second of offered load (all of the run at 1 M/s).
   const std::size_t n = std::min<std::size_t>(w.run.size(), static_cast<std::size_t>(rate));
   shanraq::hist::Histogram h(1, 10'000'000'000, 3);
   std::vector<Event> buf(kEventCapacity);
-  std::int64_t full = 0;
+  std::atomic<std::int64_t> full{0};
   std::int64_t elapsed = 0;
   for (auto _ : state) {
     MatchingEngine e = filled_engine();
     SpscRing commands(sizeof(Command), kCommandCapacity, wait);
-    SpscRing events(sizeof(Event), kEventCapacity);
+    SpscRing events(sizeof(Event), kEventCapacity, wait);
     EngineRunner runner(e, commands, events);
     start_pinned(runner);
     const std::int64_t t0 = monotonic_ns() + 1'000'000;  // let the runner settle into its wait
     auto due = [&](std::size_t i) { return t0 + static_cast<std::int64_t>(i) * 1'000'000'000 / rate; };
+    // Pushes every command that is due by now; false once the ring is full
+    // (saturated: the command stays due and goes out late, and its latency
+    // counts from when it was due).
     std::size_t pushed = 0;
-    std::size_t answered = 0;  // commands whose first event has been popped
-    while (answered < n) {
+    auto push_due = [&] {
       const std::int64_t now = monotonic_ns();
       while (pushed < n && due(pushed) <= now) {
         if (!commands.try_push(&w.run[pushed])) {
-          ++full;  // saturated: the command stays due and goes out late
-          break;
+          full.fetch_add(1, std::memory_order_relaxed);
+          return;
         }
         ++pushed;
       }
-      const std::size_t k = events.try_pop_many(buf.data(), buf.size());
-      if (k == 0) continue;
-      const std::int64_t popped = monotonic_ns();
-      // Events come in command order and every command has at least one,
-      // so the commands up to the newest one named here are all answered.
-      const auto newest = static_cast<std::size_t>(buf[k - 1].time_ns - kTimeBase);
-      for (; answered <= newest && answered < n; ++answered) h.record_or_reject(popped - due(answered));
+    };
+    std::size_t answered = 0;  // commands whose first event has been popped
+    if (producer_thread) {
+      // Three threads: a pacing producer (yielding while nothing is due, so
+      // it shares its CPU with the benchmark thread), the runner, and the
+      // benchmark thread waiting on the event ring with `wait`.
+      std::thread producer([&] {
+        while (pushed < n) {
+          push_due();
+          std::this_thread::yield();
+        }
+      });
+      while (answered < n) {
+        const std::size_t k = events.pop_many(buf.data(), buf.size(), std::chrono::seconds(10));
+        if (k == 0) break;
+        answer(buf, k, monotonic_ns(), n, due, answered, h);
+      }
+      producer.join();
+    } else {
+      // Two threads, one per CPU: the benchmark thread pushes what is due
+      // and drains events in between, never waiting; the runner.
+      while (answered < n) {
+        push_due();
+        const std::size_t k = events.try_pop_many(buf.data(), buf.size());
+        if (k != 0) answer(buf, k, monotonic_ns(), n, due, answered, h);
+      }
     }
     elapsed += monotonic_ns() - t0;
     runner.stop();
     unpin_self();
+    if (answered != n) {
+      state.SkipWithError("events missing (10 s without one)");
+      break;
+    }
     if (!same_as_direct(state, runner, e, n)) break;
   }
   state.counters["p50_ns"] = static_cast<double>(h.value_at_percentile(50.0));
@@ -422,15 +461,16 @@ void BM_Runner_OpenLoop(benchmark::State& state) {
   state.counters["p99_ns"] = static_cast<double>(h.value_at_percentile(99.0));
   state.counters["p99_9_ns"] = static_cast<double>(h.value_at_percentile(99.9));
   state.counters["max_ns"] = static_cast<double>(h.max());
-  state.counters["ring_full"] = static_cast<double>(full);
+  state.counters["ring_full"] = static_cast<double>(full.load());
   state.counters["achieved_per_s"] =
       static_cast<double>(state.iterations()) * static_cast<double>(n) / (static_cast<double>(elapsed) * 1e-9);
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
 }
 BENCHMARK(BM_Runner_OpenLoop)
-    ->ArgsProduct({{100'000, 1'000'000}, {static_cast<std::int64_t>(WaitStrategy::kBusySpin),
-                                          static_cast<std::int64_t>(WaitStrategy::kBlocking)}})
-    ->ArgNames({"rate", "wait"})
+    ->ArgsProduct({{100'000, 1'000'000},
+                   {static_cast<std::int64_t>(WaitStrategy::kBusySpin), static_cast<std::int64_t>(WaitStrategy::kBlocking)},
+                   {2, 3}})
+    ->ArgNames({"rate", "wait", "threads"})
     ->Unit(benchmark::kMillisecond)
     ->Iterations(1);
 
