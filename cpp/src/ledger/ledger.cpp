@@ -354,11 +354,12 @@ void Ledger::evict_step(std::size_t budget, std::uint64_t at) noexcept {
       --transfer_count_;
       continue;
     }
-    // A record that is not evictable yet. If its timestamp is inside the
-    // window, so is every record behind it: stop. Otherwise it is a live
-    // hold or an id ahead of its timestamp: move it to the back, so it never
-    // holds up the records behind it.
-    if (!live && t.timestamp + w >= at) return;
+    // Not evictable yet (a live hold, or an id not yet outside the window).
+    // A record created inside the window stops the step: the records behind
+    // it were created later (but for ones already moved back, which wait at
+    // most W longer). An older one is a hold still pending or an id ahead of
+    // its timestamp: move it to the back, so it never holds up the others.
+    if (t.timestamp + w >= at) return;
     const std::uint32_t to = slot_at(transfer_count_);  // == from when the ring is full: a rotation
     head_ = next_slot(head_);
     if (to == from) continue;

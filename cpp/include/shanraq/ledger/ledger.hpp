@@ -124,10 +124,10 @@ class Ledger {
   // older than T - W, T being the timestamp the event is about to take, and
   // that is not a live hold is evicted:
   // dropped from the id index and, with an archive, copied to it (remembered
-  // failed ids are dropped without archiving). A live hold, or a record whose
-  // id lies ahead of the window although its timestamp is older than T - W,
-  // is moved to the back; the first other record stops
-  // the step. Later answers are the same whether or not a record has been
+  // failed ids are dropped without archiving). A record that cannot be
+  // evicted yet (a live hold, or an id ahead of the window) but whose
+  // timestamp is older than T - W is moved to the back; the first other
+  // record stops the step. Later answers are the same whether or not a record has been
   // evicted yet: every evictable id is already answered
   // ID_OUTSIDE_IDEMPOTENCY_WINDOW. Bounded work per event; deterministic.
   static constexpr std::size_t kEvictPerEvent = 4;
