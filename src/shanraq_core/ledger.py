@@ -382,7 +382,8 @@ class Ledger(LedgerBase):
     """An in-process double-entry ledger (see the module docstring).
 
     Capacities fix the memory: 104 bytes per account plus 24 to 48 bytes of
-    index, and 96 bytes per stored transfer plus 16 to 32 bytes of index,
+    index, and 96 bytes per stored transfer plus 16 to 32 bytes of index (and
+    4 bytes of expiry heap while it is a timed hold), 96 per archive slot,
     reserved as address space at
     construction and resident as used. Remembered failed ids count as
     transfers; ``history_capacity`` bounds balance-history entries.

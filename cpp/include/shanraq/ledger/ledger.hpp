@@ -239,6 +239,9 @@ class Ledger {
     std::uint64_t hold_credit;
   };
 
+  // Stored and archived transfers are hashed and snapshotted as raw bytes.
+  static_assert(std::has_unique_object_representations_v<Transfer>);
+
   struct HistoryEntry {
     AccountBalance balance;
     std::uint32_t account;
