@@ -392,8 +392,9 @@ class Ledger(LedgerBase):
     memory (docs/ledger.md): transfer ids must then carry their creation time
     as milliseconds since the epoch in their high 42 bits (``make_transfer_id``),
     ids older than an event's timestamp minus the window are answered
-    ``ID_OUTSIDE_IDEMPOTENCY_WINDOW``, and the ledger evicts them by itself, a
-    few per transfer event (``evict()`` does it all at once).
+    ``ID_OUTSIDE_IDEMPOTENCY_WINDOW``, and the ledger evicts them by itself,
+    up to 4 per transfer before each transfer command (``evict()`` does it
+    all at once).
 
     ``archive_capacity`` (records, 0 = none) keeps evicted transfers until
     ``drain_evicted()`` hands them to the service's archive; when it is full,

@@ -326,17 +326,25 @@ void Ledger::evict_step(std::size_t budget, std::uint64_t at) noexcept {
   // are the ones behind the head, so prefetch their slots kSlotAhead records
   // ahead and, once those are cached, the cluster's records kClusterAhead
   // ahead (measured: docs/perf_ledger.md).
+  constexpr std::uint32_t kRecordAhead = 48;
   constexpr std::uint32_t kSlotAhead = 24;
   constexpr std::uint32_t kClusterAhead = 12;
   for (; budget > 0 && transfer_count_ > 0; --budget) {
-    if (transfer_count_ > kSlotAhead) {
-      transfer_map_.prefetch_h(hash_id(transfers_[slot_at(kSlotAhead)].id));
-      transfer_map_.prefetch_cluster(hash_id(transfers_[slot_at(kClusterAhead)].id), transfers_.get());
-    }
     const std::uint32_t from = head_;
     const Transfer& t = transfers_[from];
     const bool live = status_of(t) == PendingStatus::kPending;
     if (!live && outside_window(t.id, at)) {
+      // Once per eviction (not per examined record): the pipeline advances
+      // by one record each time the head does.
+      if (transfer_count_ > kRecordAhead) [[likely]] {
+        // The old records themselves first: reading one to hash its id
+        // would otherwise be a demand miss.
+        const char* rec = reinterpret_cast<const char*>(&transfers_[slot_at(kRecordAhead)]);
+        prefetch_line(rec);
+        prefetch_line(rec + sizeof(Transfer) - 1);
+        transfer_map_.prefetch_h(hash_id(transfers_[slot_at(kSlotAhead)].id));
+        transfer_map_.prefetch_cluster(hash_id(transfers_[slot_at(kClusterAhead)].id), transfers_.get());
+      }
       // Every later event has a timestamp of at least `at`, so this id is
       // outside the window for every later command too.
       const bool archived = capacity_.archive != 0 && status_of(t) != PendingStatus::kFailed;
@@ -884,6 +892,12 @@ TR Ledger::apply_post_or_void(const Transfer& t, const IdHashes& h, std::uint64_
 void Ledger::create_transfers(const Transfer* transfers, std::size_t n, std::uint64_t now, std::uint32_t* results) {
   check_time(now, n);
   check_transfer_room(transfers, n);
+  // Eviction for the whole batch up front, judged at the timestamp its first
+  // event will take at the earliest (every event's is later): the same work
+  // bound per transfer as per call, in one tight loop instead of a call per
+  // event (measured: 120 -> 108 ms CPU per 1M transfers with eviction
+  // running, BM_CreateTransfersEvicting).
+  if (capacity_.idempotency_window != 0) evict_step(kEvictPerEvent * n, std::max(now, last_timestamp_ + 1));
   // A software pipeline over the batch (results are exactly those of applying
   // the transfers one by one: the stages only hash and prefetch). With 1M
   // accounts a transfer's map slots and account lines are DRAM misses, and
@@ -967,8 +981,6 @@ void Ledger::create_transfers(const Transfer* transfers, std::size_t n, std::uin
       // Holds are released only between chains, so a chain's rollback never
       // has to undo an expiry.
       if (expiry_count_ != 0) expire_due(now);
-      // Judged at the timestamp the event is about to take.
-      if (capacity_.idempotency_window != 0) evict_step(kEvictPerEvent, std::max(now, last_timestamp_ + 1));
       if (linked) {
         chain_start = i;
         chain_begin();

@@ -102,7 +102,7 @@ class LedgerBase:
         """Releases holds whose timeout has passed at ``now``; returns how many."""
     def evict(self) -> int:
         """With an idempotency window: runs the eviction step that every
-        transfer event runs on a few records over all stored transfers now,
+        transfer command runs on a few records over all stored transfers now,
         and returns how many it evicted (ids older than last_timestamp -
         window, except live holds; into the archive if there is one and it has
         room). Later answers are the same whether or when it ran; evicted

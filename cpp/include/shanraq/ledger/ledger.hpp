@@ -118,11 +118,12 @@ class Ledger {
   std::size_t expire_pending_transfers(std::uint64_t now);
 
   // With an idempotency window, eviction runs by itself (docs/ledger.md):
-  // before each transfer event outside a linked chain, the ledger examines up
-  // to kEvictPerEvent of its oldest stored records (in storage order, i.e.
-  // timestamp order but for records moved back). A record whose id's time is
-  // older than T - W, T being the timestamp the event is about to take, and
-  // that is not a live hold is evicted:
+  // before each transfer command (create_transfer, or create_transfers of n
+  // records), the ledger examines up to kEvictPerEvent (x n) of its oldest
+  // stored records (in storage order, i.e. timestamp order but for records
+  // moved back). A record whose id's time is older than T - W, T being the
+  // timestamp the command's first event will take at the earliest, and that
+  // is not a live hold is evicted:
   // dropped from the id index and, with an archive, copied to it (remembered
   // failed ids are dropped without archiving). A record that cannot be
   // evicted yet (a live hold, or an id ahead of the window) but whose
