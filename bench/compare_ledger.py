@@ -20,7 +20,9 @@ baseline:
 - --window: 10M transfers through a ledger with room for 2M and an
   idempotency window of 1M transfers' time: eviction runs by itself, stored
   transfers stay bounded; the rate and the per-batch times are reported,
-  without and with an archive drained after every batch.
+  without and with an archive drained after every batch;
+- --evict-cost: ns per evicted transfer (a full window against one that
+  evicts nothing, same process).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
+import numpy.typing as npt
 from tests.ledger_reference import ReferenceLedger
 
 from bench import ledger_data as data
@@ -161,6 +164,50 @@ def window_run(n: int = 10_000_000, room: int = 2_000_000, per_ms: int = 1000, a
     )
 
 
+def evict_cost(n: int = 1_000_000, repeats: int = 3) -> None:
+    """The cost of automatic eviction, in one process: n time-ordered
+    transfers into a ledger whose window (n transfers' time) is full, so
+    every transfer also evicts one, against the same with a window three
+    times longer, so nothing is evicted (same ledger size, same ids)."""
+    from shanraq_core import Ledger
+
+    stream, ms = _time_ordered(2 * n)
+
+    def run(window_factor: int) -> float:
+        led = Ledger(data.N_ACCOUNTS, 2 * n, 1, idempotency_window=n // 1000 * 1_000_000 * window_factor)
+        assert not led.create_accounts(data.accounts()).any()
+        led.prefault()
+        for i in range(0, n, data.BATCH):
+            j = min(i + data.BATCH, n)
+            led.create_transfers(stream[i:j], now=int(ms[j - 1]) * 1_000_000)
+        c0 = time.thread_time()
+        for i in range(n, 2 * n, data.BATCH):
+            j = min(i + data.BATCH, 2 * n)
+            assert not led.create_transfers(stream[i:j], now=int(ms[j - 1]) * 1_000_000).any()
+        return time.thread_time() - c0
+
+    evicting = statistics.median(run(1) for _ in range(repeats))
+    keeping = statistics.median(run(3) for _ in range(repeats))
+    print(
+        f"eviction cost: {n:,} transfers into a full window {evicting * 1e3:.0f} ms CPU "
+        f"({n / evicting / 1e6:.2f} M/s), with nothing to evict {keeping * 1e3:.0f} ms "
+        f"({n / keeping / 1e6:.2f} M/s): {(evicting - keeping) / n * 1e9:.0f} ns per evicted transfer "
+        f"(medians of {repeats})"
+    )
+
+
+def _time_ordered(n: int, per_ms: int = 1000) -> tuple[npt.NDArray[np.void], npt.NDArray[np.uint64]]:
+    """The workload with time-ordered ids, per_ms transfers per ms of command
+    time starting at 1,000,000 ms; returns the records and each one's ms."""
+    stream = data.transfers(n).copy()
+    ms = 1_000_000 + np.arange(n, dtype=np.uint64) // per_ms
+    ids = (ms << np.uint64(22)) | (np.arange(n, dtype=np.uint64) % per_ms)
+    posts = stream["pending_id"] != 0
+    stream["pending_id"][posts] = ids[stream["pending_id"][posts].astype(np.int64) - 1]
+    stream["id"] = ids
+    return stream, ms
+
+
 def _rss_kib() -> int:
     with open("/proc/self/status") as f:
         for line in f:
@@ -213,7 +260,11 @@ def main() -> None:
     ap.add_argument("--rss", action="store_true")
     ap.add_argument("--rss-holds", action="store_true")
     ap.add_argument("--window", action="store_true")
+    ap.add_argument("--evict-cost", action="store_true")
     args = ap.parse_args()
+    if args.evict_cost:
+        evict_cost()
+        return
     if args.window:
         window_run()
         window_run(archive=True)
