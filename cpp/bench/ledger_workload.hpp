@@ -18,8 +18,8 @@ inline constexpr std::uint32_t kAccounts = 1'000'000;
 inline constexpr std::size_t kBatch = 8190;  // TigerBeetle's batch size
 inline constexpr std::size_t kPostLag = 2000;
 
-inline std::unique_ptr<Ledger> make_ledger(std::uint32_t transfer_capacity) {
-  auto l = std::make_unique<Ledger>(LedgerCapacity{kAccounts, transfer_capacity, 1});
+inline std::unique_ptr<Ledger> make_ledger(std::uint32_t transfer_capacity, std::uint64_t window_ns = 0) {
+  auto l = std::make_unique<Ledger>(LedgerCapacity{kAccounts, transfer_capacity, 1, window_ns});
   std::vector<Account> accounts(kAccounts);
   for (std::uint32_t i = 0; i < kAccounts; ++i) {
     accounts[i] = Account{};
@@ -62,6 +62,21 @@ inline std::vector<Transfer> make_transfers(std::size_t n, std::uint64_t seed = 
     }
   }
   return out;
+}
+
+// The same transfers with time-ordered ids for an idempotency window:
+// transfer k is created in millisecond kFirstMs + k / per_ms (its id's time),
+// and a post names its hold's new id. Returns each transfer's ms.
+inline constexpr std::uint64_t kFirstMs = 1'000'000;
+inline std::vector<std::uint64_t> time_order(std::vector<Transfer>& transfers, std::uint64_t per_ms) {
+  std::vector<std::uint64_t> ms(transfers.size());
+  auto new_id = [per_ms](std::uint64_t k) { return ((kFirstMs + k / per_ms) << kIdTimeShift) | (k % per_ms); };
+  for (std::size_t k = 0; k < transfers.size(); ++k) {
+    ms[k] = kFirstMs + k / per_ms;
+    transfers[k].id = new_id(k);
+    if (transfers[k].pending_id != 0) transfers[k].pending_id = new_id(transfers[k].pending_id - 1);
+  }
+  return ms;
 }
 
 }  // namespace shanraq::ledger::bench

@@ -382,7 +382,8 @@ class Ledger(LedgerBase):
     """An in-process double-entry ledger (see the module docstring).
 
     Capacities fix the memory: 104 bytes per account plus 24 to 48 bytes of
-    index, and 96 bytes per stored transfer plus 16 to 32 bytes of index,
+    index, and 96 bytes per stored transfer plus 16 to 32 bytes of index (and
+    4 bytes of expiry heap while it is a timed hold), 96 per archive slot,
     reserved as address space at
     construction and resident as used. Remembered failed ids count as
     transfers; ``history_capacity`` bounds balance-history entries.
@@ -391,10 +392,17 @@ class Ledger(LedgerBase):
     memory (docs/ledger.md): transfer ids must then carry their creation time
     as milliseconds since the epoch in their high 42 bits (``make_transfer_id``),
     ids older than an event's timestamp minus the window are answered
-    ``ID_OUTSIDE_IDEMPOTENCY_WINDOW``, and ``evict()`` drops them.
+    ``ID_OUTSIDE_IDEMPOTENCY_WINDOW``, and the ledger evicts them by itself,
+    up to 4 per transfer before each transfer command (``evict()`` does it
+    all at once).
+
+    ``archive_capacity`` (records, 0 = none) keeps evicted transfers until
+    ``drain_evicted()`` hands them to the service's archive; when it is full,
+    eviction waits for a drain instead of dropping anything.
 
     Raises:
-        ValueError: a capacity outside 1..2**31-1, a window of 2**63 ns or more.
+        ValueError: a capacity outside 1..2**31-1 (archive: 0..2**31-1), a
+            window of 2**63 ns or more.
         TypeError: a non-integer capacity or window.
     """
 
@@ -406,6 +414,7 @@ class Ledger(LedgerBase):
         transfers_capacity: int = 1 << 23,
         history_capacity: int = 1 << 20,
         idempotency_window: int = 0,
+        archive_capacity: int = 0,
     ) -> None:
         for name, value in (
             ("accounts_capacity", accounts_capacity),
@@ -414,7 +423,9 @@ class Ledger(LedgerBase):
         ):
             if isinstance(value, int) and not isinstance(value, bool) and value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
-        super().__init__(accounts_capacity, transfers_capacity, history_capacity, idempotency_window)
+        super().__init__(
+            accounts_capacity, transfers_capacity, history_capacity, idempotency_window, archive_capacity
+        )
 
     # Commands and queries (create_account, transfer, create_accounts,
     # create_transfers, lookup_account, lookup_transfer, balance,
@@ -449,5 +460,6 @@ class Ledger(LedgerBase):
         return (
             f"Ledger(accounts={self.account_count}/{self.accounts_capacity}, "
             f"transfers={self.transfer_count}/{self.transfers_capacity}, "
+            f"archived={self.archived_count}/{self.archive_capacity}, "
             f"last_timestamp={self.last_timestamp})"
         )

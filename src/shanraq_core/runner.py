@@ -40,7 +40,11 @@ class EngineRunner(EngineRunnerBase):
     stop() finishes the popped batch; commands not popped stay in the ring.
     Closing the command ring ends the stream: the runner drains it, then
     closes the event ring, and join() returns. Closing the event ring under
-    a pending push makes stop()/join() raise `Closed`.
+    a pending push makes stop()/join() raise `Closed`. A producer process
+    dying mid-push into an `MpscRing` costs only its unpublished records
+    (counted in ``producer_deaths``); if the ring cannot discard them (no pid
+    proves the claimer dead) the runner ends and stop()/join() raise
+    `ProducerDied`.
 
     Use as a context manager: ``with EngineRunner(...) as r:`` starts it and
     stops it on exit. start/stop/join from the owning thread; counters from

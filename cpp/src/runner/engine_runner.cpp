@@ -72,12 +72,21 @@ std::size_t EngineRunner::pop_batch() {
   book::Command* buf = cmd_buf_.data();
   if (cmd_spsc_ != nullptr) return cmd_spsc_->pop_many(buf, config_.batch, config_.poll_interval);
   for (;;) {
+    // The runner is the ring's only consumer, and only the consumer
+    // discards, so the change of lost() across the call is ours.
+    const std::uint64_t lost_before = cmd_mpsc_->lost();
     try {
       return cmd_mpsc_->pop_many(buf, config_.batch, config_.poll_interval);
     } catch (const queue::ProducerDied&) {
+      const std::uint64_t discarded = cmd_mpsc_->lost() - lost_before;
+      // Nothing discarded: a slot was claimed and never published, and its
+      // claimer left no pid to prove it dead, so the ring cannot skip it
+      // and will never deliver past it. Retrying would spin here forever;
+      // ending the thread hands the error to stop()/join() instead.
+      if (discarded == 0) throw;
       // The ring discarded the dead producer's slot and stays usable: that
       // record was never accepted, so the stream goes on without it.
-      deaths_.fetch_add(1, std::memory_order_relaxed);
+      deaths_.fetch_add(discarded, std::memory_order_relaxed);
     }
   }
 }

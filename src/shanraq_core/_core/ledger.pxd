@@ -59,6 +59,7 @@ cdef extern from "shanraq/ledger/ledger.hpp" namespace "shanraq::ledger" nogil:
         uint32_t transfers
         uint32_t history
         uint64_t idempotency_window
+        uint32_t archive
 
     cdef cppclass Ledger:
         Ledger(const LedgerCapacity&) except +
@@ -66,11 +67,15 @@ cdef extern from "shanraq/ledger/ledger.hpp" namespace "shanraq::ledger" nogil:
         void create_transfers(const Transfer*, size_t, uint64_t, uint32_t*) except +
         CreateAccountResult create_account(const Account&, uint64_t) except +
         CreateTransferResult create_transfer(const Transfer&, uint64_t) except +
+        void prefetch_transfer(uint64_t, uint64_t, uint64_t, uint64_t) noexcept
+        void prefetch_transfer_records(uint64_t, uint64_t, uint64_t) noexcept
         SetLimitResult set_account_limit(uint64_t, uint64_t) noexcept
         size_t expire_pending_transfers(uint64_t) except +
         size_t evict() except +
         bint lookup_account(uint64_t, Account&) noexcept
-        const Transfer* lookup_transfer(uint64_t) noexcept
+        bint lookup_transfer(uint64_t, Transfer&) noexcept
+        size_t drain_evicted(Transfer*, size_t) noexcept
+        size_t archived_count() noexcept
         size_t account_history(uint64_t, uint64_t, uint64_t, AccountBalance*, size_t) noexcept
         size_t account_count() noexcept
         size_t transfer_count() noexcept

@@ -28,7 +28,14 @@ class LedgerBase:
         transfers_capacity: int = ...,
         history_capacity: int = ...,
         idempotency_window: int = ...,
+        archive_capacity: int = ...,
     ) -> None: ...
+    @property
+    def archive_capacity(self) -> int:
+        """Room for evicted transfers awaiting drain_evicted(); 0 = none."""
+    @property
+    def archived_count(self) -> int:
+        """Evicted transfers waiting for drain_evicted()."""
     @property
     def idempotency_window(self) -> int:
         """The idempotency window in ns; 0 when off."""
@@ -94,12 +101,18 @@ class LedgerBase:
     def expire_pending_transfers(self, now: int) -> int:
         """Releases holds whose timeout has passed at ``now``; returns how many."""
     def evict(self) -> int:
-        """With an idempotency window: drops stored transfers and remembered
-        failed ids whose id time is older than last_timestamp - window, except
-        live holds and the holds of kept posts/voids; returns how many. Later
-        answers are the same whether or when it ran; dropped transfers are no
-        longer found by lookup_transfer. O(transfers): call it between batches.
-        0 when the window is off. Single-writer like every command."""
+        """With an idempotency window: runs the eviction step that every
+        transfer command runs on a few records over all stored transfers now,
+        and returns how many it evicted (ids older than last_timestamp -
+        window, except live holds; into the archive if there is one and it has
+        room). Later answers are the same whether or when it ran; evicted
+        transfers are no longer found by lookup_transfer. O(stored transfers);
+        not an event (takes no timestamp). 0 when the window is off."""
+    def drain_evicted(self, max: int | None = None) -> npt.NDArray[np.void]:
+        """Takes up to ``max`` (default all) archived evicted transfers, oldest
+        evicted first, as TRANSFER_DTYPE records with their timestamp, the
+        amount moved and ``reserved`` = final PendingStatus; they leave the
+        archive. A command: single-writer, changes state (and the snapshot)."""
     def create_accounts(self, accounts: npt.NDArray[np.void], now: int = 0) -> npt.NDArray[np.uint32]:
         """One CreateAccountResult value per ACCOUNT_DTYPE record, in order;
         GIL released. TypeError for another dtype, CapacityError (nothing

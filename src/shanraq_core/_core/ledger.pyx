@@ -6,7 +6,7 @@ behaviour lives in C++ and the thin Python layer (shanraq_core.ledger)."""
 
 cimport cython
 from cpython.bool cimport PyBool_Check
-from cpython.long cimport PyLong_Check
+from cpython.long cimport PyLong_Check, PyLong_CheckExact
 from cpython.exc cimport PyErr_Clear, PyErr_Occurred
 from cpython.tuple cimport PyTuple_GET_ITEM
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
@@ -97,9 +97,20 @@ cdef uint64_t _u64_slow(object v, str what, uint64_t maximum) except? U64_MAX:
 
 
 cdef inline uint64_t _u64(object v, str what) except? U64_MAX:
-    """v as u64: ValueError if negative or >= 2^64, TypeError if not an integer."""
+    """v as u64: ValueError if negative or >= 2^64, TypeError if not an integer.
+
+    The per-call path converts a dozen of these per transfer: for an int,
+    Cython's own conversion reads up to three 30-bit digits inline, where
+    PyLong_AsUnsignedLongLong goes through _PyLong_AsByteArray for anything
+    of two digits or more (every time-ordered id)."""
     cdef uint64_t r
-    if PyLong_Check(v) and not PyBool_Check(v):
+    if PyLong_CheckExact(v):
+        try:
+            r = v
+        except OverflowError:
+            raise ValueError(f"{what} must be in 0..{U64_MAX}, got {v}") from None
+        return r
+    if PyLong_Check(v) and not PyBool_Check(v):  # IntEnum / IntFlag members
         r = PyLong_AsUnsignedLongLong(v)
         if r == U64_MAX and PyErr_Occurred() != NULL:
             PyErr_Clear()
@@ -109,17 +120,18 @@ cdef inline uint64_t _u64(object v, str what) except? U64_MAX:
 
 
 cdef inline uint64_t _bounded(object v, str what, uint64_t maximum) except? U64_MAX:
-    cdef uint64_t r
-    if type(v) is int and v == 0:
-        return 0
-    r = _u64(v, what)
+    cdef uint64_t r = _u64(v, what)
     if r > maximum:
         raise ValueError(f"{what} must be in 0..{maximum}, got {v}")
     return r
 
 
+cdef object _ZERO = 0
+
+
 cdef inline int _u128(object v, uint64_t* out) except -1:
-    if type(v) is int and v == 0:
+    # The default (CPython's cached small int 0) by identity: no comparison.
+    if v is _ZERO:
         out[0] = 0
         out[1] = 0
         return 0
@@ -156,12 +168,13 @@ cdef class LedgerBase:
         self.l = NULL
 
     def __init__(self, accounts_capacity=1 << 20, transfers_capacity=1 << 23, history_capacity=1 << 20,
-                 idempotency_window=0):
+                 idempotency_window=0, archive_capacity=0):
         cdef LedgerCapacity cap
         cap.accounts = <uint32_t>_bounded(accounts_capacity, "accounts_capacity", 0x7FFFFFFF)
         cap.transfers = <uint32_t>_bounded(transfers_capacity, "transfers_capacity", 0x7FFFFFFF)
         cap.history = <uint32_t>_bounded(history_capacity, "history_capacity", 0x7FFFFFFF)
         cap.idempotency_window = _bounded(idempotency_window, "idempotency_window", 0x7FFFFFFFFFFFFFFF)
+        cap.archive = <uint32_t>_bounded(archive_capacity, "archive_capacity", 0x7FFFFFFF)
         if self.l != NULL:
             raise RuntimeError("Ledger is already initialised")
         self.l = new Ledger(cap)
@@ -194,6 +207,16 @@ cdef class LedgerBase:
     def idempotency_window(self):
         self._check()
         return self.l.capacity().idempotency_window
+
+    @property
+    def archive_capacity(self):
+        self._check()
+        return self.l.capacity().archive
+
+    @property
+    def archived_count(self):
+        self._check()
+        return self.l.archived_count()
 
     @property
     def account_count(self):
@@ -253,20 +276,26 @@ cdef class LedgerBase:
         cdef uint32_t r
         if self.l == NULL:
             self._check()
-        memset(&x, 0, sizeof(x))
         x.id = _u64(id, "id")
         x.debit_account_id = _u64(debit_account_id, "debit_account_id")
         x.credit_account_id = _u64(credit_account_id, "credit_account_id")
+        x.pending_id = _u64(pending_id, "pending_id")
+        # The map slots are DRAM misses on a large ledger: start them now, so
+        # they load while the other arguments are converted, and the records
+        # they name just before the call (docs/perf_ledger.md).
+        self.l.prefetch_transfer(x.id, x.debit_account_id, x.credit_account_id, x.pending_id)
         x.amount = _u64(amount, "amount")
         x.ledger = <uint32_t>_bounded(ledger, "ledger", 0xFFFFFFFF)
         x.code = <uint16_t>_bounded(code, "code", 0xFFFF)
         x.flags = <uint16_t>_bounded(flags, "flags", 0xFFFF)
-        x.pending_id = _bounded(pending_id, "pending_id", U64_MAX)
-        x.timeout = _bounded(timeout, "timeout", U64_MAX)
+        x.timeout = _u64(timeout, "timeout")
         _u128(user_data_128, x.user_data_128)
-        x.user_data_64 = _bounded(user_data_64, "user_data_64", U64_MAX)
+        x.user_data_64 = _u64(user_data_64, "user_data_64")
         x.user_data_32 = <uint32_t>_bounded(user_data_32, "user_data_32", 0xFFFFFFFF)
-        cdef uint64_t t = _bounded(now, "now", U64_MAX)
+        x.reserved = 0
+        x.timestamp = 0
+        cdef uint64_t t = _u64(now, "now")
+        self.l.prefetch_transfer_records(x.debit_account_id, x.credit_account_id, x.pending_id)
         try:
             r = <uint32_t>self.l.create_transfer(x, t)
         except RuntimeError as e:
@@ -286,6 +315,18 @@ cdef class LedgerBase:
     def evict(self):
         self._check()
         return self.l.evict()
+
+    def drain_evicted(self, max=None):
+        self._check()
+        cdef size_t n = self.l.archived_count()
+        if max is not None:
+            n = min(n, <size_t>_u64(max, "max"))
+        out = np.zeros(n, dtype=TRANSFER_DTYPE)
+        if n == 0:
+            return out
+        cdef uint8_t[::1] dst = out.view(np.uint8).reshape(-1)
+        n = self.l.drain_evicted(<Transfer*>&dst[0], n)
+        return out
 
     # ---- batch commands ------------------------------------------------------
     def create_accounts(self, accounts, now=0):
@@ -340,8 +381,8 @@ cdef class LedgerBase:
 
     def lookup_transfer(self, id):
         self._check()
-        cdef const Transfer* x = self.l.lookup_transfer(_u64(id, "id"))
-        if x == NULL:
+        cdef Transfer x
+        if not self.l.lookup_transfer(_u64(id, "id"), x):
             return None
         return _transfer_type(
             x.id, x.debit_account_id, x.credit_account_id, x.amount, x.pending_id,

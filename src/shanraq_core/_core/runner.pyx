@@ -153,7 +153,9 @@ cdef class EngineRunnerBase:
         """Asks the thread to finish the batch it popped, and joins it (GIL
         released). Idempotent. Rethrows, once, what ended the thread: Closed
         if the event ring was closed while events were pending, PeerDead,
-        MemoryError."""
+        ProducerDied if the MpscRing of commands is stuck on a slot it cannot
+        discard (claimed, never published, no pid to prove its claimer
+        dead), MemoryError."""
         self._finish(True)
 
     def join(self) -> None:
@@ -189,7 +191,8 @@ cdef class EngineRunnerBase:
     @property
     def producer_deaths(self) -> int:
         """Command records an MpscRing discarded because their producer
-        process died mid-push (the runner goes on)."""
+        process died mid-push (the runner goes on); the change of the ring's
+        ``lost`` while the runner consumed it."""
         self._check()
         return self.r.producer_deaths()
 

@@ -154,11 +154,13 @@ class IdMap {
   template <class Record>
   void erase(std::uint64_t id, const Record* records) noexcept {
     const std::uint64_t h = hash_id(id);
+    const std::uint32_t tag = static_cast<std::uint32_t>(h >> 32);
     std::size_t hole = h & mask_;
     while (true) {
       const std::uint64_t s = slots_[hole];
       if (static_cast<std::uint32_t>(s) == 0) return;
-      if (records[static_cast<std::uint32_t>(s) - 1].id == id) break;
+      // The tag first: a record read is a cache miss on a large table.
+      if (static_cast<std::uint32_t>(s >> 32) == tag && records[static_cast<std::uint32_t>(s) - 1].id == id) break;
       hole = (hole + 1) & mask_;
     }
     for (std::size_t j = (hole + 1) & mask_;; j = (j + 1) & mask_) {
@@ -174,6 +176,36 @@ class IdMap {
       }
     }
     slots_[hole] = 0;
+  }
+
+  // Points the entry of `id` (present, stored at index `from`) at index `to`,
+  // for a record moved within the array; records[from] must still hold it.
+  template <class Record>
+  void reindex(std::uint64_t id, const Record* records, std::uint32_t to) noexcept {
+    const std::uint64_t h = hash_id(id);
+    const std::uint32_t tag = static_cast<std::uint32_t>(h >> 32);
+    for (std::size_t pos = h & mask_;; pos = (pos + 1) & mask_) {
+      const std::uint64_t s = slots_[pos];
+      const auto low = static_cast<std::uint32_t>(s);
+      if (low == 0) return;
+      if (static_cast<std::uint32_t>(s >> 32) == tag && records[low - 1].id == id) {
+        slots_[pos] = (s & ~std::uint64_t{0xFFFFFFFFU}) | (std::uint64_t{to} + 1);
+        return;
+      }
+    }
+  }
+
+  // For an erase of the id with hash h a little later: the backward shift
+  // reads the records of the entries after it in its cluster (to find their
+  // home slots). Prefetches those named by the two slots after h's home,
+  // which cover nearly every cluster at load <= 1/2. The slot line must be
+  // cached already (prefetch_h earlier), or this waits for it.
+  template <class Record>
+  void prefetch_cluster(std::uint64_t h, const Record* records) const noexcept {
+    for (std::size_t k = 1; k <= 2; ++k) {
+      const auto low = static_cast<std::uint32_t>(slots_[(h + k) & mask_]);
+      prefetch_line(&records[low - (low != 0)]);
+    }
   }
 
   // Backs every page of the table now (see Ledger::prefault).

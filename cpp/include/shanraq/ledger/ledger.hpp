@@ -44,6 +44,13 @@ struct LedgerCapacity {
   // older than an event's timestamp - W are rejected, and evict() may drop
   // them. Configuration that changes results, so snapshots record it.
   std::uint64_t idempotency_window = 0;
+  // Room for evicted transfers awaiting drain_evicted() (0 = none: evicted
+  // transfers are dropped; archive them from the command journal). With
+  // room, eviction never drops a transfer the service has not drained: when
+  // the archive is full, eviction waits (stored transfers then grow towards
+  // `transfers` and, at that capacity, commands raise CapacityError).
+  // Configuration that changes results, so snapshots record it.
+  std::uint32_t archive = 0;
 };
 
 class Ledger {
@@ -68,9 +75,35 @@ class Ledger {
   void create_accounts(const Account* accounts, std::size_t n, std::uint64_t now, std::uint32_t* results);
   void create_transfers(const Transfer* transfers, std::size_t n, std::uint64_t now, std::uint32_t* results);
 
-  // One-record commands: a batch of one.
+  // One-record commands: the results, state and errors of a batch of one.
+  // create_transfer skips the batch pipeline (a batch of one has nothing to
+  // overlap) and answers a lone LINKED transfer without opening a chain.
   CreateAccountResult create_account(const Account& account, std::uint64_t now);
   CreateTransferResult create_transfer(const Transfer& transfer, std::uint64_t now);
+
+  // A hint for the per-call path (the binding): starts loading the cache
+  // lines create_transfer will need for a transfer with these ids (the id and
+  // pending-id map slots, both account-map slots, and whatever records those
+  // slots already name). With 1M accounts they are DRAM misses; issued before
+  // the remaining arguments are converted, they overlap that work. Never
+  // changes state or results; any ids are safe (0 for absent ones).
+  void prefetch_transfer(std::uint64_t id, std::uint64_t debit_account_id, std::uint64_t credit_account_id,
+                         std::uint64_t pending_id) const noexcept {
+    const std::uint64_t hi = hash_id(id), hd = hash_id(debit_account_id), hc = hash_id(credit_account_id),
+                        hp = hash_id(pending_id);
+    transfer_map_.prefetch_h(hi);
+    account_map_.prefetch_h(hd);
+    account_map_.prefetch_h(hc);
+    transfer_map_.prefetch_h(hp);
+  }
+  // The second stage: the account records (and the hold a post or void names)
+  // that the slots prefetch_transfer loaded point at.
+  void prefetch_transfer_records(std::uint64_t debit_account_id, std::uint64_t credit_account_id,
+                                 std::uint64_t pending_id) const noexcept {
+    prefetch_line(&accounts_[account_map_.home_index_h(hash_id(debit_account_id))]);
+    prefetch_line(&accounts_[account_map_.home_index_h(hash_id(credit_account_id))]);
+    prefetch_line(&transfers_[transfer_map_.home_index_h(hash_id(pending_id))]);
+  }
 
   // Sets an account's overdraft / credit limit (an extension). Takes effect for
   // later transfers; balances already beyond a lowered limit stay as they are
@@ -84,18 +117,35 @@ class Ledger {
   // Returns the number of holds expired. Throws as create_transfers.
   std::size_t expire_pending_transfers(std::uint64_t now);
 
-  // Drops the stored transfers (and remembered failed ids) whose id's embedded
-  // time is older than last_timestamp() - W, except live holds and the holds
-  // of kept posts and voids, and returns how many were dropped: the memory
-  // bound of a long-running ledger (docs/ledger.md). Results of later
-  // commands are the same whether or not, and whenever, evict() ran: every
-  // dropped id is already answered ID_OUTSIDE_IDEMPOTENCY_WINDOW. Dropped
-  // transfers are no longer found by lookup_transfer. O(transfers) time and a
-  // temporary array of 4 bytes per stored transfer: call it between batches at
-  // a quiet moment, not per transfer. Not an event: no timestamp is taken.
-  // 0 when the window is off.
+  // With an idempotency window, eviction runs by itself (docs/ledger.md):
+  // before each transfer command (create_transfer, or create_transfers of n
+  // records), the ledger examines up to kEvictPerEvent (x n) of its oldest
+  // stored records (in storage order, i.e. timestamp order but for records
+  // moved back). A record whose id's time is older than T - W, T being the
+  // timestamp the command's first event will take at the earliest, and that
+  // is not a live hold is evicted:
+  // dropped from the id index and, with an archive, copied to it (remembered
+  // failed ids are dropped without archiving). A record that cannot be
+  // evicted yet (a live hold, or an id ahead of the window) but whose
+  // timestamp is older than T - W is moved to the back; the first other
+  // record stops the step. Later answers are the same whether or not a record has been
+  // evicted yet: every evictable id is already answered
+  // ID_OUTSIDE_IDEMPOTENCY_WINDOW. Bounded work per event; deterministic.
+  static constexpr std::size_t kEvictPerEvent = 4;
+
+  // Runs the eviction step over every stored record now (each examined at
+  // most once) and returns how many were evicted: for quiet moments, or to
+  // evict when no transfer is coming. O(stored transfers); not an event (no
+  // timestamp is taken). 0 when the window is off.
   std::size_t evict();
 
+  // Moves up to `max` of the oldest archived (evicted) transfers into `out`,
+  // oldest first, and returns how many. Each is the stored record as it was
+  // evicted: timestamp, amount moved, `reserved` = its final PendingStatus.
+  // A command like any other (it changes state: snapshots hold the archive).
+  std::size_t drain_evicted(Transfer* out, std::size_t max) noexcept;
+  // Evicted transfers waiting in the archive.
+  std::size_t archived_count() const noexcept { return archive_count_; }
   // ---- queries (never change state) ----------------------------------------
   // The account's record as of now (a copy: accounts are stored split into
   // hot balances and cold fields, see AccountHot), or nothing if unknown.
@@ -103,9 +153,11 @@ class Ledger {
   // The same for callers without std::optional (the Cython binding): fills
   // `out` and returns true, or returns false and leaves `out` alone.
   bool lookup_account(std::uint64_t id, Account& out) const noexcept;
-  // A stored transfer (its `reserved` field is its PendingStatus), or nullptr
-  // if the id is unknown or only remembered as failed.
-  const Transfer* lookup_transfer(std::uint64_t id) const noexcept;
+  // A stored transfer (a copy; its `reserved` field is its PendingStatus), or
+  // nothing if the id is unknown, only remembered as failed, or evicted.
+  std::optional<Transfer> lookup_transfer(std::uint64_t id) const noexcept;
+  // The same without std::optional (the Cython binding).
+  bool lookup_transfer(std::uint64_t id, Transfer& out) const noexcept;
 
   // Balances of a history account after each change with timestamp in
   // [since, until], oldest first: writes the oldest min(count, max) of them
@@ -188,6 +240,9 @@ class Ledger {
     std::uint64_t hold_credit;
   };
 
+  // Stored and archived transfers are hashed and snapshotted as raw bytes.
+  static_assert(std::has_unique_object_representations_v<Transfer>);
+
   struct HistoryEntry {
     AccountBalance balance;
     std::uint32_t account;
@@ -196,11 +251,6 @@ class Ledger {
   static_assert(sizeof(HistoryEntry) == 48);
   // Hashed and snapshotted as raw bytes: no implicit padding allowed.
   static_assert(std::has_unique_object_representations_v<HistoryEntry>);
-  struct Expiry {
-    std::uint64_t expires_at;
-    std::uint32_t transfer;
-    std::uint32_t pad;
-  };
   struct AccountUndo {
     std::uint32_t index;
     AccountHot old;
@@ -231,8 +281,48 @@ class Ledger {
   void touch_account(std::uint32_t index) noexcept;
   void record_history(std::uint32_t index, std::uint64_t ts) noexcept;
   void set_status(std::uint32_t transfer, PendingStatus status) noexcept;
-  void push_expiry(std::uint64_t expires_at, std::uint32_t transfer) noexcept;
+  // The expiry heap orders timed holds by (expiry time, timestamp), both read
+  // from the stored hold: an entry is just its 4-byte index.
+  bool expires_before(std::uint32_t a, std::uint32_t b) const noexcept {
+    const Transfer& x = transfers_[a];
+    const Transfer& y = transfers_[b];
+    const std::uint64_t ex = x.timestamp + x.timeout;
+    const std::uint64_t ey = y.timestamp + y.timeout;
+    return ex != ey ? ex < ey : x.timestamp < y.timestamp;
+  }
+  // A timed hold in the heap keeps its heap position + 1 in its stored
+  // pending_id (always 0 for a hold, so the field is free; 0 = not in the
+  // heap), so moving or evicting it finds its entry in O(1). Every heap move
+  // goes through heap_set, which keeps that back-pointer.
+  void heap_set(std::uint32_t pos, std::uint32_t transfer) noexcept {
+    expiries_[pos] = transfer;
+    transfers_[transfer].pending_id = pos + 1;
+  }
+  void sift_up(std::uint32_t pos, std::uint32_t transfer) noexcept;
+  void sift_down(std::uint32_t pos, std::uint32_t transfer) noexcept;
+  void push_expiry(std::uint32_t transfer) noexcept;
   void pop_expiry() noexcept;
+  void remove_expiry(std::uint32_t pos) noexcept;
+
+  // Transfers live in a ring: head_ is the oldest stored record, and the
+  // record at logical position k (0 = oldest) is at slot_at(k). Without a
+  // window nothing is evicted, so head_ stays 0 and the ring is an array.
+  std::uint32_t slot_at(std::uint32_t k) const noexcept {
+    const std::uint32_t room = capacity_.transfers - head_;
+    return k < room ? head_ + k : k - room;
+  }
+  std::uint32_t logical_of(std::uint32_t slot) const noexcept {
+    return slot >= head_ ? slot - head_ : slot + (capacity_.transfers - head_);
+  }
+  std::uint32_t next_slot(std::uint32_t slot) const noexcept {
+    return slot + 1 == capacity_.transfers ? 0 : slot + 1;
+  }
+  // Examines up to `budget` of the oldest records against time `at` (the
+  // timestamp the coming event will take, or last_timestamp_ for evict()).
+  void evict_step(std::size_t budget, std::uint64_t at) noexcept;
+  // The record as callers see it: a hold's pending_id is 0 (the field holds
+  // the heap back-pointer), `reserved` is the bare PendingStatus.
+  Transfer exported(const Transfer& t) const noexcept;
   static std::uint32_t history_entries_for(const AccountHot& a) noexcept {
     return (a.flags & account_flags::kHistory) ? 1U : 0U;
   }
@@ -248,13 +338,21 @@ class Ledger {
   RawArray<AccountCold> accounts_cold_;
   RawArray<Transfer> transfers_;
   RawArray<HistoryEntry> history_;
-  RawArray<Expiry> expiries_;  // binary min-heap on (expires_at, transfer)
+  // Binary min-heap of the indices of timed holds (expires_before). 4 bytes
+  // per entry, not a 16-byte (expiry, index) pair: a stored transfer stays
+  // <= 128 bytes with its index even while it is a timed hold (the sift reads
+  // each key from the hold's record, which the hot path has just touched).
+  RawArray<std::uint32_t> expiries_;
+  RawArray<Transfer> archive_;  // ring of evicted transfers awaiting drain_evicted
   IdMap account_map_;
   IdMap transfer_map_;
   std::uint32_t account_count_ = 0;
   std::uint32_t transfer_count_ = 0;
   std::uint32_t history_count_ = 0;
   std::uint32_t expiry_count_ = 0;
+  std::uint32_t head_ = 0;  // slot of the oldest stored transfer
+  std::uint32_t archive_head_ = 0;
+  std::uint32_t archive_count_ = 0;
   std::uint32_t history_accounts_ = 0;  // accounts with the history flag
   // History entries the live timed holds will need when they expire.
   std::uint64_t history_reserved_ = 0;
@@ -268,7 +366,7 @@ class Ledger {
   std::uint64_t chain_history_reserved_ = 0;
   std::vector<AccountUndo> account_undo_;
   std::vector<StatusUndo> status_undo_;
-  std::vector<Expiry> deferred_expiries_;
+  std::vector<std::uint32_t> deferred_expiries_;
 };
 
 }  // namespace shanraq::ledger

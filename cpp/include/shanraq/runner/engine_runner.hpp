@@ -76,7 +76,9 @@ class EngineRunner {
   // (at most about poll_interval after it becomes idle, plus the time to
   // publish that batch's events). Idempotent; a no-op if never started.
   // Rethrows, once, the exception that ended the thread (queue::Closed if
-  // the event ring was closed under it, queue::PeerDead, std::bad_alloc).
+  // the event ring was closed under it, queue::PeerDead, queue::ProducerDied
+  // when the command ring is stuck on a slot it cannot discard,
+  // std::bad_alloc).
   // Owner thread only, never from the runner's own thread.
   void stop();
   // Asks the thread to stop after the batch it popped, without waiting.
@@ -100,6 +102,9 @@ class EngineRunner {
   std::uint64_t batches() const noexcept { return batches_.load(std::memory_order_relaxed); }
   // Records an MPSC command ring discarded under the runner because their
   // producer process died mid-push (queue::ProducerDied); the thread goes on.
+  // A ProducerDied that discarded nothing (a claimed slot whose claimer left
+  // no pid: the ring cannot skip it) ends the thread instead, and stop() or
+  // join() rethrows it.
   std::uint64_t producer_deaths() const noexcept { return deaths_.load(std::memory_order_relaxed); }
   const RunnerConfig& config() const noexcept { return config_; }
 
