@@ -194,13 +194,15 @@ def replay(streams: list[Records], events: Records) -> tuple[list[int], Matching
 
 def pop_events(events: SpscRing, sink: list[Records], timeout: float) -> int:
     """Pops up to 256 events into `sink`; how many. Through pop_view and a
-    byte copy: the bytes are what the runner pushed, padding included
-    (pop_many's copy of a partly filled batch does not keep a padded dtype's
-    padding bytes, and the test compares whole records)."""
+    byte copy of each record: the bytes are what the runner pushed, padding
+    included (the view is strided, slots being longer than records, and
+    numpy copies a strided padded dtype field by field, so `view.tobytes()`
+    would not keep the padding bytes this test compares)."""
     view = events.pop_view(256, timeout=timeout)
     n = len(view)
     if n:
-        sink.append(np.frombuffer(view.tobytes(), dtype=EVENT_DTYPE))
+        raw = b"".join(view[i : i + 1].tobytes() for i in range(n))
+        sink.append(np.frombuffer(raw, dtype=EVENT_DTYPE))
     del view  # hands the slots back to the runner
     return n
 
