@@ -350,7 +350,7 @@ bool cleanup_stale(const std::string& name) {
 // ---- RingBase --------------------------------------------------------------------
 
 std::size_t RingBase::block_size(RingKind kind, std::size_t record_size, std::size_t capacity) {
-  const std::size_t prefix = kind == RingKind::kMpsc ? sizeof(detail::SlotHeader) : sizeof(detail::SpscSlotHeader);
+  const std::size_t prefix = kind == RingKind::kSpsc ? sizeof(detail::SpscSlotHeader) : sizeof(detail::SlotHeader);
   // Slots stay 8-byte aligned so their sequence words are aligned atomics.
   const std::size_t stride = (prefix + record_size + 7) & ~std::size_t{7};
   return sizeof(detail::Header) + stride * capacity;
@@ -384,7 +384,7 @@ RingBase::RingBase(detail::Region region, RingKind kind, const RingLayout& layou
     h_->dtype_len = static_cast<std::uint32_t>(layout.dtype.size());
     std::memcpy(h_->dtype, layout.dtype.data(), layout.dtype.size());
     auto* slots = static_cast<std::byte*>(region_.base()) + sizeof(detail::Header);
-    if (kind == RingKind::kMpsc) {
+    if (kind != RingKind::kSpsc) {
       for (std::uint64_t i = 0; i < layout.capacity; ++i) {
         auto* s = new (slots + i * h_->slot_stride) detail::SlotHeader();
         s->seq.store(2 * i, std::memory_order_relaxed);
@@ -643,9 +643,9 @@ void check_header(const detail::Region& region, RingKind kind, const RingLayout&
     throw LayoutMismatch("ring '" + nm + "' has layout version " + std::to_string(h->version) + ", this build reads " +
                          std::to_string(kLayoutVersion));
   }
-  const char* names[] = {"?", "SpscRing", "MpscRing"};
+  const char* names[] = {"?", "SpscRing", "MpscRing", "MpmcRing"};
   if (h->kind != static_cast<std::uint32_t>(kind)) {
-    throw LayoutMismatch("ring '" + nm + "' is an " + names[h->kind <= 2 ? h->kind : 0] + ", not an " +
+    throw LayoutMismatch("ring '" + nm + "' is an " + names[h->kind <= 3 ? h->kind : 0] + ", not an " +
                          names[static_cast<int>(kind)]);
   }
   const std::size_t cap = h->capacity;
@@ -931,8 +931,8 @@ void SpscRing::release(std::size_t n) {
 
 // ---- MpscRing ------------------------------------------------------------------
 
-MpscRing::MpscRing(detail::Region region, const RingLayout& layout, WaitStrategy wait, bool init)
-    : RingBase(std::move(region), RingKind::kMpsc, layout, wait, init) {}
+MpscRing::MpscRing(detail::Region region, const RingLayout& layout, WaitStrategy wait, bool init, RingKind kind)
+    : RingBase(std::move(region), kind, layout, wait, init), multi_consumer_(kind == RingKind::kMpmc) {}
 
 MpscRing::MpscRing(std::size_t record_size, std::size_t capacity, WaitStrategy wait)
     : MpscRing(
@@ -955,7 +955,36 @@ MpscRing MpscRing::attach(const std::string& name, const RingLayout& expect, Wai
   return MpscRing(std::move(region), expect, wait, false);
 }
 
+// ---- MpmcRing ------------------------------------------------------------------
+
+MpmcRing::MpmcRing(std::size_t record_size, std::size_t capacity, WaitStrategy wait)
+    : MpscRing(
+          [&] {
+            validate(RingKind::kMpmc, {record_size, capacity, {}});
+            return detail::Region::heap(block_size(RingKind::kMpmc, record_size, capacity));
+          }(),
+          RingLayout{record_size, capacity, {}}, wait, true, RingKind::kMpmc) {}
+
+MpmcRing::MpmcRing(detail::Region region, const RingLayout& layout, WaitStrategy wait, bool init)
+    : MpscRing(std::move(region), layout, wait, init, RingKind::kMpmc) {}
+
+MpmcRing MpmcRing::create(const std::string& name, const RingLayout& layout, WaitStrategy wait, bool replace_stale) {
+  validate(RingKind::kMpmc, layout);
+  auto region =
+      detail::Region::create_shared(name, block_size(RingKind::kMpmc, layout.record_size, layout.capacity), replace_stale);
+  return MpmcRing(std::move(region), layout, wait, true);
+}
+
+MpmcRing MpmcRing::attach(const std::string& name, const RingLayout& expect, WaitStrategy wait) {
+  auto region = detail::Region::attach_shared(name);
+  check_header(region, RingKind::kMpmc, expect);
+  return MpmcRing(std::move(region), expect, wait, false);
+}
+
 bool MpscRing::consumer_peer_dead() const noexcept {
+  // MPMC: one consumer's death does not mean the ring will not drain; a slot
+  // a dead consumer claimed is reclaimed by reclaim_stuck_slot() instead.
+  if (multi_consumer_) return false;
   const std::int32_t pid = h_->consumer_pid.load(std::memory_order_relaxed);
   return pid != 0 && pid != my_pid_ && !pid_alive(pid);
 }
@@ -1033,9 +1062,8 @@ bool MpscRing::push(const void* record, nanoseconds timeout) {
   return wait_for(
       h_->not_full, timeout, [&] { return try_push(record); },
       [&] {
-        if (consumer_peer_dead()) {
-          throw_consumer_gone();
-        }
+        reclaim_stuck_slot();
+        if (consumer_peer_dead()) throw_consumer_gone();
       });
 }
 
@@ -1044,20 +1072,55 @@ std::size_t MpscRing::push_many(const void* records, std::size_t n, nanoseconds 
   return push_many_blocking(
       n, timeout, [&](std::size_t done) { return try_push_many(src + done * record_size_, n - done); },
       [&] {
+        reclaim_stuck_slot();
         if (consumer_peer_dead()) throw_consumer_gone();
       });
 }
 
+void MpscRing::reclaim_stuck_slot() noexcept {
+  if (!multi_consumer_) return;
+  const std::uint64_t cap = mask_ + 1;
+  const std::uint64_t tail = h_->tail.load(std::memory_order_acquire);
+  if (tail < cap) return;
+  // The slot the next producer needs still holds the record of position p,
+  // one lap back. If a consumer claimed p (the head is past it) and its
+  // process is gone, nobody will ever free the slot.
+  const std::uint64_t p = tail - cap;
+  detail::SlotHeader* s = slot_header(slot(p));
+  if (s->seq.load(std::memory_order_acquire) != 2 * p + 1) return;
+  if (h_->head.load(std::memory_order_acquire) <= p) return;  // not claimed: the ring is just full
+  const std::int32_t reader = s->reader_pid.load(std::memory_order_relaxed);
+  // 0: claimed but not yet stamped (a few instructions), or being freed.
+  if (reader == 0 || reader == my_pid_ || pid_alive(reader)) return;
+  s->pid.store(0, std::memory_order_relaxed);
+  s->reader_pid.store(0, std::memory_order_relaxed);
+  std::uint64_t expected = 2 * p + 1;
+  // acq_rel: one reclaimer wins; the free state is released to producers.
+  if (s->seq.compare_exchange_strong(expected, 2 * tail, std::memory_order_acq_rel)) {
+    h_->lost.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
 void MpscRing::check_stalled_slot(std::uint64_t pos) {
-  const Clock::time_point now = Clock::now();
-  if (pos != stall_pos_) {
-    stall_pos_ = pos;
-    stall_since_ = now;
-    stall_checked_ = now;
+  // The stall state is per handle; MPMC consumer threads may share a handle,
+  // so each field is a relaxed atomic. A mixed view of the three only moves
+  // a check earlier or later: what it acts on (pid liveness, the seq, the
+  // head compare-exchange) is re-read from the ring itself.
+  std::atomic_ref<std::uint64_t> stall_pos(stall_pos_);
+  std::atomic_ref<std::int64_t> since_ns(stall_since_ns_);
+  std::atomic_ref<std::int64_t> checked_ns(stall_checked_ns_);
+  const std::int64_t now = Clock::now().time_since_epoch().count();
+  if (pos != stall_pos.load(std::memory_order_relaxed)) {
+    stall_pos.store(pos, std::memory_order_relaxed);
+    since_ns.store(now, std::memory_order_relaxed);
+    checked_ns.store(now, std::memory_order_relaxed);
     return;
   }
-  if (now - stall_since_ < kStallCheckAfter || now - stall_checked_ < kStallCheckAfter) return;
-  stall_checked_ = now;
+  const nanoseconds stalled(now - since_ns.load(std::memory_order_relaxed));
+  if (stalled < kStallCheckAfter || nanoseconds(now - checked_ns.load(std::memory_order_relaxed)) < kStallCheckAfter) {
+    return;
+  }
+  checked_ns.store(now, std::memory_order_relaxed);
   detail::SlotHeader* s = slot_header(slot(pos));
   const std::int32_t pid = s->pid.load(std::memory_order_relaxed);
   if (pid != 0) {
@@ -1065,24 +1128,107 @@ void MpscRing::check_stalled_slot(std::uint64_t pos) {
     // Dead claimer. It cannot publish any more; look once more in case it
     // published just before dying, else discard the slot.
     if (s->seq.load(std::memory_order_acquire) == 2 * pos + 1) return;
+    if (multi_consumer_) {
+      // Claim the position like a pop would, so exactly one consumer
+      // discards it; a loser finds the head moved and simply goes on.
+      std::uint64_t expected = pos;
+      if (!h_->head.compare_exchange_strong(expected, pos + 1, std::memory_order_acq_rel)) {
+        stall_pos.store(~0ULL, std::memory_order_relaxed);
+        return;
+      }
+    }
     s->pid.store(0, std::memory_order_relaxed);
     s->seq.store(2 * (pos + mask_ + 1), std::memory_order_release);
-    h_->head.store(pos + 1, std::memory_order_release);
+    if (!multi_consumer_) h_->head.store(pos + 1, std::memory_order_release);
     h_->lost.fetch_add(1, std::memory_order_relaxed);
     notify(h_->not_full);
-    stall_pos_ = ~0ULL;
+    stall_pos.store(~0ULL, std::memory_order_relaxed);
     throw ProducerDied("producer pid " + std::to_string(pid) + " died while writing the record at position " +
                        std::to_string(pos) + " of ring '" + name() +
                        "'; that record was discarded (never delivered torn) and the ring remains usable");
   }
-  if (now - stall_since_ >= kStallReportAfter) {
+  if (stalled >= kStallReportAfter) {
     throw ProducerDied("the record at position " + std::to_string(pos) + " of ring '" + name() +
                        "' was claimed but not published for over 5 s and its producer left no pid (it probably "
                        "died between claiming and stamping); it cannot be skipped safely: recreate the ring");
   }
 }
 
+bool MpscRing::try_pop_shared(void* out) {
+  std::uint64_t pos = h_->head.load(std::memory_order_relaxed);
+  detail::SlotHeader* s;
+  for (;;) {
+    s = slot_header(slot(pos));
+    // acquire: pairs with the producer's release of the slot's seq.
+    const std::uint64_t seq = s->seq.load(std::memory_order_acquire);
+    const auto diff = static_cast<std::int64_t>(seq - (2 * pos + 1));
+    if (diff == 0) {
+      // relaxed: the record is ours once the claim succeeds; its contents
+      // were acquired through the seq above (a slot cannot be reused
+      // before its position is claimed and freed, so the claim succeeding
+      // proves the seq we read is still current).
+      if (h_->head.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) break;
+    } else if (diff > 0) {
+      pos = h_->head.load(std::memory_order_relaxed);  // another consumer took it
+    } else {
+      // Not published: empty, or claimed but still being written.
+      if (h_->tail.load(std::memory_order_relaxed) > pos) {
+        check_stalled_slot(pos);
+        return false;
+      }
+      if (SHANRAQ_UNLIKELY(closed())) {
+        if (s->seq.load(std::memory_order_acquire) == 2 * pos + 1) continue;
+        if (h_->tail.load(std::memory_order_acquire) <= pos) throw Closed("pop on a closed, drained ring");
+      }
+      return false;
+    }
+  }
+  // Stamped so a producer can tell a dead reader from a slow one. (No
+  // header consumer pid: MPMC never reports a dead consumer as PeerDead.)
+  s->reader_pid.store(my_pid_, std::memory_order_relaxed);
+  std::memcpy(out, reinterpret_cast<std::byte*>(s) + sizeof(detail::SlotHeader), record_size_);
+  s->pid.store(0, std::memory_order_relaxed);
+  s->reader_pid.store(0, std::memory_order_relaxed);
+  // release: the slot is free for the next lap once producers acquire this.
+  s->seq.store(2 * (pos + mask_ + 1), std::memory_order_release);
+  notify(h_->not_full);
+  return true;
+}
+
+std::size_t MpscRing::try_pop_many_shared(void* out, std::size_t max_n) {
+  if (max_n == 0) return 0;
+  auto* dst = static_cast<std::byte*>(out);
+  std::uint64_t head = h_->head.load(std::memory_order_relaxed);
+  std::size_t k;
+  for (;;) {
+    k = 0;
+    // acquire: pairs with each producer's release of its slot's seq.
+    while (k < max_n &&
+           slot_header(slot(head + k))->seq.load(std::memory_order_acquire) == 2 * (head + k) + 1) {
+      ++k;
+    }
+    // Empty, claimed-but-unpublished, or closed: try_pop sorts them out.
+    if (k == 0) return try_pop_shared(dst) ? 1 : 0;
+    // Claims the whole run at once: published slots stay published until
+    // their claimer frees them, so the run is still ours if this succeeds.
+    if (h_->head.compare_exchange_weak(head, head + k, std::memory_order_relaxed)) break;
+  }
+  for (std::size_t i = 0; i < k; ++i) {
+    slot_header(slot(head + i))->reader_pid.store(my_pid_, std::memory_order_relaxed);
+  }
+  for (std::size_t i = 0; i < k; ++i) {
+    detail::SlotHeader* s = slot_header(slot(head + i));
+    std::memcpy(dst + i * record_size_, reinterpret_cast<std::byte*>(s) + sizeof(detail::SlotHeader), record_size_);
+    s->pid.store(0, std::memory_order_relaxed);
+    s->reader_pid.store(0, std::memory_order_relaxed);
+    s->seq.store(2 * (head + i + mask_ + 1), std::memory_order_release);
+  }
+  notify(h_->not_full);
+  return k;
+}
+
 bool MpscRing::try_pop(void* out) {
+  if (multi_consumer_) return try_pop_shared(out);
   const std::uint64_t pos = h_->head.load(std::memory_order_relaxed);
   detail::SlotHeader* s = slot_header(slot(pos));
   // acquire: pairs with the producer's release of the slot's seq.
@@ -1109,6 +1255,7 @@ bool MpscRing::try_pop(void* out) {
 }
 
 std::size_t MpscRing::try_pop_many(void* out, std::size_t max_n) {
+  if (multi_consumer_) return try_pop_many_shared(out, max_n);
   auto* dst = static_cast<std::byte*>(out);
   const std::uint64_t head = h_->head.load(std::memory_order_relaxed);
   std::size_t k = 0;
@@ -1153,6 +1300,7 @@ std::size_t MpscRing::pop_many(void* out, std::size_t max_n, nanoseconds timeout
 
 
 RecordSpan MpscRing::peek(std::size_t max_n) {
+  if (multi_consumer_) throw std::logic_error("peek/release (pop_view) are not available on an MpmcRing");
   const std::uint64_t head = h_->head.load(std::memory_order_relaxed);
   const std::uint64_t to_end = (mask_ + 1) - (head & mask_);
   const auto limit = static_cast<std::size_t>(std::min<std::uint64_t>(to_end, max_n));
@@ -1190,6 +1338,7 @@ RecordSpan MpscRing::peek(std::size_t max_n, nanoseconds timeout) {
 }
 
 void MpscRing::release(std::size_t n) {
+  if (multi_consumer_) throw std::logic_error("peek/release (pop_view) are not available on an MpmcRing");
   if (n > peeked_) {
     throw std::invalid_argument("release(" + std::to_string(n) + ") of a ring with " + std::to_string(peeked_) +
                                 " peeked records");

@@ -67,7 +67,7 @@ enum class WaitStrategy : std::uint8_t {
   kBlocking = 2,  // spin, yield, then futex sleep: an idle waiter burns no CPU (default)
 };
 
-enum class RingKind : std::uint32_t { kSpsc = 1, kMpsc = 2 };
+enum class RingKind : std::uint32_t { kSpsc = 1, kMpsc = 2, kMpmc = 3 };
 
 // How a handle orders each publication (a push's tail or slot, a pop's head)
 // against a sleeper's announcement. Chosen per handle at construction.
@@ -203,13 +203,14 @@ static_assert(offsetof(Header, tail) % kCacheLine == 0 && offsetof(Header, head)
 static_assert(offsetof(Header, head) - offsetof(Header, tail) >= kCacheLine, "indices must not share a line");
 static_assert(sizeof(Header) % kCacheLine == 0);
 
-// MPSC slot prefix: the slot's sequence number (Vyukov's, doubled: 2p means
-// "free for position p", 2p+1 "holds position p's record", so even capacity 1
-// is unambiguous) and the pid of the producer that claimed it.
+// MPSC/MPMC slot prefix: the slot's sequence number (Vyukov's, doubled: 2p
+// means "free for position p", 2p+1 "holds position p's record", so even
+// capacity 1 is unambiguous), the pid of the producer that claimed it, and
+// (MPMC) the pid of the consumer that claimed it for reading, 0 otherwise.
 struct SlotHeader {
   std::atomic<std::uint64_t> seq;
   std::atomic<std::int32_t> pid;
-  std::uint32_t pad;
+  std::atomic<std::int32_t> reader_pid;
 };
 static_assert(sizeof(SlotHeader) == 16);
 
@@ -510,19 +511,62 @@ class MpscRing : public RingBase {
   std::size_t pop_many(void* out, std::size_t max_n, std::chrono::nanoseconds timeout = kForever);
   // Zero-copy consumption, as SpscRing's. A claimed but unpublished slot
   // ends the run (check for a dead claimer happens in try_pop/pop).
+  // std::logic_error on an MpmcRing (several consumers cannot share a run).
   RecordSpan peek(std::size_t max_n);
   RecordSpan peek(std::size_t max_n, std::chrono::nanoseconds timeout);
   void release(std::size_t n);
 
+  // True for a ring created or attached as an MpmcRing (also after the
+  // MpmcRing is moved into an MpscRing object, which the bindings do).
+  bool multi_consumer() const noexcept { return multi_consumer_; }
+
+ protected:
+  MpscRing(detail::Region region, const RingLayout& layout, WaitStrategy wait, bool init,
+           RingKind kind = RingKind::kMpsc);
+
  private:
-  MpscRing(detail::Region region, const RingLayout& layout, WaitStrategy wait, bool init);
   // Consumer: the slot at `pos` is claimed but unpublished; throws
   // ProducerDied (after discarding it) if its claimer is dead.
   void check_stalled_slot(std::uint64_t pos);
   bool consumer_peer_dead() const noexcept;
-  std::chrono::steady_clock::time_point stall_since_{};
-  std::chrono::steady_clock::time_point stall_checked_{};
-  std::uint64_t stall_pos_ = ~0ULL;
+  // MPMC consumers: claim positions with a compare-exchange on the head.
+  bool try_pop_shared(void* out);
+  std::size_t try_pop_many_shared(void* out, std::size_t max_n);
+  // MPMC producer waiting for room: frees the slot it needs if the consumer
+  // that claimed it for reading died before freeing it (counted in lost()).
+  void reclaim_stuck_slot() noexcept;
+  bool multi_consumer_ = false;
+  // check_stalled_slot's state, accessed through std::atomic_ref (MPMC
+  // consumer threads may share a handle): steady_clock nanoseconds.
+  alignas(8) std::int64_t stall_since_ns_ = 0;
+  alignas(8) std::int64_t stall_checked_ns_ = 0;
+  alignas(8) std::uint64_t stall_pos_ = ~0ULL;
+};
+
+// Any number of producers and consumers (threads or processes): MpscRing's
+// slots and producers, with consumers claiming positions by a
+// compare-exchange on the head (Vyukov's bounded MPMC queue). Each record
+// goes to exactly one consumer; records reach consumers in push order per
+// producer, but two consumers may finish handling them in either order.
+// No peek/release (a run cannot be shared between consumers). Crashes: a
+// producer that dies mid-push is handled as in MpscRing (ProducerDied to
+// one consumer, lost() + 1); a consumer that dies between claiming a slot
+// and freeing it leaves that slot full: the producer that needs it frees it
+// once it sees the claimer's pid gone (that record is lost, lost() + 1).
+// One consumer's death is never reported as PeerDead (others may drain).
+class MpmcRing : public MpscRing {
+ public:
+  MpmcRing(std::size_t record_size, std::size_t capacity, WaitStrategy wait = WaitStrategy::kBlocking);
+  static MpmcRing create(const std::string& name, const RingLayout& layout,
+                         WaitStrategy wait = WaitStrategy::kBlocking, bool replace_stale = true);
+  static MpmcRing attach(const std::string& name, const RingLayout& expect = {},
+                         WaitStrategy wait = WaitStrategy::kBlocking);
+  RecordSpan peek(std::size_t) = delete;
+  RecordSpan peek(std::size_t, std::chrono::nanoseconds) = delete;
+  void release(std::size_t) = delete;
+
+ private:
+  MpmcRing(detail::Region region, const RingLayout& layout, WaitStrategy wait, bool init);
 };
 
 }  // namespace shanraq::queue
