@@ -1,4 +1,4 @@
-"""SpscRing / MpscRing behaviour in one process: record forms, errors,
+"""SpscRing / MpscRing / MpmcRing behaviour in one process: record forms, errors,
 timeouts, close, shared-memory life cycle and thread stress."""
 
 from __future__ import annotations
@@ -12,15 +12,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from shanraq_core import Closed, MpscRing, SpscRing
+from shanraq_core import Closed, MpmcRing, MpscRing, SpscRing
 from shanraq_core.queue import AlreadyExists, LayoutMismatch, QueueError, cleanup_stale, unlink
 from tests.queue_helpers import REC, intact, make_records, unique_name
 
-RINGS = [SpscRing, MpscRing]
+RINGS = [SpscRing, MpscRing, MpmcRing]
 DT = np.dtype([("id", "<u8"), ("price", "<i8"), ("qty", "<i4"), ("side", "u1")])
 
 
-@pytest.fixture(params=RINGS, ids=["spsc", "mpsc"])
+@pytest.fixture(params=RINGS, ids=["spsc", "mpsc", "mpmc"])
 def cls(request: pytest.FixtureRequest) -> Any:
     return request.param
 

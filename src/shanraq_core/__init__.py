@@ -2,7 +2,7 @@
 
 C++ hot paths behind a thin, typed Python API: latency histograms
 (`LatencyHistogram`, `Recorder`, Prometheus export), lock-free rings between
-threads and processes (`SpscRing`, `MpscRing`), a multi-symbol matching engine
+threads and processes (`SpscRing`, `MpscRing`, `MpmcRing`), a multi-symbol matching engine
 (`MatchingEngine`) and a double-entry ledger (`Ledger`). The exchange (balance
 checks wired into matching) and the journal follow.
 """
@@ -39,7 +39,7 @@ from shanraq_core.ledger import (
     TransferFlags,
     make_transfer_id,
 )
-from shanraq_core.queue import Closed, MpscRing, SpscRing
+from shanraq_core.queue import Closed, MpmcRing, MpscRing, SpscRing
 from shanraq_core.runner import EngineRunner
 
 __all__ = [
@@ -60,6 +60,7 @@ __all__ = [
     "LatencyHistogram",
     "Ledger",
     "MatchingEngine",
+    "MpmcRing",
     "MpscRing",
     "OrderInfo",
     "OrderState",

@@ -1,7 +1,8 @@
 """Lock-free rings of fixed-size records between threads and processes.
 
 `SpscRing` has one producer and one consumer at a time; `MpscRing` takes any
-number of producers and one consumer. Both work in process memory (between
+number of producers and one consumer; `MpmcRing` any number of both. All
+work in process memory (between
 threads) or in a named POSIX shared-memory segment (between processes:
 ``create(name, capacity, dtype)`` in one process, ``attach(name)`` in the
 others). A record is a numpy structured scalar (``arr[i]``), a tuple of field
@@ -32,6 +33,7 @@ __all__ = [
     "AlreadyExists",
     "Closed",
     "LayoutMismatch",
+    "MpmcRing",
     "MpscRing",
     "PeerDead",
     "ProducerDied",
@@ -52,7 +54,7 @@ RecordLayout = npt.DTypeLike | int
 
 class _Ring(RingBase):
     __slots__ = ()
-    _SPSC: bool
+    _KIND: int  # 1 SPSC, 2 MPSC, 3 MPMC
 
     def __init__(self, capacity: int, dtype: RecordLayout, *, wait: WaitStrategy = "blocking") -> None:
         """A ring in process memory, for threads of this process.
@@ -68,7 +70,7 @@ class _Ring(RingBase):
                 [1, 1 MiB], or an unknown wait strategy.
             TypeError: a dtype holding Python objects.
         """
-        self._init_local(self._SPSC, capacity, dtype, wait)
+        self._init_local(self._KIND, capacity, dtype, wait)
 
     @classmethod
     def create(
@@ -89,7 +91,7 @@ class _Ring(RingBase):
         errors of the constructor.
         """
         ring = cls.__new__(cls)
-        ring._init_shared(cls._SPSC, True, name, capacity, dtype, wait, replace_stale)
+        ring._init_shared(cls._KIND, True, name, capacity, dtype, wait, replace_stale)
         return ring
 
     @classmethod
@@ -109,7 +111,7 @@ class _Ring(RingBase):
         QueueError if no such segment exists.
         """
         ring = cls.__new__(cls)
-        ring._init_shared(cls._SPSC, False, name, capacity, dtype, wait, False)
+        ring._init_shared(cls._KIND, False, name, capacity, dtype, wait, False)
         return ring
 
     def __enter__(self) -> Self:
@@ -152,7 +154,7 @@ class SpscRing(_Ring):
     """
 
     __slots__ = ()
-    _SPSC = True
+    _KIND = 1
 
 
 class MpscRing(_Ring):
@@ -165,4 +167,30 @@ class MpscRing(_Ring):
     """
 
     __slots__ = ()
-    _SPSC = False
+    _KIND = 2
+
+
+class MpmcRing(_Ring):
+    """Any number of producers and consumers (threads and processes). Each
+    record goes to exactly one consumer; each consumer sees one producer's
+    records in the order it pushed them (two consumers may finish handling
+    theirs in either order).
+
+    Crashes: a producer process killed mid-push is handled as in MpscRing
+    (ProducerDied to one consumer, ``lost`` + 1). A consumer process killed
+    between taking records and copying them out leaves their slots taken;
+    the producer that next needs one frees it once the consumer's pid is gone
+    (those records are lost, ``lost`` counts them). One consumer's death is
+    never reported as PeerDead: others may still drain the ring.
+
+    No ``pop_view``: several consumers cannot share a run of slots in place.
+    """
+
+    __slots__ = ()
+    _KIND = 3
+
+    def pop_view(self, max_n: int, timeout: float | None = None) -> Any:
+        """Not available on an MpmcRing: use ``pop_many`` (a copy)."""
+        raise TypeError(
+            "MpmcRing has no pop_view: several consumers cannot share slots in place; use pop_many"
+        )

@@ -1,9 +1,10 @@
 """Type stubs for the Cython ring bindings (shanraq_core._core.queue).
 
 Thread contract: producer methods (try_push, push, push_many) from one thread at
-a time for SpscRing, from any threads for MpscRing; consumer methods (try_pop,
-pop, pop_many) from one thread at a time; close, len and properties from any
-thread. Timeouts are seconds (None waits forever, 0 does not wait).
+a time for SpscRing, from any threads for MpscRing and MpmcRing; consumer
+methods (try_pop, pop, pop_many) from one thread at a time, from any threads for
+MpmcRing; close, len and properties from any thread. Timeouts are seconds
+(None waits forever, 0 does not wait).
 """
 
 from typing import Any
@@ -19,10 +20,10 @@ class LayoutMismatch(QueueError, ValueError): ...
 class AlreadyExists(QueueError, FileExistsError): ...
 
 class RingBase:
-    def _init_local(self, spsc: bool, capacity: int, dtype: Any, wait: str) -> None: ...
+    def _init_local(self, kind: int, capacity: int, dtype: Any, wait: str) -> None: ...
     def _init_shared(
         self,
-        spsc: bool,
+        kind: int,
         create: bool,
         name: str,
         capacity: int | None,

@@ -90,6 +90,23 @@ cdef extern from *:
                                  shanraq::queue::WaitStrategy w, Err* e) noexcept {
       try { return new R(R::attach(name, expect, w)); } catch (...) { classify(e); return nullptr; }
     }
+    // MpmcRing adds no state to MpscRing (its behaviour follows the ring's
+    // kind), so the binding moves it into an MpscRing object: one pointer
+    // type serves both, and delete sees the object's own type.
+    using shanraq::queue::MpmcRing;
+    using shanraq::queue::MpscRing;
+    inline MpscRing* make_mpmc(size_t record_size, size_t capacity, shanraq::queue::WaitStrategy w, Err* e) noexcept {
+      try { return new MpscRing(MpmcRing(record_size, capacity, w)); } catch (...) { classify(e); return nullptr; }
+    }
+    inline MpscRing* create_mpmc(const std::string& name, const shanraq::queue::RingLayout& layout,
+                                 shanraq::queue::WaitStrategy w, bool replace_stale, Err* e) noexcept {
+      try { return new MpscRing(MpmcRing::create(name, layout, w, replace_stale)); }
+      catch (...) { classify(e); return nullptr; }
+    }
+    inline MpscRing* attach_mpmc(const std::string& name, const shanraq::queue::RingLayout& expect,
+                                 shanraq::queue::WaitStrategy w, Err* e) noexcept {
+      try { return new MpscRing(MpmcRing::attach(name, expect, w)); } catch (...) { classify(e); return nullptr; }
+    }
     inline int unlink(const std::string& name, Err* e) noexcept {
       try { return shanraq::queue::unlink_segment(name) ? 1 : 0; } catch (...) { classify(e); return -1; }
     }
@@ -108,6 +125,11 @@ cdef extern from *:
     R* b_make "shanraq_bind::make"[R](size_t, size_t, WaitStrategy, Err*) noexcept nogil
     R* b_create "shanraq_bind::create"[R](const string&, const RingLayout&, WaitStrategy, cbool, Err*) noexcept nogil
     R* b_attach "shanraq_bind::attach"[R](const string&, const RingLayout&, WaitStrategy, Err*) noexcept nogil
+    MpscRing* b_make_mpmc "shanraq_bind::make_mpmc"(size_t, size_t, WaitStrategy, Err*) noexcept nogil
+    MpscRing* b_create_mpmc "shanraq_bind::create_mpmc"(const string&, const RingLayout&, WaitStrategy, cbool,
+                                                         Err*) noexcept nogil
+    MpscRing* b_attach_mpmc "shanraq_bind::attach_mpmc"(const string&, const RingLayout&, WaitStrategy,
+                                                         Err*) noexcept nogil
     long long b_peek "shanraq_bind::peek"[R](R*, size_t, long long, RecordSpan*, Err*) noexcept nogil
     void b_release_quietly "shanraq_bind::release_quietly"[R](R*, size_t) noexcept nogil
     int b_unlink "shanraq_bind::unlink"(const string&, Err*) noexcept nogil
@@ -337,7 +359,7 @@ cdef class RingBase:
         if dt is not None:
             self._scratch = np.zeros(1, dt)
 
-    def _init_local(self, bint spsc, capacity, dtype, wait):
+    def _init_local(self, int kind, capacity, dtype, wait):
         cdef Err err
         rsize, dt = _as_dtype(dtype)
         cdef WaitStrategy w = _wait_of(wait)
@@ -346,15 +368,17 @@ cdef class RingBase:
             raise ValueError(f"capacity must be a power of two in [1, 2**30], got {capacity!r}")
         if self.s != NULL or self.m != NULL:
             raise RuntimeError("ring is already initialised")
-        if spsc:
+        if kind == 1:
             self.s = b_make[SpscRing](rsize, cap, w, &err)
-        else:
+        elif kind == 2:
             self.m = b_make[MpscRing](rsize, cap, w, &err)
+        else:
+            self.m = b_make_mpmc(rsize, cap, w, &err)
         if self.s == NULL and self.m == NULL:
             raise _error(err)
         self._setup(dt, wait)
 
-    def _init_shared(self, bint spsc, bint create, str name, capacity, dtype, wait, bint replace_stale):
+    def _init_shared(self, int kind, bint create, str name, capacity, dtype, wait, bint replace_stale):
         cdef Err err
         cdef RingLayout layout
         cdef WaitStrategy w = _wait_of(wait)
@@ -381,12 +405,15 @@ cdef class RingBase:
         with nogil:
             # Without the GIL: attach may wait (up to 1 s) for a creator
             # that is still initialising the segment. No Python state is used.
-            if spsc:
+            if kind == 1:
                 self.s = b_create[SpscRing](cname, layout, w, replace_stale, &err) if create else \
                     b_attach[SpscRing](cname, layout, w, &err)
-            else:
+            elif kind == 2:
                 self.m = b_create[MpscRing](cname, layout, w, replace_stale, &err) if create else \
                     b_attach[MpscRing](cname, layout, w, &err)
+            else:
+                self.m = b_create_mpmc(cname, layout, w, replace_stale, &err) if create else \
+                    b_attach_mpmc(cname, layout, w, &err)
         if self.s == NULL and self.m == NULL:
             raise _error(err)
         if not create:
