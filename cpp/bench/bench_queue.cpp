@@ -38,6 +38,7 @@
 
 namespace {
 
+using shanraq::queue::MpmcRing;
 using shanraq::queue::MpscRing;
 using shanraq::queue::PublishOrdering;
 using shanraq::queue::SpscRing;
@@ -234,6 +235,10 @@ void BM_Spsc_single_rmw(benchmark::State& state) { throughput<SpscRing>(state, 1
 void BM_Spsc_batch64(benchmark::State& state) { throughput<SpscRing>(state, 1, kBatch, false); }
 void BM_Mpsc2_single(benchmark::State& state) { throughput<MpscRing>(state, 2, 1, false); }
 void BM_Mpsc2_batch64(benchmark::State& state) { throughput<MpscRing>(state, 2, kBatch, false); }
+// MPMC with one producer and one consumer: what claiming by compare-exchange
+// on both sides costs next to SPSC and MPSC on the same two cores.
+void BM_Mpmc1_single(benchmark::State& state) { throughput<MpmcRing>(state, 1, 1, false); }
+void BM_Mpmc1_batch64(benchmark::State& state) { throughput<MpmcRing>(state, 1, kBatch, false); }
 
 // One record there and back through two SPSC rings, echoed by a peer thread.
 // Each iteration times kRoundTrips round trips one by one (steady_clock,
@@ -297,6 +302,8 @@ BENCHMARK(BM_Spsc_single_rmw)->Apply(wait_args)->UseRealTime()->Unit(benchmark::
 BENCHMARK(BM_Spsc_batch64)->Apply(wait_args)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Mpsc2_single)->Apply(wait_args)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Mpsc2_batch64)->Apply(wait_args)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Mpmc1_single)->Apply(wait_args)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Mpmc1_batch64)->Apply(wait_args)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_RoundTrip)->Apply(wait_args)->UseManualTime()->Iterations(1)->Unit(benchmark::kNanosecond);
 
 int main(int argc, char** argv) {
