@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from shanraq_core import MpscRing, SpscRing
+from shanraq_core import MpmcRing, MpscRing, SpscRing
 
 try:
     import faster_fifo
@@ -231,11 +231,11 @@ class InProcess:
     time / N."""
 
     N = 10_000
-    params = (["spsc", "mpsc"], ["bytes", "void", "tuple"])
+    params = (["spsc", "mpsc", "mpmc"], ["bytes", "void", "tuple"])
     param_names = ("ring", "record")
 
     def setup(self, ring: str, record: str) -> None:
-        self.ring = (SpscRing if ring == "spsc" else MpscRing)(1024, REC)
+        self.ring = {"spsc": SpscRing, "mpsc": MpscRing, "mpmc": MpmcRing}[ring](1024, REC)
         arr = np.zeros(1, REC)
         self.rec: Any = {"bytes": arr.tobytes(), "void": arr[0], "tuple": arr[0].item()}[record]
 
