@@ -415,7 +415,6 @@ RingBase::RingBase(detail::Region region, RingKind kind, const RingLayout& layou
   // may still be reading (a prefetch would only steal its line).
   prefetch_ahead_ = std::min<std::size_t>((512 + stride_ - 1) / stride_, (mask_ + 1) / 4);
   head_cache_ = h_->head.load(std::memory_order_acquire);
-  tail_cache_ = h_->tail.load(std::memory_order_acquire);
 }
 
 static_assert(kSpinMax.count() == 30'000, "RingBase::spin_budget_ns_ starts at kSpinMax");

@@ -19,6 +19,8 @@
 //             consumer detects it (the claimer's pid is stamped in the slot),
 //             discards that slot and reports ProducerDied; the ring stays
 //             usable.
+//   MpmcRing: MpscRing's slots and producers, with any number of consumers,
+//             which claim positions by a compare-exchange on the head.
 //
 // The same layout serves both uses: a Header (metadata, then each index and
 // each wait word on its own 128-byte line), then `capacity` slots. In process
@@ -385,13 +387,13 @@ class RingBase {
   // Adaptive spin budgets in ns, [0] waiting for records, [1] for room (see
   // kSpinMax in ring.cpp). Accessed through std::atomic_ref, relaxed.
   alignas(4) std::uint32_t spin_budget_ns_[2] = {30'000, 30'000};
-  // Per-handle caches on their own lines: the producer's copy of head and the
-  // consumer's copy of tail (rigtorp's cached indices), so the common case
-  // touches no line the other side writes.
+  // Per-handle state, producer's and consumer's on separate lines: the
+  // producer's copy of head (rigtorp's cached index: a push reads the
+  // consumer's head line only when the ring looks full). Consumers need no
+  // copy of the tail: they look at the slots' sequence words.
   alignas(kCacheLine) std::uint64_t head_cache_ = 0;
   bool producer_stamped_ = false;
-  alignas(kCacheLine) std::uint64_t tail_cache_ = 0;
-  bool consumer_stamped_ = false;
+  alignas(kCacheLine) bool consumer_stamped_ = false;
   // Records the last peek() returned and release() has not yet consumed.
   std::size_t peeked_ = 0;
 };
