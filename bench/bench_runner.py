@@ -27,9 +27,12 @@ the absolute figures:
   as a thread of this process, and in another process (shared-memory rings);
   for the ``blocking`` (futex) and ``spin`` wait strategies.
 
-On the 2-core machine the figures were taken on, throughput runs three busy
-threads (producer process, runner thread, event consumer) on two cores, and
-round trips two (client, runner). main() prints how many.
+Pinning: the runner's thread (or the engine process) gets the second
+allowed CPU to itself; producer processes, the event consumer and the
+round-trip client share the first. On the 2-core machine the figures were
+taken on, throughput runs three busy threads (producer process, runner
+thread, event consumer) on two cores, and round trips two (client, runner).
+main() prints how many.
 """
 
 from __future__ import annotations
@@ -115,6 +118,35 @@ def _serve(commands_name: str, events_name: str, wait: str) -> None:
     runner.join()
 
 
+# ---- pinning ------------------------------------------------------------------------
+class _Pinned:
+    """Runs the engine on its own CPU: while the block is entered the calling
+    thread sits on the second allowed CPU, so a runner thread started (or an
+    engine process forked) then inherits that CPU; the block's body runs on
+    the first, and so does every process forked from it (producers). The
+    previous affinity comes back on exit. A no-op with fewer than two CPUs."""
+
+    enabled = True  # main(): --no-pin
+
+    def __init__(self) -> None:
+        self.old = os.sched_getaffinity(0)
+        self.cpus = sorted(self.old) if self.enabled else []
+
+    def engine_cpu(self) -> None:
+        if len(self.cpus) >= 2:
+            os.sched_setaffinity(0, {self.cpus[1]})
+
+    def client_cpu(self) -> None:
+        if len(self.cpus) >= 2:
+            os.sched_setaffinity(0, {self.cpus[0]})
+
+    def __enter__(self) -> _Pinned:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.sched_setaffinity(0, self.old)
+
+
 # ---- measurements -------------------------------------------------------------------
 def direct_rate(n: int = N_RUN) -> float:
     """Commands/s of one ``process`` call over the run, in this process."""
@@ -150,7 +182,25 @@ def runner_rate(producers: int = 1, chunk: int = 256, n: int = N_RUN) -> tuple[f
     commands = MpscRing.create(name, 8192, COMMAND_DTYPE)
     events = SpscRing(1 << 16, EVENT_DTYPE)
     runner = EngineRunner(filled_engine(1, 1000, n), commands, events)
-    runner.start()
+    with _Pinned() as pin:
+        pin.engine_cpu()
+        runner.start()
+        pin.client_cpu()
+        return _run_rate(runner, commands, events, run, name, producers, chunk, n, n_events, final_hash)
+
+
+def _run_rate(
+    runner: EngineRunner,
+    commands: MpscRing,
+    events: SpscRing,
+    run: Commands,
+    name: str,
+    producers: int,
+    chunk: int,
+    n: int,
+    n_events: int,
+    final_hash: int,
+) -> tuple[float, float]:
     start = FORK.Event()
     bounds = np.linspace(0, n, producers + 1).astype(int)
     procs = [
@@ -210,8 +260,15 @@ def runner_round_trip_thread(wait: str = "blocking", n: int = N_ROUND_TRIPS) -> 
     thread of this process."""
     commands = SpscRing(1024, COMMAND_DTYPE, wait=wait)  # type: ignore[arg-type]
     events = SpscRing(4096, EVENT_DTYPE, wait=wait)  # type: ignore[arg-type]
-    with EngineRunner(filled_engine(), commands, events):
-        return _round_trips(commands, events, n)
+    runner = EngineRunner(filled_engine(), commands, events)
+    with _Pinned() as pin:
+        pin.engine_cpu()
+        runner.start()
+        pin.client_cpu()
+        try:
+            return _round_trips(commands, events, n)
+        finally:
+            runner.stop()
 
 
 def runner_round_trip_process(wait: str = "blocking", n: int = N_ROUND_TRIPS) -> npt.NDArray[np.float64]:
@@ -221,12 +278,15 @@ def runner_round_trip_process(wait: str = "blocking", n: int = N_ROUND_TRIPS) ->
     commands = SpscRing.create(cname, 1024, COMMAND_DTYPE, wait=wait)  # type: ignore[arg-type]
     events = SpscRing.create(ename, 4096, EVENT_DTYPE, wait=wait)  # type: ignore[arg-type]
     server = FORK.Process(target=_serve, args=(cname, ename, wait), daemon=True)
-    server.start()
-    try:
-        return _round_trips(commands, events, n)
-    finally:
-        commands.close()
-        server.join(30)
+    with _Pinned() as pin:
+        pin.engine_cpu()
+        server.start()
+        pin.client_cpu()
+        try:
+            return _round_trips(commands, events, n)
+        finally:
+            commands.close()
+            server.join(30)
 
 
 # ---- asv ------------------------------------------------------------------------------
@@ -289,10 +349,16 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--repeat", type=int, default=5, help="runs per throughput figure (median)")
+    parser.add_argument("--no-pin", action="store_true", help="let the scheduler place every thread")
     args = parser.parse_args()
+    _Pinned.enabled = not args.no_pin
     stamped_run()
     load = os.getloadavg()[0]
-    print(f"exchange-core mix, {N_RUN} commands; {_cpu_model()}, cpu count {os.cpu_count()}, load {load:.2f}")
+    pinning = "runner pinned to its own CPU" if _Pinned.enabled else "unpinned"
+    print(
+        f"exchange-core mix, {N_RUN} commands; {_cpu_model()}, cpu count {os.cpu_count()}, "
+        f"load {load:.2f}; {pinning}"
+    )
 
     rates: dict[str, tuple[float, float, str]] = {}
 

@@ -22,7 +22,9 @@ baseline:
   transfers stay bounded; the rate and the per-batch times are reported,
   without and with an archive drained after every batch;
 - --evict-cost: ns per evicted transfer (a full window against one that
-  evicts nothing, same process).
+  evicts nothing, same process);
+- --ab OTHER_LEDGER_SO: per-call transfer() against another build of the
+  ledger extension loaded side by side (runs alternating).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -61,7 +64,7 @@ def batch_rate(n: int) -> tuple[float, float]:
     return n / dt, n / dc
 
 
-def per_call(n: int) -> tuple[float, float, LatencyHistogram, float, float]:
+def per_call(n: int) -> tuple[float, float, LatencyHistogram, float, float, float]:
     """Per-call transfers, plus two baselines of the same loop in the same
     process: the binding's whole cost without ledger work (id 0: every
     argument converted, rejected by C++ at its first check, no ledger memory
@@ -93,7 +96,15 @@ def per_call(n: int) -> tuple[float, float, LatencyHistogram, float, float]:
     for t in base:
         (t[0], t[1], t[2], t[3], t[9], t[10], t[11], t[4])
     loop_only = len(base) / (time.thread_time() - c0)
-    return rate, cpu_rate, hist, no_work, loop_only
+    # A near-empty Cython method call (one argument, a few instructions of
+    # work) in the same loop: the floor any binding call sits on.
+    rec = LatencyHistogram().record
+    c0 = time.thread_time()
+    for t in base:
+        (t[0], t[1], t[2], t[9], t[10], t[11], t[4])
+        rec(t[3])
+    cython_call = len(base) / (time.thread_time() - c0)
+    return rate, cpu_rate, hist, no_work, loop_only, cython_call
 
 
 def reference_rate(n: int) -> float:
@@ -208,6 +219,49 @@ def _time_ordered(n: int, per_ms: int = 1000) -> tuple[npt.NDArray[np.void], npt
     return stream, ms
 
 
+def ab_per_call(old_so: str, n: int = 1_000_000, repeats: int = 5) -> None:
+    """Per-call transfer() of this build against another build of the ledger
+    extension (e.g. an older commit's, from `pip wheel . -w DIR` in a git
+    worktree) loaded side by side in this process, runs alternating, so
+    both see the same machine state."""
+    import importlib.machinery
+    import importlib.util
+
+    from shanraq_core import ledger as new
+
+    loader = importlib.machinery.ExtensionFileLoader("ab_other.ledger", old_so)
+    spec = importlib.util.spec_from_file_location("ab_other.ledger", old_so, loader=loader)
+    assert spec is not None
+    other = importlib.util.module_from_spec(spec)
+    loader.exec_module(other)
+    other._register(
+        new.CreateAccountResult, new.CreateTransferResult, new.SetLimitResult, new.Account, new.Transfer
+    )
+    stream = data.transfers(n).tolist()
+
+    def run(base: Any) -> float:
+        led = base(data.N_ACCOUNTS, n + 1, 1)
+        assert not led.create_accounts(data.accounts()).any()
+        led.prefault()
+        tr = led.transfer
+        c0 = time.thread_time()
+        for t in stream:
+            tr(t[0], t[1], t[2], t[3], t[9], t[10], flags=t[11], pending_id=t[4])
+        return n / (time.thread_time() - c0)
+
+    rates: dict[str, list[float]] = {"other": [], "this": []}
+    for k in range(repeats):
+        order = [("other", other.LedgerBase), ("this", new.Ledger)]
+        for name, base in order if k % 2 == 0 else order[::-1]:
+            rates[name].append(run(base))
+    a, b = statistics.median(rates["other"]), statistics.median(rates["this"])
+    print(
+        f"per-call A/B, same process, alternating: other build {a / 1e6:.2f} M/s "
+        f"({', '.join(f'{r / 1e6:.2f}' for r in rates['other'])}), this build {b / 1e6:.2f} M/s "
+        f"({', '.join(f'{r / 1e6:.2f}' for r in rates['this'])}): {b / a:.2f}x (CPU time)"
+    )
+
+
 def _rss_kib() -> int:
     with open("/proc/self/status") as f:
         for line in f:
@@ -261,7 +315,11 @@ def main() -> None:
     ap.add_argument("--rss-holds", action="store_true")
     ap.add_argument("--window", action="store_true")
     ap.add_argument("--evict-cost", action="store_true")
+    ap.add_argument("--ab", metavar="OTHER_LEDGER_SO", help="per-call A/B against another build's extension")
     args = ap.parse_args()
+    if args.ab:
+        ab_per_call(args.ab)
+        return
     if args.evict_cost:
         evict_cost()
         return
@@ -287,6 +345,7 @@ def main() -> None:
     best_cpu = statistics.median(c[1] for c in calls)
     no_work = statistics.median(c[3] for c in calls)
     loop_only = statistics.median(c[4] for c in calls)
+    cython_call = statistics.median(c[5] for c in calls)
     hist = calls[len(calls) // 2][2]
     p50, p99, p999 = (hist.value_at_percentile(p) for p in (50.0, 99.0, 99.9))
     ns = 1e9 / best_cpu
@@ -298,7 +357,9 @@ def main() -> None:
     print(
         f"  same loop, same process: {ns:.0f} ns per transfer = loop alone {1e9 / loop_only:.0f} ns "
         f"+ binding without ledger work (id 0) {1e9 / no_work - 1e9 / loop_only:.0f} ns "
-        f"+ ledger work {ns - 1e9 / no_work:.0f} ns; transfer / id-0 call = {no_work / best_cpu:.2f}x"
+        f"+ ledger work {ns - 1e9 / no_work:.0f} ns; transfer / id-0 call = {no_work / best_cpu:.2f}x; "
+        f"transfer / loop with an empty Cython call (LatencyHistogram.record, {1e9 / cython_call:.0f} ns) "
+        f"= {cython_call / best_cpu:.2f}x"
     )
     ref = statistics.median(reference_rate(20_000) for _ in range(3))
     print(
