@@ -88,11 +88,9 @@ def _name(tag: str) -> str:
 
 
 def _as_ring_records(ring: MpscRing | SpscRing, cmds: Commands) -> Commands:
-    # attach() rebuilds the dtype from its descr text, with COMMAND_DTYPE's
-    # trailing padding as an explicit void field, and push_many refuses the
-    # original dtype; the same bytes viewed in the handle's dtype go through.
-    assert ring.dtype is not None
-    return cmds.view(ring.dtype)
+    # attach() returns the creator's dtype (COMMAND_DTYPE, padding included).
+    assert ring.dtype == cmds.dtype
+    return cmds
 
 
 # ---- child processes --------------------------------------------------------------

@@ -309,3 +309,36 @@ def test_repr(cls: Any) -> None:
     assert cls.__name__ in r
     assert "in-process" in r
     assert "0/4" in r
+
+
+def test_attach_returns_the_creators_padded_dtype(cls: Any) -> None:
+    """A dtype with padding (trailing, between fields, aligned structs) comes
+    back from attach() equal to the creator's, so its records push as they are."""
+    from shanraq_core import COMMAND_DTYPE, EVENT_DTYPE
+
+    aligned = np.dtype([("a", "<u8"), ("b", "u1"), ("c", "<u4")], align=True)
+    for dt in (COMMAND_DTYPE, EVENT_DTYPE, aligned):
+        name = unique_name("pad")
+        owner = cls.create(name, 4, dt)
+        peer = cls.attach(name)
+        assert peer.dtype == dt
+        assert cls.attach(name, dt).dtype == dt
+        rec = np.zeros(2, dt)
+        assert peer.push_many(rec) == 2
+        peer.push(rec[0])
+        assert len(owner.pop_many(4)) == 3
+        del owner, peer
+
+
+def test_pop_many_keeps_padding_bytes(cls: Any) -> None:
+    """pop_many is a byte copy, padding included, whether it fills its
+    buffer or returns a shorter batch."""
+    from shanraq_core import EVENT_DTYPE
+
+    raw = bytes((i * 37 + 11) % 256 for i in range(EVENT_DTYPE.itemsize * 5))
+    recs = np.frombuffer(raw, dtype=EVENT_DTYPE)
+    ring = cls(8, EVENT_DTYPE)
+    ring.push_many(recs)
+    full = ring.pop_many(2)
+    partial = ring.pop_many(8)  # 3 of 8: the short-batch copy
+    assert full.tobytes() + partial.tobytes() == raw

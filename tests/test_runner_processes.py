@@ -99,15 +99,11 @@ def producer_commands(p: int, n: int, seed: int) -> Records:
 
 
 def as_ring_records(ring: MpscRing, cmds: Records) -> Records:
-    """The same bytes in the attached handle's dtype. attach() rebuilds the
-    dtype from the segment's ``dtype.descr`` text, which turns COMMAND_DTYPE's
-    6 trailing padding bytes into an explicit void field, and push/push_many
-    then refuse COMMAND_DTYPE records as a different dtype (a queue binding
-    issue, reported); a view with the same 80-byte itemsize is a no-op once
-    attach() returns the creator's dtype."""
-    assert ring.dtype is not None
-    assert ring.dtype.itemsize == COMMAND_DTYPE.itemsize
-    return cmds.view(ring.dtype)
+    """The commands as the attached handle takes them: attach() returns the
+    creator's dtype, COMMAND_DTYPE's trailing padding included, so records
+    go in as they are."""
+    assert ring.dtype == COMMAND_DTYPE
+    return cmds
 
 
 def _produce(name: str, cmds: Records, seed: int) -> None:

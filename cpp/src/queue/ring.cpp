@@ -1028,27 +1028,46 @@ std::size_t MpscRing::try_push_many(const void* records, std::size_t n) {
   std::uint64_t pos = h_->tail.load(std::memory_order_relaxed);
   std::size_t k;
   for (;;) {
-    // acquire: the consumer released `head` after freeing (and releasing the
-    // seq of) every slot before it, so all of [pos, head + cap) are free
-    // for their lap once claimed.
-    const std::uint64_t head = h_->head.load(std::memory_order_acquire);
-    const std::uint64_t used = pos > head ? pos - head : 0;
-    if (used >= cap) {
+    if (!multi_consumer_) {
+      // acquire: the consumer released `head` after freeing (and releasing
+      // the seq of) every slot before it, so all of [pos, head + cap) are
+      // free for their lap once claimed.
+      const std::uint64_t head = h_->head.load(std::memory_order_acquire);
+      const std::uint64_t used = pos > head ? pos - head : 0;
+      k = used >= cap ? 0 : static_cast<std::size_t>(std::min<std::uint64_t>(cap - used, n));
+    } else {
+      // MPMC consumers move the head when they claim, before they free: the
+      // head proves nothing, so count the slots that are free for their lap
+      // (acquire: pairs with the freeing consumer's release). Only the
+      // claimer of a position writes its slot next, so a slot found free is
+      // still free if the claim below succeeds.
+      k = 0;
+      while (k < n && k < cap &&
+             slot_header(slot(pos + k))->seq.load(std::memory_order_acquire) == 2 * (pos + k)) {
+        ++k;
+      }
+    }
+    if (k == 0) {
       const std::uint64_t fresh = h_->tail.load(std::memory_order_relaxed);
-      if (fresh == pos) return 0;
+      if (fresh == pos) return 0;  // full
       pos = fresh;
       continue;
     }
-    k = static_cast<std::size_t>(std::min<std::uint64_t>(cap - used, n));
     if (h_->tail.compare_exchange_weak(pos, pos + k, std::memory_order_relaxed)) break;
+  }
+  // Every claimed slot gets our pid before any is written: a producer killed
+  // mid-batch leaves each of its unpublished slots with a pid the consumer
+  // can check and discard, instead of pid-less slots it must refuse to skip.
+  for (std::size_t i = 0; i < k; ++i) {
+    detail::SlotHeader* s = slot_header(slot(pos + i));
+    // acquire: as in try_push; the claim above already proves the slot free
+    // for this lap (head acquire or the count), so this never spins.
+    while (s->seq.load(std::memory_order_acquire) != 2 * (pos + i)) cpu_relax();
+    s->pid.store(my_pid_, std::memory_order_relaxed);
   }
   const auto* src = static_cast<const std::byte*>(records);
   for (std::size_t i = 0; i < k; ++i) {
     detail::SlotHeader* s = slot_header(slot(pos + i));
-    // acquire: see try_push; after the head acquire above this always
-    // already reads pos + i, but it makes the slot's own ordering explicit.
-    while (s->seq.load(std::memory_order_acquire) != 2 * (pos + i)) cpu_relax();
-    s->pid.store(my_pid_, std::memory_order_relaxed);
     std::memcpy(reinterpret_cast<std::byte*>(s) + sizeof(detail::SlotHeader), src + i * record_size_, record_size_);
     s->seq.store(2 * (pos + i) + 1, std::memory_order_release);
   }

@@ -15,6 +15,7 @@ from libcpp.string cimport string
 import ast
 
 import numpy as np
+from numpy.lib.format import descr_to_dtype
 
 cdef extern from "shanraq/common/clock.hpp" namespace "shanraq" nogil:
     int64_t monotonic_ns() noexcept
@@ -239,7 +240,10 @@ def _descr_of(dtype) -> str:
 
 def _dtype_from_descr(text):
     if text.startswith("["):
-        return np.dtype(ast.literal_eval(text))
+        # descr_to_dtype, not np.dtype: it turns descr's unnamed void entries
+        # back into padding, so a padded dtype (COMMAND_DTYPE) comes back equal
+        # to the creator's instead of gaining fields named f15, ...
+        return descr_to_dtype(ast.literal_eval(text))
     return np.dtype(text)
 
 
@@ -633,8 +637,10 @@ cdef class RingBase:
         r = _wait_sliced(self, _OP_POP_MANY, <char*>p, n, t, NULL)
         if <size_t>r == n:
             return out
-        # Copy out the filled part rather than pin the whole buffer.
-        return out[:r].copy()
+        # Copy out the filled part rather than pin the whole buffer, as bytes:
+        # numpy copies a padded structured dtype field by field, which would
+        # leave the padding bytes of the copy uninitialised.
+        return out.view(np.uint8)[: r * self.rsize].copy().view(dt)
 
 
     # ---- zero-copy consumption -----------------------------------------------------
