@@ -737,16 +737,26 @@ std::size_t SpscRing::try_push_many(const void* records, std::size_t n) {
   // last (record and seq together), so that line crosses once per batch
   // instead of twice (a store to it early would stall the store buffer
   // behind its transfer, then the consumer's next poll would take it back).
-  for (std::size_t i = 1; i < k; ++i) prefetch_for_write(slot(tail + i));
-  prefetch_for_write(slot(tail + k - 1) + stride_ - 1);
-  for (std::size_t i = 1; i < k; ++i) copy_record(spsc_record(slot(tail + i)), src + i * record_size_, record_size_);
+  // (At most 64 slots: more cannot be in flight at once, and for a big batch
+  // the rest would only cost instructions.)
+  // The ring's geometry in locals: stores through std::byte pointers may
+  // alias this object, so members would be reloaded for every record.
+  std::byte* const base = slots_;
+  const std::uint64_t mask = mask_;
+  const std::size_t stride = stride_;
+  const std::size_t size = record_size_;
+  auto at = [&](std::uint64_t pos) { return base + (pos & mask) * stride; };
+  const std::size_t ahead = std::min<std::size_t>(k, 64);
+  for (std::size_t i = 1; i < ahead; ++i) prefetch_for_write(at(tail + i));
+  prefetch_for_write(at(tail + ahead - 1) + stride - 1);
+  for (std::size_t i = 1; i < k; ++i) copy_record(spsc_record(at(tail + i)), src + i * size, size);
   for (std::size_t i = k; i-- > 1;) {
     // release: a consumer that acquires this seq sees the record complete.
     // A producer killed before this store published nothing of this slot.
-    spsc_header(slot(tail + i))->seq.store(tail + i + 1, std::memory_order_release);
+    spsc_header(at(tail + i))->seq.store(tail + i + 1, std::memory_order_release);
   }
-  copy_record(spsc_record(slot(tail)), src, record_size_);
-  spsc_header(slot(tail))->seq.store(tail + 1, std::memory_order_release);
+  copy_record(spsc_record(at(tail)), src, size);
+  spsc_header(at(tail))->seq.store(tail + 1, std::memory_order_release);
   // The tail is for size() and for this producer's next call; consumers
   // find records through the slots' seq words.
   h_->tail.store(tail + k, std::memory_order_release);
@@ -811,7 +821,11 @@ std::size_t SpscRing::push_many(const void* records, std::size_t n, nanoseconds 
 // published records, in order. acquire: pairs with the producer's release of
 // each slot's seq, so the records are complete.
 std::size_t SpscRing::ready_from(std::uint64_t head, std::size_t limit) const noexcept {
-  if (limit == 0 || spsc_header(slot(head))->seq.load(std::memory_order_acquire) != head + 1) return 0;
+  std::byte* const base = slots_;
+  const std::uint64_t mask = mask_;
+  const std::size_t stride = stride_;
+  auto at = [&](std::uint64_t pos) { return base + (pos & mask) * stride; };
+  if (limit == 0 || spsc_header(at(head))->seq.load(std::memory_order_acquire) != head + 1) return 0;
   // The first record is there. A batch's lines come from the producer's
   // cache: ask for them all at once rather than one miss per loop turn. Only
   // now: prefetching while the ring is empty would pull the lines the
@@ -820,15 +834,15 @@ std::size_t SpscRing::ready_from(std::uint64_t head, std::size_t limit) const no
   // to first, so once the first is there the batch is complete.
   if (limit > 1) {
     const std::size_t ahead = std::min<std::size_t>(limit, 64);
-    for (std::size_t i = 1; i < ahead; ++i) __builtin_prefetch(slot(head + i), 0, 3);
+    for (std::size_t i = 1; i < ahead; ++i) __builtin_prefetch(at(head + i), 0, 3);
   }
   std::size_t k = 1;
-  while (k < limit && spsc_header(slot(head + k))->seq.load(std::memory_order_acquire) == head + k + 1) ++k;
+  while (k < limit && spsc_header(at(head + k))->seq.load(std::memory_order_acquire) == head + k + 1) ++k;
   // A consumer behind the producer: the next batch is already published, so
   // its lines can be asked for now too (no producer is writing them), and
   // the next call finds them here instead of paying a miss first.
-  if (k == limit && k > 1 && spsc_header(slot(head + k))->seq.load(std::memory_order_relaxed) == head + k + 1) {
-    for (std::size_t i = 1; i < std::min<std::size_t>(limit, 64); ++i) __builtin_prefetch(slot(head + k + i), 0, 3);
+  if (k == limit && k > 1 && spsc_header(at(head + k))->seq.load(std::memory_order_relaxed) == head + k + 1) {
+    for (std::size_t i = 1; i < std::min<std::size_t>(limit, 64); ++i) __builtin_prefetch(at(head + k + i), 0, 3);
   }
   return k;
 }
@@ -848,7 +862,11 @@ std::size_t SpscRing::try_pop_many(void* out, std::size_t max_n) {
   stamp_consumer();
   peeked_ = 0;
   auto* dst = static_cast<std::byte*>(out);
-  for (std::size_t i = 0; i < k; ++i) copy_record(dst + i * record_size_, spsc_record(slot(head + i)), record_size_);
+  std::byte* const base = slots_;
+  const std::uint64_t mask = mask_;
+  const std::size_t stride = stride_;
+  const std::size_t size = record_size_;
+  for (std::size_t i = 0; i < k; ++i) copy_record(dst + i * size, spsc_record(base + ((head + i) & mask) * stride), size);
   // release: the producer may reuse these slots once it acquires this head.
   h_->head.store(head + k, std::memory_order_release);
   notify(h_->not_full);
