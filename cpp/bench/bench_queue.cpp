@@ -34,10 +34,13 @@
 #include <thread>
 #include <vector>
 
+#include "pinning.hpp"
 #include "shanraq/queue/ring.hpp"
 
 namespace {
 
+using shanraq::bench::allowed_cpus;
+using shanraq::bench::Pin;
 using shanraq::queue::MpmcRing;
 using shanraq::queue::MpscRing;
 using shanraq::queue::PublishOrdering;
@@ -59,48 +62,6 @@ static_assert(sizeof(Rec64) == 64);
 constexpr std::uint64_t kPerIteration = 1u << 20;
 constexpr std::size_t kCapacity = 4096;
 constexpr std::size_t kBatch = 64;
-
-// The CPUs of the process's affinity mask, read once, before any thread is
-// pinned: threads inherit their creator's (pinned) mask.
-const std::vector<int>& allowed_cpus() {
-  static const std::vector<int> cpus = [] {
-    std::vector<int> v;
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (sched_getaffinity(0, sizeof set, &set) == 0) {
-      for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
-        if (CPU_ISSET(cpu, &set)) v.push_back(cpu);
-      }
-    }
-    return v;
-  }();
-  return cpus;
-}
-
-// Pins the calling thread to the n-th allowed CPU when there are at least
-// `threads` allowed CPUs; the previous mask is restored on destruction (the
-// benchmark thread runs every benchmark).
-class Pin {
- public:
-  Pin(int n, int threads) {
-    const std::vector<int>& cpus = allowed_cpus();
-    if (static_cast<int>(cpus.size()) < threads || pthread_getaffinity_np(pthread_self(), sizeof old_, &old_) != 0) return;
-    const int cpu = cpus[static_cast<std::size_t>(n)];
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(cpu, &one);
-    pinned_ = pthread_setaffinity_np(pthread_self(), sizeof one, &one) == 0;
-  }
-  ~Pin() {
-    if (pinned_) pthread_setaffinity_np(pthread_self(), sizeof old_, &old_);
-  }
-  Pin(const Pin&) = delete;
-  Pin& operator=(const Pin&) = delete;
-
- private:
-  cpu_set_t old_{};
-  bool pinned_ = false;
-};
 
 WaitStrategy wait_of(const benchmark::State& state) { return static_cast<WaitStrategy>(state.range(0)); }
 

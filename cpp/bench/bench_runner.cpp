@@ -55,6 +55,8 @@
 #include <utility>
 #include <vector>
 
+#include "book_workload.hpp"
+#include "pinning.hpp"
 #include "shanraq/book/engine.hpp"
 #include "shanraq/common/clock.hpp"
 #include "shanraq/hist/histogram.hpp"
@@ -62,148 +64,31 @@
 #include "shanraq/runner/engine_runner.hpp"
 
 using namespace shanraq::book;
+using namespace shanraq::bench;
 using shanraq::monotonic_ns;
+using shanraq::bench::pin_self;
+using shanraq::bench::unpin_self;
 using shanraq::queue::SpscRing;
 using shanraq::queue::WaitStrategy;
 using shanraq::runner::EngineRunner;
 
 namespace {
 
-constexpr std::uint64_t kSeed = 20240601;
-constexpr std::int64_t kMid = 100'000;
-constexpr std::int64_t kHalfSpread = 750;
 constexpr std::uint32_t kResting = 1000;
 constexpr std::size_t kRun = 1'000'000;
 constexpr std::int64_t kTimeBase = 1'000'000;
 constexpr std::size_t kCommandCapacity = 4096;
 constexpr std::size_t kEventCapacity = 16384;
 
-struct Workload {
-  std::vector<Command> fill;  // builds the initial book
-  std::vector<Command> run;   // the measured mix
-  std::size_t run_events = 0;
-  std::uint64_t final_hash = 0;  // state_hash after fill + run, applied directly
-};
-
-Command submit(std::uint64_t id, std::uint64_t account, Side side, std::int64_t price, std::int64_t qty,
-               TimeInForce tif) {
-  Command c{};
-  c.kind = CommandKind::kSubmit;
-  c.order_id = id;
-  c.symbol = 1;
-  c.account = account;
-  c.side = side;
-  c.order_type = OrderType::kLimit;
-  c.tif = tif;
-  c.price = price;
-  c.qty = qty;
-  return c;
-}
-
-EngineConfig engine_config() {
-  EngineConfig cfg;
-  cfg.max_symbols = 1;
-  cfg.max_orders = 4096;
-  cfg.max_levels = 2 * static_cast<std::uint32_t>(kHalfSpread) + 1024;
-  cfg.id_history = cfg.max_orders;
-  return cfg;
-}
-
 MatchingEngine empty_engine() {
-  MatchingEngine e(engine_config());
-  SymbolSpec spec;
-  spec.symbol = 1;
-  e.add_symbol(spec);
+  MatchingEngine e(config_for(1, kResting));
+  add_symbols(e, 1);
   return e;
 }
 
-// exchange-core's generator, the single-symbol case of bench_book.cpp's
-// make_workload (which is file-local there), plus the time stamps. It runs
-// the commands through an engine while generating, so cancels and moves
-// always name a live order and the resting count stays near its target.
-Workload make_workload() {
-  Workload w;
-  std::mt19937_64 rng(kSeed);
-  MatchingEngine gen = empty_engine();
-  std::vector<Event> ev;
-  std::vector<std::uint64_t> live;
-  std::unordered_map<std::uint64_t, std::size_t> where;
-  std::uint64_t next_id = 1;
-  auto rnd = [&](std::int64_t lo, std::int64_t hi) {
-    return lo + static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(hi - lo + 1));
-  };
-  auto passive = [&] {
-    const Side side = rng() % 2 ? Side::kBuy : Side::kSell;
-    const std::int64_t off = rnd(1, kHalfSpread);
-    return submit(next_id++, rng() % 1000, side, side == Side::kBuy ? kMid - off : kMid + off, rnd(1, 100),
-                  TimeInForce::kGtc);
-  };
-  auto forget = [&](std::uint64_t id) {
-    const auto it = where.find(id);
-    if (it == where.end()) return;
-    const std::size_t i = it->second;
-    live[i] = live.back();
-    where[live[i]] = i;
-    live.pop_back();
-    where.erase(id);
-  };
-  auto apply = [&](Command c, std::vector<Command>& out, bool timed) {
-    if (timed) c.time_ns = kTimeBase + static_cast<std::int64_t>(out.size());
-    out.push_back(c);
-    ev.clear();
-    gen.apply(c, ev);
-    if (timed) w.run_events += ev.size();
-    for (const Event& e : ev) {
-      if (e.type == EventType::kTrade && e.other_remaining == 0) forget(e.other_order_id);
-      if (e.type == EventType::kCancelled && e.remaining == 0) forget(e.order_id);
-    }
-    if (c.kind == CommandKind::kSubmit && gen.order(c.order_id).state == OrderState::kResting) {
-      live.push_back(c.order_id);
-      where[c.order_id] = live.size() - 1;
-    }
-  };
-  while (live.size() < kResting) apply(passive(), w.fill, false);
-  w.run.reserve(kRun);
-  while (w.run.size() < kRun) {
-    int r = static_cast<int>(rng() % 100);
-    if (live.size() < kResting * 95 / 100 && r >= 12 && r < 18) r = 0;
-    if (live.size() > kResting * 105 / 100 && r < 9) r = 12;
-    if (r < 9) {
-      Command c = passive();
-      if (rng() % 5 == 0) c.price = c.side == Side::kBuy ? kMid + rnd(0, 10) : kMid - rnd(0, 10);
-      apply(c, w.run, true);
-    } else if (r < 12) {
-      const Side side = rng() % 2 ? Side::kBuy : Side::kSell;
-      apply(submit(next_id++, rng() % 1000, side, side == Side::kBuy ? kMid + rnd(0, 20) : kMid - rnd(0, 20),
-                   rnd(1, 100), TimeInForce::kIoc),
-            w.run, true);
-    } else if (live.empty()) {
-      apply(passive(), w.run, true);
-    } else {
-      const std::uint64_t id = live[rng() % live.size()];
-      Command c{};
-      c.order_id = id;
-      if (r < 18) {
-        c.kind = CommandKind::kCancel;
-      } else {
-        c.kind = CommandKind::kAmend;
-        const OrderInfo o = gen.order(id);
-        std::int64_t p = o.price + rnd(-10, 10);
-        if (p == o.price) p += 1;
-        p = o.side == Side::kBuy ? std::clamp<std::int64_t>(p, kMid - kHalfSpread, kMid - 1)
-                                 : std::clamp<std::int64_t>(p, kMid + 1, kMid + kHalfSpread);
-        if (p == o.price) p = o.side == Side::kBuy ? p - 1 : p + 1;
-        c.price = p;
-      }
-      apply(c, w.run, true);
-    }
-  }
-  w.final_hash = gen.state_hash();
-  return w;
-}
-
+// bench_book's exchange-core workload on one symbol, time-stamped.
 const Workload& workload() {
-  static const Workload w = make_workload();
+  static const Workload w = make_workload(1, kResting, kRun, 0.0, kTimeBase);
   return w;
 }
 
@@ -218,38 +103,6 @@ std::int64_t cpu_ns(clockid_t clock) {
   timespec ts{};
   clock_gettime(clock, &ts);
   return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-// ---- pinning ------------------------------------------------------------------------
-const std::vector<int>& allowed_cpus() {
-  static const std::vector<int> cpus = [] {
-    std::vector<int> v;
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (sched_getaffinity(0, sizeof set, &set) == 0) {
-      for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
-        if (CPU_ISSET(cpu, &set)) v.push_back(cpu);
-      }
-    }
-    return v;
-  }();
-  return cpus;
-}
-
-bool pin_self(int nth) {
-  const std::vector<int>& cpus = allowed_cpus();
-  if (cpus.size() < 2) return false;
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  CPU_SET(cpus[static_cast<std::size_t>(nth)], &one);
-  return pthread_setaffinity_np(pthread_self(), sizeof one, &one) == 0;
-}
-
-void unpin_self() {
-  cpu_set_t all;
-  CPU_ZERO(&all);
-  for (int cpu : allowed_cpus()) CPU_SET(cpu, &all);
-  pthread_setaffinity_np(pthread_self(), sizeof all, &all);
 }
 
 // Starts the runner's thread on the second allowed CPU (it inherits our
