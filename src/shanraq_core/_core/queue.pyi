@@ -88,7 +88,10 @@ class RingBase:
         Fewer than max_n where the ring wraps. The records are consumed, and
         their slots handed back to producers, when the array and every slice
         or view of it are gone (CPython frees them at the last ``del``); until
-        then every other pop raises RuntimeError. Consumer thread only."""
+        then every other pop raises RuntimeError. The array is strided (slots
+        carry a sequence prefix); numpy copies of it are made field by field,
+        so a padded dtype's padding bytes are not kept (use pop_many for a
+        byte copy). Not on MpmcRing (TypeError). Consumer thread only."""
 
 def unlink(name: str) -> bool: ...
 def cleanup_stale(name: str) -> bool: ...
