@@ -13,6 +13,7 @@
 #include <fstream>
 #include <new>
 #include <thread>
+#include <type_traits>
 #include <utility>
 
 #if defined(__linux__)
@@ -608,18 +609,43 @@ std::size_t RingBase::push_many_blocking(std::size_t n, nanoseconds timeout, Try
   return done;
 }
 
+// The blocking loop of pop_many and of peek with a timeout, for both rings:
+// one attempt, then, if it took nothing and something was asked for, a wait
+// for records. take() returns a count or a RecordSpan. producer_gone() says
+// whether the ring's only producer process is gone (SPSC); a wait that finds
+// it gone and the ring still empty throws PeerDead instead of waiting on.
+template <typename Take, typename ProducerGone>
+auto RingBase::take_blocking(std::size_t max_n, nanoseconds timeout, Take take, ProducerGone producer_gone)
+    -> decltype(take()) {
+  auto count = [](const auto& got) -> std::size_t {
+    if constexpr (std::is_same_v<std::decay_t<decltype(got)>, RecordSpan>) {
+      return got.count;
+    } else {
+      return got;
+    }
+  };
+  auto got = take();
+  if (count(got) != 0 || max_n == 0) return got;
+  wait_for(
+      h_->not_empty, timeout,
+      [&] {
+        got = take();
+        return count(got) > 0;
+      },
+      [&] {
+        if (producer_gone() && count(got = take()) == 0) throw_producer_gone();
+      });
+  return got;
+}
+
 // ---- SpscRing ------------------------------------------------------------------
 
 SpscRing::SpscRing(detail::Region region, const RingLayout& layout, WaitStrategy wait, bool init)
     : RingBase(std::move(region), RingKind::kSpsc, layout, wait, init) {}
 
 SpscRing::SpscRing(std::size_t record_size, std::size_t capacity, WaitStrategy wait)
-    : SpscRing(
-          [&] {
-            validate(RingKind::kSpsc, {record_size, capacity, {}});
-            return detail::Region::heap(block_size(RingKind::kSpsc, record_size, capacity));
-          }(),
-          RingLayout{record_size, capacity, {}}, wait, true) {}
+    : SpscRing(new_heap_block(RingKind::kSpsc, {record_size, capacity, {}}), RingLayout{record_size, capacity, {}},
+               wait, true) {}
 
 namespace {
 
@@ -669,17 +695,29 @@ void check_header(const detail::Region& region, RingKind kind, const RingLayout&
 
 }  // namespace
 
+detail::Region RingBase::new_heap_block(RingKind kind, const RingLayout& layout) {
+  validate(kind, layout);
+  return detail::Region::heap(block_size(kind, layout.record_size, layout.capacity));
+}
+
+detail::Region RingBase::new_shared_block(RingKind kind, const std::string& name, const RingLayout& layout,
+                                          bool replace_stale) {
+  validate(kind, layout);
+  return detail::Region::create_shared(name, block_size(kind, layout.record_size, layout.capacity), replace_stale);
+}
+
+detail::Region RingBase::attached_block(RingKind kind, const std::string& name, const RingLayout& expect) {
+  detail::Region region = detail::Region::attach_shared(name);
+  check_header(region, kind, expect);
+  return region;
+}
+
 SpscRing SpscRing::create(const std::string& name, const RingLayout& layout, WaitStrategy wait, bool replace_stale) {
-  validate(RingKind::kSpsc, layout);
-  auto region =
-      detail::Region::create_shared(name, block_size(RingKind::kSpsc, layout.record_size, layout.capacity), replace_stale);
-  return SpscRing(std::move(region), layout, wait, true);
+  return SpscRing(new_shared_block(RingKind::kSpsc, name, layout, replace_stale), layout, wait, true);
 }
 
 SpscRing SpscRing::attach(const std::string& name, const RingLayout& expect, WaitStrategy wait) {
-  auto region = detail::Region::attach_shared(name);
-  check_header(region, RingKind::kSpsc, expect);
-  return SpscRing(std::move(region), expect, wait, false);
+  return SpscRing(attached_block(RingKind::kSpsc, name, expect), expect, wait, false);
 }
 
 bool SpscRing::producer_peer_dead() const noexcept {
@@ -739,16 +777,11 @@ std::size_t SpscRing::try_push_many(const void* records, std::size_t n) {
   // behind its transfer, then the consumer's next poll would take it back).
   // (At most 64 slots: more cannot be in flight at once, and for a big batch
   // the rest would only cost instructions.)
-  // The ring's geometry in locals: stores through std::byte pointers may
-  // alias this object, so members would be reloaded for every record.
-  std::byte* const base = slots_;
-  const std::uint64_t mask = mask_;
-  const std::size_t stride = stride_;
+  const Slots at = slots();
   const std::size_t size = record_size_;
-  auto at = [&](std::uint64_t pos) { return base + (pos & mask) * stride; };
   const std::size_t ahead = std::min<std::size_t>(k, 64);
   for (std::size_t i = 1; i < ahead; ++i) prefetch_for_write(at(tail + i));
-  prefetch_for_write(at(tail + ahead - 1) + stride - 1);
+  prefetch_for_write(at(tail + ahead - 1) + at.stride - 1);
   for (std::size_t i = 1; i < k; ++i) copy_record(spsc_record(at(tail + i)), src + i * size, size);
   for (std::size_t i = k; i-- > 1;) {
     // release: a consumer that acquires this seq sees the record complete.
@@ -821,10 +854,7 @@ std::size_t SpscRing::push_many(const void* records, std::size_t n, nanoseconds 
 // published records, in order. acquire: pairs with the producer's release of
 // each slot's seq, so the records are complete.
 std::size_t SpscRing::ready_from(std::uint64_t head, std::size_t limit) const noexcept {
-  std::byte* const base = slots_;
-  const std::uint64_t mask = mask_;
-  const std::size_t stride = stride_;
-  auto at = [&](std::uint64_t pos) { return base + (pos & mask) * stride; };
+  const Slots at = slots();
   if (limit == 0 || spsc_header(at(head))->seq.load(std::memory_order_acquire) != head + 1) return 0;
   // The first record is there. A batch's lines come from the producer's
   // cache: ask for them all at once rather than one miss per loop turn. Only
@@ -862,11 +892,9 @@ std::size_t SpscRing::try_pop_many(void* out, std::size_t max_n) {
   stamp_consumer();
   peeked_ = 0;
   auto* dst = static_cast<std::byte*>(out);
-  std::byte* const base = slots_;
-  const std::uint64_t mask = mask_;
-  const std::size_t stride = stride_;
+  const Slots at = slots();
   const std::size_t size = record_size_;
-  for (std::size_t i = 0; i < k; ++i) copy_record(dst + i * size, spsc_record(base + ((head + i) & mask) * stride), size);
+  for (std::size_t i = 0; i < k; ++i) copy_record(dst + i * size, spsc_record(at(head + i)), size);
   // release: the producer may reuse these slots once it acquires this head.
   h_->head.store(head + k, std::memory_order_release);
   notify(h_->not_full);
@@ -901,21 +929,8 @@ bool SpscRing::pop(void* out, nanoseconds timeout) {
 }
 
 std::size_t SpscRing::pop_many(void* out, std::size_t max_n, nanoseconds timeout) {
-  if (max_n == 0) return 0;
-  std::size_t k = try_pop_many(out, max_n);
-  if (k != 0) return k;
-  wait_for(
-      h_->not_empty, timeout,
-      [&] {
-        k = try_pop_many(out, max_n);
-        return k > 0;
-      },
-      [&] {
-        if (consumer_peer_dead() && (k = try_pop_many(out, max_n)) == 0) {
-          throw_producer_gone();
-        }
-      });
-  return k;
+  return take_blocking(
+      max_n, timeout, [&] { return try_pop_many(out, max_n); }, [&] { return consumer_peer_dead(); });
 }
 
 RecordSpan SpscRing::peek(std::size_t max_n) {
@@ -934,20 +949,8 @@ RecordSpan SpscRing::peek(std::size_t max_n) {
 }
 
 RecordSpan SpscRing::peek(std::size_t max_n, nanoseconds timeout) {
-  RecordSpan span = peek(max_n);
-  if (span.count != 0 || max_n == 0) return span;
-  wait_for(
-      h_->not_empty, timeout,
-      [&] {
-        span = peek(max_n);
-        return span.count > 0;
-      },
-      [&] {
-        if (consumer_peer_dead() && (span = peek(max_n)).count == 0) {
-          throw_producer_gone();
-        }
-      });
-  return span;
+  return take_blocking(
+      max_n, timeout, [&] { return peek(max_n); }, [&] { return consumer_peer_dead(); });
 }
 
 void SpscRing::release(std::size_t n) {
@@ -969,50 +972,32 @@ MpscRing::MpscRing(detail::Region region, const RingLayout& layout, WaitStrategy
     : RingBase(std::move(region), kind, layout, wait, init), multi_consumer_(kind == RingKind::kMpmc) {}
 
 MpscRing::MpscRing(std::size_t record_size, std::size_t capacity, WaitStrategy wait)
-    : MpscRing(
-          [&] {
-            validate(RingKind::kMpsc, {record_size, capacity, {}});
-            return detail::Region::heap(block_size(RingKind::kMpsc, record_size, capacity));
-          }(),
-          RingLayout{record_size, capacity, {}}, wait, true) {}
+    : MpscRing(new_heap_block(RingKind::kMpsc, {record_size, capacity, {}}), RingLayout{record_size, capacity, {}},
+               wait, true) {}
 
 MpscRing MpscRing::create(const std::string& name, const RingLayout& layout, WaitStrategy wait, bool replace_stale) {
-  validate(RingKind::kMpsc, layout);
-  auto region =
-      detail::Region::create_shared(name, block_size(RingKind::kMpsc, layout.record_size, layout.capacity), replace_stale);
-  return MpscRing(std::move(region), layout, wait, true);
+  return MpscRing(new_shared_block(RingKind::kMpsc, name, layout, replace_stale), layout, wait, true);
 }
 
 MpscRing MpscRing::attach(const std::string& name, const RingLayout& expect, WaitStrategy wait) {
-  auto region = detail::Region::attach_shared(name);
-  check_header(region, RingKind::kMpsc, expect);
-  return MpscRing(std::move(region), expect, wait, false);
+  return MpscRing(attached_block(RingKind::kMpsc, name, expect), expect, wait, false);
 }
 
 // ---- MpmcRing ------------------------------------------------------------------
 
 MpmcRing::MpmcRing(std::size_t record_size, std::size_t capacity, WaitStrategy wait)
-    : MpscRing(
-          [&] {
-            validate(RingKind::kMpmc, {record_size, capacity, {}});
-            return detail::Region::heap(block_size(RingKind::kMpmc, record_size, capacity));
-          }(),
-          RingLayout{record_size, capacity, {}}, wait, true, RingKind::kMpmc) {}
+    : MpscRing(new_heap_block(RingKind::kMpmc, {record_size, capacity, {}}), RingLayout{record_size, capacity, {}},
+               wait, true, RingKind::kMpmc) {}
 
 MpmcRing::MpmcRing(detail::Region region, const RingLayout& layout, WaitStrategy wait, bool init)
     : MpscRing(std::move(region), layout, wait, init, RingKind::kMpmc) {}
 
 MpmcRing MpmcRing::create(const std::string& name, const RingLayout& layout, WaitStrategy wait, bool replace_stale) {
-  validate(RingKind::kMpmc, layout);
-  auto region =
-      detail::Region::create_shared(name, block_size(RingKind::kMpmc, layout.record_size, layout.capacity), replace_stale);
-  return MpmcRing(std::move(region), layout, wait, true);
+  return MpmcRing(new_shared_block(RingKind::kMpmc, name, layout, replace_stale), layout, wait, true);
 }
 
 MpmcRing MpmcRing::attach(const std::string& name, const RingLayout& expect, WaitStrategy wait) {
-  auto region = detail::Region::attach_shared(name);
-  check_header(region, RingKind::kMpmc, expect);
-  return MpmcRing(std::move(region), expect, wait, false);
+  return MpmcRing(attached_block(RingKind::kMpmc, name, expect), expect, wait, false);
 }
 
 bool MpscRing::consumer_peer_dead() const noexcept {
@@ -1338,17 +1323,10 @@ bool MpscRing::pop(void* out, nanoseconds timeout) {
 }
 
 std::size_t MpscRing::pop_many(void* out, std::size_t max_n, nanoseconds timeout) {
-  if (max_n == 0) return 0;
-  std::size_t k = try_pop_many(out, max_n);
-  if (k != 0) return k;
-  wait_for(
-      h_->not_empty, timeout,
-      [&] {
-        k = try_pop_many(out, max_n);
-        return k > 0;
-      },
-      [] {});
-  return k;
+  // Many producers: one gone says nothing about the others (a dead claimer
+  // is handled slot by slot, see check_stalled_slot).
+  return take_blocking(
+      max_n, timeout, [&] { return try_pop_many(out, max_n); }, [] { return false; });
 }
 
 
@@ -1378,16 +1356,8 @@ RecordSpan MpscRing::peek(std::size_t max_n) {
 }
 
 RecordSpan MpscRing::peek(std::size_t max_n, nanoseconds timeout) {
-  RecordSpan span = peek(max_n);
-  if (span.count != 0 || max_n == 0) return span;
-  wait_for(
-      h_->not_empty, timeout,
-      [&] {
-        span = peek(max_n);
-        return span.count > 0;
-      },
-      [] {});
-  return span;
+  return take_blocking(
+      max_n, timeout, [&] { return peek(max_n); }, [] { return false; });
 }
 
 void MpscRing::release(std::size_t n) {

@@ -343,8 +343,26 @@ class RingBase {
  protected:
   RingBase(detail::Region region, RingKind kind, const RingLayout& layout, WaitStrategy wait, bool init);
   static void validate(RingKind kind, const RingLayout& layout);
+  // The memory of a ring of `kind`, for every ring's constructors and
+  // create/attach: a new heap block or named segment for a validated
+  // layout (std::invalid_argument otherwise), or an existing segment whose
+  // header matches `kind` and `expect` (LayoutMismatch otherwise).
+  static detail::Region new_heap_block(RingKind kind, const RingLayout& layout);
+  static detail::Region new_shared_block(RingKind kind, const std::string& name, const RingLayout& layout,
+                                         bool replace_stale);
+  static detail::Region attached_block(RingKind kind, const std::string& name, const RingLayout& expect);
 
   std::byte* slot(std::uint64_t pos) const noexcept { return slots_ + (pos & mask_) * stride_; }
+  // slot() for loops over many slots: a copy of the geometry the compiler can
+  // keep in registers (stores through std::byte pointers may alias this
+  // object, so slot() would reload the members for every record).
+  struct Slots {
+    std::byte* base;
+    std::uint64_t mask;
+    std::size_t stride;
+    std::byte* operator()(std::uint64_t pos) const noexcept { return base + (pos & mask) * stride; }
+  };
+  Slots slots() const noexcept { return {slots_, mask_, stride_}; }
   // After publishing or freeing slots: wake the other side if it sleeps.
   // Pairs with the announcement in wait_for(); see PublishOrdering.
   void notify(detail::WaitWord& w) noexcept;
@@ -365,6 +383,10 @@ class RingBase {
   // push_many's blocking loop, shared by both rings (see ring.cpp).
   template <typename TryMany, typename OnIdle>
   std::size_t push_many_blocking(std::size_t n, std::chrono::nanoseconds timeout, TryMany try_many, OnIdle on_idle);
+  // pop_many's and timed peek's blocking loop, shared by both rings.
+  template <typename Take, typename ProducerGone>
+  auto take_blocking(std::size_t max_n, std::chrono::nanoseconds timeout, Take take, ProducerGone producer_gone)
+      -> decltype(take());
   void stamp_producer() noexcept;
   void stamp_consumer() noexcept;
   // PeerDead for a producer whose consumer process is gone, or a consumer of
