@@ -116,6 +116,15 @@ def _produce(name: str, producer: int, n: int) -> None:
         i += ring.push_many(recs[i : i + 1 + (i % 7)], timeout=30)
 
 
+def _report(out: MpscRing, consumer: int, got: npt.NDArray[Any]) -> None:
+    """Tells the test which records this consumer took."""
+    rep = np.zeros(len(got), TAKEN)
+    rep["consumer"] = consumer
+    rep["producer"] = got["producer"]
+    rep["seq"] = got["seq"]
+    out.push_many(rep, timeout=30)
+
+
 def _consume(name: str, results: str, consumer: int) -> None:
     """Child: pops until the ring is closed and drained, reporting each record
     it took (and checked) to the results ring."""
@@ -127,11 +136,7 @@ def _consume(name: str, results: str, consumer: int) -> None:
         except Closed:
             return
         assert intact(got).all()
-        rep = np.zeros(len(got), TAKEN)
-        rep["consumer"] = consumer
-        rep["producer"] = got["producer"]
-        rep["seq"] = got["seq"]
-        out.push_many(rep, timeout=30)
+        _report(out, consumer, got)
 
 
 def _drain(results: MpscRing, consumers: int) -> list[npt.NDArray[Any]]:
@@ -172,12 +177,7 @@ def _consume_until_killed(name: str, results: str) -> None:
     ring = MpmcRing.attach(name, REC)
     out = MpscRing.attach(results, TAKEN)
     while True:
-        got = ring.pop_many(8, timeout=30)
-        rep = np.zeros(len(got), TAKEN)
-        rep["consumer"] = 0
-        rep["producer"] = got["producer"]
-        rep["seq"] = got["seq"]
-        out.push_many(rep, timeout=30)
+        _report(out, 0, ring.pop_many(8, timeout=30))
 
 
 def test_sigkilled_consumer_loses_only_what_it_took() -> None:
