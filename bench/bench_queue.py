@@ -28,6 +28,8 @@ import numpy as np
 
 from shanraq_core import MpmcRing, MpscRing, SpscRing
 
+from .machine import cpu_model
+
 try:
     import faster_fifo
 except ImportError:  # optional baseline
@@ -286,16 +288,6 @@ class CrossProcess:
     track_pingpong_p50_ns.unit = "ns"  # type: ignore[attr-defined]
 
 
-def _cpu_model() -> str:
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -304,7 +296,7 @@ def main() -> None:
     args = parser.parse_args()
     have_ff = faster_fifo is not None
     load = os.getloadavg()[0]
-    print(f"64-byte records, {_cpu_model()}, cpu count {os.cpu_count()}, load {load:.2f}")
+    print(f"64-byte records, {cpu_model()}, cpu count {os.cpu_count()}, load {load:.2f}")
     if not have_ff:
         print("faster-fifo is not installed (pip install faster-fifo): its rows are skipped")
 
@@ -339,7 +331,7 @@ def main() -> None:
 
     if args.json is not None:
         doc = {
-            "machine": _cpu_model(),
+            "machine": cpu_model(),
             "cpu_count": os.cpu_count(),
             "load_average_at_start": load,
             "python": platform.python_version(),

@@ -41,8 +41,6 @@ import argparse
 import functools
 import multiprocessing as mp
 import os
-import pathlib
-import platform
 import statistics
 import time
 import uuid
@@ -54,6 +52,7 @@ import numpy.typing as npt
 from shanraq_core import COMMAND_DTYPE, EVENT_DTYPE, Closed, EngineRunner, MatchingEngine, MpscRing, SpscRing
 
 from .book_data import filled_engine, workload
+from .machine import cpu_model
 
 FORK = mp.get_context("fork")
 N_RUN = 200_000
@@ -332,14 +331,6 @@ class Runner:
 
 
 # ---- main -------------------------------------------------------------------------------
-def _cpu_model() -> str:
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:
@@ -354,7 +345,7 @@ def main() -> None:
     load = os.getloadavg()[0]
     pinning = "runner pinned to its own CPU" if _Pinned.enabled else "unpinned"
     print(
-        f"exchange-core mix, {N_RUN} commands; {_cpu_model()}, cpu count {os.cpu_count()}, "
+        f"exchange-core mix, {N_RUN} commands; {cpu_model()}, cpu count {os.cpu_count()}, "
         f"load {load:.2f}; {pinning}"
     )
 

@@ -24,7 +24,6 @@ import argparse
 import datetime
 import gc
 import os
-import platform
 import shlex
 import statistics
 import subprocess
@@ -38,6 +37,7 @@ if not __package__:  # run as a script: make the bench package importable
 
 from bench import bench_hist as suites
 from bench.common import COMPARISONS, OPERATIONS, format_ns, markdown_table
+from bench.machine import cpu_model
 
 DEFAULT_REPEATS = 15
 #: Seconds per sample: enough to average out timer granularity and short
@@ -89,17 +89,6 @@ def measure(
     return samples, skipped
 
 
-def _cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or "unknown"
-
-
 def _details_table(samples: dict[str, list[float]]) -> str:
     rows = [
         "| operation | benchmark (bench_hist.py) | median | p25 .. p75 | samples |",
@@ -137,7 +126,7 @@ paste the table into docs/performance.md.
 ```
 
 - `python -VV`: Python {sys.version.replace(chr(10), " ")}
-- `lscpu | grep 'Model name'`: {_cpu_model()} ({os.cpu_count()} CPUs, load average {load} at start)
+- `lscpu | grep 'Model name'`: {cpu_model()} ({os.cpu_count()} CPUs, load average {load} at start)
 - shanraq_core {shanraq_core.__version__}: {_build_description()}
 - numpy {np.__version__}, hdrhistogram {hdrh_version},
   prometheus_client {_dist_version("prometheus_client")}
