@@ -12,6 +12,8 @@
 #include <utility>
 
 #include "shanraq/common/checksum.hpp"
+#include "shanraq/common/hash.hpp"
+#include "shanraq/common/zeroed.hpp"
 #include "shanraq/common/platform.hpp"
 
 namespace shanraq::book {
@@ -20,31 +22,6 @@ namespace {
 constexpr std::uint32_t kNil = 0xFFFFFFFFU;
 // Id index refs at or above this point into the finished-id history ring.
 constexpr std::uint32_t kHistoryBit = 0x80000000U;
-
-template <class T>
-struct FreeDeleter {
-  void operator()(T* p) const noexcept { std::free(p); }
-};
-template <class T>
-using RawArray = std::unique_ptr<T[], FreeDeleter<T>>;
-
-// calloc: the kernel maps zero pages lazily, so a large capacity costs address
-// space and becomes resident memory only as the pools fill.
-template <class T>
-RawArray<T> make_zeroed(std::size_t n) {
-  void* p = std::calloc(n == 0 ? 1 : n, sizeof(T));
-  if (p == nullptr) throw std::bad_alloc();
-  return RawArray<T>(static_cast<T*>(p));
-}
-
-inline std::uint64_t mix64(std::uint64_t x) noexcept {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ULL;
-  x ^= x >> 33;
-  return x;
-}
 
 enum class Live : std::uint8_t { kFree = 0, kInFlight = 1, kResting = 2, kPendingStop = 3 };
 
@@ -282,7 +259,7 @@ struct MatchingEngine::Impl {
 
   // ---- symbols -------------------------------------------------------------
   std::uint32_t find_symbol(std::uint32_t symbol) const noexcept {
-    for (std::uint64_t pos = mix64(symbol) & sym_mask;; pos = (pos + 1) & sym_mask) {
+    for (std::uint64_t pos = fmix64(symbol) & sym_mask;; pos = (pos + 1) & sym_mask) {
       const std::uint64_t s = sym_slots[pos];
       if (s == 0) return kNil;
       if ((s >> 32) == symbol) return static_cast<std::uint32_t>(s) - 1;
@@ -302,7 +279,7 @@ struct MatchingEngine::Impl {
     s.ladders[1].negate = true;  // asks: lowest price at the back
     s.ladders[2].negate = true;  // buy stops: lowest stop price triggers first
     for (Ladder& lad : s.ladders) lad.tick = spec.tick_size;
-    std::uint64_t pos = mix64(spec.symbol) & sym_mask;
+    std::uint64_t pos = fmix64(spec.symbol) & sym_mask;
     while (sym_slots[pos] != 0) pos = (pos + 1) & sym_mask;
     sym_slots[pos] = (std::uint64_t{spec.symbol} << 32) | (std::uint64_t{index} + 1);
     return SymbolError::kOk;
@@ -317,12 +294,12 @@ struct MatchingEngine::Impl {
   std::uint64_t home(std::uint64_t tag) const noexcept { return (tag * slot_count) >> 32; }
   std::uint64_t next_slot(std::uint64_t pos) const noexcept { return pos + 1 == slot_count ? 0 : pos + 1; }
 
-  void prefetch_slot(std::uint64_t id) const noexcept { __builtin_prefetch(&slots[home(mix64(id) >> 32)]); }
+  void prefetch_slot(std::uint64_t id) const noexcept { __builtin_prefetch(&slots[home(fmix64(id) >> 32)]); }
 
   // Prefetches the order `id` most likely maps to (its home slot's, if the
   // tag matches); the slot itself should have been prefetched earlier.
   void prefetch_order(std::uint64_t id) const noexcept {
-    const std::uint64_t tag = mix64(id) >> 32;
+    const std::uint64_t tag = fmix64(id) >> 32;
     const std::uint64_t s = slots[home(tag)];
     const auto ref = static_cast<std::uint32_t>(s) - 1;
     if (s != 0 && (s >> 32) == tag && (ref & kHistoryBit) == 0) __builtin_prefetch(&orders[ref]);
@@ -330,7 +307,7 @@ struct MatchingEngine::Impl {
 
   // Slot position of `id`, or ~0 if absent.
   std::uint64_t find_slot(std::uint64_t id) const noexcept {
-    const std::uint64_t tag = mix64(id) >> 32;
+    const std::uint64_t tag = fmix64(id) >> 32;
     for (std::uint64_t pos = home(tag);; pos = next_slot(pos)) {
       const std::uint64_t s = slots[pos];
       if (s == 0) return ~std::uint64_t{0};
@@ -339,7 +316,7 @@ struct MatchingEngine::Impl {
   }
 
   void index_insert(std::uint64_t id, std::uint32_t ref) noexcept {
-    const std::uint64_t tag = mix64(id) >> 32;
+    const std::uint64_t tag = fmix64(id) >> 32;
     std::uint64_t pos = home(tag);
     while (slots[pos] != 0) pos = next_slot(pos);
     slots[pos] = (tag << 32) | (std::uint64_t{ref} + 1);

@@ -6,10 +6,6 @@
 #include <cstring>
 #include <string>
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
-
 #include "shanraq/common/checksum.hpp"
 #include "shanraq/common/platform.hpp"
 
@@ -20,32 +16,6 @@ namespace tf = transfer_flags;
 using TR = CreateTransferResult;
 using AR = CreateAccountResult;
 using u128 = unsigned __int128;
-
-void* acquire_zeroed(std::size_t bytes) {
-#if defined(__linux__)
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) throw std::bad_alloc();
-  if (bytes >= (std::size_t{2} << 20)) madvise(p, bytes, MADV_HUGEPAGE);  // a hint: failure is harmless
-  return p;
-#else
-  // 64-byte aligned: AccountHot is alignas(64).
-  const std::size_t rounded = (bytes + 63) & ~std::size_t{63};
-  void* p = std::aligned_alloc(64, rounded);
-  if (p == nullptr) throw std::bad_alloc();
-  std::memset(p, 0, rounded);
-  return p;
-#endif
-}
-
-void release_zeroed(void* p, std::size_t bytes) noexcept {
-  if (p == nullptr) return;
-#if defined(__linux__)
-  munmap(p, bytes);
-#else
-  (void)bytes;
-  std::free(p);
-#endif
-}
 
 namespace {
 
@@ -167,12 +137,12 @@ Ledger::Ledger(const LedgerCapacity& capacity)
     : capacity_((check_capacity(capacity.accounts, "accounts"), check_capacity(capacity.transfers, "transfers"),
                  check_capacity(capacity.history, "history"), check_window(capacity.idempotency_window),
                  check_archive(capacity.archive), capacity)),
-      accounts_(make_zeroed<AccountHot>(capacity.accounts)),
-      accounts_cold_(make_zeroed<AccountCold>(capacity.accounts)),
-      transfers_(make_zeroed<Transfer>(capacity.transfers)),
-      history_(make_zeroed<HistoryEntry>(capacity.history)),
-      expiries_(make_zeroed<std::uint32_t>(capacity.transfers)),
-      archive_(make_zeroed<Transfer>(capacity.archive)),
+      accounts_(make_zeroed<AccountHot>(capacity.accounts, HugePages::kYes)),
+      accounts_cold_(make_zeroed<AccountCold>(capacity.accounts, HugePages::kYes)),
+      transfers_(make_zeroed<Transfer>(capacity.transfers, HugePages::kYes)),
+      history_(make_zeroed<HistoryEntry>(capacity.history, HugePages::kYes)),
+      expiries_(make_zeroed<std::uint32_t>(capacity.transfers, HugePages::kYes)),
+      archive_(make_zeroed<Transfer>(capacity.archive, HugePages::kYes)),
       // Load <= 1/3 (1M accounts: 0.24): every transfer probes two accounts,
       // and at load 1/2 over a quarter of them would not sit in their home
       // slot (measured), each a mispredicted branch and a wasted prefetch.
@@ -192,16 +162,6 @@ std::size_t Ledger::memory_bytes() const noexcept {
          account_map_.memory_bytes() +
          transfer_map_.memory_bytes();
 }
-
-namespace {
-// Reads and rewrites one byte per page: the write makes the kernel back the
-// page (a read of a never-touched calloc page maps the shared zero page).
-void touch_pages(void* base, std::size_t bytes) noexcept {
-  constexpr std::size_t kPage = 4096;
-  auto* p = static_cast<volatile unsigned char*>(base);
-  for (std::size_t off = 0; off < bytes; off += kPage) p[off] = p[off];
-}
-}  // namespace
 
 void Ledger::prefault() noexcept {
   touch_pages(accounts_.get(), std::size_t{capacity_.accounts} * sizeof(AccountHot));

@@ -23,7 +23,10 @@
 #include <string>
 #include <vector>
 
-#include "shanraq/ledger/id_map.hpp"
+#include "shanraq/common/hash.hpp"
+#include "shanraq/common/id_map.hpp"
+#include "shanraq/common/prefetch.hpp"
+#include "shanraq/common/zeroed.hpp"
 #include "shanraq/ledger/types.hpp"
 
 namespace shanraq::ledger {

@@ -1,6 +1,6 @@
 // Open-addressing map from a 64-bit id to the index of its record in a
-// caller-owned array (accounts or transfers). Sized once for a fixed capacity,
-// it never allocates afterwards.
+// caller-owned array (the ledger's accounts and transfers). Sized once for a
+// fixed capacity, it never allocates afterwards.
 //
 // Each slot is 8 bytes: the record index + 1 in the low half (0 = empty) and
 // 32 bits of the id's hash in the high half. The hash tag answers almost every
@@ -13,63 +13,12 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <memory>
-#include <new>
-#include <stdexcept>
 
-namespace shanraq::ledger {
+#include "shanraq/common/hash.hpp"
+#include "shanraq/common/prefetch.hpp"
+#include "shanraq/common/zeroed.hpp"
 
-// A prefetch of the cache line holding `p` into all levels, as an asm
-// statement the compiler must keep. GCC 12 -O3 emitted none of the batch
-// pipeline's record-stage __builtin_prefetch calls (objdump of
-// Ledger::create_transfers; a reduced example keeps them, so the trigger
-// depends on the context), and the ledger ran 2.3x slower for it. Prefetching
-// never faults, so any address is safe.
-inline void prefetch_line(const void* p) noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p)));
-#elif defined(__aarch64__)
-  asm volatile("prfm pldl1keep, %0" : : "Q"(*static_cast<const char*>(p)));
-#else
-  __builtin_prefetch(p);
-#endif
-}
-
-// Fibonacci hashing folded once: callers choose ids (often sequential), so
-// every id bit must reach both the slot index (low bits) and the tag (high
-// bits). The high bits of id * 2^64/phi depend on every bit of the id and
-// spread sequential ids evenly; xoring them into the low bits carries that
-// into the index (measured on ids 1..1M: as few keys displaced from their home
-// slot as with fmix64). Three instructions where MurmurHash3's fmix64 took nine: the
-// batch path hashes three ids per transfer. (Not keyed: like any unkeyed hash,
-// adversarial ids can make probes long, never results wrong.)
-inline std::uint64_t hash_id(std::uint64_t id) noexcept {
-  const std::uint64_t h = id * 0x9E3779B97F4A7C15ULL;
-  return h ^ (h >> 29);
-}
-
-// Zeroed storage from anonymous memory: the kernel maps zero pages lazily, so a
-// large capacity costs address space, and resident memory only where it is
-// used. Arrays of 2 MiB or more ask for transparent huge pages: the ledger's
-// accesses are random over hundreds of MiB, and with 4 KiB pages nearly every
-// one would also miss the TLB.
-void* acquire_zeroed(std::size_t bytes);
-void release_zeroed(void* p, std::size_t bytes) noexcept;
-
-template <class T>
-struct ZeroedDeleter {
-  std::size_t bytes = 0;
-  void operator()(T* p) const noexcept { release_zeroed(p, bytes); }
-};
-template <class T>
-using RawArray = std::unique_ptr<T[], ZeroedDeleter<T>>;
-
-// n value-initialised (all-zero) T; throws std::bad_alloc.
-template <class T>
-RawArray<T> make_zeroed(std::size_t n) {
-  const std::size_t bytes = (n == 0 ? 1 : n) * sizeof(T);
-  return RawArray<T>(static_cast<T*>(acquire_zeroed(bytes)), ZeroedDeleter<T>{bytes});
-}
+namespace shanraq {
 
 class IdMap {
  public:
@@ -82,7 +31,7 @@ class IdMap {
     std::size_t size = 16;
     while (size < std::size_t{capacity} * slots_per_record) size <<= 1;
     mask_ = size - 1;
-    slots_ = make_zeroed<std::uint64_t>(size);
+    slots_ = make_zeroed<std::uint64_t>(size, HugePages::kYes);
   }
 
   std::size_t slot_count() const noexcept { return mask_ + 1; }
@@ -209,10 +158,7 @@ class IdMap {
   }
 
   // Backs every page of the table now (see Ledger::prefault).
-  void prefault() noexcept {
-    auto* p = reinterpret_cast<volatile std::uint64_t*>(slots_.get());
-    for (std::size_t i = 0; i <= mask_; i += 512) p[i] = p[i];
-  }
+  void prefault() noexcept { touch_pages(slots_.get(), memory_bytes()); }
 
   void clear() noexcept {
     for (std::size_t i = 0; i <= mask_; ++i) slots_[i] = 0;
@@ -223,4 +169,4 @@ class IdMap {
   std::size_t mask_ = 0;
 };
 
-}  // namespace shanraq::ledger
+}  // namespace shanraq
