@@ -2,6 +2,7 @@
 // machine: stamping, the sink, delivery, stop never waiting on the consumer.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -36,10 +37,16 @@ TallyCommand add(std::int64_t v, std::int64_t t = 0) {
 
 struct RecordingSink : runner::StampedSink<TallyCommand> {
   std::vector<TallyCommand> seen;
+  std::vector<std::uint64_t> awaited;
   std::size_t throw_after = SIZE_MAX;
+  bool fail_durable = false;
   void append(const TallyCommand* c, std::size_t n) override {
     if (seen.size() + n > throw_after) throw std::runtime_error("disk full");
     seen.insert(seen.end(), c, c + n);
+  }
+  void await_durable(std::uint64_t seq) override {
+    if (fail_durable) throw std::runtime_error("fsync failed");
+    awaited.push_back(seq);
   }
 };
 
@@ -87,6 +94,10 @@ TEST(Runner, StampsSequenceAndTimeAndTheSinkSeesExactlyWhatIsApplied) {
   }
   ASSERT_EQ(sink.seen.size(), 200U);
   ASSERT_EQ(got.size(), 200U);
+  // Durability was awaited once per batch, for the batch's last seq.
+  ASSERT_FALSE(sink.awaited.empty());
+  EXPECT_EQ(sink.awaited.back(), 200U);
+  EXPECT_TRUE(std::is_sorted(sink.awaited.begin(), sink.awaited.end()));
   for (std::size_t i = 0; i < 200; ++i) {
     EXPECT_EQ(sink.seen[i].seq, i + 1);
     EXPECT_EQ(sink.seen[i].time_ns, 5'000);
@@ -193,6 +204,24 @@ TEST(Runner, ASinkErrorEndsTheRunnerBeforeTheBatchIsApplied) {
   EXPECT_THROW(r.join(), std::runtime_error);
   EXPECT_EQ(m.next_seq(), 1U);
   EXPECT_EQ(r.commands_processed(), 0U);
+}
+
+TEST(Runner, ADurabilityErrorEndsTheRunnerWithTheBatchAppliedButUnpublished) {
+  Tally m;
+  queue::SpscRing cmds(sizeof(TallyCommand), 64);
+  queue::SpscRing evs(sizeof(TallyEvent), 64);
+  RecordingSink sink;
+  sink.fail_durable = true;
+  TallyRunner r(m, cmds, evs, {}, &sink);
+  r.start();
+  TallyCommand c = add(1);
+  cmds.push(&c);
+  EXPECT_THROW(r.join(), std::runtime_error);
+  EXPECT_EQ(m.next_seq(), 2U);
+  EXPECT_EQ(r.events_published(), 0U);
+  EXPECT_EQ(evs.size(), 0U);
+  ASSERT_EQ(r.unpublished().size(), 1U);
+  EXPECT_EQ(r.unpublished()[0].seq, 1U);
 }
 
 TEST(Runner, RefusesWrongRecordSizesAndBadConfig) {

@@ -80,16 +80,22 @@ struct RunnerConfig {
   std::int64_t (*clock)() noexcept = &realtime_ns;
 };
 
-// Sees every stamped batch before the machine applies it, on the runner's
-// thread: the journal appends it here (and may wait for it to be durable).
-// An exception ends the runner before the batch is applied (stop()/join()
-// rethrow it); the popped commands are then lost to the machine, and the
-// sink's own state says whether it recorded them.
+// Sees every stamped batch, on the runner's thread: the journal's seam.
+// append() runs before the machine applies the batch (a journal hands it to
+// its writer here, without waiting for the disk); await_durable() runs after
+// the machine has applied it and before its events are published, and
+// returns once every command up to `seq` is durable (a journal waits for its
+// fsync here), so the apply overlaps the write and no event is published
+// before its command is on disk. An exception from either ends the runner
+// (stop()/join() rethrow it): from append(), before the batch is applied;
+// from await_durable(), with the batch applied but its events unpublished
+// (kept, like a stop's, for take_unpublished()).
 template <class Command>
 class StampedSink {
  public:
   virtual ~StampedSink() = default;
   virtual void append(const Command* cmds, std::size_t n) = 0;
+  virtual void await_durable(std::uint64_t seq) { (void)seq; }
 };
 
 namespace detail {
@@ -273,6 +279,14 @@ class Runner {
         machine_.process(cmd_buf_.data(), n, ev_buf_);
         commands_.fetch_add(n, std::memory_order_relaxed);
         last_seq_.store(next_seq_ - 1, std::memory_order_release);
+        if (sink_ != nullptr) {
+          try {
+            sink_->await_durable(next_seq_ - 1);
+          } catch (...) {
+            unpublished_.insert(unpublished_.end(), ev_buf_.begin(), ev_buf_.end());
+            throw;
+          }
+        }
         publish();
       }
       if (end_of_stream) out_.close();
