@@ -145,14 +145,17 @@ std::size_t MpmcRing::try_pop_many(void* out, std::size_t max_n) {
     // their claimer frees them, so the run is still ours if this succeeds.
     if (h_->head.compare_exchange_weak(head, head + k, std::memory_order_relaxed)) break;
   }
-  for (std::size_t i = 0; i < k; ++i) header(slot(head + i))->reader.store(my_tag_, std::memory_order_relaxed);
+  const Slots at = slots();
+  const std::size_t size = record_size_;
+  const detail::ProcessTag me = my_tag_;
+  for (std::size_t i = 0; i < k; ++i) header(at(head + i))->reader.store(me, std::memory_order_relaxed);
   for (std::size_t i = 0; i < k; ++i) {
-    std::byte* p = slot(head + i);
+    std::byte* p = at(head + i);
     MpmcSlot* s = header(p);
-    std::memcpy(dst + i * record_size_, record(p), record_size_);
+    std::memcpy(dst + i * size, record(p), size);
     s->claimer.store(0, std::memory_order_relaxed);
     s->reader.store(0, std::memory_order_relaxed);
-    s->seq.store(2 * (head + i + mask_ + 1), std::memory_order_release);
+    s->seq.store(2 * (head + i + at.mask + 1), std::memory_order_release);
   }
   notify(h_->not_full);
   return k;

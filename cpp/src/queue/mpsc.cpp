@@ -95,14 +95,18 @@ bool MpscRing::try_pop(void* out) {
 std::size_t MpscRing::try_pop_many(void* out, std::size_t max_n) {
   auto* dst = static_cast<std::byte*>(out);
   const std::uint64_t head = h_->head.load(std::memory_order_relaxed);
+  // Geometry in locals: stores through byte pointers would make the
+  // compiler reload the members for every record.
+  const Slots at = slots();
+  const std::size_t size = record_size_;
   std::size_t k = 0;
   while (k < max_n) {
-    std::byte* p = slot(head + k);
+    std::byte* p = at(head + k);
     MpscSlot* s = header(p);
     if (s->seq.load(std::memory_order_acquire) != 2 * (head + k) + 1) break;
-    std::memcpy(dst + k * record_size_, record(p), record_size_);
+    std::memcpy(dst + k * size, record(p), size);
     s->claimer.store(0, std::memory_order_relaxed);
-    s->seq.store(2 * (head + k + mask_ + 1), std::memory_order_release);
+    s->seq.store(2 * (head + k + at.mask + 1), std::memory_order_release);
     ++k;
   }
   if (k == 0) {

@@ -64,17 +64,20 @@ std::size_t MultiProducerRing::push_run(const void* records, std::size_t n, Free
   // mid-batch leaves each of its unpublished slots with a claimer the
   // consumer can check and discard, instead of untagged slots it must refuse
   // to skip.
+  const Slots at = slots();
+  const std::size_t size = record_size_;
+  const ProcessTag me = my_tag_;
   for (std::size_t i = 0; i < k; ++i) {
-    Slot* s = slot_at<Slot>(slot(pos + i));
+    Slot* s = slot_at<Slot>(at(pos + i));
     // acquire: as in push_one; free() already proved the slot free for this
     // lap, so this never spins.
     while (s->seq.load(std::memory_order_acquire) != 2 * (pos + i)) cpu_relax();
-    s->claimer.store(my_tag_, std::memory_order_relaxed);
+    s->claimer.store(me, std::memory_order_relaxed);
   }
   const auto* src = static_cast<const std::byte*>(records);
   for (std::size_t i = 0; i < k; ++i) {
-    std::byte* p = slot(pos + i);
-    std::memcpy(record_of<Slot>(p), src + i * record_size_, record_size_);
+    std::byte* p = at(pos + i);
+    std::memcpy(record_of<Slot>(p), src + i * size, size);
     slot_at<Slot>(p)->seq.store(2 * (pos + i) + 1, std::memory_order_release);
   }
   notify(h_->not_empty);
