@@ -86,7 +86,12 @@ def test_sigkilled_producer_never_yields_a_torn_record(kind: str) -> None:
         ring = cls.create(name, rng.choice([4, 16, 256]), REC)
         proc = FORK.Process(target=produce_forever, args=(kind, name, 0))
         proc.start()
-        nxt = 0
+        # Its first record proves it is running (and, SPSC, has recorded
+        # itself as the producer): on a loaded machine the kill below could
+        # otherwise land before it ever pushed.
+        first = ring.pop_many(1, timeout=PATIENCE)
+        assert first["seq"].tolist() == [0]
+        nxt = 1
         deadline = time.monotonic() + rng.uniform(0.02, 0.15)
         # Consume while it runs, then kill it at an arbitrary point.
         while time.monotonic() < deadline:
