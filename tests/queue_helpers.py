@@ -4,7 +4,9 @@ process entry points (module-level so that spawn can import them)."""
 from __future__ import annotations
 
 import os
+import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -19,6 +21,21 @@ REC = np.dtype(
 )
 assert REC.itemsize == 64
 _MUL = np.uint64(0x9E3779B97F4A7C15)
+
+
+# Long enough for any wait in these tests to succeed on a slow, loaded
+# machine; a wait that needs it has hung.
+PATIENCE = 60.0
+
+
+def eventually(pred: Callable[[], bool], patience: float = PATIENCE) -> bool:
+    """Polls pred() until it holds; False if it never does (a hang)."""
+    until = time.monotonic() + patience
+    while not pred():
+        if time.monotonic() > until:
+            return False
+        time.sleep(0.0002)
+    return True
 
 
 def unique_name(tag: str) -> str:
@@ -52,19 +69,24 @@ def produce(kind: str, name: str, producer: int, n: int, batch: int) -> None:
     i = 0
     while i < n:
         if batch == 1:
-            ring.push(recs[i], timeout=30)
+            ring.push(recs[i], timeout=PATIENCE)
             i += 1
         else:
-            i += ring.push_many(recs[i : i + batch], timeout=30)
+            i += ring.push_many(recs[i : i + batch], timeout=PATIENCE)
+
+
+# produce_forever's batches (push_many) are this long.
+FOREVER_BATCH = 5
 
 
 def produce_forever(kind: str, name: str, producer: int) -> None:
-    """Child: push until killed, alternating single pushes and batches."""
+    """Child: push until killed, alternating single pushes and batches of
+    FOREVER_BATCH."""
     cls = SpscRing if kind == "spsc" else MpscRing
     ring = cls.attach(name, REC)
     i = 0
     while True:
-        recs = make_records(producer, i, 7)
+        recs = make_records(producer, i, 2 + FOREVER_BATCH)
         ring.push(recs[0])
         ring.push(tuple(recs[1].item()))
         i += 2 + ring.push_many(recs[2:], timeout=None)
@@ -72,4 +94,4 @@ def produce_forever(kind: str, name: str, producer: int) -> None:
 
 def produce_via_pickle(ring: SpscRing | MpscRing, producer: int, n: int) -> None:
     """Child started with spawn: the ring arrives pickled (by name) and attaches."""
-    ring.push_many(make_records(producer, 0, n), timeout=30)
+    ring.push_many(make_records(producer, 0, n), timeout=PATIENCE)

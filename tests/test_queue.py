@@ -6,7 +6,6 @@ from __future__ import annotations
 import pickle
 import signal
 import threading
-import time
 from typing import Any
 
 import numpy as np
@@ -14,7 +13,7 @@ import pytest
 
 from shanraq_core import Closed, MpmcRing, MpscRing, SpscRing
 from shanraq_core.queue import AlreadyExists, LayoutMismatch, QueueError, cleanup_stale, unlink
-from tests.queue_helpers import REC, intact, make_records, unique_name
+from tests.queue_helpers import PATIENCE, REC, eventually, intact, make_records, unique_name
 
 RINGS = [SpscRing, MpscRing, MpmcRing]
 DT = np.dtype([("id", "<u8"), ("price", "<i8"), ("qty", "<i4"), ("side", "u1")])
@@ -135,18 +134,113 @@ def test_batches(cls: Any) -> None:
 
 
 def test_timeouts(cls: Any) -> None:
+    """A timed wait that nothing satisfies raises TimeoutError (or moves
+    nothing, for the batch calls) and leaves the ring as it was."""
     ring = cls(2, DT)
-    t0 = time.monotonic()
     with pytest.raises(TimeoutError):
         ring.pop(timeout=0.05)
-    assert time.monotonic() - t0 >= 0.05
+    assert len(ring.pop_many(3, timeout=0.01)) == 0
     ring.push((1, 1, 1, 1))
-    ring.push((2, 2, 2, 2))
-    t0 = time.monotonic()
+    ring.push((2, 2, 2, 2), timeout=0)
     with pytest.raises(TimeoutError):
         ring.push((3, 3, 3, 3), timeout=0.05)
-    assert 0.05 <= time.monotonic() - t0 < 2
     assert ring.push_many(np.zeros(3, DT), timeout=0.02) == 0
+    assert ring.pop_many(5)["id"].tolist() == [1, 2]
+
+
+def test_timed_waits_end_with_what_comes(cls: Any) -> None:
+    """A wait that is satisfied while it waits returns what came: the other
+    thread acts only once the waiter is announced as a sleeper, so the wait
+    has begun whatever the machine's speed."""
+    ring = cls(1, DT)
+    got: list[Any] = []
+    t = threading.Thread(target=lambda: got.append(ring.pop(timeout=PATIENCE)))
+    t.start()
+    assert eventually(lambda: ring.sleeping_consumers > 0)
+    ring.push((5, 5, 5, 5))
+    t.join(PATIENCE)
+    assert got[0]["id"] == 5
+    ring.push((6, 6, 6, 6))
+    t = threading.Thread(target=lambda: ring.push((7, 7, 7, 7), timeout=PATIENCE))
+    t.start()
+    assert eventually(lambda: ring.sleeping_producers > 0)
+    assert ring.pop()["id"] == 6
+    t.join(PATIENCE)
+    assert ring.pop(timeout=0)["id"] == 7
+
+
+@pytest.mark.parametrize("timeout", ["1", b"1", True, [1], 1j])
+def test_timeouts_are_seconds_as_numbers(cls: Any, timeout: Any) -> None:
+    ring = cls(2, DT)
+    ring.push((1, 1, 1, 1))
+    for call in (
+        ring.pop,
+        lambda timeout: ring.pop_many(1, timeout=timeout),
+        lambda timeout: ring.push((2, 2, 2, 2), timeout=timeout),
+        lambda timeout: ring.push_many(np.zeros(1, DT), timeout=timeout),
+    ):
+        with pytest.raises(TypeError, match="timeout"):
+            call(timeout=timeout)
+    assert len(ring) == 1
+
+
+@pytest.mark.parametrize("timeout", [-1, -0.5, float("nan")])
+def test_timeouts_below_zero_are_rejected(cls: Any, timeout: float) -> None:
+    ring = cls(2, DT)
+    for call in (ring.pop, lambda timeout: ring.push((2, 2, 2, 2), timeout=timeout)):
+        with pytest.raises(ValueError, match="timeout"):
+            call(timeout=timeout)
+    assert len(ring) == 0
+
+
+def test_timeouts_accept_ints_floats_and_numpy_numbers(cls: Any) -> None:
+    ring = cls(2, DT)
+    for timeout in (0, 0.0, 1, 2.5, np.float64(0.5), np.int64(1), float("inf"), None):
+        ring.push((1, 1, 1, 1), timeout=timeout)
+        assert ring.pop(timeout=timeout)["id"] == 1
+
+
+@pytest.mark.parametrize("bad", [4.0, "4", True, None, np.float32(4)])
+def test_capacity_must_be_an_integer(cls: Any, bad: Any) -> None:
+    with pytest.raises(TypeError, match="capacity"):
+        cls(bad, DT)
+    with pytest.raises(TypeError, match="capacity"):
+        cls.create(unique_name("badcap"), bad, DT)
+
+
+def test_counts_must_be_integers(cls: Any) -> None:
+    ring = cls(4, DT)
+    ring.push((1, 1, 1, 1))
+    for bad in (2.5, "3", True, None):
+        with pytest.raises(TypeError, match="max_n"):
+            ring.pop_many(bad)
+    with pytest.raises(ValueError, match="max_n"):
+        ring.pop_many(-1)
+    assert ring.pop_many(np.int64(4))["id"].tolist() == [1]
+    with pytest.raises(TypeError, match="name"):
+        cls.create(42, 4, DT)
+    with pytest.raises(TypeError, match="bool"):
+        cls(4, True)
+
+
+def test_the_three_rings_share_one_signature() -> None:
+    """Same argument names and defaults for every ring (capacity first, then
+    the record layout; wait and replace_stale by keyword)."""
+    import inspect
+
+    for method in (
+        "__init__",
+        "create",
+        "attach",
+        "push",
+        "try_push",
+        "push_many",
+        "pop",
+        "try_pop",
+        "pop_many",
+    ):
+        sigs = {str(inspect.signature(getattr(c, method))) for c in RINGS}
+        assert len(sigs) == 1, (method, sigs)
 
 
 def test_close_drains_then_raises(cls: Any) -> None:
@@ -186,11 +280,12 @@ def test_close_wakes_blocked_threads(cls: Any) -> None:
     ]
     for t in threads:
         t.start()
-    time.sleep(0.2)  # past spinning and yielding: asleep on the futex
+    # All three announced as sleepers: close() must wake them.
+    assert eventually(lambda: empty.sleeping_consumers == 2 and full.sleeping_producers == 1)
     empty.close()
     full.close()
     for t in threads:
-        t.join(5)
+        t.join(PATIENCE)
     assert not any(t.is_alive() for t in threads)
     assert len(errors) == 3
     assert all(isinstance(e, Closed) for e in errors)
@@ -208,10 +303,10 @@ def test_blocking_pop_stays_responsive_to_signals(cls: Any) -> None:
     old = signal.signal(signal.SIGALRM, handler)
     try:
         signal.setitimer(signal.ITIMER_REAL, 0.15)
-        t0 = time.monotonic()
+        # Were the handler not run while the pop waits, the pop would end by
+        # its timeout (TimeoutError), not by the handler's exception.
         with pytest.raises(Interrupted):
-            ring.pop()
-        assert time.monotonic() - t0 < 2
+            ring.pop(timeout=PATIENCE)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
@@ -239,7 +334,9 @@ def test_threads_exactly_once_in_order(cls: Any, wait: str) -> None:
     nxt = [0] * producers
     got = 0
     while got < n * producers:
-        batch = ring.pop_many(32, timeout=10) if got % 2 else np.array([ring.pop(timeout=10)], REC)
+        batch = (
+            ring.pop_many(32, timeout=PATIENCE) if got % 2 else np.array([ring.pop(timeout=PATIENCE)], REC)
+        )
         assert len(batch) > 0
         assert intact(batch).all()
         for p, s in zip(batch["producer"].tolist(), batch["seq"].tolist(), strict=True):

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from shanraq_core import MpmcRing, MpscRing
 from shanraq_core.queue import Closed, LayoutMismatch, ProducerDied
-from tests.queue_helpers import REC, intact, make_records, unique_name
+from tests.queue_helpers import PATIENCE, REC, intact, make_records, unique_name
 
 FORK = mp.get_context("fork")
 # Results ring records: which consumer took which (producer, seq).
@@ -41,6 +41,21 @@ def check_taken(per_consumer: list[npt.NDArray[Any]], producers: int, n: int) ->
             np.add.at(seen[p], seqs, 1)
     assert seen.min() == 1, "a record was lost"
     assert seen.max() == 1, "a record was delivered twice"
+
+
+def test_mpmc_ring_is_its_own_type() -> None:
+    """Not an MpscRing with a flag: nothing that takes an SpscRing or MpscRing
+    (the engine runner, which assumes one consumer) takes an MpmcRing."""
+    from shanraq_core import COMMAND_DTYPE, EVENT_DTYPE, EngineRunner, MatchingEngine, SpscRing
+    from shanraq_core._core.queue import MpmcRingBase, RingBase
+
+    ring = MpmcRing(8, COMMAND_DTYPE)
+    assert isinstance(ring, MpmcRingBase)
+    assert not isinstance(ring, (RingBase, MpscRing, SpscRing))
+    assert not isinstance(MpscRing(8, REC), MpmcRingBase)
+    eng = MatchingEngine(max_orders=16, max_symbols=1, max_levels=16, id_history=16)
+    with pytest.raises(TypeError, match="RingBase"):
+        EngineRunner(eng, ring, SpscRing(8, EVENT_DTYPE))  # type: ignore[arg-type]
 
 
 def test_pop_view_is_refused_and_kind_is_checked() -> None:
@@ -113,7 +128,7 @@ def _produce(name: str, producer: int, n: int) -> None:
     recs = make_records(producer, 0, n)
     i = 0
     while i < n:
-        i += ring.push_many(recs[i : i + 1 + (i % 7)], timeout=30)
+        i += ring.push_many(recs[i : i + 1 + (i % 7)], timeout=PATIENCE)
 
 
 def _report(out: MpscRing, consumer: int, got: npt.NDArray[Any]) -> None:
@@ -122,7 +137,7 @@ def _report(out: MpscRing, consumer: int, got: npt.NDArray[Any]) -> None:
     rep["consumer"] = consumer
     rep["producer"] = got["producer"]
     rep["seq"] = got["seq"]
-    out.push_many(rep, timeout=30)
+    out.push_many(rep, timeout=PATIENCE)
 
 
 def _consume(name: str, results: str, consumer: int) -> None:
@@ -132,7 +147,7 @@ def _consume(name: str, results: str, consumer: int) -> None:
     out = MpscRing.attach(results, TAKEN)
     while True:
         try:
-            got = ring.pop_many(1 + consumer * 5, timeout=30)
+            got = ring.pop_many(1 + consumer * 5, timeout=PATIENCE)
         except Closed:
             return
         assert intact(got).all()
@@ -140,14 +155,16 @@ def _consume(name: str, results: str, consumer: int) -> None:
 
 
 def _drain(results: MpscRing, consumers: int) -> list[npt.NDArray[Any]]:
+    """Every report, once every reporter has ended: until the results ring
+    holds nothing, slots claimed by a killed reporter included (each pop
+    waits until the ring has found their claimer dead)."""
     taken = []
-    while True:
+    while len(results):
         try:
-            got = results.pop_many(4096, timeout=0.2)
+            got = results.pop_many(4096, timeout=PATIENCE)
         except ProducerDied:  # a consumer killed while reporting: that report is lost
             continue
-        if len(got) == 0:
-            break
+        assert len(got) > 0
         taken.append(got)
     allt = np.concatenate(taken) if taken else np.zeros(0, TAKEN)
     return [allt[allt["consumer"] == c] for c in range(consumers)]
@@ -177,7 +194,7 @@ def _consume_until_killed(name: str, results: str) -> None:
     ring = MpmcRing.attach(name, REC)
     out = MpscRing.attach(results, TAKEN)
     while True:
-        _report(out, 0, ring.pop_many(8, timeout=30))
+        _report(out, 0, ring.pop_many(8, timeout=PATIENCE))
 
 
 def test_sigkilled_consumer_loses_only_what_it_took() -> None:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from shanraq_core import Closed, MpscRing, SpscRing
-from tests.queue_helpers import REC, intact, make_records, unique_name
+from tests.queue_helpers import PATIENCE, REC, eventually, intact, make_records, unique_name
 
 
 @pytest.fixture(params=[SpscRing, MpscRing], ids=["spsc", "mpsc"])
@@ -96,9 +96,14 @@ def test_closed_ring_drains_through_views_then_raises(cls: Any) -> None:
 def test_view_waits_and_shared_rings_work(cls: Any) -> None:
     ring = cls.create(unique_name("view"), 16, REC)
     peer = cls.attach(ring.name)
-    t = threading.Timer(0.05, lambda: peer.push_many(make_records(1, 0, 3)))
+
+    def push_once_waited_for() -> None:
+        assert eventually(lambda: peer.sleeping_consumers > 0)
+        peer.push_many(make_records(1, 0, 3))
+
+    t = threading.Thread(target=push_once_waited_for)
     t.start()
-    view = ring.pop_view(8, timeout=10)
+    view = ring.pop_view(8, timeout=PATIENCE)
     t.join()
     assert list(view["seq"]) == [0, 1, 2]
     assert (view["producer"] == 1).all()
@@ -135,3 +140,29 @@ def test_threads_through_views_exactly_once_in_order(cls: Any) -> None:
     for th in threads:
         th.join()
     assert ring.try_pop() is None
+
+
+def test_view_in_a_garbage_cycle_is_released_by_the_collector(cls: Any) -> None:
+    """A pop_view() array whose last references sit in a reference cycle (its
+    buffer owner included) is freed by the cyclic collector, which may clear
+    the objects of the cycle in any order: the slots must still go back to
+    the ring, and the consumer must be free to pop again."""
+    for shape in range(3):
+        ring = cls.create(unique_name("gcview"), 8, REC)
+        peer = cls.attach(ring.name, REC)
+        assert ring.push_many(make_records(0, 0, 6)) == 6
+        view = peer.pop_view(4)
+        assert len(view) == 4
+        lease = view.base  # the object that owns the slots
+        cycle: list[Any] = [lease, view] if shape == 0 else [view, lease] if shape == 1 else [lease]
+        cycle.append(cycle)
+        if shape == 2:
+            cycle.append(peer)  # the consumer handle in the garbage too
+            del peer
+        del view, lease, cycle
+        gc.collect()
+        assert len(ring) == 2, "the viewed slots were never released"
+        if shape != 2:
+            assert list(peer.pop_many(8)["seq"]) == [4, 5]
+        else:
+            assert list(cls.attach(ring.name, REC).pop_many(8)["seq"]) == [4, 5]

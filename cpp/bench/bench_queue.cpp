@@ -125,7 +125,7 @@ void throughput(benchmark::State& state, int producers, std::size_t batch, bool 
 
 // Baseline: the least an SPSC ring of 64-byte records can do on this machine,
 // a rigtorp-style ring with cached indices and nothing else (no close, no
-// waiting, no wake-ups, no pid checks), driven by try-loops. Our rings are
+// waiting, no wake-ups, no process checks), driven by try-loops. Our rings are
 // measured against it in the same process: the gap is what our features cost.
 template <std::size_t W = 8>
 class MinimalSpsc {
@@ -202,9 +202,10 @@ void BM_Mpmc1_single(benchmark::State& state) { throughput<MpmcRing>(state, 1, 1
 void BM_Mpmc1_batch64(benchmark::State& state) { throughput<MpmcRing>(state, 1, kBatch, false); }
 
 // One record there and back through two SPSC rings, echoed by a peer thread.
-// Each iteration times kRoundTrips round trips one by one (steady_clock,
-// about 20 ns per read, included) and reports their mean as the iteration
-// time, and the p50/p99/p99.9 of the last iteration as counters.
+// Each iteration times kRoundTrips round trips one by one (one steady_clock
+// read each, included; its cost is in docs/perf_queue.md) and reports their
+// mean as the iteration time, and the p50/p99/p99.9 of the last iteration as
+// counters.
 void BM_RoundTrip(benchmark::State& state) {
   constexpr int kRoundTrips = 100'000;
   const WaitStrategy w = wait_of(state);

@@ -21,10 +21,12 @@ from shanraq_core._core.queue import (
     AlreadyExists,
     Closed,
     LayoutMismatch,
+    MpmcRingBase,
     PeerDead,
     ProducerDied,
     QueueError,
     RingBase,
+    _RingCore,
     cleanup_stale,
     unlink,
 )
@@ -52,7 +54,11 @@ yields in a loop; ``"spin"`` busy-spins (lowest latency, burns a core)."""
 RecordLayout = npt.DTypeLike | int
 
 
-class _Ring(RingBase):
+class _Ring(_RingCore):
+    """What the three rings' Python classes share. Each also derives from the
+    binding class of its kind (RingBase for SpscRing and MpscRing, the kinds
+    the engine runner accepts; MpmcRingBase for MpmcRing)."""
+
     __slots__ = ()
     _KIND: int  # 1 SPSC, 2 MPSC, 3 MPMC
 
@@ -66,9 +72,10 @@ class _Ring(RingBase):
             wait: the wait strategy of this handle's blocking calls.
 
         Raises:
-            ValueError: capacity not a power of two, record size out of
-                [1, 1 MiB], or an unknown wait strategy.
-            TypeError: a dtype holding Python objects.
+            ValueError: capacity not a power of two in [1, 2**30], record
+                size out of [1, 1 MiB], or an unknown wait strategy.
+            TypeError: capacity not an integer, dtype neither a numpy dtype
+                nor an integer, or a dtype holding Python objects.
         """
         self._init_local(self._KIND, capacity, dtype, wait)
 
@@ -143,7 +150,7 @@ def _attach(cls: type[_Ring], name: str, wait: WaitStrategy) -> _Ring:
     return cls.attach(name, wait=wait)
 
 
-class SpscRing(_Ring):
+class SpscRing(RingBase, _Ring):
     """One producer and one consumer (threads, or processes through shared
     memory). Records come out in the order they went in.
 
@@ -151,26 +158,33 @@ class SpscRing(_Ring):
     by one thread at a time, consumer-side ones (``try_pop``, ``pop``,
     ``pop_many``, ``pop_view``) by one other thread at a time; ``close``,
     ``len`` and the properties by any thread.
+
+    A producer handle's first push takes over from the previous producer
+    (which must be gone). If that one was killed in the middle of a
+    ``push_many``, the records of that batch it had published but no
+    consumer could reach yet are discarded (``lost`` counts them), never
+    delivered after the new producer's.
     """
 
     __slots__ = ()
     _KIND = 1
 
 
-class MpscRing(_Ring):
+class MpscRing(RingBase, _Ring):
     """Any number of producers (threads and processes) and one consumer.
     Records from one producer come out in the order it pushed them.
 
     A producer process killed mid-push never delivers a torn record: the
-    consumer discards the half-written slot and raises ProducerDied once;
-    the ring stays usable (``lost`` counts such records).
+    consumer discards each slot it had claimed and not published, raising
+    ProducerDied once per slot; the ring stays usable (``lost`` counts such
+    records).
     """
 
     __slots__ = ()
     _KIND = 2
 
 
-class MpmcRing(_Ring):
+class MpmcRing(MpmcRingBase, _Ring):
     """Any number of producers and consumers (threads and processes). Each
     record goes to exactly one consumer; each consumer sees one producer's
     records in the order it pushed them (two consumers may finish handling

@@ -1,8 +1,11 @@
-// Single-thread semantics of SpscRing and MpscRing, and the shared-memory life
-// cycle (create, attach, mismatch, stale cleanup).
+// Semantics of SpscRing, MpscRing and MpmcRing on one thread (or a peer that
+// waits for an observable state before it acts), the shared-memory life
+// cycle (create, attach, mismatch, stale cleanup), crashed and forged states
+// built through the private layout, and the spin-budget rule.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,6 +20,9 @@
 #include <type_traits>
 #include <vector>
 
+#include "detail/layout.hpp"
+#include "detail/os.hpp"
+#include "detail/spin_budget.hpp"
 #include "shanraq/queue/ring.hpp"
 
 using namespace shanraq::queue;
@@ -39,6 +45,59 @@ std::string unique_name(const char* what) {
 }
 
 using RingTypes = ::testing::Types<SpscRing, MpscRing, MpmcRing>;
+
+// Long enough for any wait in these tests to succeed on a slow, loaded
+// machine; a wait that needs it has hung.
+constexpr auto kPatience = 60s;
+
+// Waits (politely) until pred() holds; false if it never does.
+template <typename Pred>
+bool eventually(Pred pred) {
+  const auto until = std::chrono::steady_clock::now() + kPatience;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(50us);
+  }
+  return true;
+}
+
+// A named segment mapped into this test, to read and forge the ring's
+// private state (detail/layout.hpp) the way a crashed or foreign process
+// would have left it.
+class Segment {
+ public:
+  explicit Segment(const std::string& name) {
+    const int fd = ::shm_open(name.c_str(), O_RDWR, 0);
+    if (fd < 0) throw std::runtime_error("shm_open " + name);
+    struct stat st{};
+    ::fstat(fd, &st);
+    size_ = static_cast<std::size_t>(st.st_size);
+    base_ = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    ::close(fd);
+    if (base_ == MAP_FAILED) throw std::runtime_error("mmap " + name);
+  }
+  ~Segment() { ::munmap(base_, size_); }
+  Segment(const Segment&) = delete;
+  Segment& operator=(const Segment&) = delete;
+  detail::Header& header() const { return *static_cast<detail::Header*>(base_); }
+  template <typename Slot>
+  Slot& slot(std::uint64_t pos) const {
+    detail::Header& h = header();
+    auto* p = static_cast<std::byte*>(base_) + sizeof(detail::Header) + (pos & (h.capacity - 1)) * h.slot_stride;
+    return *detail::slot_at<Slot>(p);
+  }
+
+ private:
+  void* base_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+// A live process (our parent: ctest or the shell) as a process whose pid it
+// reused would look: same pid, another start time.
+detail::ProcessTag reused_pid_tag() {
+  const detail::ProcessTag live = detail::tag_of(static_cast<std::int32_t>(::getppid()));
+  return detail::make_tag(detail::pid_of(live), detail::start_of(live) + 1);
+}
 
 }  // namespace
 
@@ -143,22 +202,43 @@ TYPED_TEST(RingSemantics, BatchesWrapAndStopAtCapacity) {
   for (std::uint64_t i = 0; i < 8; ++i) EXPECT_EQ(out[i].seq, i);
 }
 
+// A timed wait that nothing satisfies ends empty-handed, and takes nothing.
 TYPED_TEST(RingSemantics, TimeoutsExpire) {
   TypeParam ring(sizeof(Rec), 2);
-  Rec out{};
-  auto t0 = std::chrono::steady_clock::now();
+  Rec out = make(77);
   EXPECT_FALSE(ring.pop(&out, 30ms));
-  EXPECT_GE(std::chrono::steady_clock::now() - t0, 30ms);
+  EXPECT_EQ(out.seq, 77u);  // untouched
   EXPECT_EQ(ring.pop_many(&out, 1, 5ms), 0u);
   const Rec r = make(1);
   EXPECT_TRUE(ring.push(&r, 0ns));
   EXPECT_TRUE(ring.push(&r, 0ns));
   EXPECT_FALSE(ring.push(&r, 0ns));
-  t0 = std::chrono::steady_clock::now();
   EXPECT_FALSE(ring.push(&r, 20ms));
-  EXPECT_GE(std::chrono::steady_clock::now() - t0, 20ms);
   const std::array<Rec, 3> three{make(1), make(2), make(3)};
   EXPECT_EQ(ring.push_many(three.data(), 3, 10ms), 0u);
+  EXPECT_EQ(ring.size(), 2u);
+}
+
+// ... and one that is satisfied while it waits returns what came: the peer
+// acts only once the waiter has announced itself as a sleeper, so the wait
+// has begun (and passed its spin) whatever the machine's speed.
+TYPED_TEST(RingSemantics, TimedWaitsEndWithWhatComes) {
+  TypeParam ring(sizeof(Rec), 1, WaitStrategy::kBlocking);
+  Rec out{};
+  std::thread consumer([&] { EXPECT_TRUE(ring.pop(&out, kPatience)); });
+  ASSERT_TRUE(eventually([&] { return ring.sleeping_consumers() > 0; }));
+  const Rec a = make(5), b = make(6);
+  ASSERT_TRUE(ring.try_push(&a));
+  consumer.join();
+  EXPECT_EQ(out.seq, 5u);
+  ASSERT_TRUE(ring.try_push(&a));  // full again
+  std::thread producer([&] { EXPECT_TRUE(ring.push(&b, kPatience)); });
+  ASSERT_TRUE(eventually([&] { return ring.sleeping_producers() > 0; }));
+  ASSERT_TRUE(ring.try_pop(&out));
+  producer.join();
+  EXPECT_EQ(out.seq, 5u);
+  ASSERT_TRUE(ring.try_pop(&out));
+  EXPECT_EQ(out.seq, 6u);
 }
 
 TYPED_TEST(RingSemantics, CloseDrainsThenThrows) {
@@ -246,23 +326,19 @@ void peek_and_release_in_place() {
   EXPECT_THROW(ring.peek(1), Closed);
 }
 
-TYPED_TEST(RingSemantics, PeekAndReleaseInPlace) {
-  if constexpr (std::is_same_v<TypeParam, MpmcRing>) {
-    // Several consumers cannot share a run: not offered (deleted in
-    // MpmcRing), and refused through the MpscRing base the bindings use.
-    TypeParam ring(sizeof(Rec), 8);
-    const Rec r = make(1);
-    ASSERT_TRUE(ring.try_push(&r));
-    MpscRing& base = ring;
-    EXPECT_THROW((void)base.peek(4), std::logic_error);
-    EXPECT_THROW(base.release(0), std::logic_error);
-    Rec out{};
-    EXPECT_TRUE(ring.try_pop(&out));  // the record is still there
-    EXPECT_EQ(out.seq, 1u);
-  } else {
-    peek_and_release_in_place<TypeParam>();
-  }
-}
+// Several consumers cannot share a run of slots: MpmcRing has no peek or
+// release, and is a type of its own, not an MpscRing that could be used as
+// one (by the runner, say, which takes an MpscRing of commands).
+template <typename Ring>
+concept Peekable = requires(Ring& r) {
+  r.peek(std::size_t{1});
+  r.release(std::size_t{1});
+};
+static_assert(Peekable<SpscRing> && Peekable<MpscRing> && !Peekable<MpmcRing>);
+static_assert(!std::is_convertible_v<MpmcRing&, MpscRing&> && !std::is_convertible_v<MpscRing&, MpmcRing&>);
+
+TEST(PeekRelease, SpscInPlace) { peek_and_release_in_place<SpscRing>(); }
+TEST(PeekRelease, MpscInPlace) { peek_and_release_in_place<MpscRing>(); }
 
 TYPED_TEST(RingSemantics, SharedCreateAttachMismatch) {
   const std::string name = unique_name("cam");
@@ -355,12 +431,9 @@ TEST(SharedRing, SpscNextProducerAdoptsSlotsPublishedBeforeTheTail) {
       ASSERT_TRUE(first.try_push(&r));
     }
   }
-  const int fd = ::shm_open(name.c_str(), O_RDWR, 0);
-  ASSERT_GE(fd, 0);
-  void* base = ::mmap(nullptr, sizeof(detail::Header), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  ::close(fd);
-  ASSERT_NE(base, MAP_FAILED);
-  static_cast<detail::Header*>(base)->tail.store(1);  // records 1 and 2 published, tail not moved
+  Segment seg(name);
+  seg.header().tail.store(1);  // records 1 and 2 published, tail not moved
+  seg.header().batch_end.store(1);
   EXPECT_EQ(consumer.size(), 1u);
   Rec out{};
   for (std::uint64_t i = 0; i < 3; ++i) {
@@ -381,7 +454,180 @@ TEST(SharedRing, SpscNextProducerAdoptsSlotsPublishedBeforeTheTail) {
     EXPECT_EQ(out.seq, i);
   }
   EXPECT_FALSE(consumer.try_pop(&out));
-  ::munmap(base, sizeof(detail::Header));
+  EXPECT_EQ(consumer.lost(), 0u);
+}
+
+// A producer killed in a batch after publishing its later slots but before
+// its first (published last, so that a waiting consumer sees the batch only
+// once it is complete): those records are beyond a slot no consumer gets
+// past. The successor must discard them (lost() counts them) before it
+// publishes that slot, or the consumer would go on into them: the dead
+// producer's records after the successor's, and the successor's next
+// records written into slots the consumer takes (or has taken) them from.
+// The crash is real and deterministic: the batch's first record sits in
+// unreadable memory, and the producer copies it last.
+TEST(SharedRing, SpscSuccessorDiscardsABatchItsPredecessorDiedPublishing) {
+  const std::string name = unique_name("midbatch");
+  constexpr std::size_t kCap = 8;
+  auto consumer = SpscRing::create(name, {sizeof(Rec), kCap, ""});
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    auto mine = SpscRing::attach(name);
+    for (std::uint64_t i = 0; i < 2; ++i) {
+      const Rec r = make(i);
+      if (!mine.try_push(&r)) ::_exit(5);
+    }
+    const long page = ::sysconf(_SC_PAGESIZE);
+    auto* pages = static_cast<std::byte*>(
+        ::mmap(nullptr, 2 * static_cast<std::size_t>(page), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    if (pages == MAP_FAILED) ::_exit(4);
+    // Records 1..3 of the batch at the start of the second page, record 0
+    // at the end of the first, which becomes unreadable.
+    std::byte* batch = pages + page - sizeof(Rec);
+    for (std::uint64_t i = 1; i < 4; ++i) {
+      const Rec r = make(100 + i);
+      std::memcpy(batch + i * sizeof(Rec), &r, sizeof r);
+    }
+    if (::mprotect(pages, static_cast<std::size_t>(page), PROT_NONE) != 0) ::_exit(4);
+    (void)mine.try_push_many(batch, 4);  // publishes positions 5, 4, 3, faults copying 2
+    ::_exit(3);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  // SIGSEGV, or a sanitizer's exit after reporting it; 3-5 mean it did not die there.
+  ASSERT_FALSE(WIFEXITED(status) && WEXITSTATUS(status) >= 3 && WEXITSTATUS(status) <= 5)
+      << "the producer was meant to die in its copy";
+  {
+    Segment seg(name);  // the state the crash left: positions 3..5 published, 2 not
+    EXPECT_EQ(seg.slot<detail::SpscSlot>(2).seq.load(), 0u);
+    for (std::uint64_t p = 3; p < 6; ++p) EXPECT_EQ(seg.slot<detail::SpscSlot>(p).seq.load(), p + 1);
+  }
+  Rec out{};
+  for (std::uint64_t i = 0; i < 2; ++i) {
+    ASSERT_TRUE(consumer.try_pop(&out));
+    EXPECT_EQ(out.seq, i);
+  }
+  EXPECT_FALSE(consumer.try_pop(&out));
+  auto successor = SpscRing::attach(name);
+  const Rec first = make(10);
+  ASSERT_TRUE(successor.try_push(&first));
+  EXPECT_EQ(consumer.lost(), 3u);
+  ASSERT_TRUE(consumer.try_pop(&out));
+  EXPECT_EQ(out.seq, 10u);
+  EXPECT_FALSE(consumer.try_pop(&out)) << "a record of the dead batch was delivered after the successor's";
+  // The successor owns the whole ring: a full ring's worth goes in, in
+  // singles and a batch, and comes out in order.
+  std::vector<Rec> more;
+  for (std::uint64_t i = 11; i < 11 + kCap; ++i) more.push_back(make(i));
+  for (std::size_t i = 0; i < 3; ++i) ASSERT_TRUE(successor.try_push(&more[i]));
+  ASSERT_EQ(successor.try_push_many(&more[3], kCap - 3), kCap - 3);
+  EXPECT_FALSE(successor.try_push(&first));
+  for (std::uint64_t i = 11; i < 11 + kCap; ++i) {
+    ASSERT_TRUE(consumer.try_pop(&out));
+    EXPECT_TRUE(intact(out));
+    EXPECT_EQ(out.seq, i);
+  }
+  EXPECT_FALSE(consumer.try_pop(&out));
+  EXPECT_EQ(consumer.lost(), 3u);
+}
+
+// Processes are recorded by pid and start time: a pid alone names whichever
+// process has it now.
+TEST(ProcessTag, TellsAReusedPidFromItsFormerOwner) {
+  const detail::ProcessTag me = detail::self_tag();
+  EXPECT_EQ(detail::pid_of(me), ::getpid());
+  EXPECT_NE(detail::start_of(me), 0u) << "/proc/self/stat gave no start time";
+  EXPECT_TRUE(detail::process_alive(me));
+  EXPECT_EQ(detail::tag_of(::getpid()), me);
+  EXPECT_TRUE(detail::process_alive(detail::tag_of(static_cast<std::int32_t>(::getppid()))));
+  EXPECT_FALSE(detail::process_alive(reused_pid_tag()));
+  EXPECT_FALSE(detail::process_alive(detail::make_tag(::getpid(), detail::start_of(me) + 1)));
+  // Without a start time only the pid can be checked.
+  EXPECT_TRUE(detail::process_alive(detail::make_tag(::getpid(), 0)));
+  EXPECT_TRUE(detail::process_alive(0));
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) ::_exit(0);
+  const detail::ProcessTag zombie = detail::tag_of(child);
+  siginfo_t info{};
+  ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(child), &info, WEXITED | WNOWAIT), 0);
+  EXPECT_FALSE(detail::process_alive(zombie));  // exited, not reaped yet
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_FALSE(detail::process_alive(zombie));
+  EXPECT_FALSE(detail::process_alive(detail::make_tag(child, 0)));
+}
+
+// An MPSC slot claimed and never published by a process whose pid now
+// belongs to another, live process: the consumer must still discard it,
+// not wait on it forever.
+TEST(SharedRing, MpscConsumerDiscardsASlotWhoseClaimersPidWasReused) {
+  const std::string name = unique_name("reusedmp");
+  auto ring = MpscRing::create(name, {sizeof(Rec), 4, ""});
+  {
+    Segment seg(name);
+    seg.slot<detail::MpscSlot>(0).claimer.store(reused_pid_tag());
+    seg.header().tail.store(1);  // position 0 claimed, never published
+  }
+  Rec out{};
+  EXPECT_THROW(ring.pop(&out, kPatience), ProducerDied);
+  EXPECT_EQ(ring.lost(), 1u);
+  const Rec r = make(3);
+  ASSERT_TRUE(ring.try_push(&r));
+  ASSERT_TRUE(ring.pop(&out, kPatience));
+  EXPECT_EQ(out.seq, 3u);
+}
+
+// The same for an MPMC slot a consumer took and never freed: the producer
+// that needs it frees it.
+TEST(SharedRing, MpmcProducerReclaimsASlotWhoseReadersPidWasReused) {
+  const std::string name = unique_name("reusedmc");
+  auto ring = MpmcRing::create(name, {sizeof(Rec), 2, ""});
+  for (std::uint64_t i = 0; i < 2; ++i) {
+    const Rec r = make(i);
+    ASSERT_TRUE(ring.try_push(&r));
+  }
+  {
+    Segment seg(name);
+    seg.slot<detail::MpmcSlot>(0).reader.store(reused_pid_tag());
+    seg.header().head.store(1);  // position 0 taken, never freed
+  }
+  const Rec r = make(2);
+  ASSERT_TRUE(ring.push(&r, kPatience)) << "the slot of a dead reader was not reclaimed";
+  EXPECT_EQ(ring.lost(), 1u);
+  Rec out{};
+  for (std::uint64_t i = 1; i < 3; ++i) {
+    ASSERT_TRUE(ring.try_pop(&out));
+    EXPECT_EQ(out.seq, i);
+  }
+}
+
+// An SPSC peer recorded with a reused pid is gone: a consumer of an empty
+// ring and a producer of a full one hear PeerDead instead of waiting.
+TEST(SharedRing, SpscPeerWhosePidWasReusedIsDead) {
+  const std::string name = unique_name("reusedsp");
+  auto ring = SpscRing::create(name, {sizeof(Rec), 1, ""});
+  Segment seg(name);
+  seg.header().producer.store(reused_pid_tag());
+  Rec out{};
+  EXPECT_THROW(ring.pop(&out, kPatience), PeerDead);
+  const Rec r = make(1);
+  ASSERT_TRUE(ring.try_push(&r));  // this handle is now the producer
+  seg.header().consumer.store(reused_pid_tag());
+  EXPECT_THROW(ring.push(&r, kPatience), PeerDead);
+}
+
+// A segment whose creator's pid was reused is stale: replaced, not kept.
+TYPED_TEST(RingSemantics, SegmentOfAnOwnerWhosePidWasReusedIsStale) {
+  const std::string name = unique_name("reusedown");
+  auto ring = TypeParam::create(name, {sizeof(Rec), 4, ""});
+  EXPECT_TRUE(segment_owner_alive(name));
+  Segment(name).header().owner = reused_pid_tag();
+  EXPECT_FALSE(segment_owner_alive(name));
+  auto fresh = TypeParam::create(name, {sizeof(Rec), 4, ""});  // replace_stale
+  EXPECT_TRUE(segment_owner_alive(name));
+  EXPECT_EQ(fresh.owner_pid(), ::getpid());
 }
 
 // A wait whose spin runs out and that then ends empty (or much later) halves
@@ -410,47 +656,42 @@ TYPED_TEST(RingSemantics, SpinBudgetShrinksWhenSpinsFail) {
   EXPECT_EQ(busy.spin_budget(true), 30us);
 }
 
-// ... and grows back when a spin catches the record, or when it comes soon
-// after the spin gave up (a longer spin would have caught it): a peer thread
-// pushes at once or about 10 us into each wait (a busy wait by the clock:
-// sleep_for would add the 50 us timer slack). Waits whose yield let another
-// task run shrink instead, and timing on a loaded machine is not ours to
-// control, so the test only asks that the budget grew in some of up to 200
-// such waits.
-TYPED_TEST(RingSemantics, SpinBudgetGrowsWhenRecordsComeSoon) {
-  TypeParam ring(sizeof(Rec), 8, WaitStrategy::kBlocking);
-  Rec out{};
-  for (int i = 0; i < 6; ++i) (void)ring.pop(&out, 2ms);
-  ASSERT_EQ(ring.spin_budget(true), 1us);
-  std::atomic<int> go{-1};
-  std::thread peer([&] {
-    for (int done = 0;;) {
-      const int attempt = go.load(std::memory_order_acquire);
-      if (attempt == 1000) return;
-      if (attempt != done) {  // not asked yet (or already served)
-        std::this_thread::yield();
-        continue;
-      }
-      // Even attempts push at once (the 1 us spin may catch it), odd ones
-      // after ~10 us (the record comes soon after the spin gave up).
-      const auto until = std::chrono::steady_clock::now() + (attempt % 2 == 0 ? 0us : 10us);
-      while (std::chrono::steady_clock::now() < until) {
-      }
-      const Rec r = make(static_cast<std::uint64_t>(attempt));
-      if (!ring.push(&r, 5s)) return;
-      ++done;
-    }
-  });
-  bool grew = false;
-  int attempt = 0;
-  for (; attempt < 200 && !grew; ++attempt) {
-    const auto before = ring.spin_budget(true);
-    go.store(attempt, std::memory_order_release);
-    ASSERT_TRUE(ring.pop(&out, 5s));
-    EXPECT_EQ(out.seq, static_cast<std::uint64_t>(attempt));
-    grew = ring.spin_budget(true) > before;
+// The rule by which waits move the budget, observation by observation (no
+// clock involved: next_spin_budget is a pure function of what a wait saw).
+TEST(SpinBudget, GrowsWhenALongerSpinWouldHaveCaughtTheRecord) {
+  using detail::next_spin_budget;
+  using K = detail::SpinOutcome::Kind;
+  EXPECT_EQ(next_spin_budget(1us, {K::kCaught}), 2us);
+  EXPECT_EQ(next_spin_budget(4us, {K::kArrived, 10us, false}), 8us);
+  EXPECT_EQ(next_spin_budget(4us, {K::kArrived, detail::kGrowWithin, false}), 8us);
+  EXPECT_EQ(next_spin_budget(20us, {K::kCaught}), detail::kSpinMax);  // capped
+  EXPECT_EQ(next_spin_budget(detail::kSpinMax, {K::kArrived, 1us, false}), detail::kSpinMax);
+}
+
+TEST(SpinBudget, ShrinksWhenSpinningWasWasteOrKeptThePeerOffTheCore) {
+  using detail::next_spin_budget;
+  using K = detail::SpinOutcome::Kind;
+  EXPECT_EQ(next_spin_budget(8us, {K::kArrived, detail::kGrowWithin + 1ns, false}), 4us);  // came late
+  EXPECT_EQ(next_spin_budget(8us, {K::kArrived, 10us, true}), 4us);  // soon, but we share a core
+  EXPECT_EQ(next_spin_budget(8us, {K::kTimedOut}), 4us);
+  EXPECT_EQ(next_spin_budget(1500ns, {K::kTimedOut}), detail::kSpinMin);  // floored
+  EXPECT_EQ(next_spin_budget(detail::kSpinMin, {K::kArrived, 1ms, false}), detail::kSpinMin);
+}
+
+TEST(SpinBudget, AWaitCutShortByItsDeadlineSaysNothing) {
+  using K = detail::SpinOutcome::Kind;
+  for (std::chrono::nanoseconds b : {detail::kSpinMin, std::chrono::nanoseconds(7us), detail::kSpinMax}) {
+    EXPECT_EQ(detail::next_spin_budget(b, {K::kCutByDeadline}), b);
   }
-  go.store(1000, std::memory_order_release);
-  peer.join();
-  EXPECT_TRUE(grew);
+}
+
+TEST(SpinBudget, RepeatedOutcomesWalkTheWholeRangeAndStay) {
+  using K = detail::SpinOutcome::Kind;
+  std::chrono::nanoseconds b = detail::kSpinMin;
+  std::vector<std::chrono::nanoseconds> up;
+  for (int i = 0; i < 8; ++i) up.push_back(b = detail::next_spin_budget(b, {K::kCaught}));
+  EXPECT_TRUE(std::is_sorted(up.begin(), up.end()));
+  EXPECT_EQ(b, detail::kSpinMax);
+  for (int i = 0; i < 8; ++i) b = detail::next_spin_budget(b, {K::kArrived, 1ms, false});
+  EXPECT_EQ(b, detail::kSpinMin);
 }

@@ -3,8 +3,10 @@
 Thread contract: producer methods (try_push, push, push_many) from one thread at
 a time for SpscRing, from any threads for MpscRing and MpmcRing; consumer
 methods (try_pop, pop, pop_many) from one thread at a time, from any threads for
-MpmcRing; close, len and properties from any thread. Timeouts are seconds
-(None waits forever, 0 does not wait).
+MpmcRing; close, len and properties from any thread. Every timeout is seconds,
+an int or a float (None waits forever, 0 does not wait; TypeError for anything
+else, ValueError below 0 or NaN). Counts (capacity, max_n) are integers
+(TypeError for 3.5, "4" or True).
 """
 
 from typing import Any
@@ -19,7 +21,7 @@ class ProducerDied(PeerDead): ...
 class LayoutMismatch(QueueError, ValueError): ...
 class AlreadyExists(QueueError, FileExistsError): ...
 
-class RingBase:
+class _RingCore:
     def _init_local(self, kind: int, capacity: int, dtype: Any, wait: str) -> None: ...
     def _init_shared(
         self,
@@ -57,9 +59,20 @@ class RingBase:
     def owner_pid(self) -> int: ...
     @property
     def lost(self) -> int:
-        """Records discarded because their MPSC producer died mid-push."""
+        """Records discarded because their producer died mid-push (MPSC, MPMC:
+        each slot it had claimed; SPSC: the published records of a batch
+        whose first record it never published), or, MPMC, because the
+        consumer that had taken them died before copying them out."""
     @property
     def closed(self) -> bool: ...
+    @property
+    def sleeping_consumers(self) -> int:
+        """Handles (any process) announced as asleep, or about to sleep,
+        waiting for records. A snapshot."""
+    @property
+    def sleeping_producers(self) -> int:
+        """Handles (any process) announced as asleep, or about to sleep,
+        waiting for room. A snapshot."""
     def __len__(self) -> int:
         """Records in the ring now (a snapshot)."""
     def close(self) -> None:
@@ -92,6 +105,12 @@ class RingBase:
         carry a sequence prefix); numpy copies of it are made field by field,
         so a padded dtype's padding bytes are not kept (use pop_many for a
         byte copy). Not on MpmcRing (TypeError). Consumer thread only."""
+
+class RingBase(_RingCore):
+    """An SpscRing or MpscRing handle (the kinds the engine runner accepts)."""
+
+class MpmcRingBase(_RingCore):
+    """An MpmcRing handle."""
 
 def unlink(name: str) -> bool: ...
 def cleanup_stale(name: str) -> bool: ...

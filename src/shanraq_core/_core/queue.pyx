@@ -1,8 +1,11 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
 # distutils: language = c++
-"""Bindings of the ring core (SpscRing, MpscRing). Translation only: record
-conversion, GIL handling, timeouts in slices and error mapping; behaviour lives
-in C++ and in the thin Python layer (shanraq_core.queue)."""
+"""Bindings of the ring core (SpscRing, MpscRing, MpmcRing). Translation only:
+argument checks, record conversion, GIL handling, timeouts in slices and error
+mapping; behaviour lives in C++ and in the thin Python layer
+(shanraq_core.queue)."""
+
+cimport cython
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_FillInfo, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_Check, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
@@ -13,6 +16,8 @@ from libcpp cimport bool as cbool
 from libcpp.string cimport string
 
 import ast
+import math
+import operator
 
 import numpy as np
 from numpy.lib.format import descr_to_dtype
@@ -91,23 +96,6 @@ cdef extern from *:
                                  shanraq::queue::WaitStrategy w, Err* e) noexcept {
       try { return new R(R::attach(name, expect, w)); } catch (...) { classify(e); return nullptr; }
     }
-    // MpmcRing adds no state to MpscRing (its behaviour follows the ring's
-    // kind), so the binding moves it into an MpscRing object: one pointer
-    // type serves both, and delete sees the object's own type.
-    using shanraq::queue::MpmcRing;
-    using shanraq::queue::MpscRing;
-    inline MpscRing* make_mpmc(size_t record_size, size_t capacity, shanraq::queue::WaitStrategy w, Err* e) noexcept {
-      try { return new MpscRing(MpmcRing(record_size, capacity, w)); } catch (...) { classify(e); return nullptr; }
-    }
-    inline MpscRing* create_mpmc(const std::string& name, const shanraq::queue::RingLayout& layout,
-                                 shanraq::queue::WaitStrategy w, bool replace_stale, Err* e) noexcept {
-      try { return new MpscRing(MpmcRing::create(name, layout, w, replace_stale)); }
-      catch (...) { classify(e); return nullptr; }
-    }
-    inline MpscRing* attach_mpmc(const std::string& name, const shanraq::queue::RingLayout& expect,
-                                 shanraq::queue::WaitStrategy w, Err* e) noexcept {
-      try { return new MpscRing(MpmcRing::attach(name, expect, w)); } catch (...) { classify(e); return nullptr; }
-    }
     inline int unlink(const std::string& name, Err* e) noexcept {
       try { return shanraq::queue::unlink_segment(name) ? 1 : 0; } catch (...) { classify(e); return -1; }
     }
@@ -126,11 +114,6 @@ cdef extern from *:
     R* b_make "shanraq_bind::make"[R](size_t, size_t, WaitStrategy, Err*) noexcept nogil
     R* b_create "shanraq_bind::create"[R](const string&, const RingLayout&, WaitStrategy, cbool, Err*) noexcept nogil
     R* b_attach "shanraq_bind::attach"[R](const string&, const RingLayout&, WaitStrategy, Err*) noexcept nogil
-    MpscRing* b_make_mpmc "shanraq_bind::make_mpmc"(size_t, size_t, WaitStrategy, Err*) noexcept nogil
-    MpscRing* b_create_mpmc "shanraq_bind::create_mpmc"(const string&, const RingLayout&, WaitStrategy, cbool,
-                                                         Err*) noexcept nogil
-    MpscRing* b_attach_mpmc "shanraq_bind::attach_mpmc"(const string&, const RingLayout&, WaitStrategy,
-                                                         Err*) noexcept nogil
     long long b_peek "shanraq_bind::peek"[R](R*, size_t, long long, RecordSpan*, Err*) noexcept nogil
     void b_release_quietly "shanraq_bind::release_quietly"[R](R*, size_t) noexcept nogil
     int b_unlink "shanraq_bind::unlink"(const string&, Err*) noexcept nogil
@@ -150,8 +133,8 @@ class PeerDead(QueueError):
 
 
 class ProducerDied(PeerDead):
-    """An MPSC producer process died mid-push; its record was discarded (never
-    delivered torn) and the ring remains usable."""
+    """An MPSC or MPMC producer process died mid-push; its record was discarded
+    (never delivered torn, counted in ``lost``) and the ring remains usable."""
 
 
 class LayoutMismatch(QueueError, ValueError):
@@ -195,9 +178,10 @@ cdef enum _Op:
     _OP_PEEK
 
 
-cdef inline long long _ring_call(SpscRing* s, MpscRing* m, _Op op, char* p, size_t n, int64_t ns,
+cdef inline long long _ring_call(SpscRing* s, MpscRing* m, MpmcRing* c, _Op op, char* p, size_t n, int64_t ns,
                                  RecordSpan* span, Err* err) noexcept nogil:
-    """One ring operation on whichever ring the handle holds."""
+    """One ring operation on whichever ring the handle holds (MpmcRing has no
+    peek: pop_view refuses it before it gets here)."""
     if s != NULL:
         if op == _OP_PUSH:
             return b_push[SpscRing](s, p, ns, err)
@@ -208,27 +192,64 @@ cdef inline long long _ring_call(SpscRing* s, MpscRing* m, _Op op, char* p, size
         if op == _OP_POP_MANY:
             return b_pop_many[SpscRing](s, p, n, ns, err)
         return b_peek[SpscRing](s, n, ns, span, err)
+    if m != NULL:
+        if op == _OP_PUSH:
+            return b_push[MpscRing](m, p, ns, err)
+        if op == _OP_POP:
+            return b_pop[MpscRing](m, p, ns, err)
+        if op == _OP_PUSH_MANY:
+            return b_push_many[MpscRing](m, p, n, ns, err)
+        if op == _OP_POP_MANY:
+            return b_pop_many[MpscRing](m, p, n, ns, err)
+        return b_peek[MpscRing](m, n, ns, span, err)
     if op == _OP_PUSH:
-        return b_push[MpscRing](m, p, ns, err)
+        return b_push[MpmcRing](c, p, ns, err)
     if op == _OP_POP:
-        return b_pop[MpscRing](m, p, ns, err)
+        return b_pop[MpmcRing](c, p, ns, err)
     if op == _OP_PUSH_MANY:
-        return b_push_many[MpscRing](m, p, n, ns, err)
-    if op == _OP_POP_MANY:
-        return b_pop_many[MpscRing](m, p, n, ns, err)
-    return b_peek[MpscRing](m, n, ns, span, err)
+        return b_push_many[MpmcRing](c, p, n, ns, err)
+    return b_pop_many[MpmcRing](c, p, n, ns, err)
 
 
 cdef int64_t _timeout_ns(object timeout) except -2:
-    """None -> -1 (forever); seconds -> ns (>= 0)."""
+    """None -> -1 (forever); seconds (int or float) -> ns (>= 0)."""
     if timeout is None:
         return -1
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float, np.integer, np.floating)):
+        raise TypeError(f"timeout must be None or a number of seconds, not {type(timeout).__name__}")
     t = float(timeout)
-    if not t >= 0.0:
+    if math.isnan(t) or t < 0.0:
         raise ValueError(f"timeout must be None or >= 0 seconds, got {timeout!r}")
     if t > 1e9:
         return -1
     return <int64_t>(t * 1e9)
+
+
+cdef Py_ssize_t _count(object value, str what) except -1:
+    """A non-negative integer argument (max_n): TypeError for a non-integer
+    (3.5, "3", True), ValueError below 0."""
+    if isinstance(value, bool):
+        raise TypeError(f"{what} must be an integer, not bool")
+    try:
+        n = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{what} must be an integer, not {type(value).__name__}") from None
+    if n < 0:
+        raise ValueError(f"{what} must be >= 0, got {n}")
+    return n
+
+
+cdef size_t _capacity(object capacity) except 0:
+    """A ring capacity: an integer power of two in [1, 2**30]."""
+    if isinstance(capacity, bool):
+        raise TypeError("capacity must be an integer, not bool")
+    try:
+        cap = operator.index(capacity)
+    except TypeError:
+        raise TypeError(f"capacity must be an integer, not {type(capacity).__name__}") from None
+    if cap < 1 or cap & (cap - 1) or cap > (1 << 30):
+        raise ValueError(f"capacity must be a power of two in [1, 2**30], got {capacity!r}")
+    return cap
 
 
 def _descr_of(dtype) -> str:
@@ -249,7 +270,9 @@ def _dtype_from_descr(text):
 
 def _as_dtype(dtype):
     """(record_size, numpy dtype or None) from a dtype-like or a byte count."""
-    if isinstance(dtype, (int, np.integer)) and not isinstance(dtype, bool):
+    if isinstance(dtype, bool):
+        raise TypeError("dtype must be a numpy dtype or a record size in bytes, not bool")
+    if isinstance(dtype, (int, np.integer)):
         n = int(dtype)
         if n < 1:
             raise ValueError(f"record size must be >= 1 byte, got {n}")
@@ -274,13 +297,19 @@ cdef WaitStrategy _wait_of(object wait) except *:
     return <WaitStrategy>code
 
 
+# no_gc_clear: in a garbage cycle the collector clears objects in any order;
+# clearing `ring` here first would leave __dealloc__ nothing to release the
+# slots through, and the ring would stay leased for good. The lease never
+# references anything that references it back, so keeping `ring` cannot
+# keep a cycle alive: another member of the cycle breaks it.
+@cython.no_gc_clear
 cdef class _Lease:
     """The ring slots behind one pop_view() array. They stay the consumer's
     (producers cannot overwrite them) until this object dies, which CPython
     does when the last array, slice or view on them is gone; then they are
     released in one step."""
 
-    cdef RingBase ring
+    cdef _RingCore ring
     cdef const char* data
     cdef size_t count
     cdef Py_ssize_t nbytes
@@ -298,7 +327,7 @@ cdef class _Lease:
             self.ring._end_lease(self.count)
 
 
-cdef long long _wait_sliced(RingBase ring, _Op op, char* p, size_t n, int64_t t, RecordSpan* span) except -1:
+cdef long long _wait_sliced(_RingCore ring, _Op op, char* p, size_t n, int64_t t, RecordSpan* span) except -1:
     """Repeats `op` on `ring` without the GIL in slices of at most
     _SLICE_NS, checking for signals (Ctrl-C) between slices, until it moves a
     record (for _OP_PUSH_MANY: until all n are in), or `t` ns pass (t < 0:
@@ -320,7 +349,7 @@ cdef long long _wait_sliced(RingBase ring, _Op op, char* p, size_t n, int64_t t,
         # ring is built for concurrent producers and a consumer; and `ring`
         # stays alive while the caller references it.
         with nogil:
-            r = _ring_call(ring.s, ring.m, op, p + done * ring.rsize, n - done, slice_ns, span, &err)
+            r = _ring_call(ring.s, ring.m, ring.c, op, p + done * ring.rsize, n - done, slice_ns, span, &err)
         if r < 0:
             if accumulate and done and err.code == 1:
                 return <long long>done
@@ -336,76 +365,91 @@ cdef long long _wait_sliced(RingBase ring, _Op op, char* p, size_t n, int64_t t,
             return <long long>done
 
 
-cdef class RingBase:
-    """C++ ring holder; use shanraq_core.SpscRing or shanraq_core.MpscRing."""
+# No generated pickling: shanraq_core.queue's classes pickle shared rings by
+# name (their __reduce__ must not be shadowed by a generated one).
+@cython.auto_pickle(False)
+cdef class _RingCore:
+    """C++ ring holder; use shanraq_core.SpscRing, MpscRing or MpmcRing."""
 
     def __cinit__(self, *args, **kwargs):
         self.s = NULL
         self.m = NULL
+        self.c = NULL
+        self.ring = NULL
         self._dtype = None
         self._scratch = None
         self._leased = False
 
     def __dealloc__(self):
+        # Through its own type: the C++ rings have no virtual destructor.
         del self.s
         del self.m
+        del self.c
 
     cdef int _check(self) except -1:
-        if self.s == NULL and self.m == NULL:
+        if self.ring == NULL:
             raise RuntimeError("ring is not initialised")
         return 0
 
     # ---- construction ----------------------------------------------------------
     cdef _setup(self, object dt, object wait):
+        if self.s != NULL:
+            self.ring = self.s
+        elif self.m != NULL:
+            self.ring = self.m
+        else:
+            self.ring = self.c
         self._dtype = dt
         self._wait = wait
-        self.rsize = self.s.record_size() if self.s != NULL else self.m.record_size()
+        self.rsize = self.ring.record_size()
         if dt is not None:
             self._scratch = np.zeros(1, dt)
 
+    cdef int _check_kind(self, int kind) except -1:
+        if self.ring != NULL:
+            raise RuntimeError("ring is already initialised")
+        if (kind == 3) != isinstance(self, MpmcRingBase) or kind not in (1, 2, 3):
+            raise TypeError(f"ring kind {kind} does not match {type(self).__name__}")
+        return 0
+
     def _init_local(self, int kind, capacity, dtype, wait):
         cdef Err err
+        self._check_kind(kind)
+        cdef size_t cap = _capacity(capacity)
         rsize, dt = _as_dtype(dtype)
         cdef WaitStrategy w = _wait_of(wait)
-        cap = int(capacity)
-        if cap < 1 or cap & (cap - 1) or cap > (1 << 30):
-            raise ValueError(f"capacity must be a power of two in [1, 2**30], got {capacity!r}")
-        if self.s != NULL or self.m != NULL:
-            raise RuntimeError("ring is already initialised")
         if kind == 1:
             self.s = b_make[SpscRing](rsize, cap, w, &err)
         elif kind == 2:
             self.m = b_make[MpscRing](rsize, cap, w, &err)
         else:
-            self.m = b_make_mpmc(rsize, cap, w, &err)
-        if self.s == NULL and self.m == NULL:
+            self.c = b_make[MpmcRing](rsize, cap, w, &err)
+        if self.s == NULL and self.m == NULL and self.c == NULL:
             raise _error(err)
         self._setup(dt, wait)
 
-    def _init_shared(self, int kind, bint create, str name, capacity, dtype, wait, bint replace_stale):
+    def _init_shared(self, int kind, bint create, name, capacity, dtype, wait, bint replace_stale):
         cdef Err err
         cdef RingLayout layout
+        self._check_kind(kind)
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a str, not {type(name).__name__}")
         cdef WaitStrategy w = _wait_of(wait)
         cdef string cname = name.encode()
         dt = None
         if create:
+            layout.capacity = _capacity(capacity)
             rsize, dt = _as_dtype(dtype)
-            cap = int(capacity)
-            if cap < 1 or cap & (cap - 1) or cap > (1 << 30):
-                raise ValueError(f"capacity must be a power of two in [1, 2**30], got {capacity!r}")
             layout.record_size = rsize
-            layout.capacity = cap
             layout.dtype = (_descr_of(dt) if dt is not None else "").encode()
         else:
             layout.record_size = 0
-            layout.capacity = 0 if capacity is None else int(capacity)
+            layout.capacity = 0 if capacity is None else _capacity(capacity)
             if dtype is not None:
                 rsize, dt = _as_dtype(dtype)
                 layout.record_size = rsize
                 if dt is not None:
                     layout.dtype = _descr_of(dt).encode()
-        if self.s != NULL or self.m != NULL:
-            raise RuntimeError("ring is already initialised")
         with nogil:
             # Without the GIL: attach may wait (up to 1 s) for a creator
             # that is still initialising the segment. No Python state is used.
@@ -416,10 +460,11 @@ cdef class RingBase:
                 self.m = b_create[MpscRing](cname, layout, w, replace_stale, &err) if create else \
                     b_attach[MpscRing](cname, layout, w, &err)
             else:
-                self.m = b_create_mpmc(cname, layout, w, replace_stale, &err) if create else \
-                    b_attach_mpmc(cname, layout, w, &err)
-        if self.s == NULL and self.m == NULL:
+                self.c = b_create[MpmcRing](cname, layout, w, replace_stale, &err) if create else \
+                    b_attach[MpmcRing](cname, layout, w, &err)
+        if self.s == NULL and self.m == NULL and self.c == NULL:
             raise _error(err)
+        self._setup(None, wait)
         if not create:
             descr = self.dtype_descr
             dt = _dtype_from_descr(descr) if descr else None
@@ -429,7 +474,7 @@ cdef class RingBase:
     @property
     def capacity(self) -> int:
         self._check()
-        return self.s.capacity() if self.s != NULL else self.m.capacity()
+        return self.ring.capacity()
 
     @property
     def record_size(self) -> int:
@@ -447,50 +492,57 @@ cdef class RingBase:
     @property
     def dtype_descr(self) -> str:
         self._check()
-        cdef string_view v = self.s.dtype() if self.s != NULL else self.m.dtype()
+        cdef string_view v = self.ring.dtype()
         return v.data()[:v.size()].decode()
 
     @property
     def name(self):
         self._check()
-        cdef string n = self.s.name() if self.s != NULL else self.m.name()
+        cdef string n = self.ring.name()
         return n.decode() if n.size() else None
 
     @property
     def shared(self) -> bool:
         self._check()
-        return self.s.shared() if self.s != NULL else self.m.shared()
+        return self.ring.shared()
 
     @property
     def owner(self) -> bool:
         self._check()
-        return self.s.owner() if self.s != NULL else self.m.owner()
+        return self.ring.owner()
 
     @property
     def owner_pid(self) -> int:
         self._check()
-        return self.s.owner_pid() if self.s != NULL else self.m.owner_pid()
+        return self.ring.owner_pid()
 
     @property
     def lost(self) -> int:
         self._check()
-        return self.s.lost() if self.s != NULL else self.m.lost()
+        return self.ring.lost()
 
     @property
     def closed(self) -> bool:
         self._check()
-        return self.s.closed() if self.s != NULL else self.m.closed()
+        return self.ring.closed()
+
+    @property
+    def sleeping_consumers(self) -> int:
+        self._check()
+        return self.ring.sleeping_consumers()
+
+    @property
+    def sleeping_producers(self) -> int:
+        self._check()
+        return self.ring.sleeping_producers()
 
     def __len__(self):
         self._check()
-        return self.s.size() if self.s != NULL else self.m.size()
+        return self.ring.size()
 
     def close(self):
         self._check()
-        if self.s != NULL:
-            self.s.close()
-        else:
-            self.m.close()
+        self.ring.close()
 
     # ---- records -----------------------------------------------------------------
     cdef object _record_source(self, object record):
@@ -537,7 +589,7 @@ cdef class RingBase:
                 PyBuffer_Release(&view)
         p = PyBytes_AS_STRING(src)
         # The first attempt never waits, so it keeps the GIL.
-        r = <int>_ring_call(self.s, self.m, _OP_PUSH, <char*>p, 1, 0, NULL, &err)
+        r = <int>_ring_call(self.s, self.m, self.c, _OP_PUSH, <char*>p, 1, 0, NULL, &err)
         if r < 0:
             raise _error(err)
         if r == 1 or timeout_ns == 0:
@@ -566,7 +618,7 @@ cdef class RingBase:
         out = PyBytes_FromStringAndSize(NULL, self.rsize)
         cdef char* p = PyBytes_AS_STRING(out)
         # The first attempt never waits, so it keeps the GIL.
-        r = <int>_ring_call(self.s, self.m, _OP_POP, p, 1, 0, NULL, &err)
+        r = <int>_ring_call(self.s, self.m, self.c, _OP_POP, p, 1, 0, NULL, &err)
         if r < 0:
             raise _error(err)
         if r == 0 and timeout_ns != 0:
@@ -624,9 +676,7 @@ cdef class RingBase:
         cdef size_t n
         self._check()
         self._check_not_leased()
-        if int(max_n) < 0:
-            raise ValueError(f"max_n must be >= 0, got {max_n}")
-        n = <size_t>int(max_n)
+        n = <size_t>_count(max_n, "max_n")
         dt = self._dtype if self._dtype is not None else np.dtype((np.void, self.rsize))
         out = np.empty(n, dt)
         if n == 0:
@@ -663,10 +713,10 @@ cdef class RingBase:
         cdef int64_t t = _timeout_ns(timeout)
         cdef size_t n
         self._check()
+        if self.c != NULL:
+            raise TypeError("MpmcRing has no pop_view: several consumers cannot share slots in place; use pop_many")
         self._check_not_leased()
-        if int(max_n) < 0:
-            raise ValueError(f"max_n must be >= 0, got {max_n}")
-        n = <size_t>int(max_n)
+        n = <size_t>_count(max_n, "max_n")
         dt = self._dtype if self._dtype is not None else np.dtype((np.void, self.rsize))
         r = _wait_sliced(self, _OP_PEEK, NULL, n, t, &span) if n > 0 else 0
         if r <= 0:
@@ -680,6 +730,16 @@ cdef class RingBase:
         if span.stride == self.rsize:
             return np.frombuffer(lease, dt, r)
         return np.ndarray((r,), dt, buffer=lease, strides=(span.stride,))
+
+
+@cython.auto_pickle(False)
+cdef class RingBase(_RingCore):
+    """An SpscRing or MpscRing handle (the kinds the engine runner accepts)."""
+
+
+@cython.auto_pickle(False)
+cdef class MpmcRingBase(_RingCore):
+    """An MpmcRing handle."""
 
 
 def unlink(str name) -> bool:
