@@ -176,7 +176,7 @@ int main() {
 EOF
   aarch64-linux-gnu-g++ -O1 "$src" -o "$exe"
   local machine
-  machine="$(qemu-aarch64 -L /usr/aarch64-linux-gnu "$exe")"
+  machine="$(qemu-aarch64 -L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH=/lib "$exe")"
   echo "uname -m of a cross-compiled probe under qemu-aarch64: $machine"
   [[ "$machine" == aarch64 ]]
 }

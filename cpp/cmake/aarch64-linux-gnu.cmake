@@ -18,4 +18,10 @@ find_program(SHANRAQ_QEMU_AARCH64 NAMES qemu-aarch64 qemu-aarch64-static)
 if(NOT SHANRAQ_QEMU_AARCH64)
   message(FATAL_ERROR "qemu-aarch64 not found: apt-get install qemu-user")
 endif()
-set(CMAKE_CROSSCOMPILING_EMULATOR ${SHANRAQ_QEMU_AARCH64} -L ${SHANRAQ_AARCH64_SYSROOT})
+# LD_LIBRARY_PATH=/lib (inside the guest, /lib is the sysroot's lib through
+# -L) makes the cross loader take the cross C library first. Without it, once
+# any Debian arm64 package is installed (multiarch, e.g. libssl-dev:arm64), the
+# loader's default search finds /lib/aarch64-linux-gnu/libc.so.6 of another
+# glibc build than the loader itself, and the first pthread_create hangs.
+set(CMAKE_CROSSCOMPILING_EMULATOR ${SHANRAQ_QEMU_AARCH64} -L ${SHANRAQ_AARCH64_SYSROOT} -E
+                                  LD_LIBRARY_PATH=/lib:/usr/lib/aarch64-linux-gnu)

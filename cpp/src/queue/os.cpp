@@ -81,14 +81,19 @@ struct ProcStat {
   unsigned long long start = 0;
 };
 
-// State and start time of `pid` from /proc/<pid>/stat. The command name (field
-// 2) is in parentheses and may itself hold spaces and ')', so fields are
-// counted from the last ')'.
+// State and start time of `pid` from the stat file of its main thread,
+// /proc/<pid>/task/<pid>/stat (the same fields as /proc/<pid>/stat). Not
+// /proc/<pid>/stat: qemu-user emulates that file for the calling process
+// (its start time is then qemu's, and a forked child inherits its parent's),
+// so a process's own tag would differ from the tag another process reads for
+// it, and every live peer would look dead under emulation. The command name
+// (field 2) is in parentheses and may itself hold spaces and ')', so fields
+// are counted from the last ')'.
 ProcStat read_stat(std::int32_t pid) noexcept {
   ProcStat st;
 #if defined(__linux__)
-  char path[64];
-  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  char path[80];
+  std::snprintf(path, sizeof path, "/proc/%d/task/%d/stat", static_cast<int>(pid), static_cast<int>(pid));
   std::FILE* f = std::fopen(path, "r");
   if (f == nullptr) return st;
   char buf[1024];

@@ -537,7 +537,7 @@ TEST(SharedRing, SpscSuccessorDiscardsABatchItsPredecessorDiedPublishing) {
 TEST(ProcessTag, TellsAReusedPidFromItsFormerOwner) {
   const detail::ProcessTag me = detail::self_tag();
   EXPECT_EQ(detail::pid_of(me), ::getpid());
-  EXPECT_NE(detail::start_of(me), 0u) << "/proc/self/stat gave no start time";
+  EXPECT_NE(detail::start_of(me), 0u) << "/proc/<pid>/task/<pid>/stat gave no start time";
   EXPECT_TRUE(detail::process_alive(me));
   EXPECT_EQ(detail::tag_of(::getpid()), me);
   EXPECT_TRUE(detail::process_alive(detail::tag_of(static_cast<std::int32_t>(::getppid()))));

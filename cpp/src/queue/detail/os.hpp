@@ -44,7 +44,7 @@ const Membarrier& membarrier_registration() noexcept;
 bool run_membarrier(bool shared) noexcept;
 
 // A process as the rings record it in shared memory: its pid in the low 32
-// bits and, in the high 32, 1 + its start time (field 22 of /proc/<pid>/stat,
+// bits and, in the high 32, 1 + its start time (field 22 of /proc/<pid>/task/<pid>/stat,
 // clock ticks since boot) modulo 2^32 - 1, or 0 where the start time cannot
 // be read. A pid alone does not name a process for long: once it exits its
 // pid is handed to the next new process, and a ring that checked only the
