@@ -12,9 +12,10 @@ PYTHON="${PYTHON:-python3}"
 echo "==> installing shanraq_core with its test and lint dependencies"
 "$PYTHON" -m pip install --quiet --disable-pip-version-check ".[dev]"
 
-echo "==> ruff and mypy --strict"
-"$PYTHON" -m ruff check src tests bench
-"$PYTHON" -m ruff format --check src tests bench
+echo "==> ruff, the include layering, mypy --strict"
+"$PYTHON" -m ruff check src tests bench scripts
+"$PYTHON" -m ruff format --check src tests bench scripts
+"$PYTHON" scripts/check_includes.py
 "$PYTHON" -m mypy
 
 logs="$(mktemp -d)"
