@@ -176,10 +176,6 @@ def test_temporary_exception_allows_its_edge_and_must_be_used(checker: ModuleTyp
     assert "temporary exception runner -> book (until the rewrite) is no longer used" in message
 
 
-def test_this_repository_follows_the_layering(checker: ModuleType) -> None:
-    assert violations(checker, SCRIPT.parents[1], checker.TEMPORARY_EXCEPTIONS) == []
-
-
 def test_command_line_exit_status(
     checker: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
