@@ -1,24 +1,36 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what it needs (Debian
-# packages for the native tests, the package with its test and lint
-# dependencies from PyPI), then runs lint, type checks, the Python tests and
-# every native configuration (dev, ASan+UBSan, TSan, aarch64 under qemu).
+# packages for the native tests, the package's wheel with its test and lint
+# dependencies from PyPI), then checks the wheel's contents, runs lint, the
+# include layering, type checks, the Python tests and every native
+# configuration (dev, ASan+UBSan, TSan, aarch64 under qemu).
 # .ci/run calls exactly this.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PYTHON="${PYTHON:-python3}"
-
-echo "==> installing shanraq_core with its test and lint dependencies"
-"$PYTHON" -m pip install --quiet --disable-pip-version-check ".[dev]"
-
-echo "==> ruff and mypy --strict"
-"$PYTHON" -m ruff check src tests bench
-"$PYTHON" -m ruff format --check src tests bench
-"$PYTHON" -m mypy
+PIP=("$PYTHON" -m pip --disable-pip-version-check)
 
 logs="$(mktemp -d)"
 trap 'rm -rf "$logs"' EXIT
+
+# The wheel is built once, its contents checked, and that very wheel is what
+# the Python tests import (a plain `pip install .` builds the same wheel).
+echo "==> building the wheel and checking what it contains"
+"${PIP[@]}" wheel --quiet --no-deps --wheel-dir "$logs/wheel" .
+wheel=("$logs"/wheel/shanraq_core-*.whl)
+"$PYTHON" scripts/check_wheel.py "${wheel[@]}"
+
+echo "==> installing that wheel with its test and lint dependencies"
+# --force-reinstall: a wheel of the same version may already be installed.
+"${PIP[@]}" install --quiet --force-reinstall --no-deps "${wheel[0]}"
+"${PIP[@]}" install --quiet "${wheel[0]}[dev]"
+
+echo "==> ruff, the include layering, mypy --strict"
+"$PYTHON" -m ruff check src tests bench scripts
+"$PYTHON" -m ruff format --check src tests bench scripts
+"$PYTHON" scripts/check_includes.py
+"$PYTHON" -m mypy
 
 echo "==> Python tests"
 # src/ is not on sys.path, so this tests the installed package.
