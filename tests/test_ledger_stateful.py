@@ -86,7 +86,7 @@ valid_transfers = (
                 "ledger": st.just(1),
                 "code": st.just(1),
                 "flags": st.just(x[2]),
-                "timeout": st.sampled_from([0, 10, 1000]) if x[2] & TF.PENDING else st.just(0),
+                "timeout_ns": st.sampled_from([0, 10, 1000]) if x[2] & TF.PENDING else st.just(0),
                 "user_data_32": st.sampled_from([0, 3]),
             }
         )
@@ -101,7 +101,7 @@ noisy_transfers = st.fixed_dictionaries(
         "ledger": st.sampled_from([0, 1, 1, 1, 2]),
         "code": st.sampled_from([0, 1, 1, 1]),
         "flags": plain_flags,
-        "timeout": st.sampled_from([0, 0, 1, 50, 1000, U64 >> 1]),
+        "timeout_ns": st.sampled_from([0, 0, 1, 50, 1000, U64 >> 1]),
         "user_data_32": st.sampled_from([0, 3]),
     }
 )
@@ -168,12 +168,12 @@ class LedgerMachine(RuleBasedStateMachine):
             }
             for i, (dr, cr) in enumerate([(1, 3), (1, 4), (5, 2), (7, 1)])
         ]
-        got = self.real.create_transfers(to_array(t, TRANSFER_DTYPE), now=self.now)
-        assert [int(x) for x in got] == [int(x) for x in self.ref.create_transfers(t, now=self.now)]
+        got = self.real.create_transfers(to_array(t, TRANSFER_DTYPE), now_ns=self.now)
+        assert [int(x) for x in got] == [int(x) for x in self.ref.create_transfers(t, now_ns=self.now)]
 
     def create_accounts_batch(self, batch: list[dict[str, int]]) -> None:
-        got = self.real.create_accounts(to_array(batch, ACCOUNT_DTYPE), now=self.now)
-        want = self.ref.create_accounts(batch, now=self.now)
+        got = self.real.create_accounts(to_array(batch, ACCOUNT_DTYPE), now_ns=self.now)
+        want = self.ref.create_accounts(batch, now_ns=self.now)
         assert [int(x) for x in got] == [int(x) for x in want]
         for a in batch:
             self.max_limit[a["id"]] = max(self.max_limit.get(a["id"], 0), a["limit"])
@@ -186,8 +186,8 @@ class LedgerMachine(RuleBasedStateMachine):
     def create_transfers(self, batch: list[dict[str, int]], dt: int) -> None:
         self.now += dt
         before = {t["id"]: self.real.lookup_transfer(t["id"]) for t in batch}
-        got = self.real.create_transfers(to_array(batch, TRANSFER_DTYPE), now=self.now)
-        want = self.ref.create_transfers(batch, now=self.now)
+        got = self.real.create_transfers(to_array(batch, TRANSFER_DTYPE), now_ns=self.now)
+        want = self.ref.create_transfers(batch, now_ns=self.now)
         assert [int(x) for x in got] == [int(x) for x in want], (got, want)
         for r in want:
             event(f"transfer {r.name}")
@@ -209,11 +209,11 @@ class LedgerMachine(RuleBasedStateMachine):
             t.get("code", 0),
             flags=t["flags"],
             pending_id=t.get("pending_id", 0),
-            timeout=t.get("timeout", 0),
+            timeout_ns=t.get("timeout_ns", 0),
             user_data_32=t.get("user_data_32", 0),
-            now=self.now,
+            now_ns=self.now,
         )
-        assert got == self.ref.transfer(now=self.now, **t)
+        assert got == self.ref.transfer(now_ns=self.now, **t)
 
     @rule(aid=st.sampled_from([0, *ACCOUNT_IDS]), limit=st.sampled_from([0, 3, 20, 100]))
     def set_limit(self, aid: int, limit: int) -> None:
@@ -225,7 +225,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(dt=st.sampled_from([1, 100, 1000, 5000]))
     def advance_time(self, dt: int) -> None:
         self.now += dt
-        assert self.real.expire_pending_transfers(self.now) == self.ref.expire_pending_transfers(self.now)
+        assert self.real.advance_time(self.now) == self.ref.advance_time(self.now)
 
     @precondition(lambda self: self.real.transfer_count > 0)
     @rule()

@@ -52,6 +52,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -204,6 +205,10 @@ class LedgerMachine {
   // std::invalid_argument on corrupt input or a state no command stream
   // could reach (Ledger::load's checks, and the chain's).
   static LedgerMachine restore(const std::uint8_t* data, std::size_t size);
+  // restore() onto the heap, for bindings that hold the machine by pointer.
+  static std::unique_ptr<LedgerMachine> restore_unique(const std::uint8_t* data, std::size_t size) {
+    return std::make_unique<LedgerMachine>(restore(data, size));
+  }
   std::uint64_t state_hash() const noexcept;
 
   // ---- conveniences: commands built here ------------------------------------------

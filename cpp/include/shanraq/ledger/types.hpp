@@ -161,6 +161,7 @@ constexpr SignedAmount split_signed(__int128 v) noexcept {
   const unsigned __int128 m = negative ? static_cast<unsigned __int128>(-v) : static_cast<unsigned __int128>(v);
   return SignedAmount{{static_cast<std::uint64_t>(m), static_cast<std::uint64_t>(m >> 64)}, negative};
 }
+constexpr SignedAmount account_balance(const Account& a) noexcept { return split_signed(available_balance(a)); }
 
 // TigerBeetle's TransferPendingStatus, plus kFailed: the id of a transfer that
 // failed for a transient reason, remembered so a retry answers id_already_failed.
