@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from shanraq_core import (
     ACCOUNT_DTYPE,
+    LEDGER_COMMAND_DTYPE,
     TRANSFER_DTYPE,
     AccountFlags,
     CapacityError,
@@ -22,7 +23,7 @@ from shanraq_core import (
     TransferFlags,
     make_transfer_id,
 )
-from shanraq_core.ledger import PendingStatus
+from shanraq_core.ledger import MAX_TIME_NS, PendingStatus
 from tests.ledger_reference import ReferenceLedger
 
 AF = AccountFlags
@@ -601,7 +602,10 @@ def test_automatic_eviction_is_deterministic_and_loses_nothing(
     places), have the same state after every batch and archive the same
     transfers; one that also evicts by hand has the same balances; and every
     created transfer is either still stored or archived, exactly once, with
-    its final state."""
+    its final state. (EVICT and DRAIN_EVICTED are commands, so time passes
+    in them: holds due then expire. The ledgers that do not evict or drain
+    when another does advance time instead, so all three release the same
+    holds at the same moments.)"""
     a = Ledger(16, 4096, 1024, idempotency_window_ns=WINDOW_MS * MS, max_archived=4096)
     b = Ledger(16, 192, 1024, idempotency_window_ns=WINDOW_MS * MS, max_archived=4096)
     c = Ledger(16, 4096, 1024, idempotency_window_ns=WINDOW_MS * MS)
@@ -622,11 +626,14 @@ def test_automatic_eviction_is_deterministic_and_loses_nothing(
                 created[row["id"]] = t.timestamp if t is not None else -1
         if evict:
             c.evict()
+            a.advance_time(0)
+            b.advance_time(0)
         if rng.integers(0, 3) == 0:
             k = int(rng.integers(0, 8))
             out = a.drain_evicted(k)
             assert out.dtype == TRANSFER_DTYPE
             assert out.tolist() == b.drain_evicted(k).tolist()
+            c.advance_time(0)
             drained.extend(out)
         for aid in range(1, 6):
             x, y, z = a.lookup_account(aid), b.lookup_account(aid), c.lookup_account(aid)
@@ -719,3 +726,160 @@ def test_idempotency_window_scenario_and_bad_input() -> None:
     for ms, seq in ((-1, 0), (1 << 42, 0), (0, 1 << 22), (0, 0), (0, -1)):
         with pytest.raises(ValueError, match=r"ms|sequence|reserved"):
             make_transfer_id(ms, seq)
+
+
+# ---- bad input at every entry point ------------------------------------------------------
+
+BAD_INTEGERS = [
+    (-1, ValueError),
+    (1 << 64, ValueError),
+    (True, TypeError),
+    (1.0, TypeError),
+    ("1", TypeError),
+]
+
+
+@pytest.mark.parametrize(("bad", "err"), BAD_INTEGERS)
+def test_every_entry_point_refuses_bad_integers_and_changes_nothing(
+    bad: object, err: type[Exception]
+) -> None:
+    led = fresh()
+    before = led.snapshot()
+    calls = {
+        "id": lambda v: led.create_account(v, USD, 1),
+        "ledger": lambda v: led.create_account(9, v, 1),
+        "code": lambda v: led.create_account(9, USD, v),
+        "flags": lambda v: led.create_account(9, USD, 1, flags=v),
+        "user_data_128": lambda v: led.create_account(9, USD, 1, user_data_128=v),
+        "user_data_32": lambda v: led.transfer(9, 1, 2, 1, USD, 1, user_data_32=v),
+        "limit": lambda v: led.create_account(9, USD, 1, limit=v),
+        "amount": lambda v: led.transfer(9, 1, 2, v, USD, 1),
+        "timeout_ns": lambda v: led.transfer(9, 1, 2, 1, USD, 1, timeout_ns=v),
+        "now_ns": lambda v: led.transfer(9, 1, 2, 1, USD, 1, now_ns=v),
+        "max": lambda v: led.drain_evicted(v),
+        "since": lambda v: led.account_history(1, since=v),
+        "until": lambda v: led.account_history(1, until=v),
+    }
+    for name, call in calls.items():
+        if name == "user_data_128" and bad == 1 << 64:
+            continue  # a valid 128-bit value
+        with pytest.raises(err, match=name):
+            call(bad)
+    for call in (
+        lambda: led.set_account_limit(bad, 1),  # type: ignore[arg-type]
+        lambda: led.set_account_limit(1, bad),  # type: ignore[arg-type]
+        lambda: led.set_account_limit(1, 1, now_ns=bad),  # type: ignore[arg-type]
+        lambda: led.advance_time(bad),  # type: ignore[arg-type]
+        lambda: led.evict(now_ns=bad),  # type: ignore[arg-type]
+        lambda: led.lookup_account(bad),  # type: ignore[arg-type]
+        lambda: led.lookup_transfer(bad),  # type: ignore[arg-type]
+        lambda: led.balance(bad),  # type: ignore[arg-type]
+        lambda: led.create_transfers(transfers({"id": 9}), now_ns=bad),  # type: ignore[arg-type]
+        lambda: led.create_accounts(np.zeros(1, dtype=ACCOUNT_DTYPE), now_ns=bad),  # type: ignore[arg-type]
+        lambda: Ledger(bad),  # type: ignore[arg-type]
+        lambda: Ledger(4, 4, 4, idempotency_window_ns=bad),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(err):
+            call()
+    assert led.snapshot() == before
+
+
+def test_times_beyond_the_range_and_bad_arrays_are_refused() -> None:
+    led = fresh()
+    before = led.snapshot()
+    for t in (MAX_TIME_NS + 1, -5):
+        with pytest.raises(ValueError, match="now_ns"):
+            led.transfer(9, 1, 2, 1, USD, 1, now_ns=t)
+        with pytest.raises(ValueError, match="now_ns"):
+            led.advance_time(t)
+    for bad_array, err in (
+        ([1, 2], TypeError),
+        (np.zeros(2, dtype=np.uint8), TypeError),
+        (np.zeros((2, 2), dtype=LEDGER_COMMAND_DTYPE), ValueError),
+        (np.zeros(2, dtype=TRANSFER_DTYPE), TypeError),
+    ):
+        with pytest.raises(err):
+            led.process(bad_array)  # type: ignore[arg-type]
+    renamed = np.dtype(
+        [(n if n != "timeout_ns" else "timeout", TRANSFER_DTYPE.fields[n][0]) for n in TRANSFER_DTYPE.names]
+    )  # type: ignore[union-attr,index]
+    with pytest.raises(TypeError, match="TRANSFER_DTYPE"):
+        led.create_transfers(np.zeros(1, dtype=renamed))
+    wrong_type = np.dtype(
+        [(n, "<u4" if n == "amount" else TRANSFER_DTYPE.fields[n][0]) for n in TRANSFER_DTYPE.names]
+    )  # type: ignore[union-attr,index]
+    with pytest.raises(TypeError, match="'amount'"):
+        led.create_transfers(np.zeros(1, dtype=wrong_type))
+    with pytest.raises(ValueError, match="not a ledger machine snapshot"):
+        Ledger.restore(b"not a snapshot at all, but long enough")
+    assert led.snapshot() == before
+    # Same fields in another layout (here the packed form): converted once.
+    packed = np.dtype([(n, TRANSFER_DTYPE.fields[n][0]) for n in TRANSFER_DTYPE.names], align=False)  # type: ignore[union-attr,index]
+    arr = np.zeros(1, dtype=packed)
+    for k, v in {
+        "id": 9,
+        "debit_account_id": 1,
+        "credit_account_id": 2,
+        "amount": 1,
+        "ledger": USD,
+        "code": 1,
+    }.items():
+        arr[k] = v
+    assert list(led.create_transfers(arr)) == [R.CREATED]
+
+
+def test_unknown_and_duplicate_ids_are_result_codes() -> None:
+    led = fresh()
+    assert led.transfer(1, 1, 2, 1, USD, 1) == R.CREATED
+    assert led.transfer(1, 1, 2, 1, USD, 1) == R.EXISTS
+    assert led.transfer(2, 99, 2, 1, USD, 1) == R.DEBIT_ACCOUNT_NOT_FOUND
+    assert (
+        led.transfer(3, 0, 0, 0, flags=TF.POST_PENDING_TRANSFER, pending_id=77)
+        == R.PENDING_TRANSFER_NOT_FOUND
+    )
+    assert led.create_account(1, USD, 1) == CreateAccountResult.EXISTS
+    assert led.set_account_limit(99, 1) == SetLimitResult.ACCOUNT_NOT_FOUND
+    assert led.set_account_limit(0, 1) == SetLimitResult.ID_MUST_NOT_BE_ZERO
+    assert led.lookup_account(99) is None
+    assert led.lookup_transfer(2) is None  # remembered as failed, not stored
+    assert led.account_history(99).shape == (0,)
+    dup = transfers(*[{"id": 50, "debit_account_id": 1, "credit_account_id": 4, "amount": 1, "ledger": USD,
+                       "code": 1}] * 2)  # fmt: skip
+    assert list(led.create_transfers(dup)) == [R.CREATED, R.EXISTS]
+
+
+# ---- the balance rule --------------------------------------------------------------------------
+
+
+def test_balance_rule_at_its_boundaries() -> None:
+    """One rule (C++ types.hpp): balance() is the room the constrained side
+    has left, signed; a balancing transfer moves at most max(0, room); a
+    transfer is refused exactly when the room is below its amount."""
+    led = Ledger(8, 64, 8)
+    debit_limited = AF.DEBITS_MUST_NOT_EXCEED_CREDITS
+    led.create_account(1, USD, 1)
+    led.create_account(2, USD, 1, flags=debit_limited, limit=10)
+    led.create_account(3, USD, 1, flags=AF.CREDITS_MUST_NOT_EXCEED_DEBITS, limit=U64)
+    led.create_account(4, USD, 1, flags=debit_limited, limit=U64)
+    assert led.balance(1) == 0
+    assert led.balance(2) == 10  # the limit alone
+    assert led.balance(3) == U64  # room beyond 2**64 - 1 is not cut
+    assert led.transfer(1, 2, 1, 11, USD, 1) == R.EXCEEDS_CREDITS  # room 10 < 11
+    assert led.transfer(2, 2, 1, 10, USD, 1) == R.CREATED  # room 10 == 10
+    assert led.balance(2) == 0
+    assert led.transfer(3, 2, 1, 5, USD, 1, flags=TF.BALANCING_DEBIT) == R.CREATED
+    assert led.lookup_transfer(3).amount == 0  # no room: moves nothing
+    assert led.set_account_limit(2, 4) == SetLimitResult.OK
+    assert led.balance(2) == -6  # beyond a lowered limit: negative
+    # Negative room: nothing to move, and the account is already beyond its
+    # limit, so even a zero movement is refused (TigerBeetle's rule).
+    assert led.transfer(4, 2, 1, 5, USD, 1, flags=TF.BALANCING_DEBIT) == R.EXCEEDS_CREDITS
+    assert led.balance(1) == 10  # an account with no flag: credits_posted - debits
+    # Holds count against the room.
+    assert led.transfer(5, 1, 2, 6, USD, 1) == R.CREATED
+    assert led.balance(2) == 0
+    led.create_account(5, USD, 1)
+    assert led.transfer(6, 4, 5, U64, USD, 1, flags=TF.PENDING) == R.CREATED  # room U64 == U64
+    assert led.balance(4) == 0
+    assert led.transfer(7, 3, 1, 1, USD, 1) == R.CREATED  # debits on a credit-limited account: free
+    assert led.balance(3) == U64 + 1  # debits_posted + limit - credits

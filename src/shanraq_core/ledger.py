@@ -37,6 +37,7 @@ from enum import IntEnum, IntFlag
 from typing import Any, ClassVar, cast
 
 import numpy as np
+import numpy.typing as npt
 
 from shanraq_core._core import ledger as _ledger
 from shanraq_core._core.ledger import (
@@ -479,6 +480,36 @@ for _cls, _table in zip(
 _ledger._register(CreateAccountResult, CreateTransferResult, SetLimitResult, Account, Transfer)
 
 
+_PAYLOAD_VIEWS = (
+    (LedgerCommandKind.CREATE_ACCOUNT, "account"),
+    (LedgerCommandKind.CREATE_TRANSFER, "transfer"),
+    (LedgerCommandKind.SET_ACCOUNT_LIMIT, "set_limit"),
+    (LedgerCommandKind.DRAIN_EVICTED, "drain"),
+)
+
+
+def _as_commands(commands: Any) -> Any:
+    """``commands`` itself, unless it is a one-dimensional array with the
+    fields of LEDGER_COMMAND_DTYPE in another layout (numpy's concatenate
+    and stacking give such a packed copy, in which the payload views are
+    separate bytes): then a LEDGER_COMMAND_DTYPE copy taking each command's
+    payload from the view its kind uses."""
+    if (
+        not isinstance(commands, np.ndarray)
+        or commands.dtype == LEDGER_COMMAND_DTYPE
+        or commands.dtype.names != LEDGER_COMMAND_DTYPE.names
+        or commands.ndim != 1
+    ):
+        return commands  # the binding accepts it or says why not
+    out = np.zeros(len(commands), dtype=LEDGER_COMMAND_DTYPE)
+    for name in ("seq", "time_ns", "kind", "flags", "reserved", "payload"):
+        out[name] = commands[name]
+    for kind, view in _PAYLOAD_VIEWS:
+        chosen = commands["kind"] == kind
+        out[view][chosen] = commands[view][chosen]
+    return out
+
+
 class Ledger(LedgerBase):
     """An in-process double-entry ledger state machine (see the module docstring).
 
@@ -528,7 +559,16 @@ class Ledger(LedgerBase):
                 raise ValueError(f"{name} must be in 1..2**31-1, got {value}")
         super().__init__(max_accounts, max_transfers, max_history, idempotency_window_ns, max_archived)
 
-    # Commands, conveniences and queries (process, create_account, transfer,
+    def process(self, commands: npt.NDArray[np.void]) -> npt.NDArray[np.void]:
+        """Applies LEDGER_COMMAND_DTYPE records in order; returns their
+        LEDGER_EVENT_DTYPE events (see ``_core.ledger.LedgerBase.process``).
+        Also takes the packed copy of the dtype that numpy's concatenate
+        gives (its payload views no longer share bytes: each command's payload
+        is read from the view its kind uses)."""
+        events: npt.NDArray[np.void] = super().process(_as_commands(commands))
+        return events
+
+    # Commands, conveniences and queries (create_account, transfer,
     # create_accounts, create_transfers, set_account_limit, advance_time,
     # evict, drain_evicted, lookup_account, lookup_transfer, balance,
     # account_history, state_hash, snapshot, restore) are implemented in C++

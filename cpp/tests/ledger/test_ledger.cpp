@@ -539,6 +539,31 @@ TEST(LedgerPipeline, LongBatchEqualsOneByOne) {
   EXPECT_GT(batch.history_count(), 0u);
 }
 
+// One balance rule (types.hpp) for balance(), EXCEEDS_* and balancing.
+TEST(LedgerBalanceRule, SignedRoomAtTheBoundaries) {
+  constexpr std::uint64_t kMax = ~std::uint64_t{0};
+  Account a = acct(1, 1, af::kDebitsMustNotExceedCredits, kMax);
+  EXPECT_EQ(available_balance(a), static_cast<__int128>(kMax));
+  a.credits_posted = kMax;  // credits + limit pass 2^64: not cut
+  EXPECT_EQ(available_balance(a), static_cast<__int128>(kMax) * 2);
+  a = acct(1, 1, af::kDebitsMustNotExceedCredits, 4);
+  a.debits_posted = 10;
+  EXPECT_EQ(debit_room(a), -6);  // beyond a lowered limit
+  const SignedAmount s = account_balance(a);
+  EXPECT_TRUE(s.negative);
+  EXPECT_EQ(s.magnitude[0], 6u);
+  EXPECT_EQ(s.magnitude[1], 0u);
+  // The limit counts only on the side its flag constrains.
+  a = acct(1, 1, af::kCreditsMustNotExceedDebits, 7);
+  EXPECT_EQ(debit_room(a), 0);
+  EXPECT_EQ(credit_room(a), 7);
+  EXPECT_EQ(available_balance(a), 7);
+  a.credits_pending = kMax;
+  a.debits_posted = kMax;
+  EXPECT_EQ(available_balance(a), 7);
+  EXPECT_EQ(split_signed(-(static_cast<__int128>(1) << 65)).magnitude[1], 2u);
+}
+
 // ---- idempotency window ------------------------------------------------------
 
 constexpr std::uint64_t kMs = 1'000'000;  // ns
