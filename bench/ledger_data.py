@@ -68,8 +68,8 @@ def transfers(n: int, n_accounts: int = N_ACCOUNTS, seed: int = SEED) -> npt.NDA
     return arr
 
 
-def loaded_ledger(n_accounts: int = N_ACCOUNTS, transfers_capacity: int = 1 << 23) -> Ledger:
-    led = Ledger(accounts_capacity=n_accounts, transfers_capacity=transfers_capacity, history_capacity=1)
+def loaded_ledger(n_accounts: int = N_ACCOUNTS, max_transfers: int = 1 << 23) -> Ledger:
+    led = Ledger(max_accounts=n_accounts, max_transfers=max_transfers, max_history=1)
     res = led.create_accounts(accounts(n_accounts))
     assert not res.any()
     return led
