@@ -89,9 +89,443 @@ inline void copy_transfer(Transfer& dst, const Transfer& src) noexcept {
   std::memcpy(&dst, v, sizeof(v));
 }
 
+using TR = CreateTransferResult;
+using AR = CreateAccountResult;
+using u128 = unsigned __int128;
+inline constexpr std::uint32_t kNotFound = IdMap::kNotFound;
+
+inline bool add_overflows(std::uint64_t a, std::uint64_t b) noexcept { return a > ~std::uint64_t{0} - b; }
+
+inline bool ud128_is_zero(const std::uint64_t (&v)[2]) noexcept { return (v[0] | v[1]) == 0; }
+inline bool ud128_eq(const std::uint64_t (&a)[2], const std::uint64_t (&b)[2]) noexcept {
+  return a[0] == b[0] && a[1] == b[1];
+}
+
+inline std::uint32_t same_bits(const Transfer& e, const Transfer& p) noexcept {
+  return (e.amount == p.amount ? kSameAmount : 0) |
+         (e.user_data_128[0] == p.user_data_128[0] && e.user_data_128[1] == p.user_data_128[1] ? kSameUserData128
+                                                                                                : 0) |
+         (e.user_data_64 == p.user_data_64 ? kSameUserData64 : 0) |
+         (e.user_data_32 == p.user_data_32 ? kSameUserData32 : 0);
+}
+
+// min(amount, max(0, room)): what a balancing transfer may move.
+inline std::uint64_t clamp_room(std::uint64_t amount, __int128 room) noexcept {
+  if (room <= 0) return 0;
+  return room < static_cast<__int128>(amount) ? static_cast<std::uint64_t>(room) : amount;
+}
+
 }  // namespace shanraq::ledger::detail
 
 namespace shanraq::ledger {
+
+// The code every event runs is defined here, inline, so that both
+// translation units that instantiate the request drivers (ledger.cpp for the
+// core's requests, machine.cpp for the machine's commands and conveniences)
+// inline it: out-of-line calls cost the batch path 4% (measured,
+// docs/perf_ledger.md). The module's private names are used unqualified.
+using namespace detail;
+
+// ---- per-event code --------------------------------------------------------------
+
+inline std::uint64_t Ledger::next_timestamp(std::uint64_t now) noexcept {
+  last_timestamp_ = std::max(now, last_timestamp_ + 1);
+  return last_timestamp_;
+}
+
+inline void Ledger::push_expiry(std::uint32_t transfer) noexcept {
+  if (in_chain_) {
+    deferred_expiries_[deferred_count_++] = transfer;
+    return;
+  }
+  expiries_.push(transfer);
+}
+
+inline void Ledger::remove_expiry(std::uint32_t pos) noexcept {
+  transfers_[expiries_.at(pos)].pending_id = 0;
+  expiries_.remove_at(pos);
+}
+
+inline void Ledger::expire_one(std::uint32_t index, std::uint64_t ts) noexcept {
+  Transfer& p = transfers_[index];
+  const std::uint32_t dr = account_map_.find(p.debit_account_id, accounts_.get());
+  const std::uint32_t cr = account_map_.find(p.credit_account_id, accounts_.get());
+  AccountHot& d = accounts_[dr];
+  AccountHot& c = accounts_[cr];
+  d.debits_pending -= p.amount;
+  c.credits_pending -= p.amount;
+  if (has(p.flags, tf::kClosingDebit)) d.flags &= static_cast<std::uint16_t>(~af::kClosed);
+  if (has(p.flags, tf::kClosingCredit)) c.flags &= static_cast<std::uint16_t>(~af::kClosed);
+  p.reserved = static_cast<std::uint32_t>(PendingStatus::kExpired);
+  history_reserved_ -= history_entries_for(d) + history_entries_for(c);
+  record_history(dr, ts);
+  record_history(cr, ts);
+}
+
+inline Transfer Ledger::exported(const Transfer& t) const noexcept {
+  Transfer out = t;
+  if (is_hold(t)) out.pending_id = 0;
+  out.reserved &= 0xFFU;
+  return out;
+}
+
+inline void Ledger::evict_step(std::size_t budget, std::uint64_t at) noexcept {
+  const std::uint64_t w = capacity_.idempotency_window_ns;
+  // Evicting a record erases its id from the map: a DRAM miss for its slot
+  // and one per record the backward shift reads. The records to evict next
+  // are the ones behind the head, so prefetch their slots kSlotAhead records
+  // ahead and, once those are cached, the cluster's records kClusterAhead
+  // ahead (measured: docs/perf_ledger.md).
+  constexpr std::uint32_t kRecordAhead = 48;
+  constexpr std::uint32_t kSlotAhead = 24;
+  constexpr std::uint32_t kClusterAhead = 12;
+  for (; budget > 0 && transfer_count_ > 0; --budget) {
+    const std::uint32_t from = head_;
+    const Transfer& t = transfers_[from];
+    const bool live = status_of(t) == PendingStatus::kPending;
+    if (!live && outside_window(t.id, at)) {
+      // Once per eviction (not per examined record): the pipeline advances
+      // by one record each time the head does.
+      if (transfer_count_ > kRecordAhead) [[likely]] {
+        // The old records themselves first: reading one to hash its id
+        // would otherwise be a demand miss.
+        const char* rec = reinterpret_cast<const char*>(&transfers_[slot_at(kRecordAhead)]);
+        prefetch_line(rec);
+        prefetch_line(rec + sizeof(Transfer) - 1);
+        transfer_map_.prefetch_h(hash_id(transfers_[slot_at(kSlotAhead)].id));
+        transfer_map_.prefetch_cluster(hash_id(transfers_[slot_at(kClusterAhead)].id), transfers_.get());
+      }
+      // Every later event has a timestamp of at least `at`, so this id is
+      // outside the window for every later command too.
+      const bool archived = capacity_.archive != 0 && status_of(t) != PendingStatus::kFailed;
+      if (archived && archive_count_ == capacity_.archive) return;  // wait for drain_evicted
+      if (archived) {
+        std::uint32_t slot = archive_head_ + archive_count_;
+        if (slot >= capacity_.archive) slot -= capacity_.archive;
+        archive_[slot] = exported(t);
+        ++archive_count_;
+      }
+      // A posted or voided timed hold may still have its (stale) heap entry.
+      if (is_hold(t) && t.pending_id != 0) remove_expiry(static_cast<std::uint32_t>(t.pending_id - 1));
+      transfer_map_.erase(t.id, transfers_.get());
+      head_ = next_slot(head_);
+      --transfer_count_;
+      continue;
+    }
+    // Not evictable yet (a live hold, or an id not yet outside the window).
+    // A record created inside the window stops the step: the records behind
+    // it were created later (but for ones already moved back, which wait at
+    // most W longer). An older one is a hold still pending or an id ahead of
+    // its timestamp: move it to the back, so it never holds up the others.
+    if (t.timestamp + w >= at) return;
+    const std::uint32_t to = slot_at(transfer_count_);  // == from when the ring is full: a rotation
+    head_ = next_slot(head_);
+    if (to == from) continue;
+    transfers_[to] = t;
+    transfer_map_.reindex(t.id, transfers_.get(), to);
+    if (is_hold(t) && t.pending_id != 0) expiries_.data()[t.pending_id - 1] = to;
+  }
+}
+
+
+inline void Ledger::touch_account(std::uint32_t index) noexcept {
+  if (in_chain_) account_undo_[account_undo_count_++] = AccountUndo{index, accounts_[index]};
+}
+
+inline void Ledger::set_status(std::uint32_t transfer, PendingStatus status) noexcept {
+  if (in_chain_) status_undo_[status_undo_count_++] = StatusUndo{transfer, transfers_[transfer].reserved};
+  transfers_[transfer].reserved = static_cast<std::uint32_t>(status);
+}
+
+inline void Ledger::record_history(std::uint32_t index, std::uint64_t ts) noexcept {
+  AccountHot& a = accounts_[index];
+  if (!has(a.flags, af::kHistory)) return;
+  HistoryEntry& e = history_[history_count_];
+  e.balance = AccountBalance{ts, a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted};
+  e.account = index;
+  e.prev = a.history_head;
+  a.history_head = ++history_count_;
+}
+
+inline std::uint32_t Ledger::append_transfer(const Transfer& t) noexcept {
+  const std::uint32_t index = slot_at(transfer_count_++);
+  transfers_[index] = t;
+  transfer_map_.insert(t.id, index);
+  return index;
+}
+
+inline std::uint32_t Ledger::append_transfer_at(const Transfer& t, std::size_t slot, std::uint64_t h) noexcept {
+  const std::uint32_t index = slot_at(transfer_count_++);
+  transfers_[index] = t;
+  transfer_map_.insert_at(slot, h, index);
+  return index;
+}
+
+inline void Ledger::remember_failed(std::uint64_t id, std::uint64_t ts) noexcept {
+  Transfer t{};
+  t.id = id;
+  t.timestamp = ts;
+  t.reserved = static_cast<std::uint32_t>(PendingStatus::kFailed);
+  append_transfer(t);
+}
+
+inline CreateTransferResult Ledger::transfer_exists(const Transfer& t, const Transfer& e) const noexcept {
+  if (t.flags != e.flags) return TR::kExistsWithDifferentFlags;
+  if (t.pending_id != (is_hold(e) ? 0 : e.pending_id)) return TR::kExistsWithDifferentPendingId;
+  if (t.timeout_ns != e.timeout_ns) return TR::kExistsWithDifferentTimeout;
+  if (has(t.flags, tf::kPostPendingTransfer | tf::kVoidPendingTransfer)) {
+    // Compared as against the hold it was created from, through the bits it
+    // recorded then (the hold may have been evicted since).
+    if (t.debit_account_id != 0 && t.debit_account_id != e.debit_account_id) {
+      return TR::kExistsWithDifferentDebitAccountId;
+    }
+    if (t.credit_account_id != 0 && t.credit_account_id != e.credit_account_id) {
+      return TR::kExistsWithDifferentCreditAccountId;
+    }
+    const bool full = has(t.flags, tf::kVoidPendingTransfer) ? t.amount == 0 : (t.amount == 0 || t.amount == kIdMax);
+    if (full ? (e.reserved & kSameAmount) == 0 : t.amount != e.amount) return TR::kExistsWithDifferentAmount;
+    if (ud128_is_zero(t.user_data_128) ? (e.reserved & kSameUserData128) == 0
+                                       : !ud128_eq(t.user_data_128, e.user_data_128)) {
+      return TR::kExistsWithDifferentUserData128;
+    }
+    if (t.user_data_64 == 0 ? (e.reserved & kSameUserData64) == 0 : t.user_data_64 != e.user_data_64) {
+      return TR::kExistsWithDifferentUserData64;
+    }
+    if (t.user_data_32 == 0 ? (e.reserved & kSameUserData32) == 0 : t.user_data_32 != e.user_data_32) {
+      return TR::kExistsWithDifferentUserData32;
+    }
+    if (t.ledger != 0 && t.ledger != e.ledger) return TR::kExistsWithDifferentLedger;
+    if (t.code != 0 && t.code != e.code) return TR::kExistsWithDifferentCode;
+    return TR::kExists;
+  }
+  if (t.debit_account_id != e.debit_account_id) return TR::kExistsWithDifferentDebitAccountId;
+  if (t.credit_account_id != e.credit_account_id) return TR::kExistsWithDifferentCreditAccountId;
+  // A balancing transfer's amount is an upper bound: a retry matches if the
+  // amount actually moved is within it.
+  if (has(t.flags, tf::kBalancingDebit | tf::kBalancingCredit) ? t.amount < e.amount : t.amount != e.amount) {
+    return TR::kExistsWithDifferentAmount;
+  }
+  if (!ud128_eq(t.user_data_128, e.user_data_128)) return TR::kExistsWithDifferentUserData128;
+  if (t.user_data_64 != e.user_data_64) return TR::kExistsWithDifferentUserData64;
+  if (t.user_data_32 != e.user_data_32) return TR::kExistsWithDifferentUserData32;
+  if (t.ledger != e.ledger) return TR::kExistsWithDifferentLedger;
+  if (t.code != e.code) return TR::kExistsWithDifferentCode;
+  return TR::kExists;
+}
+
+inline CreateTransferResult Ledger::apply_transfer(const Transfer& t, const IdHashes& h, std::uint64_t ts) noexcept {
+  if (t.timestamp != 0) return TR::kTimestampMustBeZero;
+  if ((t.flags & ~tf::kKnown) != 0) return TR::kReservedFlag;
+  if (t.reserved != 0) return TR::kReservedField;
+  if (t.id == 0) return TR::kIdMustNotBeZero;
+  if (t.id == kIdMax) return TR::kIdMustNotBeIntMax;
+  // Before the lookup, so the answer is the same whether evict() has dropped
+  // the id yet or not.
+  if (outside_window(t.id, ts)) [[unlikely]] return TR::kIdOutsideIdempotencyWindow;
+  // One probe answers idempotency and, for a new id, where it will be stored.
+  std::size_t slot = 0;
+  const std::uint32_t found = transfer_map_.find_or_slot(t.id, h.id, transfers_.get(), &slot);
+  if (found != kNotFound) [[unlikely]] {
+    const Transfer& e = transfers_[found];
+    if (status_of(e) == PendingStatus::kFailed) return TR::kIdAlreadyFailed;
+    return transfer_exists(t, e);
+  }
+  if (has(t.flags, tf::kPostPendingTransfer | tf::kVoidPendingTransfer)) return apply_post_or_void(t, h, ts, slot);
+
+  if (t.debit_account_id == 0) return TR::kDebitAccountIdMustNotBeZero;
+  if (t.debit_account_id == kIdMax) return TR::kDebitAccountIdMustNotBeIntMax;
+  if (t.credit_account_id == 0) return TR::kCreditAccountIdMustNotBeZero;
+  if (t.credit_account_id == kIdMax) return TR::kCreditAccountIdMustNotBeIntMax;
+  if (t.credit_account_id == t.debit_account_id) return TR::kAccountsMustBeDifferent;
+  if (t.pending_id != 0) return TR::kPendingIdMustBeZero;
+  const bool pending = has(t.flags, tf::kPending);
+  if (!pending) {
+    if (t.timeout_ns != 0) return TR::kTimeoutReservedForPendingTransfer;
+    if (has(t.flags, tf::kClosingDebit | tf::kClosingCredit)) return TR::kClosingTransferMustBePending;
+  }
+  if (t.amount == 0 &&
+      !has(t.flags, tf::kBalancingDebit | tf::kBalancingCredit | tf::kClosingDebit | tf::kClosingCredit)) {
+    return TR::kAmountMustNotBeZero;
+  }
+  if (t.ledger == 0) return TR::kLedgerMustNotBeZero;
+  if (t.code == 0) return TR::kCodeMustNotBeZero;
+
+  const std::uint32_t dr = account_map_.find_h(t.debit_account_id, h.debit, accounts_.get());
+  if (dr == kNotFound) return TR::kDebitAccountNotFound;
+  const std::uint32_t cr = account_map_.find_h(t.credit_account_id, h.credit, accounts_.get());
+  if (cr == kNotFound) return TR::kCreditAccountNotFound;
+  AccountHot& d = accounts_[dr];
+  AccountHot& c = accounts_[cr];
+  if (d.ledger != c.ledger) return TR::kAccountsMustHaveTheSameLedger;
+  if (t.ledger != d.ledger) return TR::kTransferMustHaveTheSameLedgerAsAccounts;
+  if (has(d.flags, af::kClosed)) return TR::kDebitAccountAlreadyClosed;
+  if (has(c.flags, af::kClosed)) return TR::kCreditAccountAlreadyClosed;
+
+  std::uint64_t amount = t.amount;
+  if (has(t.flags, tf::kBalancingDebit | tf::kBalancingCredit)) [[unlikely]] {
+    // At most the room the balance rule (types.hpp) leaves, and never less than 0.
+    if (has(t.flags, tf::kBalancingDebit)) amount = clamp_room(amount, debit_room(d));
+    if (has(t.flags, tf::kBalancingCredit)) amount = clamp_room(amount, credit_room(c));
+  }
+
+  // Overflow checks in TigerBeetle's order. Each sum is formed once; the
+  // "debits" / "credits" totals are pending + posted + amount.
+  std::uint64_t sum = 0;
+  if (pending) {
+    if (__builtin_add_overflow(d.debits_pending, amount, &sum)) return TR::kOverflowsDebitsPending;
+    if (__builtin_add_overflow(c.credits_pending, amount, &sum)) return TR::kOverflowsCreditsPending;
+  }
+  if (__builtin_add_overflow(d.debits_posted, amount, &sum)) return TR::kOverflowsDebitsPosted;
+  if (__builtin_add_overflow(c.credits_posted, amount, &sum)) return TR::kOverflowsCreditsPosted;
+  const u128 debits = u128{d.debits_pending} + d.debits_posted + amount;
+  const u128 credits = u128{c.credits_pending} + c.credits_posted + amount;
+  if (debits > ~std::uint64_t{0}) return TR::kOverflowsDebits;
+  if (credits > ~std::uint64_t{0}) return TR::kOverflowsCredits;
+  if (t.timeout_ns > kTimeMax - ts) return TR::kOverflowsTimeout;
+  // The balance rule (types.hpp): the constrained side's room must cover the amount.
+  if (has(d.flags, af::kDebitsMustNotExceedCredits) && debits > u128{d.credits_posted} + d.limit) {
+    return TR::kExceedsCredits;
+  }
+  if (has(c.flags, af::kCreditsMustNotExceedDebits) && credits > u128{c.debits_posted} + c.limit) {
+    return TR::kExceedsDebits;
+  }
+
+  // Past every check: the transfer succeeds.
+  if (in_chain_) [[unlikely]] {
+    touch_account(dr);
+    touch_account(cr);
+  }
+  const std::uint32_t index = slot_at(transfer_count_++);
+  Transfer& stored = transfers_[index];
+  copy_transfer(stored, t);
+  stored.amount = amount;
+  stored.timestamp = ts;
+  stored.reserved = static_cast<std::uint32_t>(pending ? PendingStatus::kPending : PendingStatus::kNone);
+  transfer_map_.insert_at(slot, h.id, index);
+  if (pending) {
+    d.debits_pending += amount;
+    c.credits_pending += amount;
+  } else {
+    d.debits_posted += amount;
+    c.credits_posted += amount;
+  }
+  if (has(t.flags, tf::kClosingDebit | tf::kClosingCredit | tf::kPending) || has(d.flags | c.flags, af::kHistory))
+      [[unlikely]] {
+    if (has(t.flags, tf::kClosingDebit)) d.flags |= af::kClosed;
+    if (has(t.flags, tf::kClosingCredit)) c.flags |= af::kClosed;
+    record_history(dr, ts);
+    record_history(cr, ts);
+    if (pending && t.timeout_ns != 0) {
+      history_reserved_ += history_entries_for(d) + history_entries_for(c);
+      push_expiry(index);
+    }
+  }
+  return TR::kOk;
+}
+
+inline CreateTransferResult Ledger::apply_post_or_void(const Transfer& t, const IdHashes& h, std::uint64_t ts, std::size_t slot) noexcept {
+  const bool post = has(t.flags, tf::kPostPendingTransfer);
+  const bool is_void = has(t.flags, tf::kVoidPendingTransfer);
+  if (post && is_void) return TR::kFlagsAreMutuallyExclusive;
+  if (has(t.flags, tf::kPending | tf::kBalancingDebit | tf::kBalancingCredit | tf::kClosingDebit |
+                       tf::kClosingCredit)) {
+    return TR::kFlagsAreMutuallyExclusive;
+  }
+  if (t.pending_id == 0) return TR::kPendingIdMustNotBeZero;
+  if (t.pending_id == kIdMax) return TR::kPendingIdMustNotBeIntMax;
+  if (t.pending_id == t.id) return TR::kPendingIdMustBeDifferent;
+  if (t.timeout_ns != 0) return TR::kTimeoutReservedForPendingTransfer;
+
+  const std::uint32_t pi = transfer_map_.find_h(t.pending_id, h.pending, transfers_.get());
+  // evict() keeps live holds only, so outside the window anything else answers
+  // this code, whether or not it has been dropped yet.
+  if (outside_window(t.pending_id, ts) &&
+      (pi == kNotFound || status_of(transfers_[pi]) != PendingStatus::kPending)) [[unlikely]] {
+    return TR::kPendingIdOutsideIdempotencyWindow;
+  }
+  if (pi == kNotFound || status_of(transfers_[pi]) == PendingStatus::kFailed) return TR::kPendingTransferNotFound;
+  const Transfer& p = transfers_[pi];
+  if (!has(p.flags, tf::kPending)) return TR::kPendingTransferNotPending;
+  const std::uint32_t dr = account_map_.find(p.debit_account_id, accounts_.get());
+  const std::uint32_t cr = account_map_.find(p.credit_account_id, accounts_.get());
+  AccountHot& d = accounts_[dr];
+  AccountHot& c = accounts_[cr];
+  if (t.debit_account_id != 0 && t.debit_account_id != p.debit_account_id) {
+    return TR::kPendingTransferHasDifferentDebitAccountId;
+  }
+  if (t.credit_account_id != 0 && t.credit_account_id != p.credit_account_id) {
+    return TR::kPendingTransferHasDifferentCreditAccountId;
+  }
+  if (t.ledger != 0 && t.ledger != p.ledger) return TR::kPendingTransferHasDifferentLedger;
+  if (t.code != 0 && t.code != p.code) return TR::kPendingTransferHasDifferentCode;
+  // 0 means the full pending amount (TigerBeetle's rule before 0.16, and still
+  // its rule for voids); for posts 2^64 - 1 does too (its rule since 0.16).
+  std::uint64_t amount = t.amount;
+  if (amount == 0 || (post && amount == kIdMax)) amount = p.amount;
+  if (amount > p.amount) return TR::kExceedsPendingTransferAmount;
+  if (is_void && amount < p.amount) return TR::kPendingTransferHasDifferentAmount;
+  switch (status_of(p)) {
+    case PendingStatus::kPosted:
+      return TR::kPendingTransferAlreadyPosted;
+    case PendingStatus::kVoided:
+      return TR::kPendingTransferAlreadyVoided;
+    case PendingStatus::kExpired:
+      return TR::kPendingTransferExpired;
+    default:
+      break;
+  }
+  // The hold may be due but not yet released (its expiry waits for the end of
+  // the linked chain being applied): it is expired all the same.
+  if (p.timeout_ns != 0 && p.timestamp + p.timeout_ns <= ts) return TR::kPendingTransferExpired;
+  // The only movement a closed account allows is voiding a hold.
+  if (!is_void) {
+    if (has(d.flags, af::kClosed)) return TR::kDebitAccountAlreadyClosed;
+    if (has(c.flags, af::kClosed)) return TR::kCreditAccountAlreadyClosed;
+  }
+
+  touch_account(dr);
+  touch_account(cr);
+  Transfer stored{};
+  stored.id = t.id;
+  stored.debit_account_id = p.debit_account_id;
+  stored.credit_account_id = p.credit_account_id;
+  stored.amount = amount;
+  stored.pending_id = t.pending_id;
+  if (ud128_is_zero(t.user_data_128)) {
+    stored.user_data_128[0] = p.user_data_128[0];
+    stored.user_data_128[1] = p.user_data_128[1];
+  } else {
+    stored.user_data_128[0] = t.user_data_128[0];
+    stored.user_data_128[1] = t.user_data_128[1];
+  }
+  stored.user_data_64 = t.user_data_64 != 0 ? t.user_data_64 : p.user_data_64;
+  stored.user_data_32 = t.user_data_32 != 0 ? t.user_data_32 : p.user_data_32;
+  stored.ledger = p.ledger;
+  stored.code = p.code;
+  stored.flags = t.flags;
+  stored.timestamp = ts;
+  stored.reserved = same_bits(stored, p);
+  const std::uint64_t held = p.amount;
+  const std::uint16_t p_flags = p.flags;
+  const bool timed = p.timeout_ns != 0;
+  set_status(pi, post ? PendingStatus::kPosted : PendingStatus::kVoided);
+  append_transfer_at(stored, slot, h.id);
+  d.debits_pending -= held;
+  c.credits_pending -= held;
+  if (post) {
+    d.debits_posted += amount;
+    c.credits_posted += amount;
+  } else {
+    if (has(p_flags, tf::kClosingDebit)) d.flags &= static_cast<std::uint16_t>(~af::kClosed);
+    if (has(p_flags, tf::kClosingCredit)) c.flags &= static_cast<std::uint16_t>(~af::kClosed);
+  }
+  if (timed) history_reserved_ -= history_entries_for(d) + history_entries_for(c);
+  record_history(dr, ts);
+  record_history(cr, ts);
+  return TR::kOk;
+}
+
+// ---- request drivers ---------------------------------------------------------------
 
 template <class Sink>
 std::size_t Ledger::expire_due(std::uint64_t now, std::size_t at, Sink& sink) noexcept {
