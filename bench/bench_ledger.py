@@ -59,6 +59,25 @@ def _time_ordered(n: int) -> tuple[Any, Any]:
     return stream, ms
 
 
+class ProcessCommands:
+    """The batch workload as CREATE_TRANSFER commands through process()
+    (128-byte commands in, 128-byte events out), in 8190-command batches;
+    compare with CreateTransfersBatch (the same transfers, results only)."""
+
+    timeout = 600
+    number = 1
+    repeat = 5
+
+    def setup(self) -> None:
+        self.commands = data.transfer_commands(data.transfers(N_BATCH))
+        self.ledger = data.loaded_ledger(max_transfers=N_BATCH)
+        self.ledger.prefault()
+
+    def time_process(self) -> None:
+        for i in range(0, N_BATCH, data.BATCH):
+            self.ledger.process(self.commands[i : i + data.BATCH])
+
+
 class Evict:
     """evict() at a quiet moment: N_BATCH stored time-ordered transfers, then
     time moves on (an account event) so the older half is outside the window."""

@@ -6,7 +6,7 @@ baseline:
 
 - batch: create_transfers from numpy in TigerBeetle-sized batches (8190), on
   1M accounts, uniformly random pairs, ~10% of payments two-phase (hold, then
-  post);
+  post); and the same transfers as commands through process() (events out);
 - per call: Ledger.transfer(...) in a Python loop, and its latency
   distribution recorded with shanraq_core.LatencyHistogram (P50/P99/P99.9,
   including the timer's own cost);
@@ -63,6 +63,21 @@ def batch_rate(n: int) -> tuple[float, float]:
     assert not res.any()
     assert led.transfer_count == n
     return n / dt, n / dc
+
+
+def process_rate(n: int) -> float:
+    """The same workload as CREATE_TRANSFER commands through process()
+    (events out), per second of this thread's CPU time."""
+    cmds = data.transfer_commands(data.transfers(n))
+    led = data.loaded_ledger(max_transfers=n)
+    led.prefault()
+    c0 = time.thread_time()
+    for i in range(0, n, data.BATCH):
+        ev = led.process(cmds[i : i + data.BATCH])
+    dc = time.thread_time() - c0
+    assert not ev["result"].any()
+    assert led.transfer_count == n
+    return n / dc
 
 
 def per_call(n: int) -> tuple[float, float, LatencyHistogram, float, float, float]:
@@ -386,6 +401,12 @@ def main() -> None:
         f"time (runs: {', '.join(f'{r / 1e6:.2f}' for r in cpu_rates)}); "
         f"wall: median {statistics.median(rates) / 1e6:.2f} M/s "
         f"(runs: {', '.join(f'{r / 1e6:.2f}' for r in rates)})"
+    )
+    commands = [process_rate(args.transfers) for _ in range(args.repeats)]
+    print(
+        f"batch process(commands), events out: median {statistics.median(commands) / 1e6:.2f} M/s of "
+        f"CPU time (runs: {', '.join(f'{r / 1e6:.2f}' for r in commands)}); "
+        f"{statistics.median(commands) / statistics.median(cpu_rates):.2f}x create_transfers"
     )
     calls = [per_call(args.per_call) for _ in range(args.repeats)]
     best = statistics.median(c[0] for c in calls)
