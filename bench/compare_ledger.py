@@ -302,19 +302,41 @@ def ab(old_so: str, per_call_n: int = 1_000_000, batch_n: int = 4_000_000, repea
         assert led.transfer_count == batch_n
         return rate
 
+    # Batches with eviction running: time-ordered ids into a full window
+    # (1M transfers' time), so every transfer also evicts one.
+    evict_n = 1_000_000
+    timed, ms = _time_ordered(2 * evict_n)
+    other_timed = timed.view(other.TRANSFER_DTYPE)
+
+    def evicting(cls: Any, arr: Any) -> float:
+        # Positional arguments: (accounts, transfers, history, window ns) in both builds.
+        led = cls(data.N_ACCOUNTS, 2 * evict_n, 1, evict_n // 1000 * 1_000_000)
+        assert not led.create_accounts(data.accounts()).any()
+        led.prefault()
+        for i in range(0, evict_n, data.BATCH):
+            j = min(i + data.BATCH, evict_n)
+            led.create_transfers(arr[i:j], int(ms[j - 1]) * 1_000_000)
+        c0 = time.thread_time()
+        for i in range(evict_n, 2 * evict_n, data.BATCH):
+            j = min(i + data.BATCH, 2 * evict_n)
+            assert not led.create_transfers(arr[i:j], int(ms[j - 1]) * 1_000_000).any()
+        return evict_n / (time.thread_time() - c0)
+
+    other_cls = other.Ledger if hasattr(other, "Ledger") else other.LedgerBase
     builds = {
-        "other": (lambda n: _other_ledger(other, n), other_stream),
-        "this": (lambda n: Ledger(data.N_ACCOUNTS, n, 1), stream),
+        "other": (lambda n: _other_ledger(other, n), other_stream, other_cls, other_timed),
+        "this": (lambda n: Ledger(data.N_ACCOUNTS, n, 1), stream, Ledger, timed),
     }
     rates: dict[tuple[str, str], list[float]] = {}
     for k in range(repeats):
         order = ["other", "this"] if k % 2 == 0 else ["this", "other"]
         for name in order:
-            make, arr = builds[name]
+            make, arr, cls, arr_timed = builds[name]
             rates.setdefault((name, "per call"), []).append(per_call(make))
             rates.setdefault((name, "batch"), []).append(batch(make, arr))
+            rates.setdefault((name, "evicting batch"), []).append(evicting(cls, arr_timed))
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    for what in ("per call", "batch"):
+    for what in ("per call", "batch", "evicting batch"):
         a = statistics.median(rates[("other", what)])
         b = statistics.median(rates[("this", what)])
         runs = {n: ", ".join(f"{r / 1e6:.2f}" for r in rates[(n, what)]) for n in ("other", "this")}

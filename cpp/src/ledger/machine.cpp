@@ -39,6 +39,24 @@ bool all_zero(const void* p, std::size_t n) noexcept {
   return true;
 }
 
+// The header's 14 reserved bytes, checked for every command: three loads.
+bool header_reserved_clear(const LedgerCommand& c) noexcept {
+  std::uint64_t a;
+  std::uint32_t b;
+  std::uint16_t d;
+  std::memcpy(&a, c.reserved, 8);
+  std::memcpy(&b, c.reserved + 8, 4);
+  std::memcpy(&d, c.reserved + 12, 2);
+  return (a | b | d) == 0;
+}
+
+// rejection(c) == 0 for a create command of kind k8 (which uses its whole
+// payload): the segment scan's per-command check, inline.
+inline bool valid_create(const LedgerCommand& c, std::uint8_t k8) noexcept {
+  return c.kind == k8 && (c.flags & ~cf::kKnown) == 0 && header_reserved_clear(c) && c.time_ns >= 0 &&
+         c.time_ns <= kMaxTime;
+}
+
 void check_time_arg(std::int64_t t) {
   if (t < 0 || t > kMaxTime) {
     throw std::invalid_argument("time_ns must be in 0.." + std::to_string(kMaxTime) + ", got " + std::to_string(t));
@@ -77,8 +95,7 @@ struct EventSink {
     return clock;
   }
   LedgerEvent& push(std::size_t i, LedgerEventType type, std::uint32_t result, std::uint64_t ts) {
-    LedgerEvent& e = out.emplace_back();
-    std::memset(&e, 0, sizeof(e));
+    LedgerEvent& e = out.emplace_back();  // value-initialised: every byte 0
     e.seq = base + i;
     e.time_ns = time_of(i);
     e.type = static_cast<std::uint8_t>(type);
@@ -157,7 +174,8 @@ std::uint32_t LedgerMachine::rejection(const Command& c) noexcept {
     return static_cast<std::uint32_t>(CommandRejection::kUnknownKind);
   }
   if ((c.flags & ~cf::kKnown) != 0) return static_cast<std::uint32_t>(CommandRejection::kReservedFlag);
-  bool reserved_clear = all_zero(c.reserved, sizeof(c.reserved));
+  static_assert(sizeof(c.reserved) == 14);
+  bool reserved_clear = header_reserved_clear(c);
   switch (kind) {
     case K::kAdvanceTime:
     case K::kEvict:
@@ -211,8 +229,7 @@ void LedgerMachine::process(const Command* cmds, std::size_t n, std::vector<Even
     if (why != 0) [[unlikely]] {
       // Its event must follow the open chain's.
       if (chain_len_ != 0) apply_chain(out);
-      LedgerEvent& e = out.emplace_back();
-      std::memset(&e, 0, sizeof(e));
+      LedgerEvent& e = out.emplace_back();  // value-initialised: every byte 0
       e.seq = next_seq_++;
       e.time_ns = clock_;
       e.type = static_cast<std::uint8_t>(LedgerEventType::kRejected);
@@ -256,7 +273,7 @@ std::size_t LedgerMachine::run_creates(const Command* cmds, std::size_t i, std::
                                        std::vector<Event>& out) {
   const auto k8 = static_cast<std::uint8_t>(kind);
   std::size_t j = i;
-  while (j < n && cmds[j].kind == k8 && rejection(cmds[j]) == 0) ++j;
+  while (j < n && valid_create(cmds[j], k8)) ++j;
   if (chain_len_ != 0) {
     // The open chain continues: its members wait until one closes it.
     for (std::size_t k = i; k < j; ++k) {
