@@ -102,7 +102,7 @@ class AccountFlags(IntFlag):
     """Account.flags (TigerBeetle's bits; its ``imported`` bit is reserved here)."""
 
     NONE = 0
-    #: The account and the next one in the batch succeed or fail together.
+    #: The account and the next create succeed or fail together (a linked chain).
     LINKED = 1 << 0
     #: debits_pending + debits_posted may not exceed credits_posted (+ limit).
     DEBITS_MUST_NOT_EXCEED_CREDITS = 1 << 1
@@ -118,7 +118,7 @@ class TransferFlags(IntFlag):
     """Transfer.flags (TigerBeetle's bits; its ``imported`` bit is reserved here)."""
 
     NONE = 0
-    #: This transfer and the next one in the batch succeed or fail together.
+    #: This transfer and the next create succeed or fail together (a linked chain).
     LINKED = 1 << 0
     #: A hold: moves the amount to the pending balances until posted, voided or expired.
     PENDING = 1 << 1
@@ -145,7 +145,7 @@ class CreateAccountResult(IntEnum):
     OK = 0
     #: Not created: another account of its linked chain failed.
     LINKED_EVENT_FAILED = 1
-    #: Not created: the last account of the batch has LINKED set.
+    #: Not created: its chain was still linked at the end of the request (or of 8190 members).
     LINKED_EVENT_CHAIN_OPEN = 2
     #: Not created: timestamp must be 0 (the ledger assigns it).
     TIMESTAMP_MUST_BE_ZERO = 3
@@ -198,7 +198,7 @@ class CreateTransferResult(IntEnum):
     OK = 0
     #: Not created: another transfer of its linked chain failed.
     LINKED_EVENT_FAILED = 1
-    #: Not created: the last transfer of the batch has LINKED set.
+    #: Not created: its chain was still linked at the end of the request (or of 8190 members).
     LINKED_EVENT_CHAIN_OPEN = 2
     #: Not created: timestamp must be 0 (the ledger assigns it).
     TIMESTAMP_MUST_BE_ZERO = 3
