@@ -38,7 +38,7 @@ class CreateTransfersBatch:
 
     def setup(self) -> None:
         self.stream = data.transfers(N_BATCH)
-        self.ledger = data.loaded_ledger(transfers_capacity=N_BATCH)
+        self.ledger = data.loaded_ledger(max_transfers=N_BATCH)
         self.ledger.prefault()
 
     def time_create_transfers(self) -> None:
@@ -59,6 +59,25 @@ def _time_ordered(n: int) -> tuple[Any, Any]:
     return stream, ms
 
 
+class ProcessCommands:
+    """The batch workload as CREATE_TRANSFER commands through process()
+    (128-byte commands in, 128-byte events out), in 8190-command batches;
+    compare with CreateTransfersBatch (the same transfers, results only)."""
+
+    timeout = 600
+    number = 1
+    repeat = 5
+
+    def setup(self) -> None:
+        self.commands = data.transfer_commands(data.transfers(N_BATCH))
+        self.ledger = data.loaded_ledger(max_transfers=N_BATCH)
+        self.ledger.prefault()
+
+    def time_process(self) -> None:
+        for i in range(0, N_BATCH, data.BATCH):
+            self.ledger.process(self.commands[i : i + data.BATCH])
+
+
 class Evict:
     """evict() at a quiet moment: N_BATCH stored time-ordered transfers, then
     time moves on (an account event) so the older half is outside the window."""
@@ -70,13 +89,13 @@ class Evict:
     def setup(self) -> None:
         stream, ms = _time_ordered(N_BATCH)
         window_ns = N_BATCH // 2 // 1000 * 1_000_000
-        self.ledger = Ledger(data.N_ACCOUNTS + 1, N_BATCH, 1, idempotency_window=window_ns)
+        self.ledger = Ledger(data.N_ACCOUNTS + 1, N_BATCH, 1, idempotency_window_ns=window_ns)
         self.ledger.create_accounts(data.accounts())
         # All inside the window while they arrive: nothing is evicted yet.
         t_end = int(ms[-1]) * 1_000_000
         for i in range(0, N_BATCH, data.BATCH):
-            self.ledger.create_transfers(stream[i : i + data.BATCH], now=t_end - window_ns)
-        self.ledger.create_account(data.N_ACCOUNTS + 1, 1, 1, now=t_end)
+            self.ledger.create_transfers(stream[i : i + data.BATCH], now_ns=t_end - window_ns)
+        self.ledger.create_account(data.N_ACCOUNTS + 1, 1, 1, now_ns=t_end)
 
     def time_evict(self) -> None:
         # number = 1: each sample evicts from a fresh ledger built by setup.
@@ -96,17 +115,17 @@ class CreateTransfersEvicting:
         stream, ms = _time_ordered(2 * N_BATCH)
         self.stream, self.ms = stream[N_BATCH:], ms[N_BATCH:]
         window_ns = N_BATCH // 1000 * 1_000_000
-        self.ledger = Ledger(data.N_ACCOUNTS, 2 * N_BATCH, 1, idempotency_window=window_ns)
+        self.ledger = Ledger(data.N_ACCOUNTS, 2 * N_BATCH, 1, idempotency_window_ns=window_ns)
         self.ledger.create_accounts(data.accounts())
         self.ledger.prefault()
         for i in range(0, N_BATCH, data.BATCH):
             j = min(i + data.BATCH, N_BATCH)
-            self.ledger.create_transfers(stream[i:j], now=int(ms[j - 1]) * 1_000_000)
+            self.ledger.create_transfers(stream[i:j], now_ns=int(ms[j - 1]) * 1_000_000)
 
     def time_create_transfers_evicting(self) -> None:
         for i in range(0, N_BATCH, data.BATCH):
             j = min(i + data.BATCH, N_BATCH)
-            self.ledger.create_transfers(self.stream[i:j], now=int(self.ms[j - 1]) * 1_000_000)
+            self.ledger.create_transfers(self.stream[i:j], now_ns=int(self.ms[j - 1]) * 1_000_000)
 
 
 class TransferPerCall:
@@ -116,7 +135,7 @@ class TransferPerCall:
 
     def setup(self) -> None:
         self.rows: list[Any] = data.transfers(N_CALLS, seed=11).tolist()
-        self.ledger = data.loaded_ledger(transfers_capacity=N_CALLS)
+        self.ledger = data.loaded_ledger(max_transfers=N_CALLS)
 
     def time_transfer(self) -> None:
         tr = self.ledger.transfer

@@ -6,7 +6,7 @@ baseline:
 
 - batch: create_transfers from numpy in TigerBeetle-sized batches (8190), on
   1M accounts, uniformly random pairs, ~10% of payments two-phase (hold, then
-  post);
+  post); and the same transfers as commands through process() (events out);
 - per call: Ledger.transfer(...) in a Python loop, and its latency
   distribution recorded with shanraq_core.LatencyHistogram (P50/P99/P99.9,
   including the timer's own cost);
@@ -23,8 +23,9 @@ baseline:
   without and with an archive drained after every batch;
 - --evict-cost: ns per evicted transfer (a full window against one that
   evicts nothing, same process);
-- --ab OTHER_LEDGER_SO: per-call transfer() against another build of the
-  ledger extension loaded side by side (runs alternating).
+- --ab OTHER_LEDGER_SO: per-call transfer() and batch create_transfers()
+  against another build of the ledger extension (e.g. the previous commit's)
+  loaded side by side in this process (runs alternating, CPU time).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def batch_rate(n: int) -> tuple[float, float]:
     batch runs on the calling thread with the GIL released, so thread time
     counts it all, and not the time other processes on a shared machine take)."""
     stream = data.transfers(n)
-    led = data.loaded_ledger(transfers_capacity=n)
+    led = data.loaded_ledger(max_transfers=n)
     led.prefault()
     t0, c0 = time.perf_counter(), time.thread_time()
     for i in range(0, n, data.BATCH):
@@ -64,6 +65,21 @@ def batch_rate(n: int) -> tuple[float, float]:
     return n / dt, n / dc
 
 
+def process_rate(n: int) -> float:
+    """The same workload as CREATE_TRANSFER commands through process()
+    (events out), per second of this thread's CPU time."""
+    cmds = data.transfer_commands(data.transfers(n))
+    led = data.loaded_ledger(max_transfers=n)
+    led.prefault()
+    c0 = time.thread_time()
+    for i in range(0, n, data.BATCH):
+        ev = led.process(cmds[i : i + data.BATCH])
+    dc = time.thread_time() - c0
+    assert not ev["result"].any()
+    assert led.transfer_count == n
+    return n / dc
+
+
 def per_call(n: int) -> tuple[float, float, LatencyHistogram, float, float, float]:
     """Per-call transfers, plus two baselines of the same loop in the same
     process: the binding's whole cost without ledger work (id 0: every
@@ -72,7 +88,7 @@ def per_call(n: int) -> tuple[float, float, LatencyHistogram, float, float, floa
     Rates are per second of this thread's CPU time except the first."""
     stream = data.transfers(n).tolist()
     # One spare slot: the id-0 baseline must pass the capacity check.
-    led = data.loaded_ledger(transfers_capacity=n + 1)
+    led = data.loaded_ledger(max_transfers=n + 1)
     led.prefault()
     tr = led.transfer
     # Plain loop for throughput, positional fields as a caller would pass them.
@@ -135,8 +151,8 @@ def window_run(n: int = 10_000_000, room: int = 2_000_000, per_ms: int = 1000, a
         data.N_ACCOUNTS,
         room,
         1,
-        idempotency_window=window_ms * 1_000_000,
-        archive_capacity=4 * data.BATCH if archive else 0,
+        idempotency_window_ns=window_ms * 1_000_000,
+        max_archived=4 * data.BATCH if archive else 0,
     )
     assert not led.create_accounts(data.accounts()).any()
     led.prefault()
@@ -155,7 +171,7 @@ def window_run(n: int = 10_000_000, room: int = 2_000_000, per_ms: int = 1000, a
     for i in range(0, n, data.BATCH):
         j = min(i + data.BATCH, n)
         c0 = time.thread_time()
-        res = led.create_transfers(stream[i:j], now=int(ms[j - 1]) * 1_000_000)
+        res = led.create_transfers(stream[i:j], now_ns=int(ms[j - 1]) * 1_000_000)
         if archive:
             drained += len(led.drain_evicted())
         batch_s.append(time.thread_time() - c0)
@@ -185,16 +201,16 @@ def evict_cost(n: int = 1_000_000, repeats: int = 3) -> None:
     stream, ms = _time_ordered(2 * n)
 
     def run(window_factor: int) -> float:
-        led = Ledger(data.N_ACCOUNTS, 2 * n, 1, idempotency_window=n // 1000 * 1_000_000 * window_factor)
+        led = Ledger(data.N_ACCOUNTS, 2 * n, 1, idempotency_window_ns=n // 1000 * 1_000_000 * window_factor)
         assert not led.create_accounts(data.accounts()).any()
         led.prefault()
         for i in range(0, n, data.BATCH):
             j = min(i + data.BATCH, n)
-            led.create_transfers(stream[i:j], now=int(ms[j - 1]) * 1_000_000)
+            led.create_transfers(stream[i:j], now_ns=int(ms[j - 1]) * 1_000_000)
         c0 = time.thread_time()
         for i in range(n, 2 * n, data.BATCH):
             j = min(i + data.BATCH, 2 * n)
-            assert not led.create_transfers(stream[i:j], now=int(ms[j - 1]) * 1_000_000).any()
+            assert not led.create_transfers(stream[i:j], now_ns=int(ms[j - 1]) * 1_000_000).any()
         return time.thread_time() - c0
 
     evicting = statistics.median(run(1) for _ in range(repeats))
@@ -219,11 +235,8 @@ def _time_ordered(n: int, per_ms: int = 1000) -> tuple[npt.NDArray[np.void], npt
     return stream, ms
 
 
-def ab_per_call(old_so: str, n: int = 1_000_000, repeats: int = 5) -> None:
-    """Per-call transfer() of this build against another build of the ledger
-    extension (e.g. an older commit's, from `pip wheel . -w DIR` in a git
-    worktree) loaded side by side in this process, runs alternating, so
-    both see the same machine state."""
+def _load_other(old_so: str) -> Any:
+    """Another build of the ledger extension, loaded beside this one."""
     import importlib.machinery
     import importlib.util
 
@@ -234,32 +247,103 @@ def ab_per_call(old_so: str, n: int = 1_000_000, repeats: int = 5) -> None:
     assert spec is not None
     other = importlib.util.module_from_spec(spec)
     loader.exec_module(other)
-    other._register(
-        new.CreateAccountResult, new.CreateTransferResult, new.SetLimitResult, new.Account, new.Transfer
-    )
-    stream = data.transfers(n).tolist()
+    if hasattr(other, "_register"):
+        other._register(
+            new.CreateAccountResult, new.CreateTransferResult, new.SetLimitResult, new.Account, new.Transfer
+        )
+    return other
 
-    def run(base: Any) -> float:
-        led = base(data.N_ACCOUNTS, n + 1, 1)
+
+def _other_ledger(other: Any, n: int) -> Any:
+    """A ledger of the other build with the workload's accounts: the build
+    before the state machine took (accounts, transfers, history) capacities
+    positionally, as this one does."""
+    cls = other.Ledger if hasattr(other, "Ledger") else other.LedgerBase
+    return cls(data.N_ACCOUNTS, n, 1)
+
+
+def ab(old_so: str, per_call_n: int = 1_000_000, batch_n: int = 4_000_000, repeats: int = 5) -> None:
+    """This build against another build of the ledger extension (e.g. the
+    previous commit's: build it in a scratch directory with
+    `git archive REV | tar -x -C DIR && pip wheel DIR --no-deps`) loaded side
+    by side in this process, runs alternating so both see the same machine
+    state: per-call transfer() and batch create_transfers() on the same
+    workload, rates per second of this thread's CPU time, medians."""
+    from shanraq_core import Ledger
+
+    other = _load_other(old_so)
+    calls = data.transfers(per_call_n).tolist()
+    stream = data.transfers(batch_n)
+    # The other build's TRANSFER_DTYPE may name fields differently (timeout
+    # before timeout_ns): the same bytes, viewed through its dtype.
+    other_stream = stream.view(other.TRANSFER_DTYPE)
+
+    def per_call(make: Any) -> float:
+        led = make(per_call_n + 1)
         assert not led.create_accounts(data.accounts()).any()
         led.prefault()
         tr = led.transfer
         c0 = time.thread_time()
-        for t in stream:
+        for t in calls:
             tr(t[0], t[1], t[2], t[3], t[9], t[10], flags=t[11], pending_id=t[4])
-        return n / (time.thread_time() - c0)
+        rate = per_call_n / (time.thread_time() - c0)
+        assert led.transfer_count == per_call_n
+        return rate
 
-    rates: dict[str, list[float]] = {"other": [], "this": []}
+    def batch(make: Any, arr: Any) -> float:
+        led = make(batch_n)
+        assert not led.create_accounts(data.accounts()).any()
+        led.prefault()
+        c0 = time.thread_time()
+        for i in range(0, batch_n, data.BATCH):
+            res = led.create_transfers(arr[i : i + data.BATCH])
+        rate = batch_n / (time.thread_time() - c0)
+        assert not res.any()
+        assert led.transfer_count == batch_n
+        return rate
+
+    # Batches with eviction running: time-ordered ids into a full window
+    # (1M transfers' time), so every transfer also evicts one.
+    evict_n = 1_000_000
+    timed, ms = _time_ordered(2 * evict_n)
+    other_timed = timed.view(other.TRANSFER_DTYPE)
+
+    def evicting(cls: Any, arr: Any) -> float:
+        # Positional arguments: (accounts, transfers, history, window ns) in both builds.
+        led = cls(data.N_ACCOUNTS, 2 * evict_n, 1, evict_n // 1000 * 1_000_000)
+        assert not led.create_accounts(data.accounts()).any()
+        led.prefault()
+        for i in range(0, evict_n, data.BATCH):
+            j = min(i + data.BATCH, evict_n)
+            led.create_transfers(arr[i:j], int(ms[j - 1]) * 1_000_000)
+        c0 = time.thread_time()
+        for i in range(evict_n, 2 * evict_n, data.BATCH):
+            j = min(i + data.BATCH, 2 * evict_n)
+            assert not led.create_transfers(arr[i:j], int(ms[j - 1]) * 1_000_000).any()
+        return evict_n / (time.thread_time() - c0)
+
+    other_cls = other.Ledger if hasattr(other, "Ledger") else other.LedgerBase
+    builds = {
+        "other": (lambda n: _other_ledger(other, n), other_stream, other_cls, other_timed),
+        "this": (lambda n: Ledger(data.N_ACCOUNTS, n, 1), stream, Ledger, timed),
+    }
+    rates: dict[tuple[str, str], list[float]] = {}
     for k in range(repeats):
-        order = [("other", other.LedgerBase), ("this", new.Ledger)]
-        for name, base in order if k % 2 == 0 else order[::-1]:
-            rates[name].append(run(base))
-    a, b = statistics.median(rates["other"]), statistics.median(rates["this"])
-    print(
-        f"per-call A/B, same process, alternating: other build {a / 1e6:.2f} M/s "
-        f"({', '.join(f'{r / 1e6:.2f}' for r in rates['other'])}), this build {b / 1e6:.2f} M/s "
-        f"({', '.join(f'{r / 1e6:.2f}' for r in rates['this'])}): {b / a:.2f}x (CPU time)"
-    )
+        order = ["other", "this"] if k % 2 == 0 else ["this", "other"]
+        for name in order:
+            make, arr, cls, arr_timed = builds[name]
+            rates.setdefault((name, "per call"), []).append(per_call(make))
+            rates.setdefault((name, "batch"), []).append(batch(make, arr))
+            rates.setdefault((name, "evicting batch"), []).append(evicting(cls, arr_timed))
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    for what in ("per call", "batch", "evicting batch"):
+        a = statistics.median(rates[("other", what)])
+        b = statistics.median(rates[("this", what)])
+        runs = {n: ", ".join(f"{r / 1e6:.2f}" for r in rates[(n, what)]) for n in ("other", "this")}
+        print(
+            f"{what} A/B, same process, alternating: other build {a / 1e6:.2f} M/s ({runs['other']}), "
+            f"this build {b / 1e6:.2f} M/s ({runs['this']}): {b / a:.3f}x (CPU time)"
+        )
 
 
 def _rss_kib() -> int:
@@ -277,7 +361,7 @@ def rss_run(all_holds: bool, n: int = 10_000_000) -> None:
     memory, indexes included (the input stream exists before)."""
     from shanraq_core import TransferFlags
 
-    led = data.loaded_ledger(transfers_capacity=n)
+    led = data.loaded_ledger(max_transfers=n)
     stream = data.transfers(n)  # modified in place: this process only measures RSS
     if all_holds:
         stream["flags"] = TransferFlags.PENDING
@@ -290,7 +374,7 @@ def rss_run(all_holds: bool, n: int = 10_000_000) -> None:
         stream["ledger"][posts] = 1
         stream["code"][posts] = 1
     holds = (stream["flags"] & TransferFlags.PENDING) != 0
-    stream["timeout"][holds] = 10**15
+    stream["timeout_ns"][holds] = 10**15
     base = _rss_kib()
     for i in range(0, n, data.BATCH):
         res = led.create_transfers(stream[i : i + data.BATCH])
@@ -318,7 +402,7 @@ def main() -> None:
     ap.add_argument("--ab", metavar="OTHER_LEDGER_SO", help="per-call A/B against another build's extension")
     args = ap.parse_args()
     if args.ab:
-        ab_per_call(args.ab)
+        ab(args.ab, per_call_n=args.per_call, batch_n=args.transfers, repeats=args.repeats)
         return
     if args.evict_cost:
         evict_cost()
@@ -339,6 +423,12 @@ def main() -> None:
         f"time (runs: {', '.join(f'{r / 1e6:.2f}' for r in cpu_rates)}); "
         f"wall: median {statistics.median(rates) / 1e6:.2f} M/s "
         f"(runs: {', '.join(f'{r / 1e6:.2f}' for r in rates)})"
+    )
+    commands = [process_rate(args.transfers) for _ in range(args.repeats)]
+    print(
+        f"batch process(commands), events out: median {statistics.median(commands) / 1e6:.2f} M/s of "
+        f"CPU time (runs: {', '.join(f'{r / 1e6:.2f}' for r in commands)}); "
+        f"{statistics.median(commands) / statistics.median(cpu_rates):.2f}x create_transfers"
     )
     calls = [per_call(args.per_call) for _ in range(args.repeats)]
     best = statistics.median(c[0] for c in calls)

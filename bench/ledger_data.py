@@ -13,7 +13,14 @@ import functools
 import numpy as np
 import numpy.typing as npt
 
-from shanraq_core import ACCOUNT_DTYPE, TRANSFER_DTYPE, Ledger, TransferFlags
+from shanraq_core import (
+    ACCOUNT_DTYPE,
+    LEDGER_COMMAND_DTYPE,
+    TRANSFER_DTYPE,
+    Ledger,
+    LedgerCommandKind,
+    TransferFlags,
+)
 
 SEED = 20240602
 N_ACCOUNTS = 1_000_000
@@ -68,8 +75,17 @@ def transfers(n: int, n_accounts: int = N_ACCOUNTS, seed: int = SEED) -> npt.NDA
     return arr
 
 
-def loaded_ledger(n_accounts: int = N_ACCOUNTS, transfers_capacity: int = 1 << 23) -> Ledger:
-    led = Ledger(accounts_capacity=n_accounts, transfers_capacity=transfers_capacity, history_capacity=1)
+def loaded_ledger(n_accounts: int = N_ACCOUNTS, max_transfers: int = 1 << 23) -> Ledger:
+    led = Ledger(max_accounts=n_accounts, max_transfers=max_transfers, max_history=1)
     res = led.create_accounts(accounts(n_accounts))
     assert not res.any()
     return led
+
+
+def transfer_commands(transfers: npt.NDArray[np.void]) -> npt.NDArray[np.void]:
+    """The transfers as CREATE_TRANSFER commands (seq 0, time 0), as a runner
+    would hand them to Ledger.process."""
+    cmds = np.zeros(len(transfers), dtype=LEDGER_COMMAND_DTYPE)
+    cmds["kind"] = LedgerCommandKind.CREATE_TRANSFER
+    cmds["transfer"] = transfers
+    return cmds

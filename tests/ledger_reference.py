@@ -1,7 +1,9 @@
 """A pure-Python reference ledger: the semantics of shanraq_core.Ledger written
 as plainly as possible (dicts, deep copies for chain rollback, a linear scan
 for expiry), to compare the C++ ledger against in tests and as a benchmark
-baseline. It does not model capacities.
+baseline. It models the state machine too (``process``: commands in, events
+out, sequence numbers, the clock, linked chains that span commands). It does
+not model capacities, eviction or the archive.
 """
 
 from __future__ import annotations
@@ -12,8 +14,12 @@ from typing import Any
 
 from shanraq_core.ledger import (
     AccountFlags,
+    CommandFlags,
+    CommandRejection,
     CreateAccountResult,
     CreateTransferResult,
+    LedgerCommandKind,
+    LedgerEventType,
     PendingStatus,
     SetLimitResult,
     TransferFlags,
@@ -26,8 +32,15 @@ PS = PendingStatus
 LR = SetLimitResult
 TF = TransferFlags
 
+K = LedgerCommandKind
+ET = LedgerEventType
+
 U64 = (1 << 64) - 1
 TIME_MAX = (1 << 63) - 1
+#: The latest time a command may carry (machine.hpp kMaxTime).
+MAX_TIME = 1 << 62
+#: The longest linked chain (types.hpp kMaxChain).
+MAX_CHAIN = 8190
 ACCOUNT_KNOWN = AF.LINKED | AF.DEBITS_MUST_NOT_EXCEED_CREDITS | AF.CREDITS_MUST_NOT_EXCEED_DEBITS | AF.HISTORY
 ACCOUNT_KNOWN |= AF.CLOSED
 TRANSFER_KNOWN = 0xFF
@@ -41,6 +54,10 @@ TRANSIENT = {
     TR.CREDIT_ACCOUNT_ALREADY_CLOSED,
 }
 FAILED = 5
+
+#: An event as tests compare them: (seq, time_ns, type, result, timestamp, id
+#: or count, remaining). See events_as_tuples in tests/test_ledger_machine.py.
+Event = tuple[int, int, int, int, int, int, int]
 
 
 @dataclass
@@ -72,7 +89,7 @@ class RefTransfer:
     code: int = 0
     flags: int = 0
     pending_id: int = 0
-    timeout: int = 0
+    timeout_ns: int = 0
     user_data_128: int = 0
     user_data_64: int = 0
     user_data_32: int = 0
@@ -89,14 +106,19 @@ class _State:
 
 
 class ReferenceLedger:
-    """``idempotency_window`` (ns, 0 = off): the model keeps every transfer
+    """``idempotency_window_ns`` (0 = off): the model keeps every transfer
     for ever and only applies the window's answers, which is exactly what the
     real ledger must give whether or not it has evicted anything."""
 
-    def __init__(self, idempotency_window: int = 0) -> None:
+    def __init__(self, idempotency_window_ns: int = 0) -> None:
         self.s = _State()
         self.last_timestamp = 0
-        self.window = idempotency_window
+        self.window = idempotency_window_ns
+        self.next_seq = 1
+        self.clock = 0
+        # The open chain: (kind, [(seq, time, record, last_in_batch), ...]).
+        self.chain_kind = 0
+        self.chain: list[tuple[int, int, dict[str, int], bool]] = []
 
     def _outside(self, tid: int, ts: int) -> bool:
         # Milliseconds since the epoch in the id's high 42 bits.
@@ -111,19 +133,20 @@ class ReferenceLedger:
         if a.flags & AF.HISTORY:
             a.history.append((ts, a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted))
 
-    def _expire_due(self, now: int) -> int:
-        count = 0
+    def _expire_due(self, now: int) -> list[tuple[int, int]]:
+        """Releases the holds due at now; returns (hold id, expiry timestamp)s."""
+        expired: list[tuple[int, int]] = []
         while True:
             due = [
-                (t.timestamp + t.timeout, i, t)
+                (t.timestamp + t.timeout_ns, i, t)
                 for i, tid in enumerate(self.s.order)
-                if (t := self.s.transfers[tid]).status == PS.PENDING and t.timeout
+                if (t := self.s.transfers[tid]).status == PS.PENDING and t.timeout_ns
             ]
             if not due:
-                return count
+                return expired
             expires_at, _, p = min(due, key=lambda d: (d[0], d[1]))
             if expires_at > max(now, self.last_timestamp + 1):
-                return count
+                return expired
             ts = self._ts(now)
             d = self.s.accounts[p.debit_account_id]
             c = self.s.accounts[p.credit_account_id]
@@ -136,10 +159,7 @@ class ReferenceLedger:
             p.status = PS.EXPIRED
             self._history(d, ts)
             self._history(c, ts)
-            count += 1
-
-    def expire_pending_transfers(self, now: int) -> int:
-        return self._expire_due(now)
+            expired.append((p.id, ts))
 
     # ---- accounts ------------------------------------------------------------
     def _apply_account(self, a: dict[str, int], ts: int) -> AR:
@@ -198,13 +218,31 @@ class ReferenceLedger:
         )
         return AR.CREATED
 
-    def create_accounts(self, accounts: list[dict[str, int]], now: int = 0) -> list[AR]:
-        return self._batch(accounts, now, self._apply_account, AF.LINKED, AR, expire=False)
+    def create_accounts(self, accounts: list[dict[str, int]], now_ns: int = 0) -> list[AR]:
+        return [AR(r) for r in self._request(K.CREATE_ACCOUNT, accounts, now_ns)]
 
-    def create_account(self, now: int = 0, **a: int) -> AR:
-        return self.create_accounts([a], now)[0]
+    def create_account(self, now_ns: int = 0, **a: int) -> AR:
+        return self.create_accounts([a], now_ns)[0]
 
-    def set_account_limit(self, aid: int, limit: int) -> LR:
+    def set_account_limit(self, aid: int, limit: int, now_ns: int = 0) -> LR:
+        ev = self.process(
+            [command(K.SET_ACCOUNT_LIMIT, now_ns, CommandFlags.LAST_IN_BATCH, aid=aid, limit=limit)]
+        )
+        return LR(ev[-1][3])
+
+    def advance_time(self, now_ns: int) -> int:
+        ev = self.process([command(K.ADVANCE_TIME, now_ns, CommandFlags.LAST_IN_BATCH)])
+        return ev[-1][5]
+
+    def evict(self, now_ns: int = 0) -> None:
+        """An EVICT command: time passes (holds expire); the model evicts nothing."""
+        self.process([command(K.EVICT, now_ns, CommandFlags.LAST_IN_BATCH)])
+
+    def drain_evicted(self, now_ns: int = 0) -> None:
+        """A DRAIN_EVICTED command: time passes; the model has no archive."""
+        self.process([command(K.DRAIN_EVICTED, now_ns, CommandFlags.LAST_IN_BATCH, max=0)])
+
+    def _apply_limit(self, aid: int, limit: int) -> LR:
         if aid == 0:
             return LR.ID_MUST_NOT_BE_ZERO
         a = self.s.accounts.get(aid)
@@ -217,27 +255,91 @@ class ReferenceLedger:
         a.limit = limit
         return LR.OK
 
-    # ---- batches and chains --------------------------------------------------
-    def _batch(
-        self, events: list[dict[str, int]], now: int, apply: Any, linked_bit: int, codes: Any, expire: bool
-    ) -> list[Any]:
-        results: list[Any] = [None] * len(events)
+    # ---- the state machine ---------------------------------------------------
+    def _request(self, kind: int, records: list[dict[str, int]], now: int) -> list[int]:
+        """create_accounts / create_transfers: one command per record, the
+        last ending the request; the result codes of those commands."""
+        first = self.next_seq
+        cmds = [
+            command(kind, now, CommandFlags.LAST_IN_BATCH if i == len(records) - 1 else 0, record=r)
+            for i, r in enumerate(records)
+        ]
+        results = [0] * len(records)
+        for e in self.process(cmds):
+            if e[0] >= first and e[2] in (ET.ACCOUNT_RESULT, ET.TRANSFER_RESULT):
+                results[e[0] - first] = e[3]
+        return results
+
+    def process(self, commands: list[dict[str, Any]]) -> list[Event]:
+        """Applies commands (see ``command``) as LedgerMachine.process does."""
+        events: list[Event] = []
+        for c in commands:
+            why = _rejection(c)
+            if why:
+                self._run_chain(events)
+                events.append((self.next_seq, self.clock, ET.REJECTED, why, 0, 0, 0))
+                self.next_seq += 1
+                continue
+            kind = c["kind"]
+            if self.chain and kind != self.chain_kind:
+                self._run_chain(events)
+            seq = self.next_seq
+            self.next_seq += 1
+            self.clock = max(self.clock, c["time_ns"])
+            now = self.clock
+            if kind in (K.CREATE_ACCOUNT, K.CREATE_TRANSFER):
+                record = c["record"]
+                last = bool(c["flags"] & CommandFlags.LAST_IN_BATCH)
+                self.chain_kind = kind
+                self.chain.append((seq, now, record, last))
+                if not record.get("flags", 0) & TF.LINKED or last or len(self.chain) == MAX_CHAIN:
+                    self._run_chain(events)
+                continue
+            for hold, ts in self._expire_due(now):
+                events.append((seq, now, ET.HOLD_EXPIRED, 0, ts, hold, 0))
+            if kind == K.SET_ACCOUNT_LIMIT:
+                ts = self._ts(now)
+                r = self._apply_limit(c["aid"], c["limit"])
+                events.append((seq, now, ET.LIMIT_RESULT, r, ts, c["aid"], 0))
+            elif kind == K.ADVANCE_TIME:
+                count = sum(1 for e in events if e[0] == seq)
+                events.append((seq, now, ET.TIME_ADVANCED, 0, 0, count, 0))
+            elif kind == K.EVICT:
+                # Without a window nothing is evicted (the model never evicts).
+                stored = 0 if self.window else len(self.s.order)
+                events.append((seq, now, ET.EVICTED, 0, 0, 0, stored))
+            else:
+                events.append((seq, now, ET.DRAINED, 0, 0, 0, 0))
+        return events
+
+    def _run_chain(self, events: list[Event]) -> None:
+        """Applies the buffered creates as one TigerBeetle batch (a chain
+        still linked at its end ends open) and appends their events."""
+        if not self.chain:
+            return
+        members, self.chain = self.chain, []
+        transfers = self.chain_kind == K.CREATE_TRANSFER
+        apply = self._apply_transfer if transfers else self._apply_account
+        codes: Any = TR if transfers else AR
+        rtype = ET.TRANSFER_RESULT if transfers else ET.ACCOUNT_RESULT
+        n = len(members)
+        results: list[tuple[int, int]] = []
         chain_start: int | None = None
         saved: _State | None = None
         broken = False
-        n = len(events)
-        for i, ev in enumerate(events):
-            linked = bool(ev.get("flags", 0) & linked_bit)
+        for i, (seq, now, ev, last) in enumerate(members):
+            linked = bool(ev.get("flags", 0) & TF.LINKED)
             if chain_start is None:
-                if expire:
-                    self._expire_due(now)
+                for hold, ts in self._expire_due(now):
+                    events.append((seq, now, ET.HOLD_EXPIRED, 0, ts, hold, 0))
                 if linked:
                     chain_start = i
                     saved = copy.deepcopy(self.s)
             ts = self._ts(now)
+            ends = linked and (i == n - 1 or last or i + 1 - (chain_start or 0) == MAX_CHAIN)
             if broken:
                 r = codes.LINKED_EVENT_FAILED
-            elif linked and i == n - 1:
+            elif ends:
                 r = codes.LINKED_EVENT_CHAIN_OPEN
             else:
                 r = apply(ev, ts)
@@ -247,23 +349,24 @@ class ReferenceLedger:
                     assert saved is not None
                     self.s = saved
                     for j in range(chain_start, i):
-                        results[j] = codes.LINKED_EVENT_FAILED
-                if r in TRANSIENT and codes is TR:
+                        results[j] = (codes.LINKED_EVENT_FAILED, results[j][1])
+                if r in TRANSIENT and transfers:
                     self.s.transfers[ev["id"]] = RefTransfer(id=ev["id"], timestamp=ts, status=FAILED)
                     self.s.order.append(ev["id"])
-            results[i] = r
-            if chain_start is not None and (not linked or i == n - 1):
+            results.append((int(r), ts))
+            if chain_start is not None and (not linked or ends):
                 chain_start = None
                 saved = None
                 broken = False
-        return results
+        for (seq, now, ev, _), (r, ts) in zip(members, results, strict=True):
+            events.append((seq, now, rtype, r, ts, ev["id"], 0))
 
     # ---- transfers -----------------------------------------------------------
-    def create_transfers(self, transfers: list[dict[str, int]], now: int = 0) -> list[TR]:
-        return self._batch(transfers, now, self._apply_transfer, TF.LINKED, TR, expire=True)
+    def create_transfers(self, transfers: list[dict[str, int]], now_ns: int = 0) -> list[TR]:
+        return [TR(r) for r in self._request(K.CREATE_TRANSFER, transfers, now_ns)]
 
-    def transfer(self, now: int = 0, **t: int) -> TR:
-        return self.create_transfers([t], now)[0]
+    def transfer(self, now_ns: int = 0, **t: int) -> TR:
+        return self.create_transfers([t], now_ns)[0]
 
     def _exists(self, t: dict[str, int], e: RefTransfer) -> TR:
         g = t.get
@@ -272,7 +375,7 @@ class ReferenceLedger:
             return TR.EXISTS_WITH_DIFFERENT_FLAGS
         if g("pending_id", 0) != e.pending_id:
             return TR.EXISTS_WITH_DIFFERENT_PENDING_ID
-        if g("timeout", 0) != e.timeout:
+        if g("timeout_ns", 0) != e.timeout_ns:
             return TR.EXISTS_WITH_DIFFERENT_TIMEOUT
         amount = g("amount", 0)
         if flags & (TF.POST_PENDING_TRANSFER | TF.VOID_PENDING_TRANSFER):
@@ -355,7 +458,7 @@ class ReferenceLedger:
         if g("pending_id", 0):
             return TR.PENDING_ID_MUST_BE_ZERO
         pending = bool(flags & TF.PENDING)
-        timeout = g("timeout", 0)
+        timeout = g("timeout_ns", 0)
         if not pending:
             if timeout:
                 return TR.TIMEOUT_RESERVED_FOR_PENDING_TRANSFER
@@ -422,7 +525,7 @@ class ReferenceLedger:
                 ledger=g("ledger", 0),
                 code=g("code", 0),
                 flags=flags,
-                timeout=timeout,
+                timeout_ns=timeout,
                 user_data_128=g("user_data_128", 0),
                 user_data_64=g("user_data_64", 0),
                 user_data_32=g("user_data_32", 0),
@@ -462,7 +565,7 @@ class ReferenceLedger:
             return TR.PENDING_ID_MUST_NOT_BE_INT_MAX
         if pid == t["id"]:
             return TR.PENDING_ID_MUST_BE_DIFFERENT
-        if g("timeout", 0):
+        if g("timeout_ns", 0):
             return TR.TIMEOUT_RESERVED_FOR_PENDING_TRANSFER
         p = self.s.transfers.get(pid)
         if self._outside(pid, ts) and (p is None or p.status != PS.PENDING):
@@ -494,7 +597,7 @@ class ReferenceLedger:
             return TR.PENDING_TRANSFER_ALREADY_VOIDED
         if p.status == PS.EXPIRED:
             return TR.PENDING_TRANSFER_EXPIRED
-        if p.timeout and p.timestamp + p.timeout <= ts:
+        if p.timeout_ns and p.timestamp + p.timeout_ns <= ts:
             return TR.PENDING_TRANSFER_EXPIRED
         if not void:
             if d.flags & AF.CLOSED:
@@ -548,3 +651,19 @@ class ReferenceLedger:
         if a is None:
             return []
         return [h for h in a.history if since <= h[0] <= until]
+
+
+def command(kind: int, time_ns: int, flags: int = 0, **fields: Any) -> dict[str, Any]:
+    """A command for ``ReferenceLedger.process``: ``record`` (an account or
+    transfer dict) for creates, ``aid`` and ``limit`` for SET_ACCOUNT_LIMIT,
+    ``max`` for DRAIN_EVICTED; ``bad`` names a malformation to model
+    (a CommandRejection)."""
+    return {"kind": kind, "time_ns": time_ns, "flags": flags, **fields}
+
+
+def _rejection(c: dict[str, Any]) -> int:
+    if "bad" in c:
+        return int(c["bad"])
+    if not 0 <= c["time_ns"] <= MAX_TIME:
+        return CommandRejection.TIME_OUT_OF_RANGE
+    return 0

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from shanraq_core import (
     ACCOUNT_DTYPE,
+    LEDGER_COMMAND_DTYPE,
     TRANSFER_DTYPE,
     AccountFlags,
     CapacityError,
@@ -22,7 +23,7 @@ from shanraq_core import (
     TransferFlags,
     make_transfer_id,
 )
-from shanraq_core.ledger import PendingStatus
+from shanraq_core.ledger import MAX_TIME_NS, PendingStatus
 from tests.ledger_reference import ReferenceLedger
 
 AF = AccountFlags
@@ -59,7 +60,7 @@ def test_two_phase_payment() -> None:
     # Reserve funds, then capture part of them; the rest returns to the payer.
     led = make((1, USD, 0), (2, USD, AF.DEBITS_MUST_NOT_EXCEED_CREDITS), (3, USD, 0))
     assert led.transfer(10, 1, 2, 500, USD, 1) == R.CREATED  # fund the customer
-    assert led.transfer(11, 2, 3, 400, USD, 1, flags=TF.PENDING, timeout=60_000_000_000) == R.CREATED
+    assert led.transfer(11, 2, 3, 400, USD, 1, flags=TF.PENDING, timeout_ns=60_000_000_000) == R.CREATED
     assert led.balance(2) == 100
     assert led.transfer(12, 2, 3, 101, USD, 1) == R.EXCEEDS_CREDITS  # the hold counts
     assert led.post_pending(13, 11, 350) == R.CREATED
@@ -127,12 +128,14 @@ def test_closing_an_account() -> None:
 def test_holds_expire_deterministically_with_command_time() -> None:
     led = make((1, USD, 0), (2, USD, 0))
     sec = 1_000_000_000
-    assert led.transfer(1, 1, 2, 50, USD, 1, flags=TF.PENDING, timeout=5 * sec, now=100 * sec) == R.CREATED
+    assert (
+        led.transfer(1, 1, 2, 50, USD, 1, flags=TF.PENDING, timeout_ns=5 * sec, now_ns=100 * sec) == R.CREATED
+    )
     assert led.lookup_transfer(1).timestamp == 100 * sec
-    assert led.expire_pending_transfers(105 * sec - 1) == 0
+    assert led.advance_time(105 * sec - 1) == 0
     assert led.lookup_account(1).debits_pending == 50
     # The next command's time releases the hold before the command applies.
-    assert led.transfer(2, 1, 2, 1, USD, 1, now=105 * sec) == R.CREATED
+    assert led.transfer(2, 1, 2, 1, USD, 1, now_ns=105 * sec) == R.CREATED
     assert led.lookup_account(1).debits_pending == 0
     assert led.lookup_transfer(1).pending_status == PendingStatus.EXPIRED
     assert led.post_pending(3, 1) == R.PENDING_TRANSFER_EXPIRED
@@ -200,7 +203,7 @@ def test_validation_codes() -> None:
     assert led.transfer(5, 1, 3, 1, USD, 1) == R.ACCOUNTS_MUST_HAVE_THE_SAME_LEDGER
     assert led.transfer(5, 1, 2, 1, EUR, 1) == R.TRANSFER_MUST_HAVE_THE_SAME_LEDGER_AS_ACCOUNTS
     assert led.transfer(5, 1, 2, 1, USD, 1, flags=1 << 9) == R.RESERVED_FLAG
-    assert led.transfer(5, 1, 2, 1, USD, 1, timeout=3) == R.TIMEOUT_RESERVED_FOR_PENDING_TRANSFER
+    assert led.transfer(5, 1, 2, 1, USD, 1, timeout_ns=3) == R.TIMEOUT_RESERVED_FOR_PENDING_TRANSFER
     assert led.transfer(5, 1, 2, 1, USD, 1, pending_id=3) == R.PENDING_ID_MUST_BE_ZERO
     both = TF.POST_PENDING_TRANSFER | TF.VOID_PENDING_TRANSFER
     assert led.transfer(5, 0, 0, 0, flags=both, pending_id=4) == R.FLAGS_ARE_MUTUALLY_EXCLUSIVE
@@ -231,7 +234,7 @@ def test_programmer_errors_raise() -> None:
     with pytest.raises(ValueError, match="user_data_128"):
         led.transfer(1, 1, 2, 1, USD, 1, user_data_128=1 << 128)
     with pytest.raises(ValueError, match="now"):
-        led.transfer(1, 1, 2, 1, USD, 1, now=1 << 63)
+        led.transfer(1, 1, 2, 1, USD, 1, now_ns=1 << 63)
     with pytest.raises(TypeError, match="dtype"):
         led.create_transfers(np.zeros(2, dtype=ACCOUNT_DTYPE))
     with pytest.raises(TypeError):
@@ -240,7 +243,7 @@ def test_programmer_errors_raise() -> None:
         led.create_transfers(np.zeros((2, 2), dtype=TRANSFER_DTYPE))
     with pytest.raises(KeyError):
         led.balance(99)
-    with pytest.raises(ValueError, match="capacity"):
+    with pytest.raises(ValueError, match="max_accounts"):
         Ledger(0)
     assert led.transfer_count == 0
     assert led.lookup_account(1).debits_posted == 0
@@ -251,7 +254,7 @@ def test_programmer_errors_raise() -> None:
     [
         # Every conversion path of the per-call binding: big multi-digit ids
         # (time-ordered ids are > 2**60), IntFlag members, user data of every width.
-        {"id": (1 << 63) + 5, "flags": TF.PENDING, "timeout": (1 << 40) + 3},
+        {"id": (1 << 63) + 5, "flags": TF.PENDING, "timeout_ns": (1 << 40) + 3},
         {"id": (1 << 62) + 7, "user_data_128": (1 << 127) + 9, "user_data_64": (1 << 64) - 1},
         {"id": (1 << 31) + 1, "user_data_32": (1 << 32) - 1, "amount": (1 << 35) + 1},
         {"id": 9, "flags": TF.LINKED},  # a lone linked transfer: a chain left open
@@ -268,13 +271,13 @@ def test_per_call_is_a_batch_of_one(fields: dict[str, int]) -> None:
         transfers(
             {"id": 1, "debit_account_id": 1, "credit_account_id": 4, "amount": 100, "ledger": USD, "code": 1}
         ),
-        now=5,
+        now_ns=5,
     ).any()
-    assert a.transfer(1, 1, 4, 100, USD, 1, now=5) == R.CREATED
+    assert a.transfer(1, 1, 4, 100, USD, 1, now_ns=5) == R.CREATED
     for now in (50, 60):
-        got = a.transfer(now=now, **fields)
+        got = a.transfer(now_ns=now, **fields)
         assert isinstance(got, R)
-        want = b.create_transfers(transfers(fields), now=now)
+        want = b.create_transfers(transfers(fields), now_ns=now)
         assert [int(got)] == list(want)
         assert a.snapshot() == b.snapshot()
     assert a.lookup_transfer(fields["id"]) == b.lookup_transfer(fields["id"])
@@ -290,7 +293,7 @@ def test_per_call_rejects_bad_integers_without_changing_state() -> None:
         (2.0, TypeError),
         ("1", TypeError),
     ):
-        for name in ("debit_account_id", "amount", "pending_id", "timeout", "user_data_64", "now"):
+        for name in ("debit_account_id", "amount", "pending_id", "timeout_ns", "user_data_64", "now_ns"):
             args = {
                 "id": 3,
                 "debit_account_id": 4,
@@ -354,7 +357,7 @@ def test_overdraft_and_credit_limits() -> None:
 def test_history_by_time() -> None:
     led = make((1, USD, AF.HISTORY), (2, USD, 0))
     for i, now in enumerate([1_000, 2_000, 3_000, 4_000]):
-        assert led.transfer(i + 1, 1 + i % 2, 2 - i % 2, 10 * (i + 1), USD, 1, now=now) == R.CREATED
+        assert led.transfer(i + 1, 1 + i % 2, 2 - i % 2, 10 * (i + 1), USD, 1, now_ns=now) == R.CREATED
     h = led.account_history(1)
     assert list(h["timestamp"]) == [1_000, 2_000, 3_000, 4_000]
     assert list(h["debits_posted"]) == [10, 10, 40, 40]
@@ -384,7 +387,7 @@ def test_capacity_errors_change_nothing() -> None:
 
 def test_snapshot_restore_and_pickle() -> None:
     led = make((1, USD, AF.HISTORY), (2, USD, 0))
-    led.transfer(1, 1, 2, 5, USD, 1, flags=TF.PENDING, timeout=100)
+    led.transfer(1, 1, 2, 5, USD, 1, flags=TF.PENDING, timeout_ns=100)
     led.transfer(2, 2, 1, 3, USD, 1)
     snap = led.snapshot()
     copy = Ledger.restore(snap)
@@ -397,7 +400,7 @@ def test_snapshot_restore_and_pickle() -> None:
             Ledger.restore(bad)
     # Both continue identically, including the hold's expiry.
     for x in (led, copy):
-        x.transfer(3, 1, 2, 1, USD, 1, now=10_000)
+        x.transfer(3, 1, 2, 1, USD, 1, now_ns=10_000)
     assert copy.snapshot() == led.snapshot()
 
 
@@ -413,7 +416,7 @@ row = st.fixed_dictionaries(
         "ledger": st.just(USD),
         "code": st.just(1),
         "flags": st.sampled_from([0, 0, TF.LINKED, TF.PENDING, TF.POST_PENDING_TRANSFER, TF.BALANCING_DEBIT]),
-        "timeout": st.sampled_from([0, 0, 20]),
+        "timeout_ns": st.sampled_from([0, 0, 20]),
     }
 )
 
@@ -438,11 +441,11 @@ def test_batch_per_call_and_reference_agree(batches: list[list[dict[str, int]]])
         )
     for k, batch in enumerate(batches):
         now = 10 * k
-        got = a.create_transfers(transfers(*batch), now=now)
-        assert list(got) == [int(x) for x in ref.create_transfers(batch, now=now)]
-        assert list(c.create_transfers(transfers(*batch), now=now)) == list(got)
+        got = a.create_transfers(transfers(*batch), now_ns=now)
+        assert list(got) == [int(x) for x in ref.create_transfers(batch, now_ns=now)]
+        assert list(c.create_transfers(transfers(*batch), now_ns=now)) == list(got)
         unlinked = [{**t, "flags": t["flags"] & ~TF.LINKED} for t in batch]
-        per_call = [b.transfer(now=now, **t) for t in unlinked]
+        per_call = [b.transfer(now_ns=now, **t) for t in unlinked]
         assert per_call == [int(x) for x in fresh_batch_results(unlinked, k, batches)]
     assert a.state_hash() == c.state_hash()
     assert a.snapshot() == c.snapshot()
@@ -456,7 +459,7 @@ def fresh_batch_results(
     out: list[int] = []
     for j in range(k + 1):
         rows = [{**t, "flags": t["flags"] & ~TF.LINKED} for t in batches[j]]
-        out = [int(x) for x in led.create_transfers(transfers(*rows), now=10 * j)]
+        out = [int(x) for x in led.create_transfers(transfers(*rows), now_ns=10 * j)]
     assert len(out) == len(unlinked)
     return out
 
@@ -480,7 +483,7 @@ def long_row(draw: st.DrawFn) -> dict[str, int]:
         "ledger": 0 if resolves else USD,
         "code": 0 if resolves else 1,
         "flags": flags,
-        "timeout": draw(st.sampled_from([0, 0, 15])) if flags & TF.PENDING else 0,
+        "timeout_ns": draw(st.sampled_from([0, 0, 15])) if flags & TF.PENDING else 0,
     }
 
 
@@ -498,8 +501,8 @@ def test_long_batches_match_the_reference(batches: list[list[dict[str, int]]]) -
         )
     for k, batch in enumerate(batches):
         now = 10 * k
-        got = led.create_transfers(transfers(*batch), now=now)
-        assert list(got) == [int(x) for x in ref.create_transfers(batch, now=now)]
+        got = led.create_transfers(transfers(*batch), now_ns=now)
+        assert list(got) == [int(x) for x in ref.create_transfers(batch, now_ns=now)]
         for aid in range(1, 6):
             acc, want = led.lookup_account(aid), ref.lookup_account(aid)
             assert acc is not None
@@ -548,7 +551,7 @@ def window_batches(draw: st.DrawFn) -> list[tuple[int, list[dict[str, int]], boo
                     "ledger": USD,
                     "code": 1,
                     "flags": flags,
-                    "timeout": draw(st.sampled_from([0, 30 * MS])) if flags == TF.PENDING else 0,
+                    "timeout_ns": draw(st.sampled_from([0, 30 * MS])) if flags == TF.PENDING else 0,
                 }
             ids.append(row["id"])
             batch.append(row)
@@ -562,18 +565,19 @@ def test_idempotency_window_matches_the_reference_whenever_evict_runs(
 ) -> None:
     """Evicting never changes an answer: the real ledger, evicting at random
     moments, answers every transfer like the reference, which never evicts."""
-    led = Ledger(16, 4096, 1024, idempotency_window=WINDOW_MS * MS)
-    ref = ReferenceLedger(idempotency_window=WINDOW_MS * MS)
+    led = Ledger(16, 4096, 1024, idempotency_window_ns=WINDOW_MS * MS)
+    ref = ReferenceLedger(idempotency_window_ns=WINDOW_MS * MS)
     for aid in range(1, 6):
         flags = AF.DEBITS_MUST_NOT_EXCEED_CREDITS if aid > 3 else 0
         led.create_account(aid, USD, 1, flags=flags)
         ref.create_account(id=aid, ledger=USD, code=1, flags=flags)
     for ms, batch, evict in stream:
-        got = led.create_transfers(transfers(*batch), now=ms * MS)
-        assert list(got) == [int(x) for x in ref.create_transfers(batch, now=ms * MS)]
+        got = led.create_transfers(transfers(*batch), now_ns=ms * MS)
+        assert list(got) == [int(x) for x in ref.create_transfers(batch, now_ns=ms * MS)]
         if evict:
             before = led.transfer_count
             assert led.evict() == before - led.transfer_count
+            ref.evict()
         for aid in range(1, 6):
             acc, want = led.lookup_account(aid), ref.lookup_account(aid)
             assert acc is not None
@@ -585,7 +589,7 @@ def test_idempotency_window_matches_the_reference_whenever_evict_runs(
                 want.credits_posted,
             )
     copy = Ledger.restore(led.snapshot())
-    assert copy.idempotency_window == WINDOW_MS * MS
+    assert copy.idempotency_window_ns == WINDOW_MS * MS
     assert copy.snapshot() == led.snapshot()
 
 
@@ -598,10 +602,13 @@ def test_automatic_eviction_is_deterministic_and_loses_nothing(
     places), have the same state after every batch and archive the same
     transfers; one that also evicts by hand has the same balances; and every
     created transfer is either still stored or archived, exactly once, with
-    its final state."""
-    a = Ledger(16, 4096, 1024, idempotency_window=WINDOW_MS * MS, archive_capacity=4096)
-    b = Ledger(16, 192, 1024, idempotency_window=WINDOW_MS * MS, archive_capacity=4096)
-    c = Ledger(16, 4096, 1024, idempotency_window=WINDOW_MS * MS)
+    its final state. (EVICT and DRAIN_EVICTED are commands, so time passes
+    in them: holds due then expire. The ledgers that do not evict or drain
+    when another does advance time instead, so all three release the same
+    holds at the same moments.)"""
+    a = Ledger(16, 4096, 1024, idempotency_window_ns=WINDOW_MS * MS, max_archived=4096)
+    b = Ledger(16, 192, 1024, idempotency_window_ns=WINDOW_MS * MS, max_archived=4096)
+    c = Ledger(16, 4096, 1024, idempotency_window_ns=WINDOW_MS * MS)
     for led in (a, b, c):
         for aid in range(1, 6):
             led.create_account(aid, USD, 1, flags=AF.DEBITS_MUST_NOT_EXCEED_CREDITS if aid > 3 else 0)
@@ -609,9 +616,9 @@ def test_automatic_eviction_is_deterministic_and_loses_nothing(
     drained: list[np.void] = []
     rng = np.random.default_rng(drain_seed)
     for ms, batch, evict in stream:
-        got = a.create_transfers(transfers(*batch), now=ms * MS)
-        assert list(b.create_transfers(transfers(*batch), now=ms * MS)) == list(got)
-        assert list(c.create_transfers(transfers(*batch), now=ms * MS)) == list(got)
+        got = a.create_transfers(transfers(*batch), now_ns=ms * MS)
+        assert list(b.create_transfers(transfers(*batch), now_ns=ms * MS)) == list(got)
+        assert list(c.create_transfers(transfers(*batch), now_ns=ms * MS)) == list(got)
         assert a.state_hash() == b.state_hash()
         for row, code in zip(batch, got, strict=True):
             if code == R.CREATED:
@@ -619,11 +626,14 @@ def test_automatic_eviction_is_deterministic_and_loses_nothing(
                 created[row["id"]] = t.timestamp if t is not None else -1
         if evict:
             c.evict()
+            a.advance_time(0)
+            b.advance_time(0)
         if rng.integers(0, 3) == 0:
             k = int(rng.integers(0, 8))
             out = a.drain_evicted(k)
             assert out.dtype == TRANSFER_DTYPE
             assert out.tolist() == b.drain_evicted(k).tolist()
+            c.advance_time(0)
             drained.extend(out)
         for aid in range(1, 6):
             x, y, z = a.lookup_account(aid), b.lookup_account(aid), c.lookup_account(aid)
@@ -643,24 +653,24 @@ def test_automatic_eviction_is_deterministic_and_loses_nothing(
     assert set(archived) <= set(created)
     copy = Ledger.restore(a.snapshot())
     assert copy.snapshot() == a.snapshot()
-    assert copy.archive_capacity == 4096
+    assert copy.max_archived == 4096
 
 
 def test_eviction_scenario_archive_and_late_retries() -> None:
     """What the service sees of an evicted transfer: lookup_transfer gives
     None, drain_evicted gives it with its final state, a late retry is
     refused, a post of an evicted hold is refused, and nothing is applied twice."""
-    led = Ledger(8, 64, 8, idempotency_window=1000 * MS, archive_capacity=2)
+    led = Ledger(8, 64, 8, idempotency_window_ns=1000 * MS, max_archived=2)
     for aid in (1, 2):
         led.create_account(aid, USD, 1)
     pay, hold, cap = make_transfer_id(1000, 1), make_transfer_id(1000, 2), make_transfer_id(1001, 1)
-    assert led.transfer(pay, 1, 2, 5, USD, 1, now=1000 * MS) is R.CREATED
-    assert led.transfer(hold, 1, 2, 7, USD, 1, flags=TF.PENDING, now=1000 * MS) is R.CREATED
-    assert led.post_pending(cap, hold, 4, now=1001 * MS) is R.CREATED
+    assert led.transfer(pay, 1, 2, 5, USD, 1, now_ns=1000 * MS) is R.CREATED
+    assert led.transfer(hold, 1, 2, 7, USD, 1, flags=TF.PENDING, now_ns=1000 * MS) is R.CREATED
+    assert led.post_pending(cap, hold, 4, now_ns=1001 * MS) is R.CREATED
     # 1.1 s later the next transfer event evicts the three (they are outside
     # the window), a few per event, oldest first; the archive holds 2.
     later = make_transfer_id(2100, 1)
-    assert led.transfer(later, 2, 1, 1, USD, 1, now=2100 * MS) is R.CREATED
+    assert led.transfer(later, 2, 1, 1, USD, 1, now_ns=2100 * MS) is R.CREATED
     assert led.archived_count == 2
     assert led.lookup_transfer(pay) is None
     assert led.lookup_transfer(hold) is None
@@ -674,45 +684,202 @@ def test_eviction_scenario_archive_and_late_retries() -> None:
     assert [int(i) for i in led.drain_evicted()["id"]] == [cap]
     assert led.lookup_transfer(cap) is None
     # Late retries and a second capture of the evicted hold: refused.
-    assert led.transfer(pay, 1, 2, 5, USD, 1, now=2200 * MS) is R.ID_OUTSIDE_IDEMPOTENCY_WINDOW
-    assert led.post_pending(cap, hold, now=2200 * MS) is R.ID_OUTSIDE_IDEMPOTENCY_WINDOW
-    assert led.post_pending(make_transfer_id(2200, 5), hold, now=2200 * MS) is (
+    assert led.transfer(pay, 1, 2, 5, USD, 1, now_ns=2200 * MS) is R.ID_OUTSIDE_IDEMPOTENCY_WINDOW
+    assert led.post_pending(cap, hold, now_ns=2200 * MS) is R.ID_OUTSIDE_IDEMPOTENCY_WINDOW
+    assert led.post_pending(make_transfer_id(2200, 5), hold, now_ns=2200 * MS) is (
         R.PENDING_ID_OUTSIDE_IDEMPOTENCY_WINDOW
     )
     acc = led.lookup_account(1)
     assert acc is not None
     assert (acc.debits_posted, acc.debits_pending, acc.credits_posted) == (9, 0, 1)
     assert led.drain_evicted(0).shape == (0,)
-    with pytest.raises(ValueError, match="archive_capacity"):
-        Ledger(1, 1, 1, archive_capacity=-1)
+    with pytest.raises(ValueError, match="max_archived"):
+        Ledger(1, 1, 1, max_archived=-1)
     restored = pickle.loads(pickle.dumps(led))
     assert restored.snapshot() == led.snapshot()
 
 
 def test_idempotency_window_scenario_and_bad_input() -> None:
-    led = Ledger(8, 64, 8, idempotency_window=1000 * MS)
+    led = Ledger(8, 64, 8, idempotency_window_ns=1000 * MS)
     led.create_account(1, USD, 1)
     led.create_account(2, USD, 1)
     old = make_transfer_id(1000, 1)
-    assert led.transfer(old, 1, 2, 5, USD, 1, now=1000 * MS) is R.CREATED
-    assert led.transfer(old, 1, 2, 5, USD, 1, now=1900 * MS) is R.EXISTS
+    assert led.transfer(old, 1, 2, 5, USD, 1, now_ns=1000 * MS) is R.CREATED
+    assert led.transfer(old, 1, 2, 5, USD, 1, now_ns=1900 * MS) is R.EXISTS
     # Too late for a retry: refused, never applied twice.
-    assert led.transfer(old, 1, 2, 5, USD, 1, now=2100 * MS) is R.ID_OUTSIDE_IDEMPOTENCY_WINDOW
+    assert led.transfer(old, 1, 2, 5, USD, 1, now_ns=2100 * MS) is R.ID_OUTSIDE_IDEMPOTENCY_WINDOW
     # That event evicted it first, by itself: nothing left for evict().
     assert led.lookup_transfer(old) is None
     assert led.evict() == 0
-    assert led.transfer(old, 1, 2, 5, USD, 1, now=2200 * MS) is R.ID_OUTSIDE_IDEMPOTENCY_WINDOW
+    assert led.transfer(old, 1, 2, 5, USD, 1, now_ns=2200 * MS) is R.ID_OUTSIDE_IDEMPOTENCY_WINDOW
     acc = led.lookup_account(1)
     assert acc is not None
     assert acc.debits_posted == 5
     assert Ledger(1, 1, 1).evict() == 0  # window off: nothing to evict
-    with pytest.raises(ValueError, match="idempotency_window"):
-        Ledger(1, 1, 1, idempotency_window=-1)
+    with pytest.raises(ValueError, match="idempotency_window_ns"):
+        Ledger(1, 1, 1, idempotency_window_ns=-1)
     with pytest.raises(ValueError, match="window"):
-        Ledger(1, 1, 1, idempotency_window=1 << 63)
+        Ledger(1, 1, 1, idempotency_window_ns=1 << 63)
     with pytest.raises(TypeError):
-        Ledger(1, 1, 1, idempotency_window=1.5)  # type: ignore[arg-type]
+        Ledger(1, 1, 1, idempotency_window_ns=1.5)  # type: ignore[arg-type]
     assert make_transfer_id(1, 2) == (1 << 22) | 2
     for ms, seq in ((-1, 0), (1 << 42, 0), (0, 1 << 22), (0, 0), (0, -1)):
         with pytest.raises(ValueError, match=r"ms|sequence|reserved"):
             make_transfer_id(ms, seq)
+
+
+# ---- bad input at every entry point ------------------------------------------------------
+
+BAD_INTEGERS = [
+    (-1, ValueError),
+    (1 << 64, ValueError),
+    (True, TypeError),
+    (1.0, TypeError),
+    ("1", TypeError),
+]
+
+
+@pytest.mark.parametrize(("bad", "err"), BAD_INTEGERS)
+def test_every_entry_point_refuses_bad_integers_and_changes_nothing(
+    bad: object, err: type[Exception]
+) -> None:
+    led = fresh()
+    before = led.snapshot()
+    calls = {
+        "id": lambda v: led.create_account(v, USD, 1),
+        "ledger": lambda v: led.create_account(9, v, 1),
+        "code": lambda v: led.create_account(9, USD, v),
+        "flags": lambda v: led.create_account(9, USD, 1, flags=v),
+        "user_data_128": lambda v: led.create_account(9, USD, 1, user_data_128=v),
+        "user_data_32": lambda v: led.transfer(9, 1, 2, 1, USD, 1, user_data_32=v),
+        "limit": lambda v: led.create_account(9, USD, 1, limit=v),
+        "amount": lambda v: led.transfer(9, 1, 2, v, USD, 1),
+        "timeout_ns": lambda v: led.transfer(9, 1, 2, 1, USD, 1, timeout_ns=v),
+        "now_ns": lambda v: led.transfer(9, 1, 2, 1, USD, 1, now_ns=v),
+        "max": lambda v: led.drain_evicted(v),
+        "since": lambda v: led.account_history(1, since=v),
+        "until": lambda v: led.account_history(1, until=v),
+    }
+    for name, call in calls.items():
+        if name == "user_data_128" and bad == 1 << 64:
+            continue  # a valid 128-bit value
+        with pytest.raises(err, match=name):
+            call(bad)
+    for call in (
+        lambda: led.set_account_limit(bad, 1),  # type: ignore[arg-type]
+        lambda: led.set_account_limit(1, bad),  # type: ignore[arg-type]
+        lambda: led.set_account_limit(1, 1, now_ns=bad),  # type: ignore[arg-type]
+        lambda: led.advance_time(bad),  # type: ignore[arg-type]
+        lambda: led.evict(now_ns=bad),  # type: ignore[arg-type]
+        lambda: led.lookup_account(bad),  # type: ignore[arg-type]
+        lambda: led.lookup_transfer(bad),  # type: ignore[arg-type]
+        lambda: led.balance(bad),  # type: ignore[arg-type]
+        lambda: led.create_transfers(transfers({"id": 9}), now_ns=bad),  # type: ignore[arg-type]
+        lambda: led.create_accounts(np.zeros(1, dtype=ACCOUNT_DTYPE), now_ns=bad),  # type: ignore[arg-type]
+        lambda: Ledger(bad),  # type: ignore[arg-type]
+        lambda: Ledger(4, 4, 4, idempotency_window_ns=bad),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(err):
+            call()
+    assert led.snapshot() == before
+
+
+def test_times_beyond_the_range_and_bad_arrays_are_refused() -> None:
+    led = fresh()
+    before = led.snapshot()
+    for t in (MAX_TIME_NS + 1, -5):
+        with pytest.raises(ValueError, match="now_ns"):
+            led.transfer(9, 1, 2, 1, USD, 1, now_ns=t)
+        with pytest.raises(ValueError, match="now_ns"):
+            led.advance_time(t)
+    for bad_array, err in (
+        ([1, 2], TypeError),
+        (np.zeros(2, dtype=np.uint8), TypeError),
+        (np.zeros((2, 2), dtype=LEDGER_COMMAND_DTYPE), ValueError),
+        (np.zeros(2, dtype=TRANSFER_DTYPE), TypeError),
+    ):
+        with pytest.raises(err):
+            led.process(bad_array)  # type: ignore[arg-type]
+    renamed = np.dtype(
+        [(n if n != "timeout_ns" else "timeout", TRANSFER_DTYPE.fields[n][0]) for n in TRANSFER_DTYPE.names]
+    )  # type: ignore[union-attr,index]
+    with pytest.raises(TypeError, match="TRANSFER_DTYPE"):
+        led.create_transfers(np.zeros(1, dtype=renamed))
+    wrong_type = np.dtype(
+        [(n, "<u4" if n == "amount" else TRANSFER_DTYPE.fields[n][0]) for n in TRANSFER_DTYPE.names]
+    )  # type: ignore[union-attr,index]
+    with pytest.raises(TypeError, match="'amount'"):
+        led.create_transfers(np.zeros(1, dtype=wrong_type))
+    with pytest.raises(ValueError, match="not a ledger machine snapshot"):
+        Ledger.restore(b"not a snapshot at all, but long enough")
+    assert led.snapshot() == before
+    # Same fields in another layout (here the packed form): converted once.
+    packed = np.dtype([(n, TRANSFER_DTYPE.fields[n][0]) for n in TRANSFER_DTYPE.names], align=False)  # type: ignore[union-attr,index]
+    arr = np.zeros(1, dtype=packed)
+    for k, v in {
+        "id": 9,
+        "debit_account_id": 1,
+        "credit_account_id": 2,
+        "amount": 1,
+        "ledger": USD,
+        "code": 1,
+    }.items():
+        arr[k] = v
+    assert list(led.create_transfers(arr)) == [R.CREATED]
+
+
+def test_unknown_and_duplicate_ids_are_result_codes() -> None:
+    led = fresh()
+    assert led.transfer(1, 1, 2, 1, USD, 1) == R.CREATED
+    assert led.transfer(1, 1, 2, 1, USD, 1) == R.EXISTS
+    assert led.transfer(2, 99, 2, 1, USD, 1) == R.DEBIT_ACCOUNT_NOT_FOUND
+    assert (
+        led.transfer(3, 0, 0, 0, flags=TF.POST_PENDING_TRANSFER, pending_id=77)
+        == R.PENDING_TRANSFER_NOT_FOUND
+    )
+    assert led.create_account(1, USD, 1) == CreateAccountResult.EXISTS
+    assert led.set_account_limit(99, 1) == SetLimitResult.ACCOUNT_NOT_FOUND
+    assert led.set_account_limit(0, 1) == SetLimitResult.ID_MUST_NOT_BE_ZERO
+    assert led.lookup_account(99) is None
+    assert led.lookup_transfer(2) is None  # remembered as failed, not stored
+    assert led.account_history(99).shape == (0,)
+    dup = transfers(*[{"id": 50, "debit_account_id": 1, "credit_account_id": 4, "amount": 1, "ledger": USD,
+                       "code": 1}] * 2)  # fmt: skip
+    assert list(led.create_transfers(dup)) == [R.CREATED, R.EXISTS]
+
+
+# ---- the balance rule --------------------------------------------------------------------------
+
+
+def test_balance_rule_at_its_boundaries() -> None:
+    """One rule (C++ types.hpp): balance() is the room the constrained side
+    has left, signed; a balancing transfer moves at most max(0, room); a
+    transfer is refused exactly when the room is below its amount."""
+    led = Ledger(8, 64, 8)
+    debit_limited = AF.DEBITS_MUST_NOT_EXCEED_CREDITS
+    led.create_account(1, USD, 1)
+    led.create_account(2, USD, 1, flags=debit_limited, limit=10)
+    led.create_account(3, USD, 1, flags=AF.CREDITS_MUST_NOT_EXCEED_DEBITS, limit=U64)
+    led.create_account(4, USD, 1, flags=debit_limited, limit=U64)
+    assert led.balance(1) == 0
+    assert led.balance(2) == 10  # the limit alone
+    assert led.balance(3) == U64  # room beyond 2**64 - 1 is not cut
+    assert led.transfer(1, 2, 1, 11, USD, 1) == R.EXCEEDS_CREDITS  # room 10 < 11
+    assert led.transfer(2, 2, 1, 10, USD, 1) == R.CREATED  # room 10 == 10
+    assert led.balance(2) == 0
+    assert led.transfer(3, 2, 1, 5, USD, 1, flags=TF.BALANCING_DEBIT) == R.CREATED
+    assert led.lookup_transfer(3).amount == 0  # no room: moves nothing
+    assert led.set_account_limit(2, 4) == SetLimitResult.OK
+    assert led.balance(2) == -6  # beyond a lowered limit: negative
+    # Negative room: nothing to move, and the account is already beyond its
+    # limit, so even a zero movement is refused (TigerBeetle's rule).
+    assert led.transfer(4, 2, 1, 5, USD, 1, flags=TF.BALANCING_DEBIT) == R.EXCEEDS_CREDITS
+    assert led.balance(1) == 10  # an account with no flag: credits_posted - debits
+    # Holds count against the room.
+    assert led.transfer(5, 1, 2, 6, USD, 1) == R.CREATED
+    assert led.balance(2) == 0
+    led.create_account(5, USD, 1)
+    assert led.transfer(6, 4, 5, U64, USD, 1, flags=TF.PENDING) == R.CREATED  # room U64 == U64
+    assert led.balance(4) == 0
+    assert led.transfer(7, 3, 1, 1, USD, 1) == R.CREATED  # debits on a credit-limited account: free
+    assert led.balance(3) == U64 + 1  # debits_posted + limit - credits

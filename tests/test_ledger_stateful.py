@@ -1,6 +1,8 @@
 """Stateful property test: random accounts, transfers, holds, posts, voids,
-timeouts, balancing/closing transfers, limits and linked chains drive the C++
-ledger and the pure-Python reference ledger side by side; every result code,
+timeouts, balancing/closing transfers, limits, linked chains, the passage of
+time, evictions and drains, per call, as TigerBeetle-style batches and as
+command batches (chains left open between them), drive the C++ ledger and the
+pure-Python reference ledger side by side; every event, result code,
 balance, stored transfer and history entry must agree, and the double-entry
 invariants must hold after every step."""
 
@@ -15,6 +17,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from shanraq_core import ACCOUNT_DTYPE, TRANSFER_DTYPE, AccountFlags, Ledger, TransferFlags
 from tests.ledger_reference import ReferenceLedger
+from tests.test_ledger_machine import Spec, events_as_tuples, streams, to_commands
 
 AF = AccountFlags
 TF = TransferFlags
@@ -86,7 +89,7 @@ valid_transfers = (
                 "ledger": st.just(1),
                 "code": st.just(1),
                 "flags": st.just(x[2]),
-                "timeout": st.sampled_from([0, 10, 1000]) if x[2] & TF.PENDING else st.just(0),
+                "timeout_ns": st.sampled_from([0, 10, 1000]) if x[2] & TF.PENDING else st.just(0),
                 "user_data_32": st.sampled_from([0, 3]),
             }
         )
@@ -101,7 +104,7 @@ noisy_transfers = st.fixed_dictionaries(
         "ledger": st.sampled_from([0, 1, 1, 1, 2]),
         "code": st.sampled_from([0, 1, 1, 1]),
         "flags": plain_flags,
-        "timeout": st.sampled_from([0, 0, 1, 50, 1000, U64 >> 1]),
+        "timeout_ns": st.sampled_from([0, 0, 1, 50, 1000, U64 >> 1]),
         "user_data_32": st.sampled_from([0, 3]),
     }
 )
@@ -168,12 +171,12 @@ class LedgerMachine(RuleBasedStateMachine):
             }
             for i, (dr, cr) in enumerate([(1, 3), (1, 4), (5, 2), (7, 1)])
         ]
-        got = self.real.create_transfers(to_array(t, TRANSFER_DTYPE), now=self.now)
-        assert [int(x) for x in got] == [int(x) for x in self.ref.create_transfers(t, now=self.now)]
+        got = self.real.create_transfers(to_array(t, TRANSFER_DTYPE), now_ns=self.now)
+        assert [int(x) for x in got] == [int(x) for x in self.ref.create_transfers(t, now_ns=self.now)]
 
     def create_accounts_batch(self, batch: list[dict[str, int]]) -> None:
-        got = self.real.create_accounts(to_array(batch, ACCOUNT_DTYPE), now=self.now)
-        want = self.ref.create_accounts(batch, now=self.now)
+        got = self.real.create_accounts(to_array(batch, ACCOUNT_DTYPE), now_ns=self.now)
+        want = self.ref.create_accounts(batch, now_ns=self.now)
         assert [int(x) for x in got] == [int(x) for x in want]
         for a in batch:
             self.max_limit[a["id"]] = max(self.max_limit.get(a["id"], 0), a["limit"])
@@ -186,8 +189,8 @@ class LedgerMachine(RuleBasedStateMachine):
     def create_transfers(self, batch: list[dict[str, int]], dt: int) -> None:
         self.now += dt
         before = {t["id"]: self.real.lookup_transfer(t["id"]) for t in batch}
-        got = self.real.create_transfers(to_array(batch, TRANSFER_DTYPE), now=self.now)
-        want = self.ref.create_transfers(batch, now=self.now)
+        got = self.real.create_transfers(to_array(batch, TRANSFER_DTYPE), now_ns=self.now)
+        want = self.ref.create_transfers(batch, now_ns=self.now)
         assert [int(x) for x in got] == [int(x) for x in want], (got, want)
         for r in want:
             event(f"transfer {r.name}")
@@ -209,11 +212,11 @@ class LedgerMachine(RuleBasedStateMachine):
             t.get("code", 0),
             flags=t["flags"],
             pending_id=t.get("pending_id", 0),
-            timeout=t.get("timeout", 0),
+            timeout_ns=t.get("timeout_ns", 0),
             user_data_32=t.get("user_data_32", 0),
-            now=self.now,
+            now_ns=self.now,
         )
-        assert got == self.ref.transfer(now=self.now, **t)
+        assert got == self.ref.transfer(now_ns=self.now, **t)
 
     @rule(aid=st.sampled_from([0, *ACCOUNT_IDS]), limit=st.sampled_from([0, 3, 20, 100]))
     def set_limit(self, aid: int, limit: int) -> None:
@@ -225,7 +228,28 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(dt=st.sampled_from([1, 100, 1000, 5000]))
     def advance_time(self, dt: int) -> None:
         self.now += dt
-        assert self.real.expire_pending_transfers(self.now) == self.ref.expire_pending_transfers(self.now)
+        assert self.real.advance_time(self.now) == self.ref.advance_time(self.now)
+
+    @rule(specs=streams(max_size=8))
+    def process_commands(self, specs: list[Spec]) -> None:
+        """A batch of commands of every kind; a chain it leaves open stays
+        open (in both) until a later step closes or ends it."""
+        base = max(self.now, self.ref.clock)
+        specs = [{**s, "time_ns": s["time_ns"] + base} if s["time_ns"] >= 0 else s for s in specs]
+        got = events_as_tuples(self.real.process(to_commands(specs)))
+        assert got == self.ref.process(specs)
+        self.now = self.ref.clock
+        assert self.real.open_chain_length == len(self.ref.chain)
+
+    @rule()
+    def evict(self) -> None:
+        assert self.real.evict() == 0  # no window: nothing to evict
+        self.ref.evict()
+
+    @rule()
+    def drain(self) -> None:
+        assert len(self.real.drain_evicted()) == 0  # no archive
+        self.ref.drain_evicted()
 
     @precondition(lambda self: self.real.transfer_count > 0)
     @rule()
@@ -239,6 +263,8 @@ class LedgerMachine(RuleBasedStateMachine):
     @invariant()
     def matches_reference(self) -> None:
         assert self.real.last_timestamp == self.ref.last_timestamp
+        assert self.real.next_seq == self.ref.next_seq
+        assert self.real.now_ns == self.ref.clock
         for aid in ACCOUNT_IDS:
             a = self.real.lookup_account(aid)
             r = self.ref.lookup_account(aid)

@@ -1,7 +1,10 @@
-// Google Benchmark microbenchmarks of the ledger core: batch create_transfers
-// on the workload (1M accounts, uniformly random pairs, ~10% of
-// payments two-phase: a hold posted POST_LAG events later), the same with
-// automatic eviction running, lookups, and the per-call create_transfer path. Run from the release preset:
+// Google Benchmark microbenchmarks of the ledger on the workload (1M
+// accounts, uniformly random pairs, ~10% of payments two-phase: a hold posted
+// POST_LAG events later): the core's batch create_transfers, the same with
+// automatic eviction running, lookups and the per-call create_transfer path;
+// and the state machine's paths over the same transfers: process() of
+// CREATE_TRANSFER commands (events out), its create_transfers convenience
+// and per-call transfer(). Run from the release preset:
 //   build/release/cpp/bench/bench_ledger --benchmark_repetitions=5
 #include <benchmark/benchmark.h>
 
@@ -12,6 +15,7 @@
 
 #include "ledger_workload.hpp"
 #include "shanraq/ledger/ledger.hpp"
+#include "shanraq/ledger/machine.hpp"
 
 namespace shanraq::ledger {
 namespace {
@@ -104,6 +108,85 @@ void BM_CreateTransferPerCall(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
 BENCHMARK(BM_CreateTransferPerCall);
+
+// The state machine: the same transfers as commands (128-byte records in,
+// 128-byte events out), in batches of kBatch as the runner would hand them.
+void BM_MachineProcess(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  const std::vector<Transfer> transfers = make_transfers(n);
+  std::vector<LedgerCommand> cmds(n);
+  for (std::size_t i = 0; i < n; ++i) cmds[i] = make_create_transfer(transfers[i], 0);
+  std::vector<LedgerEvent> events;
+  events.reserve(kBatch);
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto m = bench::make_machine(static_cast<std::uint32_t>(n));
+    m->prefault();
+    state.ResumeTiming();
+    for (std::size_t i = 0; i < n; i += kBatch) {
+      events.clear();
+      m->process(cmds.data() + i, std::min(kBatch, n - i), events);
+    }
+    benchmark::DoNotOptimize(events.data());
+    state.PauseTiming();
+    const bool all_created = m->ledger().transfer_count() == n;
+    m.reset();
+    state.ResumeTiming();
+    if (!all_created) {
+      state.SkipWithError("a transfer failed");
+      break;
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
+}
+BENCHMARK(BM_MachineProcess)->Arg(2'000'000)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The machine's create_transfers convenience (what the Python batch API calls).
+void BM_MachineCreateTransfers(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  const std::vector<Transfer> transfers = make_transfers(n);
+  std::vector<std::uint32_t> results(kBatch);
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto m = bench::make_machine(static_cast<std::uint32_t>(n));
+    m->prefault();
+    state.ResumeTiming();
+    for (std::size_t i = 0; i < n; i += kBatch) {
+      m->create_transfers(transfers.data() + i, std::min(kBatch, n - i), 0, results.data());
+    }
+    benchmark::DoNotOptimize(results.data());
+    state.PauseTiming();
+    const bool all_created = m->ledger().transfer_count() == n;
+    m.reset();
+    state.ResumeTiming();
+    if (!all_created) {
+      state.SkipWithError("a transfer failed");
+      break;
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
+}
+BENCHMARK(BM_MachineCreateTransfers)->Arg(2'000'000)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_MachineTransferPerCall(benchmark::State& state) {
+  const std::size_t n = 1'000'000;
+  const std::vector<Transfer> transfers = make_transfers(n);
+  auto m = bench::make_machine(static_cast<std::uint32_t>(n));
+  m->prefault();
+  std::size_t i = 0;
+  for (auto _ : state) {
+    if (i == n) {
+      state.PauseTiming();
+      m = bench::make_machine(static_cast<std::uint32_t>(n));
+      m->prefault();
+      i = 0;
+      state.ResumeTiming();
+    }
+    benchmark::DoNotOptimize(m->transfer(transfers[i++], 0));
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+BENCHMARK(BM_MachineTransferPerCall);
 
 void BM_LookupAccount(benchmark::State& state) {
   auto l = make_ledger(16);

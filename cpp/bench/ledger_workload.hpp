@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "shanraq/ledger/ledger.hpp"
+#include "shanraq/ledger/machine.hpp"
 
 namespace shanraq::ledger::bench {
 
@@ -30,6 +31,20 @@ inline std::unique_ptr<Ledger> make_ledger(std::uint32_t transfer_capacity, std:
   std::vector<std::uint32_t> r(kAccounts);
   l->create_accounts(accounts.data(), kAccounts, 0, r.data());
   return l;
+}
+
+inline std::unique_ptr<LedgerMachine> make_machine(std::uint32_t transfer_capacity) {
+  auto m = std::make_unique<LedgerMachine>(LedgerCapacity{kAccounts, transfer_capacity, 1});
+  std::vector<Account> accounts(kAccounts);
+  for (std::uint32_t i = 0; i < kAccounts; ++i) {
+    accounts[i] = Account{};
+    accounts[i].id = i + 1;
+    accounts[i].ledger = 1;
+    accounts[i].code = 1;
+  }
+  std::vector<std::uint32_t> r(kAccounts);
+  m->create_accounts(accounts.data(), kAccounts, 0, r.data());
+  return m;
 }
 
 // Ids 1..n in order.

@@ -26,7 +26,9 @@ def _fields_dtype(fields: list[FieldSpec], itemsize: int) -> np.dtype[Any]:
     for name, offset, size, fmt, _alias in fields:
         sub = _fields_dtype(fmt, size) if isinstance(fmt, list) else np.dtype(fmt)
         if sub.itemsize != size:
-            raise RuntimeError(f"field {name}: numpy type {sub} is {sub.itemsize} bytes, the C++ field {size}")
+            raise RuntimeError(
+                f"field {name}: numpy type {sub} is {sub.itemsize} bytes, the C++ field {size}"
+            )
         names.append(name)
         formats.append(sub)
         offsets.append(offset)

@@ -1,4 +1,4 @@
-"""Double-entry ledger with TigerBeetle's semantics, in process.
+"""Double-entry ledger with TigerBeetle's semantics, as a state machine.
 
 Accounts hold four u64 balances (debits/credits, pending/posted) in integer
 minor units; transfers move an amount from a debit account to a credit account
@@ -10,42 +10,65 @@ reason answers ``ID_ALREADY_FAILED`` for ever. Names, flag bits and result
 values are TigerBeetle's; see docs/ledger.md for the differences (u64 ids and
 amounts, timeouts in ns, numeric limits, ``AMOUNT_MUST_NOT_BE_ZERO``).
 
-Time is carried by commands: every command takes ``now`` (ns since an epoch
-of your choosing, < 2**63; default 0) and the ledger never reads a clock. Each
-event gets the timestamp ``max(now, last_timestamp + 1)``, so timestamps strictly
+Every change is a command (``LEDGER_COMMAND_DTYPE``): account and transfer
+creation, limits, the passage of time (hold expiry), eviction and the
+hand-over of evicted transfers; every outcome is an event
+(``LEDGER_EVENT_DTYPE``). ``Ledger.process(commands)`` applies a numpy array
+of commands and returns the events; the per-call methods (``transfer``,
+``create_account``, ``set_account_limit``, ``advance_time``, ``evict``,
+``drain_evicted``) and the TigerBeetle-style batches (``create_accounts``,
+``create_transfers``) build commands and return their results.
+
+Time is carried by commands (``now_ns``, ns since an epoch of your choosing;
+0 means "at the ledger's clock"); the ledger never reads a clock. Each event
+gets the timestamp ``max(now, last_timestamp + 1)``, so timestamps strictly
 increase and equal command streams give equal ``state_hash()``.
 
-Not thread-safe: a Ledger is single-writer; one thread at a time may call
-any method. Business failures are result codes; programmer errors raise
-``TypeError``/``ValueError``; a full ledger raises :class:`CapacityError`
-before anything is applied.
+Single-writer: a call that releases the GIL refuses another thread's call with
+RuntimeError. Business failures are result codes; programmer errors raise
+``TypeError``/``ValueError``; a full ledger raises
+:class:`shanraq_core.errors.CapacityError` before anything is applied.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
-from typing import Any
+from typing import Any, ClassVar, cast
+
+import numpy as np
+import numpy.typing as npt
 
 from shanraq_core._core import ledger as _ledger
 from shanraq_core._core.ledger import (
     ACCOUNT_BALANCE_DTYPE,
     ACCOUNT_DTYPE,
+    LEDGER_COMMAND_DTYPE,
+    LEDGER_EVENT_DTYPE,
+    MAX_TIME_NS,
     TRANSFER_DTYPE,
-    CapacityError,
     LedgerBase,
 )
+from shanraq_core._layout import check_enum
+from shanraq_core.errors import CapacityError
 
 __all__ = [
     "ACCOUNT_BALANCE_DTYPE",
     "ACCOUNT_DTYPE",
+    "LEDGER_COMMAND_DTYPE",
+    "LEDGER_EVENT_DTYPE",
+    "MAX_TIME_NS",
     "TRANSFER_DTYPE",
     "Account",
     "AccountFlags",
     "CapacityError",
+    "CommandFlags",
+    "CommandRejection",
     "CreateAccountResult",
     "CreateTransferResult",
     "Ledger",
+    "LedgerCommandKind",
+    "LedgerEventType",
     "PendingStatus",
     "SetLimitResult",
     "Transfer",
@@ -79,7 +102,7 @@ class AccountFlags(IntFlag):
     """Account.flags (TigerBeetle's bits; its ``imported`` bit is reserved here)."""
 
     NONE = 0
-    #: The account and the next one in the batch succeed or fail together.
+    #: The account and the next create succeed or fail together (a linked chain).
     LINKED = 1 << 0
     #: debits_pending + debits_posted may not exceed credits_posted (+ limit).
     DEBITS_MUST_NOT_EXCEED_CREDITS = 1 << 1
@@ -95,7 +118,7 @@ class TransferFlags(IntFlag):
     """Transfer.flags (TigerBeetle's bits; its ``imported`` bit is reserved here)."""
 
     NONE = 0
-    #: This transfer and the next one in the batch succeed or fail together.
+    #: This transfer and the next create succeed or fail together (a linked chain).
     LINKED = 1 << 0
     #: A hold: moves the amount to the pending balances until posted, voided or expired.
     PENDING = 1 << 1
@@ -122,7 +145,7 @@ class CreateAccountResult(IntEnum):
     OK = 0
     #: Not created: another account of its linked chain failed.
     LINKED_EVENT_FAILED = 1
-    #: Not created: the last account of the batch has LINKED set.
+    #: Not created: its chain was still linked at the end of the request (or of 8190 members).
     LINKED_EVENT_CHAIN_OPEN = 2
     #: Not created: timestamp must be 0 (the ledger assigns it).
     TIMESTAMP_MUST_BE_ZERO = 3
@@ -175,7 +198,7 @@ class CreateTransferResult(IntEnum):
     OK = 0
     #: Not created: another transfer of its linked chain failed.
     LINKED_EVENT_FAILED = 1
-    #: Not created: the last transfer of the batch has LINKED set.
+    #: Not created: its chain was still linked at the end of the request (or of 8190 members).
     LINKED_EVENT_CHAIN_OPEN = 2
     #: Not created: timestamp must be 0 (the ledger assigns it).
     TIMESTAMP_MUST_BE_ZERO = 3
@@ -304,7 +327,7 @@ class CreateTransferResult(IntEnum):
 
 
 class SetLimitResult(IntEnum):
-    """Result of Ledger.set_account_limit (an extension)."""
+    """Result of a SET_ACCOUNT_LIMIT command (an extension)."""
 
     #: The limit was set.
     OK = 0
@@ -326,6 +349,68 @@ class PendingStatus(IntEnum):
     POSTED = 2
     VOIDED = 3
     EXPIRED = 4
+
+
+class LedgerCommandKind(IntEnum):
+    """LEDGER_COMMAND_DTYPE ``kind``: what a command does, and its payload view."""
+
+    #: payload ``account``: an Account to create -> ACCOUNT_RESULT.
+    CREATE_ACCOUNT = 1
+    #: payload ``transfer``: a Transfer to create -> TRANSFER_RESULT.
+    CREATE_TRANSFER = 2
+    #: payload ``set_limit`` (account_id, limit) -> LIMIT_RESULT.
+    SET_ACCOUNT_LIMIT = 3
+    #: no payload: releases the holds due at time_ns -> TIME_ADVANCED (count).
+    ADVANCE_TIME = 4
+    #: no payload: the full eviction sweep -> EVICTED (count, remaining stored).
+    EVICT = 5
+    #: payload ``drain`` (max): TRANSFER_DRAINED per archived transfer, then DRAINED.
+    DRAIN_EVICTED = 6
+
+
+class CommandFlags(IntFlag):
+    """LEDGER_COMMAND_DTYPE ``flags``."""
+
+    NONE = 0
+    #: The last command of a client's request: a linked chain still open
+    #: there ends open (LINKED_EVENT_CHAIN_OPEN).
+    LAST_IN_BATCH = 1 << 0
+
+
+class LedgerEventType(IntEnum):
+    """LEDGER_EVENT_DTYPE ``type``: what happened (view of the payload)."""
+
+    #: ``result`` a CreateAccountResult, ``id``, ``timestamp``.
+    ACCOUNT_RESULT = 1
+    #: ``result`` a CreateTransferResult, ``id``, ``timestamp``.
+    TRANSFER_RESULT = 2
+    #: ``result`` a SetLimitResult, ``id`` (the account), ``timestamp``.
+    LIMIT_RESULT = 3
+    #: ``transfer``: a hold that expired (its final state); ``timestamp``: the expiry's.
+    HOLD_EXPIRED = 4
+    #: ``transfer``: an evicted transfer handed over (``reserved`` = its PendingStatus).
+    TRANSFER_DRAINED = 5
+    #: ``count``: holds released by an ADVANCE_TIME.
+    TIME_ADVANCED = 6
+    #: ``count``: transfers evicted; ``remaining``: transfers still stored.
+    EVICTED = 7
+    #: ``count``: transfers handed over; ``remaining``: still archived.
+    DRAINED = 8
+    #: ``result``: a CommandRejection; nothing changed.
+    REJECTED = 9
+
+
+class CommandRejection(IntEnum):
+    """REJECTED ``result``: why a malformed command was refused."""
+
+    #: ``kind`` names no command.
+    UNKNOWN_KIND = 1
+    #: A command flag this build does not know.
+    RESERVED_FLAG = 2
+    #: A reserved header byte, or a payload byte the kind does not use, is not 0.
+    RESERVED_FIELD = 3
+    #: ``time_ns`` is negative or later than MAX_TIME_NS.
+    TIME_OUT_OF_RANGE = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,7 +438,7 @@ class Account:
 
 @dataclass(frozen=True, slots=True)
 class Transfer:
-    """A transfer as stored: amount is what moved (balancing, post), timeout in ns."""
+    """A transfer as stored: amount is what moved (balancing, post)."""
 
     id: int
     debit_account_id: int
@@ -363,7 +448,7 @@ class Transfer:
     user_data_128: int
     user_data_64: int
     user_data_32: int
-    timeout: int
+    timeout_ns: int
     ledger: int
     code: int
     flags: int
@@ -375,66 +460,122 @@ class Transfer:
         return TransferFlags(self.flags)
 
 
+for _cls, _table in zip(
+    (
+        CreateAccountResult,
+        CreateTransferResult,
+        SetLimitResult,
+        PendingStatus,
+        AccountFlags,
+        TransferFlags,
+        LedgerCommandKind,
+        LedgerEventType,
+        CommandRejection,
+    ),
+    _ledger.enum_tables(),
+    strict=True,
+):
+    # IntFlag iterates its single-bit members, which is what the C++ table lists.
+    check_enum(cast("type[IntEnum]", _cls), _table)
 _ledger._register(CreateAccountResult, CreateTransferResult, SetLimitResult, Account, Transfer)
 
 
+_PAYLOAD_VIEWS = (
+    (LedgerCommandKind.CREATE_ACCOUNT, "account"),
+    (LedgerCommandKind.CREATE_TRANSFER, "transfer"),
+    (LedgerCommandKind.SET_ACCOUNT_LIMIT, "set_limit"),
+    (LedgerCommandKind.DRAIN_EVICTED, "drain"),
+)
+
+
+def _as_commands(commands: Any) -> Any:
+    """``commands`` itself, unless it is a one-dimensional array with the
+    fields of LEDGER_COMMAND_DTYPE in another layout (numpy's concatenate
+    and stacking give such a packed copy, in which the payload views are
+    separate bytes): then a LEDGER_COMMAND_DTYPE copy taking each command's
+    payload from the view its kind uses."""
+    if (
+        not isinstance(commands, np.ndarray)
+        or commands.dtype == LEDGER_COMMAND_DTYPE
+        or commands.dtype.names != LEDGER_COMMAND_DTYPE.names
+        or commands.ndim != 1
+    ):
+        return commands  # the binding accepts it or says why not
+    out = np.zeros(len(commands), dtype=LEDGER_COMMAND_DTYPE)
+    for name in ("seq", "time_ns", "kind", "flags", "reserved", "payload"):
+        out[name] = commands[name]
+    for kind, view in _PAYLOAD_VIEWS:
+        chosen = commands["kind"] == kind
+        out[view][chosen] = commands[view][chosen]
+    return out
+
+
 class Ledger(LedgerBase):
-    """An in-process double-entry ledger (see the module docstring).
+    """An in-process double-entry ledger state machine (see the module docstring).
 
     Capacities fix the memory: 104 bytes per account plus 24 to 48 bytes of
     index, and 96 bytes per stored transfer plus 16 to 32 bytes of index (and
     4 bytes of expiry heap while it is a timed hold), 96 per archive slot,
-    reserved as address space at
-    construction and resident as used. Remembered failed ids count as
-    transfers; ``history_capacity`` bounds balance-history entries.
+    reserved as address space at construction and resident as used.
+    Remembered failed ids count as transfers; ``max_history`` bounds
+    balance-history entries.
 
-    ``idempotency_window`` (ns, 0 = off) bounds a long-running ledger's
-    memory (docs/ledger.md): transfer ids must then carry their creation time
-    as milliseconds since the epoch in their high 42 bits (``make_transfer_id``),
+    ``idempotency_window_ns`` (0 = off) bounds a long-running ledger's memory
+    (docs/ledger.md): transfer ids must then carry their creation time as
+    milliseconds since the epoch in their high 42 bits (``make_transfer_id``),
     ids older than an event's timestamp minus the window are answered
     ``ID_OUTSIDE_IDEMPOTENCY_WINDOW``, and the ledger evicts them by itself,
-    up to 4 per transfer before each transfer command (``evict()`` does it
-    all at once).
+    up to 4 per transfer (an EVICT command does it all at once).
 
-    ``archive_capacity`` (records, 0 = none) keeps evicted transfers until
-    ``drain_evicted()`` hands them to the service's archive; when it is full,
-    eviction waits for a drain instead of dropping anything.
+    ``max_archived`` (records, 0 = none) keeps evicted transfers until a
+    DRAIN_EVICTED command hands them over; when the archive is full, eviction
+    waits for a drain instead of dropping anything.
 
     Raises:
-        ValueError: a capacity outside 1..2**31-1 (archive: 0..2**31-1), a
-            window of 2**63 ns or more.
+        ValueError: a capacity outside 1..2**31-1 (``max_archived``:
+            0..2**31-1), a window of 2**63 ns or more.
         TypeError: a non-integer capacity or window.
     """
 
     __slots__ = ()
 
+    COMMAND_DTYPE: ClassVar[np.dtype[Any]] = LEDGER_COMMAND_DTYPE
+    EVENT_DTYPE: ClassVar[np.dtype[Any]] = LEDGER_EVENT_DTYPE
+
     def __init__(
         self,
-        accounts_capacity: int = 1 << 20,
-        transfers_capacity: int = 1 << 23,
-        history_capacity: int = 1 << 20,
-        idempotency_window: int = 0,
-        archive_capacity: int = 0,
+        max_accounts: int = 1 << 20,
+        max_transfers: int = 1 << 23,
+        max_history: int = 1 << 20,
+        idempotency_window_ns: int = 0,
+        max_archived: int = 0,
     ) -> None:
         for name, value in (
-            ("accounts_capacity", accounts_capacity),
-            ("transfers_capacity", transfers_capacity),
-            ("history_capacity", history_capacity),
+            ("max_accounts", max_accounts),
+            ("max_transfers", max_transfers),
+            ("max_history", max_history),
         ):
             if isinstance(value, int) and not isinstance(value, bool) and value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
-        super().__init__(
-            accounts_capacity, transfers_capacity, history_capacity, idempotency_window, archive_capacity
-        )
+                raise ValueError(f"{name} must be in 1..2**31-1, got {value}")
+        super().__init__(max_accounts, max_transfers, max_history, idempotency_window_ns, max_archived)
 
-    # Commands and queries (create_account, transfer, create_accounts,
-    # create_transfers, lookup_account, lookup_transfer, balance,
-    # account_history, set_account_limit, expire_pending_transfers,
-    # state_hash, snapshot, restore) are implemented in C++ and documented in
-    # the stub file _core/ledger.pyi and docs/ledger.md.
+    def process(self, commands: npt.NDArray[np.void]) -> npt.NDArray[np.void]:
+        """Applies LEDGER_COMMAND_DTYPE records in order; returns their
+        LEDGER_EVENT_DTYPE events (see ``_core.ledger.LedgerBase.process``).
+        Also takes the packed copy of the dtype that numpy's concatenate
+        gives (its payload views no longer share bytes: each command's payload
+        is read from the view its kind uses)."""
+        events: npt.NDArray[np.void] = super().process(_as_commands(commands))
+        return events
+
+    # Commands, conveniences and queries (create_account, transfer,
+    # create_accounts, create_transfers, set_account_limit, advance_time,
+    # evict, drain_evicted, lookup_account, lookup_transfer, balance,
+    # account_history, state_hash, snapshot, restore) are implemented in C++
+    # and documented in the stub file _core/ledger.pyi and docs/ledger.md.
 
     def post_pending(
-        self, id: int, pending_id: int, amount: int = 0, *, now: int = 0, **fields: Any
+        self, id: int, pending_id: int, amount: int = 0, *, now_ns: int = 0, **fields: Any
     ) -> CreateTransferResult:
         """Posts ``amount`` of hold ``pending_id`` (0: all of it)."""
         result: CreateTransferResult = self.transfer(
@@ -444,22 +585,31 @@ class Ledger(LedgerBase):
             amount,
             flags=TransferFlags.POST_PENDING_TRANSFER,
             pending_id=pending_id,
-            now=now,
+            now_ns=now_ns,
             **fields,
         )
         return result
 
-    def void_pending(self, id: int, pending_id: int, *, now: int = 0, **fields: Any) -> CreateTransferResult:
+    def void_pending(
+        self, id: int, pending_id: int, *, now_ns: int = 0, **fields: Any
+    ) -> CreateTransferResult:
         """Voids hold ``pending_id``, releasing its amount."""
         result: CreateTransferResult = self.transfer(
-            id, 0, 0, 0, flags=TransferFlags.VOID_PENDING_TRANSFER, pending_id=pending_id, now=now, **fields
+            id,
+            0,
+            0,
+            0,
+            flags=TransferFlags.VOID_PENDING_TRANSFER,
+            pending_id=pending_id,
+            now_ns=now_ns,
+            **fields,
         )
         return result
 
     def __repr__(self) -> str:
         return (
-            f"Ledger(accounts={self.account_count}/{self.accounts_capacity}, "
-            f"transfers={self.transfer_count}/{self.transfers_capacity}, "
-            f"archived={self.archived_count}/{self.archive_capacity}, "
-            f"last_timestamp={self.last_timestamp})"
+            f"Ledger(accounts={self.account_count}/{self.max_accounts}, "
+            f"transfers={self.transfer_count}/{self.max_transfers}, "
+            f"archived={self.archived_count}/{self.max_archived}, "
+            f"next_seq={self.next_seq}, now_ns={self.now_ns})"
         )

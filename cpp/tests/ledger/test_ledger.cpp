@@ -129,9 +129,9 @@ TEST_F(LedgerTest, ValidationPrecedence) {
   t.pending_id = 9;
   EXPECT_EQ(l.create_transfer(t, 0), TR::kPendingIdMustBeZero);
   t.pending_id = 0;
-  t.timeout = 5;
+  t.timeout_ns = 5;
   EXPECT_EQ(l.create_transfer(t, 0), TR::kTimeoutReservedForPendingTransfer);
-  t.timeout = 0;
+  t.timeout_ns = 0;
   t.flags = tf::kClosingDebit;
   EXPECT_EQ(l.create_transfer(t, 0), TR::kClosingTransferMustBePending);
   t.flags = 0;
@@ -228,7 +228,7 @@ TEST_F(LedgerTest, TwoPhasePostPartialAndVoid) {
 
 TEST_F(LedgerTest, HoldsExpireAsCommandTimeAdvances) {
   Transfer h = xfer(10, 1, 2, 100, tf::kPending);
-  h.timeout = 1'000;
+  h.timeout_ns = 1'000;
   ASSERT_EQ(l.create_transfer(h, 10'000), TR::kOk);
   const std::uint64_t created = l.lookup_transfer(10)->timestamp;
   EXPECT_EQ(l.expire_pending_transfers(created + 999), 0u);
@@ -309,11 +309,11 @@ TEST_F(LedgerTest, BalancingAndLimits) {
   EXPECT_EQ(l.create_transfer(xfer(2, 3, 2, 39, tf::kBalancingDebit), 0), TR::kExistsWithDifferentAmount);
   EXPECT_EQ(l.create_transfer(xfer(3, 3, 2, 1), 0), TR::kExceedsCredits);
   // An overdraft limit lets debits exceed credits by up to the limit.
-  EXPECT_EQ(l.set_account_limit(3, 25), SetLimitResult::kOk);
+  EXPECT_EQ(l.set_account_limit(3, 25, 0), SetLimitResult::kOk);
   EXPECT_EQ(l.create_transfer(xfer(4, 3, 2, 26), 0), TR::kExceedsCredits);
   EXPECT_EQ(l.create_transfer(xfer(5, 3, 2, 25), 0), TR::kOk);
-  EXPECT_EQ(l.set_account_limit(1, 5), SetLimitResult::kLimitRequiresBalanceFlag);
-  EXPECT_EQ(l.set_account_limit(99, 5), SetLimitResult::kAccountNotFound);
+  EXPECT_EQ(l.set_account_limit(1, 5, 0), SetLimitResult::kLimitRequiresBalanceFlag);
+  EXPECT_EQ(l.set_account_limit(99, 5, 0), SetLimitResult::kAccountNotFound);
   EXPECT_EQ(l.create_account(acct(9, 1, 0, 5), 0), AR::kLimitRequiresBalanceFlag);
   expect_balanced(l, 4);
 }
@@ -337,7 +337,7 @@ TEST_F(LedgerTest, OverflowsAreRejectedNotWrapped) {
   // Pending and posted each fit, their sum would not.
   EXPECT_EQ(l.create_transfer(xfer(5, 1, 2, 1, tf::kPending), 0), TR::kOverflowsDebits);
   Transfer t = xfer(4, 2, 1, 1, tf::kPending);
-  t.timeout = kTimeMax;
+  t.timeout_ns = kTimeMax;
   EXPECT_EQ(l.create_transfer(t, 0), TR::kOverflowsTimeout);
   EXPECT_EQ(l.lookup_account(1)->debits_posted, ~std::uint64_t{0} - 1);
 }
@@ -433,7 +433,7 @@ TEST(LedgerRandom, ConservationDeterminismAndSnapshots) {
           if (rng() % 8 == 0) flags |= tf::kBalancingCredit;
           if (rng() % 40 == 0) flags |= tf::kClosingDebit | tf::kPending;
           t = xfer(1 + rng() % 400, dr, cr, rng() % 60, flags, static_cast<std::uint32_t>(1 + dr % 2));
-          if (t.flags & tf::kPending) t.timeout = rng() % 3 == 0 ? 0 : rng() % 5000;
+          if (t.flags & tf::kPending) t.timeout_ns = rng() % 3 == 0 ? 0 : rng() % 5000;
         }
       }
       now += rng() % 1000;
@@ -504,7 +504,7 @@ TEST(LedgerPipeline, LongBatchEqualsOneByOne) {
       const std::uint16_t flags = rng() % 4 == 0 ? tf::kPending : 0;
       Transfer t = xfer(id, account_id(d), account_id(c), 1 + rng() % 100, flags);
       if (flags & tf::kPending) {
-        t.timeout = rng() % 3 == 0 ? 0 : 1 + rng() % 3000;
+        t.timeout_ns = rng() % 3 == 0 ? 0 : 1 + rng() % 3000;
         holds.push_back(id);
       }
       stream.push_back(t);
@@ -537,6 +537,31 @@ TEST(LedgerPipeline, LongBatchEqualsOneByOne) {
   EXPECT_GT(posted, 100u);
   EXPECT_GT(expired, 0u);
   EXPECT_GT(batch.history_count(), 0u);
+}
+
+// One balance rule (types.hpp) for balance(), EXCEEDS_* and balancing.
+TEST(LedgerBalanceRule, SignedRoomAtTheBoundaries) {
+  constexpr std::uint64_t kMax = ~std::uint64_t{0};
+  Account a = acct(1, 1, af::kDebitsMustNotExceedCredits, kMax);
+  EXPECT_EQ(available_balance(a), static_cast<__int128>(kMax));
+  a.credits_posted = kMax;  // credits + limit pass 2^64: not cut
+  EXPECT_EQ(available_balance(a), static_cast<__int128>(kMax) * 2);
+  a = acct(1, 1, af::kDebitsMustNotExceedCredits, 4);
+  a.debits_posted = 10;
+  EXPECT_EQ(debit_room(a), -6);  // beyond a lowered limit
+  const SignedAmount s = account_balance(a);
+  EXPECT_TRUE(s.negative);
+  EXPECT_EQ(s.magnitude[0], 6u);
+  EXPECT_EQ(s.magnitude[1], 0u);
+  // The limit counts only on the side its flag constrains.
+  a = acct(1, 1, af::kCreditsMustNotExceedDebits, 7);
+  EXPECT_EQ(debit_room(a), 0);
+  EXPECT_EQ(credit_room(a), 7);
+  EXPECT_EQ(available_balance(a), 7);
+  a.credits_pending = kMax;
+  a.debits_posted = kMax;
+  EXPECT_EQ(available_balance(a), 7);
+  EXPECT_EQ(split_signed(-(static_cast<__int128>(1) << 65)).magnitude[1], 2u);
 }
 
 // ---- idempotency window ------------------------------------------------------
@@ -576,10 +601,10 @@ TEST(LedgerWindow, RejectsOldIdsAndEvictsWithoutChangingAnswers) {
   EXPECT_EQ(l.create_transfer(post(tid(2600, 2), hold.id), 2600 * kMs), TR::kOk);
   EXPECT_EQ(l.lookup_account(1)->debits_posted, 5u + 3u + 1u + 7u);
   EXPECT_EQ(l.lookup_account(1)->debits_pending, 0u);
-  // The window travels with snapshots (version 2).
+  // The window travels with snapshots.
   const std::string snap = l.snapshot();
   Ledger c = Ledger::restore(reinterpret_cast<const std::uint8_t*>(snap.data()), snap.size());
-  EXPECT_EQ(c.capacity().idempotency_window, 1000 * kMs);
+  EXPECT_EQ(c.capacity().idempotency_window_ns, 1000 * kMs);
   EXPECT_EQ(c.snapshot(), snap);
   EXPECT_THROW((Ledger{LedgerCapacity{8, 8, 8, kTimeMax + 1}}), std::invalid_argument);
 }
@@ -619,7 +644,7 @@ TEST(LedgerWindow, AutomaticEvictionIsInvisibleBoundedAndArchived) {
         const std::uint64_t dr = 1 + rng() % 8;
         Transfer t = xfer(id, dr, 1 + dr % 8, 1 + rng() % 9, rng() % 4 == 0 ? tf::kPending : 0);
         if (t.flags & tf::kPending) {
-          t.timeout = rng() % 2 == 0 ? 0 : (1 + rng() % 400) * kMs;
+          t.timeout_ns = rng() % 2 == 0 ? 0 : (1 + rng() % 400) * kMs;
           holds.push_back(t.id);
         }
         if (rng() % 10 == 0) t.flags |= tf::kLinked;
@@ -689,7 +714,7 @@ TEST(LedgerWindow, EvictionIsDeterministicAndWaitsForAFullArchive) {
   for (std::uint64_t ms = 1000; ms < 3000; ++ms) {
     Transfer t = xfer(tid(ms + (rng() % 50 == 0 ? 80 : 0), ++seq % 4096), 1 + rng() % 2, 3, 1 + rng() % 5,
                       rng() % 5 == 0 ? tf::kPending : 0);  // now and then an id from the future
-    if ((t.flags & tf::kPending) && rng() % 10 != 0) t.timeout = (1 + rng() % 100) * kMs;
+    if ((t.flags & tf::kPending) && rng() % 10 != 0) t.timeout_ns = (1 + rng() % 100) * kMs;
     const TR ra = a.create_transfer(t, ms * kMs);
     const TR rb = b.create_transfer(t, ms * kMs);
     ASSERT_EQ(ra, rb);
@@ -721,7 +746,7 @@ TEST(LedgerWindow, LongHoldsMoveBackAndStillExpireOrPost) {
   std::vector<std::uint32_t> r(2);
   l.create_accounts(accounts.data(), 2, 0, r.data());
   Transfer timed = xfer(tid(1000, 1), 1, 2, 7, tf::kPending);
-  timed.timeout = 100 * kMs;  // ten windows
+  timed.timeout_ns = 100 * kMs;  // ten windows
   const Transfer open = xfer(tid(1000, 2), 1, 2, 5, tf::kPending);
   ASSERT_EQ(l.create_transfer(timed, 1000 * kMs), TR::kOk);
   ASSERT_EQ(l.create_transfer(open, 1000 * kMs), TR::kOk);
@@ -777,7 +802,7 @@ TEST(LedgerWindow, LongHoldsMoveBackAndStillExpireOrPost) {
   EXPECT_EQ(c.snapshot(), snap);
 }
 
-// ---- expiry heap and snapshot version 3 -------------------------------------
+// ---- expiry heap and snapshots --------------------------------------------------
 
 // Builds a ledger whose timed holds expire out of creation order, with ties.
 void timed_holds(Ledger& l) {
@@ -788,63 +813,51 @@ void timed_holds(Ledger& l) {
   std::uint64_t id = 1;
   for (std::uint64_t t : timeouts) {
     Transfer h = xfer(id++, 1, 2, 1, tf::kPending);
-    h.timeout = t;
+    h.timeout_ns = t;
     ASSERT_EQ(l.create_transfer(h, 1000), TR::kOk);
   }
   ASSERT_EQ(l.create_transfer(post(100, 3), 1000), TR::kOk);  // a stale heap entry
 }
 
-// Offsets of a version 4 snapshot's sections (the layout Ledger::snapshot
-// writes): header, window, archive capacity and count, accounts, history
-// heads, transfers, history, expiry heap, archive, checksum.
-constexpr std::size_t kHeader = 64, kWindowField = 8, kArchiveFields = 8;
-std::size_t transfers_offset(const Ledger& l) {
-  return kHeader + kWindowField + kArchiveFields + l.account_count() * (sizeof(Account) + 4);
-}
-std::size_t expiry_offset(const Ledger& l) {
-  return transfers_offset(l) + l.transfer_count() * sizeof(Transfer) + l.history_count() * 48;
-}
+// Offsets of the sections of a ledger snapshot (Ledger::save after the
+// envelope's 8-byte magic and 4-byte version): capacities (4 x u32), window,
+// clock, then each section a u64 count and its records: accounts (96 B),
+// transfers (96 B), history entries (40 + 4 B), heap entries (4 B), archive.
+constexpr std::size_t kAccounts = 12 + 16 + 8 + 8 + 8;
+std::size_t account_offset(std::size_t i) { return kAccounts + i * sizeof(Account); }
+std::size_t transfers_offset(const Ledger& l) { return account_offset(l.account_count()) + 8; }
+std::size_t history_offset(const Ledger& l) { return transfers_offset(l) + l.transfer_count() * sizeof(Transfer) + 8; }
+std::size_t expiry_offset(const Ledger& l) { return history_offset(l) + l.history_count() * 44 + 8; }
 void reseal(std::string& snap) {
   const std::uint64_t sum = checksum64(snap.data(), snap.size() - 8);
   std::memcpy(snap.data() + snap.size() - 8, &sum, 8);
 }
-// Rewrites a version 4 snapshot of `l` (no archive) as version 3 or 2 wrote
-// it: no archive fields, holds without heap back-pointers, posts without
-// their comparison bits, and for version 2 16-byte heap entries.
-std::string legacy_snapshot(const Ledger& l, std::uint32_t version) {
-  const std::string v4 = l.snapshot();
-  std::string out = v4.substr(0, kHeader + kWindowField);
-  std::memcpy(out.data() + 8, &version, 4);
-  out += v4.substr(kHeader + kWindowField + kArchiveFields,
-                   expiry_offset(l) - kHeader - kWindowField - kArchiveFields);
-  const std::size_t t0 = transfers_offset(l) - kArchiveFields;
-  for (std::size_t i = 0; i < l.transfer_count(); ++i) {
-    Transfer t;
-    std::memcpy(&t, out.data() + t0 + i * sizeof(Transfer), sizeof(t));
-    if (t.flags & tf::kPending) t.pending_id = 0;
-    t.reserved &= 0xFFU;
-    std::memcpy(out.data() + t0 + i * sizeof(Transfer), &t, sizeof(t));
+template <class T>
+void poke(std::string& snap, std::size_t at, T v) {
+  std::memcpy(snap.data() + at, &v, sizeof(v));
+  reseal(snap);
+}
+template <class T>
+T peek(const std::string& snap, std::size_t at) {
+  T v;
+  std::memcpy(&v, snap.data() + at, sizeof(v));
+  return v;
+}
+bool restores(const std::string& snap) {
+  try {
+    (void)Ledger::restore(reinterpret_cast<const std::uint8_t*>(snap.data()), snap.size());
+    return true;
+  } catch (const std::invalid_argument&) {
+    return false;
   }
-  const std::size_t off = expiry_offset(l);
-  const std::size_t n = (v4.size() - 8 - off) / 4;
-  for (std::size_t i = 0; i < n; ++i) {
-    std::uint32_t index = 0;
-    std::memcpy(&index, v4.data() + off + 4 * i, 4);
-    out.append(reinterpret_cast<const char*>(&index), 4);
-    if (version == 2) {
-      Transfer t;
-      std::memcpy(&t, out.data() + t0 + index * sizeof(Transfer), sizeof(t));
-      const std::uint64_t at = t.timestamp + t.timeout;
-      const std::uint32_t pad = 0;
-      out.resize(out.size() - 4);
-      out.append(reinterpret_cast<const char*>(&at), 8);
-      out.append(reinterpret_cast<const char*>(&index), 4);
-      out.append(reinterpret_cast<const char*>(&pad), 4);
-    }
+}
+std::string restore_error(const std::string& snap) {
+  try {
+    (void)Ledger::restore(reinterpret_cast<const std::uint8_t*>(snap.data()), snap.size());
+  } catch (const std::invalid_argument& e) {
+    return e.what();
   }
-  out.append(8, '\0');
-  reseal(out);
-  return out;
+  return "";
 }
 
 TEST(LedgerExpiry, HoldsExpireByTimeThenTimestampFromFourByteEntries) {
@@ -870,50 +883,95 @@ TEST(LedgerExpiry, HoldsExpireByTimeThenTimestampFromFourByteEntries) {
   EXPECT_EQ(l.memory_bytes(), 64 * (64 + 40) + 256 * (sizeof(Transfer) + 4) + 256 * 48 + 256 * 8 + 512 * 8);
 }
 
-TEST(LedgerExpiry, RestoresOlderSnapshotsAndRejectsABadHeap) {
+TEST(LedgerSnapshot, RoundTripsAndRejectsABadHeap) {
   Ledger l{small()};
   timed_holds(l);
-  const std::string v4 = l.snapshot();
-  std::uint32_t version = 0;
-  std::memcpy(&version, v4.data() + 8, 4);
-  EXPECT_EQ(version, 4u);
+  const std::string snap = l.snapshot();
+  Ledger c = Ledger::restore(reinterpret_cast<const std::uint8_t*>(snap.data()), snap.size());
+  EXPECT_EQ(c.snapshot(), snap);
+  EXPECT_EQ(c.state_hash(), l.state_hash());
+  EXPECT_EQ(c.create_transfer(post(100, 3), 2000), TR::kExists);
   const std::size_t off = expiry_offset(l);
-  const std::size_t n = (v4.size() - 8 - off) / 4;
-  ASSERT_EQ(n, 8u);  // 8 holds, one of them (3) posted: a stale entry
-  for (std::uint32_t old : {2U, 3U}) {
-    const std::string snap = legacy_snapshot(l, old);
-    Ledger c = Ledger::restore(reinterpret_cast<const std::uint8_t*>(snap.data()), snap.size());
-    EXPECT_EQ(c.snapshot(), v4) << "version " << old;
-    EXPECT_EQ(c.state_hash(), l.state_hash());
-    // A retry of the post compares as before (bits rebuilt from its hold).
-    EXPECT_EQ(c.create_transfer(post(100, 3), 2000), TR::kExists);
-  }
-  // A wrong expiry time in a version 2 entry is refused.
-  std::string bad = legacy_snapshot(l, 2);
-  bad[expiry_offset(l) - kArchiveFields] ^= 1;
-  reseal(bad);
-  EXPECT_THROW(Ledger::restore(reinterpret_cast<const std::uint8_t*>(bad.data()), bad.size()),
-               std::invalid_argument);
+  ASSERT_EQ(peek<std::uint64_t>(snap, off - 8), 8u);  // 8 holds, one of them (3) posted: a stale entry
   // A heap whose order is broken, that names a non-hold, or whose
   // back-pointers disagree is refused.
-  std::string swapped = v4;
-  std::swap_ranges(swapped.begin() + static_cast<std::ptrdiff_t>(off),
-                   swapped.begin() + static_cast<std::ptrdiff_t>(off + 4),
-                   swapped.begin() + static_cast<std::ptrdiff_t>(off + 4 * (n - 1)));
-  reseal(swapped);
-  EXPECT_THROW(Ledger::restore(reinterpret_cast<const std::uint8_t*>(swapped.data()), swapped.size()),
-               std::invalid_argument);
-  std::string post_entry = v4;
-  const std::uint32_t post_index = 8;  // the post is not a hold
-  std::memcpy(post_entry.data() + off + 4 * (n - 1), &post_index, 4);
-  reseal(post_entry);
-  EXPECT_THROW(Ledger::restore(reinterpret_cast<const std::uint8_t*>(post_entry.data()), post_entry.size()),
-               std::invalid_argument);
-  std::string pointer = v4;
-  pointer[transfers_offset(l) + 32] ^= 3;  // hold 1's back-pointer
-  reseal(pointer);
-  EXPECT_THROW(Ledger::restore(reinterpret_cast<const std::uint8_t*>(pointer.data()), pointer.size()),
-               std::invalid_argument);
+  std::string swapped = snap;
+  const auto first = peek<std::uint32_t>(snap, off), last = peek<std::uint32_t>(snap, off + 4 * 7);
+  poke(swapped, off, last);
+  poke(swapped, off + 4 * 7, first);
+  EXPECT_FALSE(restores(swapped));
+  std::string post_entry = snap;
+  poke(post_entry, off + 4 * 7, std::uint32_t{8});  // the post is not a hold
+  EXPECT_FALSE(restores(post_entry));
+  std::string pointer = snap;
+  poke(pointer, transfers_offset(l) + offsetof(Transfer, pending_id), std::uint64_t{3});  // hold 1's back-pointer
+  EXPECT_FALSE(restores(pointer));
+  // Versions other than this build's are refused with a clear error.
+  std::string old = snap;
+  poke(old, 8, std::uint32_t{4});
+  EXPECT_NE(restore_error(old).find("version 4 is not supported"), std::string::npos) << restore_error(old);
+}
+
+// A well-formed snapshot (valid checksum) of a state no request stream could
+// reach is refused: money that appears or vanishes, pending balances that
+// disagree with the live holds (a release would wrap), a live timed hold the
+// heap does not know (it would never expire), history out of time order.
+TEST(LedgerSnapshot, RestoreChecksConservationAndEveryInvariant) {
+  Ledger l{LedgerCapacity{8, 64, 64}};
+  std::vector<Account> accounts = {acct(1, 1, af::kHistory), acct(2), acct(3, 2), acct(4, 2)};
+  std::vector<std::uint32_t> r(4);
+  l.create_accounts(accounts.data(), 4, 1, r.data());
+  ASSERT_EQ(l.create_transfer(xfer(10, 1, 2, 50), 10), TR::kOk);
+  Transfer hold = xfer(11, 2, 1, 20, tf::kPending);
+  hold.timeout_ns = 1'000;
+  ASSERT_EQ(l.create_transfer(hold, 20), TR::kOk);
+  ASSERT_EQ(l.create_transfer(xfer(12, 3, 4, 7, 0, 2), 30), TR::kOk);
+  const std::string snap = l.snapshot();
+  ASSERT_TRUE(restores(snap));
+  auto account_field = [&](std::size_t i, std::size_t field) { return account_offset(i) + field; };
+
+  // One more credit than debits on ledger 1: money from nowhere.
+  std::string more = snap;
+  poke(more, account_field(1, offsetof(Account, credits_posted)),
+       peek<std::uint64_t>(snap, account_field(1, offsetof(Account, credits_posted))) + 1);
+  EXPECT_NE(restore_error(more).find("ledger 1: debits posted differ from credits posted"), std::string::npos)
+      << restore_error(more);
+  // Equal on each side but moved to another ledger's account: still refused.
+  std::string moved = snap;
+  poke(moved, account_field(1, offsetof(Account, credits_posted)), std::uint64_t{51});
+  poke(moved, account_field(3, offsetof(Account, credits_posted)), std::uint64_t{6});
+  EXPECT_FALSE(restores(moved));
+  // Pending balances that no hold backs, though they balance each other.
+  std::string pending = snap;
+  poke(pending, account_field(0, offsetof(Account, credits_pending)), std::uint64_t{21});
+  poke(pending, account_field(1, offsetof(Account, debits_pending)), std::uint64_t{21});
+  EXPECT_NE(restore_error(pending).find("pending balances differ from its live holds"), std::string::npos)
+      << restore_error(pending);
+  // Posted totals that balance but overflow an account's debits.
+  std::string overflow = snap;
+  poke(overflow, account_field(0, offsetof(Account, debits_posted)), ~std::uint64_t{0});
+  poke(overflow, account_field(1, offsetof(Account, credits_posted)), ~std::uint64_t{0});
+  poke(overflow, account_field(0, offsetof(Account, debits_pending)), std::uint64_t{1});
+  EXPECT_FALSE(restores(overflow));
+  // A live timed hold out of the heap (its back-pointer cleared, the heap emptied).
+  std::string unheaped = snap;
+  const std::size_t hold_at = transfers_offset(l) + 1 * sizeof(Transfer);
+  poke(unheaped, hold_at + offsetof(Transfer, pending_id), std::uint64_t{0});
+  EXPECT_FALSE(restores(unheaped));
+  // A transfer stamped after the clock, an account with both balance flags.
+  std::string future = snap;
+  poke(future, hold_at + offsetof(Transfer, timestamp), std::uint64_t{1} << 40);
+  EXPECT_FALSE(restores(future));
+  std::string flags = snap;
+  poke(flags, account_field(1, offsetof(Account, flags)),
+       static_cast<std::uint16_t>(af::kDebitsMustNotExceedCredits | af::kCreditsMustNotExceedDebits));
+  EXPECT_FALSE(restores(flags));
+  // History entries out of time order.
+  std::string history = snap;
+  const std::size_t h0 = history_offset(l);
+  ASSERT_EQ(peek<std::uint64_t>(snap, h0 - 8), 2u);
+  poke(history, h0, std::uint64_t{1} << 41);  // the first entry's timestamp
+  EXPECT_FALSE(restores(history));
 }
 
 // Restore must refuse, or accept and then run safely, any well-formed
@@ -927,7 +985,7 @@ TEST(LedgerSnapshot, CorruptedButResealedSnapshotsNeverCrash) {
   std::uint64_t seq = 0, last_hold = 0;
   for (std::uint64_t ms = 1000; ms < 1060; ++ms) {
     Transfer t = xfer(tid(ms, ++seq), 1 + ms % 2, 2 - ms % 2, 1 + ms % 3, ms % 4 == 0 ? tf::kPending : 0);
-    if (ms % 8 == 0) t.timeout = 30 * kMs;
+    if (ms % 8 == 0) t.timeout_ns = 30 * kMs;
     ASSERT_EQ(l.create_transfer(t, ms * kMs), TR::kOk);
     if (ms % 4 == 0) last_hold = t.id;
     if (ms % 4 == 2) {
@@ -962,6 +1020,7 @@ TEST(LedgerSnapshot, CorruptedButResealedSnapshotsNeverCrash) {
       (void)c.snapshot();
     } catch (const std::invalid_argument&) {
     } catch (const CapacityError&) {  // a corrupted count may leave no room: refused, not a crash
+    } catch (const std::bad_alloc&) {  // a corrupted capacity may ask for more memory than there is
     }
   }
   // Many bytes are plain data (amounts, user data): those restore.

@@ -8,6 +8,9 @@
 #include "glue.hpp"
 #include "runner_glue.hpp"
 
+#include "shanraq/ledger/machine.hpp"
+#include "shanraq/ledger/types.hpp"
+
 namespace shq_check {
 using shanraq::test_machines::Tally;
 [[maybe_unused]] void (*const kTranslate)() noexcept = &shq::translate_exception;
@@ -16,4 +19,22 @@ using shanraq::test_machines::Tally;
 [[maybe_unused]] shq::AnyRunner* (*const kTallyRunner)(Tally&, shanraq::queue::SpscRing*, shanraq::queue::MpscRing*,
                                                         shanraq::queue::SpscRing&, const shanraq::runner::RunnerConfig&,
                                                         shanraq::queue::SpscRing*) = &shq::new_runner<Tally>;
+
+namespace ledger = shanraq::ledger;
+[[maybe_unused]] PyObject* (*const kLedgerRecords[])() noexcept = {
+    &shq::record_layout<ledger::Account>,       &shq::record_layout<ledger::Transfer>,
+    &shq::record_layout<ledger::AccountBalance>, &shq::record_layout<ledger::LedgerCommand>,
+    &shq::record_layout<ledger::LedgerEvent>,
+};
+[[maybe_unused]] PyObject* (*const kLedgerEnums[])() noexcept = {
+    &shq::enum_members<ledger::CreateAccountResult>, &shq::enum_members<ledger::CreateTransferResult>,
+    &shq::enum_members<ledger::SetLimitResult>,      &shq::enum_members<ledger::PendingStatus>,
+    &shq::enum_members<ledger::AccountFlagBits>,     &shq::enum_members<ledger::TransferFlagBits>,
+    &shq::enum_members<ledger::LedgerCommandKind>,   &shq::enum_members<ledger::LedgerEventType>,
+    &shq::enum_members<ledger::CommandRejection>,
+};
+[[maybe_unused]] shq::AnyRunner* (*const kLedgerRunner)(ledger::LedgerMachine&, shanraq::queue::SpscRing*,
+                                                         shanraq::queue::MpscRing*, shanraq::queue::SpscRing&,
+                                                         const shanraq::runner::RunnerConfig&,
+                                                         shanraq::queue::SpscRing*) = &shq::new_runner<ledger::LedgerMachine>;
 }  // namespace shq_check

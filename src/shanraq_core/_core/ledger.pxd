@@ -1,8 +1,12 @@
-# C++ declarations of the ledger core (cpp/include/shanraq/ledger/) and the
-# binding class, so other binding modules (exchange) can cimport them.
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+# C++ declarations of the ledger (cpp/include/shanraq/ledger/) and the binding
+# class, so other binding modules (the runner, the exchange) can cimport them.
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libcpp cimport bool as cbool
 from libcpp.memory cimport unique_ptr
 from libcpp.string cimport string
+from libcpp.vector cimport vector
+
+from shanraq_core._core.glue cimport translate_exception
 
 
 cdef extern from "shanraq/ledger/types.hpp" namespace "shanraq::ledger" nogil:
@@ -35,22 +39,30 @@ cdef extern from "shanraq/ledger/types.hpp" namespace "shanraq::ledger" nogil:
         uint16_t code
         uint16_t flags
         uint32_t reserved
-        uint64_t timeout
+        uint64_t timeout_ns
         uint64_t timestamp
 
     cdef struct AccountBalance:
         uint64_t timestamp
-        uint64_t debits_pending
-        uint64_t debits_posted
-        uint64_t credits_pending
-        uint64_t credits_posted
+
+    cdef struct SignedAmount:
+        uint64_t magnitude[2]
+        cbool negative
+
+    SignedAmount account_balance(const Account&) noexcept
 
     cdef enum class CreateAccountResult(uint32_t):
-        kOk
+        pass
     cdef enum class CreateTransferResult(uint32_t):
-        kOk
+        pass
     cdef enum class SetLimitResult(uint32_t):
-        kOk
+        pass
+    cdef enum class PendingStatus(uint8_t):
+        pass
+    cdef cppclass AccountFlagBits:
+        pass
+    cdef cppclass TransferFlagBits:
+        pass
 
 
 cdef extern from "shanraq/ledger/ledger.hpp" namespace "shanraq::ledger" nogil:
@@ -58,23 +70,14 @@ cdef extern from "shanraq/ledger/ledger.hpp" namespace "shanraq::ledger" nogil:
         uint32_t accounts
         uint32_t transfers
         uint32_t history
-        uint64_t idempotency_window
+        uint64_t idempotency_window_ns
         uint32_t archive
 
     cdef cppclass Ledger:
-        Ledger(const LedgerCapacity&) except +
-        void create_accounts(const Account*, size_t, uint64_t, uint32_t*) except +
-        void create_transfers(const Transfer*, size_t, uint64_t, uint32_t*) except +
-        CreateAccountResult create_account(const Account&, uint64_t) except +
-        CreateTransferResult create_transfer(const Transfer&, uint64_t) except +
         void prefetch_transfer(uint64_t, uint64_t, uint64_t, uint64_t) noexcept
         void prefetch_transfer_records(uint64_t, uint64_t, uint64_t) noexcept
-        SetLimitResult set_account_limit(uint64_t, uint64_t) noexcept
-        size_t expire_pending_transfers(uint64_t) except +
-        size_t evict() except +
-        bint lookup_account(uint64_t, Account&) noexcept
-        bint lookup_transfer(uint64_t, Transfer&) noexcept
-        size_t drain_evicted(Transfer*, size_t) noexcept
+        cbool lookup_account(uint64_t, Account&) noexcept
+        cbool lookup_transfer(uint64_t, Transfer&) noexcept
         size_t archived_count() noexcept
         size_t account_history(uint64_t, uint64_t, uint64_t, AccountBalance*, size_t) noexcept
         size_t account_count() noexcept
@@ -83,13 +86,54 @@ cdef extern from "shanraq/ledger/ledger.hpp" namespace "shanraq::ledger" nogil:
         uint64_t last_timestamp() noexcept
         const LedgerCapacity& capacity() noexcept
         size_t memory_bytes() noexcept
-        void prefault() noexcept
+
+
+cdef extern from "shanraq/ledger/machine.hpp" namespace "shanraq::ledger" nogil:
+    int64_t kMaxTime
+
+    cdef struct LedgerCommand:
+        uint64_t seq
+        int64_t time_ns
+        uint8_t kind
+
+    cdef struct LedgerEvent:
+        uint64_t seq
+
+    cdef enum class LedgerCommandKind(uint8_t):
+        pass
+    cdef enum class LedgerEventType(uint8_t):
+        pass
+    cdef enum class CommandRejection(uint32_t):
+        pass
+
+    cdef cppclass LedgerMachine:
+        LedgerMachine(const LedgerCapacity&) except +translate_exception
+        void process(const LedgerCommand*, size_t, vector[LedgerEvent]&) except +translate_exception
+        uint64_t next_seq() noexcept
+        int64_t now_ns() noexcept
+        string snapshot() except +translate_exception
         uint64_t state_hash() noexcept
-        string snapshot() except +
+        void create_accounts(const Account*, size_t, int64_t, uint32_t*) except +translate_exception
+        void create_transfers(const Transfer*, size_t, int64_t, uint32_t*) except +translate_exception
+        CreateAccountResult create_account(const Account&, int64_t) except +translate_exception
+        CreateTransferResult transfer(const Transfer&, int64_t) except +translate_exception
+        SetLimitResult set_account_limit(uint64_t, uint64_t, int64_t) except +translate_exception
+        size_t advance_time(int64_t) except +translate_exception
+        size_t evict(int64_t) except +translate_exception
+        size_t drain_evicted(uint64_t, int64_t, Transfer*) except +translate_exception
+        const Ledger& ledger() noexcept
+        size_t open_chain_length() noexcept
+        void prefault() noexcept
 
-    unique_ptr[Ledger] ledger_restore "shanraq::ledger::Ledger::restore_unique"(const uint8_t*, size_t) except +
+    unique_ptr[LedgerMachine] machine_restore "shanraq::ledger::LedgerMachine::restore_unique"(
+        const uint8_t*, size_t) except +translate_exception
 
 
+# The C++ machine and the busy flag: while a runner (or another thread inside
+# a call that released the GIL) drives the machine, `_busy` is set and every
+# Python call on the object raises RuntimeError.
 cdef class LedgerBase:
-    cdef Ledger* l
-    cdef int _check(self) except -1
+    cdef LedgerMachine* m
+    cdef cbool _busy
+    cdef vector[LedgerEvent] _events
+    cdef int _enter(self) except -1

@@ -1,9 +1,10 @@
 """Type stubs for the Cython ledger bindings (shanraq_core._core.ledger).
 
-Units: amounts and balances are u64 minor units; ``now``, timestamps and
-timeouts are nanoseconds (< 2**63). Thread contract: a ledger is single-writer;
-one thread at a time may call any method (batch calls release the GIL, so do
-not share a ledger between threads without your own lock).
+Units: amounts and balances are u64 minor units; ``now_ns``, timestamps and
+``timeout_ns`` are nanoseconds (``now_ns`` in 0..MAX_TIME_NS; 0 = at the
+ledger's clock). Threads: single-writer; a call that releases the GIL
+(process, create_accounts, create_transfers, prefault) makes every other
+thread's call raise RuntimeError until it returns.
 """
 
 from typing import Any, Self
@@ -14,9 +15,11 @@ import numpy.typing as npt
 ACCOUNT_DTYPE: np.dtype[np.void]
 TRANSFER_DTYPE: np.dtype[np.void]
 ACCOUNT_BALANCE_DTYPE: np.dtype[np.void]
+LEDGER_COMMAND_DTYPE: np.dtype[np.void]
+LEDGER_EVENT_DTYPE: np.dtype[np.void]
+MAX_TIME_NS: int
 
-class CapacityError(RuntimeError): ...
-
+def enum_tables() -> list[tuple[str, list[tuple[str, int]]]]: ...
 def _register(
     account_results: Any, transfer_results: Any, limit_results: Any, account_type: Any, transfer_type: Any
 ) -> None: ...
@@ -24,27 +27,28 @@ def _register(
 class LedgerBase:
     def __init__(
         self,
-        accounts_capacity: int = ...,
-        transfers_capacity: int = ...,
-        history_capacity: int = ...,
-        idempotency_window: int = ...,
-        archive_capacity: int = ...,
+        max_accounts: int = ...,
+        max_transfers: int = ...,
+        max_history: int = ...,
+        idempotency_window_ns: int = ...,
+        max_archived: int = ...,
     ) -> None: ...
     @property
-    def archive_capacity(self) -> int:
-        """Room for evicted transfers awaiting drain_evicted(); 0 = none."""
+    def max_accounts(self) -> int: ...
     @property
-    def archived_count(self) -> int:
-        """Evicted transfers waiting for drain_evicted()."""
+    def max_transfers(self) -> int:
+        """Stored transfers plus remembered failed ids."""
     @property
-    def idempotency_window(self) -> int:
+    def max_history(self) -> int: ...
+    @property
+    def max_archived(self) -> int:
+        """Room for evicted transfers awaiting a drain; 0 = none."""
+    @property
+    def idempotency_window_ns(self) -> int:
         """The idempotency window in ns; 0 when off."""
     @property
-    def accounts_capacity(self) -> int: ...
-    @property
-    def transfers_capacity(self) -> int: ...
-    @property
-    def history_capacity(self) -> int: ...
+    def archived_count(self) -> int:
+        """Evicted transfers waiting for a drain."""
     @property
     def account_count(self) -> int: ...
     @property
@@ -58,9 +62,25 @@ class LedgerBase:
     @property
     def memory_bytes(self) -> int:
         """Address space the ledger's arrays and maps span (resident as used)."""
+    @property
+    def next_seq(self) -> int:
+        """The sequence number the next command takes (1 when new)."""
+    @property
+    def now_ns(self) -> int:
+        """The ledger's clock: the largest command time applied (ns)."""
+    @property
+    def open_chain_length(self) -> int:
+        """Linked commands of an open chain, waiting for the command that closes it."""
     def prefault(self) -> None:
         """Commits all reserved memory now (first-touch page faults up front,
         not on the hot path); resident memory becomes memory_bytes."""
+    def process(self, commands: npt.NDArray[np.void]) -> npt.NDArray[np.void]:
+        """Applies LEDGER_COMMAND_DTYPE records in order and returns the
+        LEDGER_EVENT_DTYPE events (GIL released). A command's seq is 0 (the
+        ledger numbers it) or exactly next_seq + its index: otherwise
+        SequenceError, nothing applied. CapacityError (nothing applied) if
+        the batch's creates might not fit. Malformed commands become REJECTED
+        events; nothing else raises. TypeError for another dtype."""
     def create_account(
         self,
         id: int,
@@ -72,11 +92,11 @@ class LedgerBase:
         user_data_64: int = 0,
         user_data_32: int = 0,
         limit: int = 0,
-        now: int = 0,
+        now_ns: int = 0,
     ) -> Any:
-        """Creates one account; returns a CreateAccountResult. ValueError for
-        an out-of-range field, TypeError for a non-integer, CapacityError when
-        the account capacity is used up."""
+        """One CREATE_ACCOUNT command; returns its CreateAccountResult.
+        ValueError for an out-of-range field, TypeError for a non-integer,
+        CapacityError when the account capacity is used up."""
     def transfer(
         self,
         id: int,
@@ -88,54 +108,58 @@ class LedgerBase:
         *,
         flags: int = 0,
         pending_id: int = 0,
-        timeout: int = 0,
+        timeout_ns: int = 0,
         user_data_128: int = 0,
         user_data_64: int = 0,
         user_data_32: int = 0,
-        now: int = 0,
+        now_ns: int = 0,
     ) -> Any:
-        """Creates one transfer; returns a CreateTransferResult. ``timeout`` in
-        ns (holds only). Errors as create_account."""
-    def set_account_limit(self, id: int, limit: int) -> Any:
-        """Sets an account's overdraft / credit limit; returns a SetLimitResult."""
-    def expire_pending_transfers(self, now: int) -> int:
-        """Releases holds whose timeout has passed at ``now``; returns how many."""
-    def evict(self) -> int:
-        """With an idempotency window: runs the eviction step that every
-        transfer command runs on a few records over all stored transfers now,
-        and returns how many it evicted (ids older than last_timestamp -
-        window, except live holds; into the archive if there is one and it has
-        room). Later answers are the same whether or when it ran; evicted
-        transfers are no longer found by lookup_transfer. O(stored transfers);
-        not an event (takes no timestamp). 0 when the window is off."""
-    def drain_evicted(self, max: int | None = None) -> npt.NDArray[np.void]:
-        """Takes up to ``max`` (default all) archived evicted transfers, oldest
-        evicted first, as TRANSFER_DTYPE records with their timestamp, the
-        amount moved and ``reserved`` = final PendingStatus; they leave the
-        archive. A command: single-writer, changes state (and the snapshot)."""
-    def create_accounts(self, accounts: npt.NDArray[np.void], now: int = 0) -> npt.NDArray[np.uint32]:
-        """One CreateAccountResult value per ACCOUNT_DTYPE record, in order;
-        GIL released. TypeError for another dtype, CapacityError (nothing
-        applied) if the batch does not fit."""
-    def create_transfers(self, transfers: npt.NDArray[np.void], now: int = 0) -> npt.NDArray[np.uint32]:
-        """One CreateTransferResult value per TRANSFER_DTYPE record, in order;
-        linked chains honoured; GIL released. Errors as create_accounts."""
+        """One CREATE_TRANSFER command; returns its CreateTransferResult.
+        ``timeout_ns`` for holds only. Errors as create_account."""
+    def set_account_limit(self, id: int, limit: int, *, now_ns: int = 0) -> Any:
+        """One SET_ACCOUNT_LIMIT command; returns its SetLimitResult."""
+    def advance_time(self, now_ns: int) -> int:
+        """One ADVANCE_TIME command: releases the holds due at ``now_ns``;
+        returns how many."""
+    def evict(self, *, now_ns: int = 0) -> int:
+        """One EVICT command: with an idempotency window, evicts every stored
+        transfer whose id is outside it (except live holds) now, into the
+        archive if there is one with room; returns how many. 0 when the
+        window is off."""
+    def drain_evicted(self, max: int | None = None, *, now_ns: int = 0) -> npt.NDArray[np.void]:
+        """One DRAIN_EVICTED command: up to ``max`` (default all) archived
+        transfers, oldest first, as TRANSFER_DTYPE records (``reserved`` =
+        final PendingStatus); they leave the archive."""
+    def create_accounts(self, accounts: npt.NDArray[np.void], now_ns: int = 0) -> npt.NDArray[np.uint32]:
+        """One CREATE_ACCOUNT command per ACCOUNT_DTYPE record at ``now_ns``,
+        the last ending the request; one CreateAccountResult value per
+        record. GIL released. CapacityError (nothing applied) if they do not
+        fit."""
+    def create_transfers(self, transfers: npt.NDArray[np.void], now_ns: int = 0) -> npt.NDArray[np.uint32]:
+        """One CREATE_TRANSFER command per TRANSFER_DTYPE record, as
+        create_accounts; linked chains honoured."""
     def lookup_account(self, id: int) -> Any:
         """The Account, or None."""
     def lookup_transfer(self, id: int) -> Any:
-        """The Transfer, or None (also for an id remembered as failed)."""
+        """The Transfer, or None (also for an id remembered as failed, or evicted)."""
     def balance(self, id: int) -> int:
-        """Available amount: credits_posted + limit - debits_posted - debits_pending
-        (for a credit-limited account, the mirror image). KeyError if unknown."""
+        """The amount the account can still move under the balance rule
+        (docs/ledger.md): credits_posted + limit - debits_posted -
+        debits_pending for a debit-limited or unlimited account (limit counts
+        only with its flag), debits_posted + limit - credits_posted -
+        credits_pending for a credit-limited one. Negative when balances are
+        beyond a lowered limit. KeyError if unknown."""
     def account_history(
         self, id: int, since: int = 0, until: int | None = None, limit: int | None = None
     ) -> npt.NDArray[np.void]:
         """ACCOUNT_BALANCE_DTYPE records with timestamp in [since, until],
         oldest first (the oldest ``limit`` of them); empty for accounts
         without the history flag."""
-    def state_hash(self) -> int: ...
+    def state_hash(self) -> int:
+        """64-bit hash of the state (next_seq, clock and open chain included)."""
     def snapshot(self) -> bytes: ...
     @classmethod
     def restore(cls, data: bytes | bytearray | memoryview) -> Self:
-        """ValueError on corrupt or truncated input."""
+        """ValueError on corrupt or truncated input, or a state no command
+        stream could reach."""
     def __reduce__(self) -> tuple[Any, tuple[bytes]]: ...

@@ -1,59 +1,58 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
 # distutils: language = c++
-"""Bindings of the ledger core. Translation only: argument checks, GIL handling
-and conversions between Python ints / numpy records and the C++ records;
-behaviour lives in C++ and the thin Python layer (shanraq_core.ledger)."""
+"""Bindings of the ledger state machine. Translation only: argument
+conversion (glue), GIL handling with the busy flag, and copies between numpy
+records and the C++ records; behaviour lives in C++ (LedgerMachine) and the
+thin Python layer (shanraq_core.ledger)."""
 
-cimport cython
-from cpython.bool cimport PyBool_Check
-from cpython.long cimport PyLong_Check
-from cpython.exc cimport PyErr_Clear, PyErr_Occurred
 from cpython.tuple cimport PyTuple_GET_ITEM
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
-from libc.string cimport memset
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memcpy, memset
 from libcpp.string cimport string
+
+from shanraq_core._core.glue cimport (
+    check_idle,
+    enter,
+    enum_members,
+    from_u128,
+    leave,
+    record_layout,
+    to_i64,
+    to_u16,
+    to_u32,
+    to_u64,
+    to_u128,
+    translate_exception,
+)
 
 import numpy as np
 
-DEF U64_MAX = 0xFFFFFFFFFFFFFFFF
+from shanraq_core._layout import dtype_from_layout
 
-cdef extern from "Python.h":
-    # Declared without Cython's automatic error check: _u64 turns its
-    # OverflowError into the ValueError our API promises.
-    unsigned long long PyLong_AsUnsignedLongLong(object) noexcept
-    # Reads an int's digits in a loop (no byte-array round trip) and reports
-    # overflow out of band; cannot fail for an int.
-    long long PyLong_AsLongLongAndOverflow(object, int*) noexcept
-
-# numpy mirrors of the C++ records (cpp/include/shanraq/ledger/types.hpp),
-# field for field and byte for byte. numpy has no 128-bit integer, so
-# user_data_128 is two little-endian 64-bit words.
-ACCOUNT_DTYPE = np.dtype([
-    ("id", "<u8"), ("debits_pending", "<u8"), ("debits_posted", "<u8"),
-    ("credits_pending", "<u8"), ("credits_posted", "<u8"),
-    ("user_data_128_lo", "<u8"), ("user_data_128_hi", "<u8"), ("user_data_64", "<u8"),
-    ("user_data_32", "<u4"), ("reserved", "<u4"), ("ledger", "<u4"), ("code", "<u2"), ("flags", "<u2"),
-    ("timestamp", "<u8"), ("limit", "<u8"),
-])
-TRANSFER_DTYPE = np.dtype([
-    ("id", "<u8"), ("debit_account_id", "<u8"), ("credit_account_id", "<u8"), ("amount", "<u8"),
-    ("pending_id", "<u8"), ("user_data_128_lo", "<u8"), ("user_data_128_hi", "<u8"), ("user_data_64", "<u8"),
-    ("user_data_32", "<u4"), ("ledger", "<u4"), ("code", "<u2"), ("flags", "<u2"), ("reserved", "<u4"),
-    ("timeout", "<u8"), ("timestamp", "<u8"),
-])
-ACCOUNT_BALANCE_DTYPE = np.dtype([
-    ("timestamp", "<u8"), ("debits_pending", "<u8"), ("debits_posted", "<u8"),
-    ("credits_pending", "<u8"), ("credits_posted", "<u8"),
-])
-assert ACCOUNT_DTYPE.itemsize == sizeof(Account)
-assert TRANSFER_DTYPE.itemsize == sizeof(Transfer)
-assert ACCOUNT_BALANCE_DTYPE.itemsize == sizeof(AccountBalance)
+# The records' numpy dtypes, from the C++ field tables (types.hpp, machine.hpp).
+ACCOUNT_DTYPE = dtype_from_layout(record_layout[Account]())
+TRANSFER_DTYPE = dtype_from_layout(record_layout[Transfer]())
+ACCOUNT_BALANCE_DTYPE = dtype_from_layout(record_layout[AccountBalance]())
+LEDGER_COMMAND_DTYPE = dtype_from_layout(record_layout[LedgerCommand]())
+LEDGER_EVENT_DTYPE = dtype_from_layout(record_layout[LedgerEvent]())
 _RESULTS_DTYPE = np.dtype(np.uint32)
+#: The latest time_ns a command may carry (ns).
+MAX_TIME_NS = kMaxTime
 
 
-class CapacityError(RuntimeError):
-    """A command needs more records than the ledger's capacities allow.
-    Raised before the command runs: nothing was applied."""
+def enum_tables():
+    """The C++ enums (name, [(member, value), ...]) the Python enums are checked against."""
+    return [
+        enum_members[CreateAccountResult](),
+        enum_members[CreateTransferResult](),
+        enum_members[SetLimitResult](),
+        enum_members[PendingStatus](),
+        enum_members[AccountFlagBits](),
+        enum_members[TransferFlagBits](),
+        enum_members[LedgerCommandKind](),
+        enum_members[LedgerEventType](),
+        enum_members[CommandRejection](),
+    ]
 
 
 # Result enums and record types are defined by the Python layer and registered
@@ -64,6 +63,7 @@ cdef tuple _transfer_results = ()
 cdef tuple _limit_results = ()
 cdef object _account_type = None
 cdef object _transfer_type = None
+cdef object _ZERO = 0
 
 
 def _register(account_results, transfer_results, limit_results, account_type, transfer_type):
@@ -90,365 +90,397 @@ cdef inline object _result(tuple table, uint32_t code):
     raise SystemError(f"ledger core returned unknown result code {code}")
 
 
-cdef uint64_t _u64_slow(object v, str what, uint64_t maximum) except? U64_MAX:
-    if PyBool_Check(v) or not hasattr(type(v), "__index__"):
-        raise TypeError(f"{what} must be an integer, not {type(v).__name__}")
-    i = v.__index__()
-    if i < 0 or i > maximum:
-        raise ValueError(f"{what} must be in 0..{maximum}, got {i}")
-    return <uint64_t>i
-
-
-cdef inline uint64_t _u64(object v, str what) except? U64_MAX:
-    """v as u64: ValueError if negative or >= 2^64, TypeError if not an integer.
-
-    The per-call path converts a dozen of these per transfer.
-    PyLong_AsUnsignedLongLong goes through _PyLong_AsByteArray for any int of
-    two 30-bit digits or more (every time-ordered id), and a try/except
-    around Cython's conversion saves and restores the exception state each
-    time (callgrind: ~66 instructions per conversion); this reads the digits
-    once and needs neither below 2^63."""
-    cdef int overflow = 0
-    cdef long long s
-    cdef uint64_t r
-    if PyLong_Check(v) and not PyBool_Check(v):  # int, IntEnum, IntFlag
-        s = PyLong_AsLongLongAndOverflow(v, &overflow)
-        if overflow == 0 and s >= 0:
-            return <uint64_t>s
-        if overflow > 0:  # 2^63 and above
-            r = PyLong_AsUnsignedLongLong(v)
-            if not (r == U64_MAX and PyErr_Occurred() != NULL):
-                return r
-            PyErr_Clear()
-        raise ValueError(f"{what} must be in 0..{U64_MAX}, got {v}")
-    return _u64_slow(v, what, U64_MAX)
-
-
-cdef object _ZERO = 0
-
-
-cdef inline uint64_t _u64d(object v, str what) except? U64_MAX:
-    """_u64 for an argument that is usually left at its default 0: that
-    object (CPython's cached small int, which any 0 the caller passes is too)
-    by identity, without the call (~40 instructions per argument)."""
+# Arguments usually left at their default 0 are recognised by identity (the
+# default, and any 0 a caller passes, is CPython's cached small int) before
+# glue's conversion: on the per-call path that saves ~40 instructions an
+# argument (measured, docs/perf_ledger.md).
+cdef inline int _u64_or_0(object v, const char* what, uint64_t* out) except -1:
     if v is _ZERO:
+        out[0] = 0
         return 0
-    return _u64(v, what)
+    return to_u64(v, what, out)
 
 
-cdef inline uint64_t _bounded(object v, str what, uint64_t maximum) except? U64_MAX:
+cdef inline int _u32_or_0(object v, const char* what, uint32_t* out) except -1:
     if v is _ZERO:
+        out[0] = 0
         return 0
-    cdef uint64_t r = _u64(v, what)
-    if r > maximum:
-        raise ValueError(f"{what} must be in 0..{maximum}, got {v}")
-    return r
+    return to_u32(v, what, out)
 
 
-cdef inline int _u128(object v, uint64_t* out) except -1:
-    # The default (CPython's cached small int 0) by identity: no comparison.
+cdef inline int _u16_or_0(object v, const char* what, uint16_t* out) except -1:
+    if v is _ZERO:
+        out[0] = 0
+        return 0
+    return to_u16(v, what, out)
+
+
+cdef inline int _user_data_128(object v, uint64_t* out) except -1:
+    # The default (CPython's cached small int 0) by identity: no conversion.
     if v is _ZERO:
         out[0] = 0
         out[1] = 0
         return 0
-    if PyBool_Check(v) or not hasattr(type(v), "__index__"):
-        raise TypeError(f"user_data_128 must be an integer, not {type(v).__name__}")
-    i = v.__index__()
-    if i < 0 or i >> 128:
-        raise ValueError(f"user_data_128 must be in 0..2**128-1, got {i}")
-    out[0] = <uint64_t>(i & U64_MAX)
-    out[1] = <uint64_t>(i >> 64)
-    return 0
+    return to_u128(v, b"user_data_128", out)
 
 
-cdef inline object _join128(const uint64_t* w):
-    if w[1] == 0:
-        return w[0]
-    return (<object>w[1] << 64) | w[0]
+cdef inline int64_t _time(object v, const char* what) except -1:
+    cdef int64_t t = 0
+    if v is _ZERO:
+        return 0
+    to_i64(v, what, &t, 0, kMaxTime)
+    return t
 
 
-cdef object _records(object array, object dtype, str what):
+cdef object _records(object array, object dtype, str what, str dtype_name):
+    """The caller's array as a contiguous array of `dtype`: as it is, or
+    converted once when its fields are the same names and types in another
+    layout (e.g. a packed copy)."""
     if not isinstance(array, np.ndarray):
-        raise TypeError(f"{what} must be a numpy array of {what.upper()}_DTYPE, not {type(array).__name__}")
-    if array.dtype != dtype:
-        raise TypeError(f"{what} must have dtype shanraq_core.{what.upper()}_DTYPE, got {array.dtype}")
+        raise TypeError(f"{what} must be a numpy array of {dtype_name}, not {type(array).__name__}")
     if array.ndim != 1:
         raise ValueError(f"{what} must be one-dimensional, got shape {array.shape}")
+    if array.dtype != dtype:
+        names = dtype.names
+        if array.dtype.names != names:
+            raise TypeError(
+                f"{what} must have dtype shanraq_core.{dtype_name} (fields {names}), got {array.dtype}")
+        for name in names:
+            if array.dtype.fields[name][0] != dtype.fields[name][0]:
+                raise TypeError(
+                    f"{what}: field {name!r} is {array.dtype.fields[name][0]}, "
+                    f"shanraq_core.{dtype_name} has {dtype.fields[name][0]}")
+        array = array.astype(dtype)
     return np.ascontiguousarray(array)
 
 
 cdef class LedgerBase:
-    """C++ ledger holder; use shanraq_core.Ledger."""
+    """C++ ledger state machine holder; use shanraq_core.Ledger."""
 
     def __cinit__(self, *args, **kwargs):
-        self.l = NULL
+        self.m = NULL
+        self._busy = False
 
-    def __init__(self, accounts_capacity=1 << 20, transfers_capacity=1 << 23, history_capacity=1 << 20,
-                 idempotency_window=0, archive_capacity=0):
+    def __init__(self, max_accounts=1 << 20, max_transfers=1 << 23, max_history=1 << 20,
+                 idempotency_window_ns=0, max_archived=0):
         cdef LedgerCapacity cap
-        cap.accounts = <uint32_t>_bounded(accounts_capacity, "accounts_capacity", 0x7FFFFFFF)
-        cap.transfers = <uint32_t>_bounded(transfers_capacity, "transfers_capacity", 0x7FFFFFFF)
-        cap.history = <uint32_t>_bounded(history_capacity, "history_capacity", 0x7FFFFFFF)
-        cap.idempotency_window = _bounded(idempotency_window, "idempotency_window", 0x7FFFFFFFFFFFFFFF)
-        cap.archive = <uint32_t>_bounded(archive_capacity, "archive_capacity", 0x7FFFFFFF)
-        if self.l != NULL:
+        to_u32(max_accounts, b"max_accounts", &cap.accounts, 0x7FFFFFFF)
+        to_u32(max_transfers, b"max_transfers", &cap.transfers, 0x7FFFFFFF)
+        to_u32(max_history, b"max_history", &cap.history, 0x7FFFFFFF)
+        to_u64(idempotency_window_ns, b"idempotency_window_ns", &cap.idempotency_window_ns, 0x7FFFFFFFFFFFFFFF)
+        to_u32(max_archived, b"max_archived", &cap.archive, 0x7FFFFFFF)
+        if self.m != NULL:
             raise RuntimeError("Ledger is already initialised")
-        self.l = new Ledger(cap)
+        self.m = new LedgerMachine(cap)
 
     def __dealloc__(self):
-        del self.l
+        del self.m
 
-    cdef int _check(self) except -1:
-        if self.l == NULL:
+    cdef int _enter(self) except -1:
+        """For every call: a machine, and no other thread inside it."""
+        if self.m == NULL:
             raise RuntimeError("ledger is not initialised")
-        return 0
+        return check_idle(self._busy, b"Ledger")
 
     # ---- configuration and counters -----------------------------------------
     @property
-    def accounts_capacity(self):
-        self._check()
-        return self.l.capacity().accounts
+    def max_accounts(self):
+        self._enter()
+        return self.m.ledger().capacity().accounts
 
     @property
-    def transfers_capacity(self):
-        self._check()
-        return self.l.capacity().transfers
+    def max_transfers(self):
+        self._enter()
+        return self.m.ledger().capacity().transfers
 
     @property
-    def history_capacity(self):
-        self._check()
-        return self.l.capacity().history
+    def max_history(self):
+        self._enter()
+        return self.m.ledger().capacity().history
 
     @property
-    def idempotency_window(self):
-        self._check()
-        return self.l.capacity().idempotency_window
+    def idempotency_window_ns(self):
+        self._enter()
+        return self.m.ledger().capacity().idempotency_window_ns
 
     @property
-    def archive_capacity(self):
-        self._check()
-        return self.l.capacity().archive
+    def max_archived(self):
+        self._enter()
+        return self.m.ledger().capacity().archive
 
     @property
     def archived_count(self):
-        self._check()
-        return self.l.archived_count()
+        self._enter()
+        return self.m.ledger().archived_count()
 
     @property
     def account_count(self):
-        self._check()
-        return self.l.account_count()
+        self._enter()
+        return self.m.ledger().account_count()
 
     @property
     def transfer_count(self):
-        self._check()
-        return self.l.transfer_count()
+        self._enter()
+        return self.m.ledger().transfer_count()
 
     @property
     def history_count(self):
-        self._check()
-        return self.l.history_count()
+        self._enter()
+        return self.m.ledger().history_count()
 
     @property
     def last_timestamp(self):
-        self._check()
-        return self.l.last_timestamp()
+        self._enter()
+        return self.m.ledger().last_timestamp()
 
     @property
     def memory_bytes(self):
-        self._check()
-        return self.l.memory_bytes()
+        self._enter()
+        return self.m.ledger().memory_bytes()
+
+    @property
+    def next_seq(self):
+        self._enter()
+        return self.m.next_seq()
+
+    @property
+    def now_ns(self):
+        self._enter()
+        return self.m.now_ns()
+
+    @property
+    def open_chain_length(self):
+        self._enter()
+        return self.m.open_chain_length()
 
     def prefault(self):
-        self._check()
-        with nogil:
-            self.l.prefault()
-
-    # ---- per-call commands ---------------------------------------------------
-    def create_account(self, id, ledger, code, *, flags=0, user_data_128=0, user_data_64=0, user_data_32=0,
-                       limit=0, now=0):
-        cdef Account a
-        cdef uint32_t r
-        self._check()
-        memset(&a, 0, sizeof(a))
-        a.id = _u64(id, "id")
-        a.ledger = <uint32_t>_bounded(ledger, "ledger", 0xFFFFFFFF)
-        a.code = <uint16_t>_bounded(code, "code", 0xFFFF)
-        a.flags = <uint16_t>_bounded(flags, "flags", 0xFFFF)
-        _u128(user_data_128, a.user_data_128)
-        a.user_data_64 = _bounded(user_data_64, "user_data_64", U64_MAX)
-        a.user_data_32 = <uint32_t>_bounded(user_data_32, "user_data_32", 0xFFFFFFFF)
-        a.limit = _bounded(limit, "limit", U64_MAX)
-        cdef uint64_t t = _bounded(now, "now", U64_MAX)
+        self._enter()
+        enter(&self._busy, b"Ledger")
         try:
-            r = <uint32_t>self.l.create_account(a, t)
-        except RuntimeError as e:
-            raise CapacityError(str(e)) from None
-        return _result(_account_results, r)
+            # Safe without the GIL: the busy flag keeps every other caller out.
+            with nogil:
+                self.m.prefault()
+        finally:
+            leave(&self._busy)
+
+    # ---- commands ------------------------------------------------------------
+    def process(self, commands):
+        self._enter()
+        arr = _records(commands, LEDGER_COMMAND_DTYPE, "commands", "LEDGER_COMMAND_DTYPE")
+        cdef size_t n = arr.shape[0]
+        cdef const uint8_t[::1] src
+        cdef const LedgerCommand* p = NULL
+        if n != 0:
+            src = arr.view(np.uint8).reshape(-1)
+            p = <const LedgerCommand*>&src[0]
+        enter(&self._busy, b"Ledger")
+        try:
+            self._events.clear()
+            # Safe without the GIL: we hold a view of the commands for the
+            # whole call, and the busy flag keeps every other caller out.
+            with nogil:
+                self.m.process(p, n, self._events)
+        finally:
+            leave(&self._busy)
+        out = np.empty(self._events.size(), dtype=LEDGER_EVENT_DTYPE)
+        cdef uint8_t[::1] dst
+        if self._events.size() != 0:
+            dst = out.view(np.uint8).reshape(-1)
+            memcpy(&dst[0], self._events.data(), self._events.size() * sizeof(LedgerEvent))
+        return out
+
+    def create_account(self, id, ledger, code, *, flags=0, user_data_128=0, user_data_64=0, user_data_32=0,
+                       limit=0, now_ns=0):
+        cdef Account a
+        self._enter()
+        memset(&a, 0, sizeof(a))
+        to_u64(id, b"id", &a.id)
+        to_u32(ledger, b"ledger", &a.ledger)
+        to_u16(code, b"code", &a.code)
+        to_u16(flags, b"flags", &a.flags)
+        _user_data_128(user_data_128, a.user_data_128)
+        to_u64(user_data_64, b"user_data_64", &a.user_data_64)
+        to_u32(user_data_32, b"user_data_32", &a.user_data_32)
+        to_u64(limit, b"limit", &a.limit)
+        cdef int64_t t = _time(now_ns, b"now_ns")
+        return _result(_account_results, <uint32_t>self.m.create_account(a, t))
 
     def transfer(self, id, debit_account_id, credit_account_id, amount, ledger=0, code=0, *, flags=0,
-                 pending_id=0, timeout=0, user_data_128=0, user_data_64=0, user_data_32=0, now=0):
+                 pending_id=0, timeout_ns=0, user_data_128=0, user_data_64=0, user_data_32=0, now_ns=0):
         cdef Transfer x
-        cdef uint32_t r
-        if self.l == NULL:
-            self._check()
-        x.id = _u64(id, "id")
-        x.debit_account_id = _u64(debit_account_id, "debit_account_id")
-        x.credit_account_id = _u64(credit_account_id, "credit_account_id")
-        x.pending_id = _u64d(pending_id, "pending_id")
+        if self.m == NULL or self._busy:
+            self._enter()
+        to_u64(id, b"id", &x.id)
+        to_u64(debit_account_id, b"debit_account_id", &x.debit_account_id)
+        to_u64(credit_account_id, b"credit_account_id", &x.credit_account_id)
+        _u64_or_0(pending_id, b"pending_id", &x.pending_id)
         # The map slots are DRAM misses on a large ledger: start them now, so
         # they load while the other arguments are converted, and the records
         # they name just before the call (docs/perf_ledger.md).
-        self.l.prefetch_transfer(x.id, x.debit_account_id, x.credit_account_id, x.pending_id)
-        x.amount = _u64(amount, "amount")
-        x.ledger = <uint32_t>_bounded(ledger, "ledger", 0xFFFFFFFF)
-        x.code = <uint16_t>_bounded(code, "code", 0xFFFF)
-        x.flags = <uint16_t>_bounded(flags, "flags", 0xFFFF)
-        x.timeout = _u64d(timeout, "timeout")
-        _u128(user_data_128, x.user_data_128)
-        x.user_data_64 = _u64d(user_data_64, "user_data_64")
-        x.user_data_32 = <uint32_t>_bounded(user_data_32, "user_data_32", 0xFFFFFFFF)
+        self.m.ledger().prefetch_transfer(x.id, x.debit_account_id, x.credit_account_id, x.pending_id)
+        to_u64(amount, b"amount", &x.amount)
+        _u32_or_0(ledger, b"ledger", &x.ledger)
+        _u16_or_0(code, b"code", &x.code)
+        _u16_or_0(flags, b"flags", &x.flags)
+        _u64_or_0(timeout_ns, b"timeout_ns", &x.timeout_ns)
+        _user_data_128(user_data_128, x.user_data_128)
+        _u64_or_0(user_data_64, b"user_data_64", &x.user_data_64)
+        _u32_or_0(user_data_32, b"user_data_32", &x.user_data_32)
         x.reserved = 0
         x.timestamp = 0
-        cdef uint64_t t = _u64d(now, "now")
-        self.l.prefetch_transfer_records(x.debit_account_id, x.credit_account_id, x.pending_id)
-        try:
-            r = <uint32_t>self.l.create_transfer(x, t)
-        except RuntimeError as e:
-            raise CapacityError(str(e)) from None
-        return _result(_transfer_results, r)
+        cdef int64_t t = _time(now_ns, b"now_ns")
+        self.m.ledger().prefetch_transfer_records(x.debit_account_id, x.credit_account_id, x.pending_id)
+        return _result(_transfer_results, <uint32_t>self.m.transfer(x, t))
 
-    def set_account_limit(self, id, limit):
-        self._check()
-        cdef uint64_t i = _u64(id, "id")
-        cdef uint64_t lim = _u64(limit, "limit")
-        return _result(_limit_results, <uint32_t>self.l.set_account_limit(i, lim))
+    def set_account_limit(self, id, limit, *, now_ns=0):
+        cdef uint64_t i, lim
+        self._enter()
+        to_u64(id, b"id", &i)
+        to_u64(limit, b"limit", &lim)
+        cdef int64_t t = _time(now_ns, b"now_ns")
+        return _result(_limit_results, <uint32_t>self.m.set_account_limit(i, lim, t))
 
-    def expire_pending_transfers(self, now):
-        self._check()
-        return self.l.expire_pending_transfers(_u64(now, "now"))
+    def advance_time(self, now_ns):
+        self._enter()
+        cdef int64_t t = _time(now_ns, b"now_ns")
+        return self.m.advance_time(t)
 
-    def evict(self):
-        self._check()
-        return self.l.evict()
+    def evict(self, *, now_ns=0):
+        self._enter()
+        cdef int64_t t = _time(now_ns, b"now_ns")
+        return self.m.evict(t)
 
-    def drain_evicted(self, max=None):
-        self._check()
-        cdef size_t n = self.l.archived_count()
+    def drain_evicted(self, max=None, *, now_ns=0):
+        cdef uint64_t most = 0xFFFFFFFFFFFFFFFF
+        self._enter()
         if max is not None:
-            n = min(n, <size_t>_u64(max, "max"))
+            to_u64(max, b"max", &most)
+        cdef int64_t t = _time(now_ns, b"now_ns")
+        cdef size_t n = self.m.ledger().archived_count()
+        if most < n:
+            n = most
         out = np.zeros(n, dtype=TRANSFER_DTYPE)
-        if n == 0:
-            return out
-        cdef uint8_t[::1] dst = out.view(np.uint8).reshape(-1)
-        n = self.l.drain_evicted(<Transfer*>&dst[0], n)
-        return out
+        cdef uint8_t[::1] dst
+        cdef Transfer spare
+        cdef Transfer* p = &spare
+        if n != 0:
+            dst = out.view(np.uint8).reshape(-1)
+            p = <Transfer*>&dst[0]
+        n = self.m.drain_evicted(most, t, p)
+        return out[:n]
 
-    # ---- batch commands ------------------------------------------------------
-    def create_accounts(self, accounts, now=0):
-        self._check()
-        arr = _records(accounts, ACCOUNT_DTYPE, "account")
-        cdef uint64_t t = _u64(now, "now")
+    def create_accounts(self, accounts, now_ns=0):
+        self._enter()
+        arr = _records(accounts, ACCOUNT_DTYPE, "accounts", "ACCOUNT_DTYPE")
+        cdef int64_t t = _time(now_ns, b"now_ns")
         cdef size_t n = arr.shape[0]
-        results = np.empty(n, dtype=_RESULTS_DTYPE)
+        results = np.zeros(n, dtype=_RESULTS_DTYPE)
         if n == 0:
             return results
         cdef const uint8_t[::1] src = arr.view(np.uint8).reshape(-1)
         cdef uint32_t[::1] dst = results
         cdef const Account* p = <const Account*>&src[0]
-        # Safe without the GIL: we hold views of both buffers for the whole
-        # call, and the ledger is single-writer (documented: one thread at a time).
+        enter(&self._busy, b"Ledger")
         try:
+            # Safe without the GIL: we hold views of both buffers for the
+            # whole call, and the busy flag keeps every other caller out.
             with nogil:
-                self.l.create_accounts(p, n, t, &dst[0])
-        except RuntimeError as e:
-            raise CapacityError(str(e)) from None
+                self.m.create_accounts(p, n, t, &dst[0])
+        finally:
+            leave(&self._busy)
         return results
 
-    def create_transfers(self, transfers, now=0):
-        self._check()
-        arr = _records(transfers, TRANSFER_DTYPE, "transfer")
-        cdef uint64_t t = _u64(now, "now")
+    def create_transfers(self, transfers, now_ns=0):
+        self._enter()
+        arr = _records(transfers, TRANSFER_DTYPE, "transfers", "TRANSFER_DTYPE")
+        cdef int64_t t = _time(now_ns, b"now_ns")
         cdef size_t n = arr.shape[0]
-        results = np.empty(n, dtype=_RESULTS_DTYPE)
+        results = np.zeros(n, dtype=_RESULTS_DTYPE)
         if n == 0:
             return results
         cdef const uint8_t[::1] src = arr.view(np.uint8).reshape(-1)
         cdef uint32_t[::1] dst = results
         cdef const Transfer* p = <const Transfer*>&src[0]
-        # Safe without the GIL: as in create_accounts.
+        enter(&self._busy, b"Ledger")
         try:
+            # Safe without the GIL: as in create_accounts.
             with nogil:
-                self.l.create_transfers(p, n, t, &dst[0])
-        except RuntimeError as e:
-            raise CapacityError(str(e)) from None
+                self.m.create_transfers(p, n, t, &dst[0])
+        finally:
+            leave(&self._busy)
         return results
 
     # ---- queries -------------------------------------------------------------
     def lookup_account(self, id):
-        self._check()
         cdef Account a
-        if not self.l.lookup_account(_u64(id, "id"), a):
+        cdef uint64_t i
+        self._enter()
+        to_u64(id, b"id", &i)
+        if not self.m.ledger().lookup_account(i, a):
             return None
         return _account_type(
             a.id, a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted,
-            _join128(a.user_data_128), a.user_data_64, a.user_data_32, a.ledger, a.code, a.flags,
+            from_u128(a.user_data_128), a.user_data_64, a.user_data_32, a.ledger, a.code, a.flags,
             a.timestamp, a.limit)
 
     def lookup_transfer(self, id):
-        self._check()
         cdef Transfer x
-        if not self.l.lookup_transfer(_u64(id, "id"), x):
+        cdef uint64_t i
+        self._enter()
+        to_u64(id, b"id", &i)
+        if not self.m.ledger().lookup_transfer(i, x):
             return None
         return _transfer_type(
             x.id, x.debit_account_id, x.credit_account_id, x.amount, x.pending_id,
-            _join128(x.user_data_128), x.user_data_64, x.user_data_32, x.timeout, x.ledger, x.code,
+            from_u128(x.user_data_128), x.user_data_64, x.user_data_32, x.timeout_ns, x.ledger, x.code,
             x.flags, x.timestamp, x.reserved)
 
     def balance(self, id):
-        self._check()
         cdef Account a
-        if not self.l.lookup_account(_u64(id, "id"), a):
+        cdef uint64_t i
+        self._enter()
+        to_u64(id, b"id", &i)
+        if not self.m.ledger().lookup_account(i, a):
             raise KeyError(id)
-        # flags bit 2: credits_must_not_exceed_debits (a credit-limited account).
-        if a.flags & 4:
-            return <object>a.debits_posted + a.limit - a.credits_posted - a.credits_pending
-        # flags bit 1: debits_must_not_exceed_credits; the limit applies only then.
-        return (<object>a.credits_posted + (a.limit if a.flags & 2 else 0)
-                - a.debits_posted - a.debits_pending)
+        cdef SignedAmount b = account_balance(a)
+        v = from_u128(b.magnitude)
+        return -v if b.negative else v
 
     def account_history(self, id, since=0, until=None, limit=None):
-        self._check()
-        cdef uint64_t i = _u64(id, "id")
-        cdef uint64_t lo = _u64(since, "since")
-        cdef uint64_t hi = U64_MAX if until is None else _u64(until, "until")
-        cdef size_t count = self.l.account_history(i, lo, hi, NULL, 0)
-        cdef size_t n = count
+        cdef uint64_t i, lo, hi = 0xFFFFFFFFFFFFFFFF, most = 0xFFFFFFFFFFFFFFFF
+        self._enter()
+        to_u64(id, b"id", &i)
+        to_u64(since, b"since", &lo)
+        if until is not None:
+            to_u64(until, b"until", &hi)
         if limit is not None:
-            n = min(count, <size_t>_u64(limit, "limit"))
+            to_u64(limit, b"limit", &most)
+        cdef size_t n = self.m.ledger().account_history(i, lo, hi, NULL, 0)
+        if most < n:
+            n = most
         out = np.zeros(n, dtype=ACCOUNT_BALANCE_DTYPE)
         if n == 0:
             return out
         cdef uint8_t[::1] dst = out.view(np.uint8).reshape(-1)
-        self.l.account_history(i, lo, hi, <AccountBalance*>&dst[0], n)
+        self.m.ledger().account_history(i, lo, hi, <AccountBalance*>&dst[0], n)
         return out
 
     # ---- state ---------------------------------------------------------------
     def state_hash(self):
-        self._check()
-        return self.l.state_hash()
+        self._enter()
+        return self.m.state_hash()
 
     def snapshot(self):
-        self._check()
-        return self.l.snapshot()
+        self._enter()
+        return self.m.snapshot()
 
     @classmethod
     def restore(cls, data):
         cdef const uint8_t[::1] view = memoryview(data).cast("B")
         cdef LedgerBase out = <LedgerBase>cls.__new__(cls)
         if view.shape[0] == 0:
-            raise ValueError("corrupt ledger snapshot: empty")
-        out.l = ledger_restore(&view[0], view.shape[0]).release()
+            raise ValueError("corrupt ledger machine snapshot: empty")
+        out.m = machine_restore(&view[0], view.shape[0]).release()
         return out
 
     def __reduce__(self):

@@ -3,40 +3,42 @@
 // transfers, exact idempotency, holds that expire as command time advances,
 // per-account balance history, plus numeric overdraft / credit limits.
 //
-// A deterministic single-writer state machine (docs/ledger.md): time arrives
-// with every command (`now`, ns) and is never read from a clock; every event
-// gets a timestamp max(now, last + 1), so timestamps strictly increase; equal
-// command streams give equal state_hash() and snapshot() bytes. Not
-// thread-safe: one thread at a time may call any member function.
+// The ledger core. Its state machine (machine.hpp: commands in, events out,
+// sequence numbers, chains that span commands) wraps it and is what the
+// bindings and the runner drive; this class stays a plain C++ API for C++
+// callers (the exchange) that apply a request at a time.
+//
+// Deterministic and single-writer (docs/ledger.md): time arrives with every
+// call (`now`, ns) and is never read from a clock; every event gets a
+// timestamp max(now, last + 1), so timestamps strictly increase; equal call
+// streams give equal state_hash() and snapshot() bytes. Not thread-safe: one
+// thread at a time may call any member function.
 //
 // Memory is fixed by the capacities given to the constructor (records in
-// lazily-committed arrays, open-addressing id maps); nothing allocates on the
-// hot path except the undo log of an unusually long linked chain.
+// lazily-committed arrays, open-addressing id maps, undo logs sized for the
+// longest chain); nothing allocates after construction.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <type_traits>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
-#include <vector>
+#include <type_traits>
 
+#include "shanraq/common/errors.hpp"
 #include "shanraq/common/hash.hpp"
 #include "shanraq/common/id_map.hpp"
+#include "shanraq/common/index_heap.hpp"
 #include "shanraq/common/prefetch.hpp"
+#include "shanraq/common/snapshot_io.hpp"
 #include "shanraq/common/zeroed.hpp"
 #include "shanraq/ledger/types.hpp"
 
 namespace shanraq::ledger {
 
-// Thrown when a command would need more records than the capacities allow.
-// Checked before the command runs, so nothing has been applied.
-class CapacityError : public std::length_error {
- public:
-  using std::length_error::length_error;
-};
+class LedgerMachine;
 
 struct LedgerCapacity {
   std::uint32_t accounts = 1U << 20;
@@ -44,9 +46,9 @@ struct LedgerCapacity {
   std::uint32_t history = 1U << 20;    // balance-history entries
   // Idempotency window in ns (0 = off: every id is kept for ever). With W > 0
   // transfer ids must carry their creation time (id_time_ns, types.hpp); ids
-  // older than an event's timestamp - W are rejected, and evict() may drop
+  // older than an event's timestamp - W are rejected, and eviction drops
   // them. Configuration that changes results, so snapshots record it.
-  std::uint64_t idempotency_window = 0;
+  std::uint64_t idempotency_window_ns = 0;
   // Room for evicted transfers awaiting drain_evicted() (0 = none: evicted
   // transfers are dropped; archive them from the command journal). With
   // room, eviction never drops a transfer the service has not drained: when
@@ -70,16 +72,24 @@ class Ledger {
   Ledger& operator=(Ledger&&) noexcept = default;
   ~Ledger() = default;
 
-  // ---- commands ---------------------------------------------------------------
-  // Batch commands: one result per record, in order (`results` has n entries),
-  // linked chains honoured across the batch. `now` is the command time in ns
-  // (< 2^63). Throws CapacityError (nothing applied) if the batch might not fit,
-  // std::invalid_argument if `now` is out of range.
+  // ---- requests ----------------------------------------------------------------
+  // A request of n records: one result per record, in order (`results` has n
+  // entries), linked chains honoured (the last record's chain, if still
+  // linked, answers LINKED_EVENT_CHAIN_OPEN, as does the kMaxChain-th member
+  // of a chain that is still linked). `now` is the request's time in ns
+  // (< 2^63). Throws CapacityError (nothing applied) if the request might
+  // not fit, std::invalid_argument if `now` is out of range.
+  //
+  // Time passes first: before each record or chain, holds whose timeout has
+  // passed at the timestamp the record will take expire (in expiry order);
+  // before each transfer or transfer chain of k members, with an
+  // idempotency window, the eviction step runs over at most kEvictPerEvent
+  // x k stored records (below).
   void create_accounts(const Account* accounts, std::size_t n, std::uint64_t now, std::uint32_t* results);
   void create_transfers(const Transfer* transfers, std::size_t n, std::uint64_t now, std::uint32_t* results);
 
-  // One-record commands: the results, state and errors of a batch of one.
-  // create_transfer skips the batch pipeline (a batch of one has nothing to
+  // One-record requests: the results, state and errors of a request of one.
+  // create_transfer skips the request pipeline (one record has nothing to
   // overlap) and answers a lone LINKED transfer without opening a chain.
   CreateAccountResult create_account(const Account& account, std::uint64_t now);
   CreateTransferResult create_transfer(const Transfer& transfer, std::uint64_t now);
@@ -108,47 +118,47 @@ class Ledger {
     prefetch_line(&transfers_[transfer_map_.home_index_h(hash_id(pending_id))]);
   }
 
-  // Sets an account's overdraft / credit limit (an extension). Takes effect for
-  // later transfers; balances already beyond a lowered limit stay as they are
-  // and only block further movement in that direction.
-  // Not an event: it takes no timestamp and does not advance time.
-  SetLimitResult set_account_limit(std::uint64_t id, std::uint64_t limit) noexcept;
+  // Sets an account's overdraft / credit limit (an extension). An event like
+  // a create: holds due at its time expire first, and it takes a timestamp
+  // whatever its result. Takes effect for later transfers; balances already
+  // beyond a lowered limit stay as they are and only block further movement
+  // in that direction. std::invalid_argument if `now` is out of range.
+  SetLimitResult set_account_limit(std::uint64_t id, std::uint64_t limit, std::uint64_t now);
 
   // Releases every hold whose timeout has passed at `now` (TigerBeetle's
-  // expiry pulse). Commands do this themselves before each event outside a
-  // linked chain; call it to release holds when no command is coming.
-  // Returns the number of holds expired. Throws as create_transfers.
+  // expiry pulse), each taking a timestamp. Returns how many expired.
+  // std::invalid_argument if `now` is out of range.
   std::size_t expire_pending_transfers(std::uint64_t now);
 
   // With an idempotency window, eviction runs by itself (docs/ledger.md):
-  // before each transfer command (create_transfer, or create_transfers of n
-  // records), the ledger examines up to kEvictPerEvent (x n) of its oldest
-  // stored records (in storage order, i.e. timestamp order but for records
-  // moved back). A record whose id's time is older than T - W, T being the
-  // timestamp the command's first event will take at the earliest, and that
-  // is not a live hold is evicted:
-  // dropped from the id index and, with an archive, copied to it (remembered
-  // failed ids are dropped without archiving). A record that cannot be
-  // evicted yet (a live hold, or an id ahead of the window) but whose
-  // timestamp is older than T - W is moved to the back; the first other
-  // record stops the step. Later answers are the same whether or not a record has been
-  // evicted yet: every evictable id is already answered
+  // before each transfer or transfer chain (k members), the ledger examines
+  // up to kEvictPerEvent x k of its oldest stored records (in storage
+  // order, i.e. timestamp order but for records moved back). A record whose
+  // id's time is older than T - W, T being the timestamp the chain's first
+  // event will take at the earliest, and that is not a live hold is
+  // evicted: dropped from the id index and, with an archive, copied to it
+  // (remembered failed ids are dropped without archiving). A record that
+  // cannot be evicted yet (a live hold, or an id ahead of the window) but
+  // whose timestamp is older than T - W is moved to the back; the first
+  // other record stops the step. Later answers are the same whether or not
+  // a record has been evicted yet: every evictable id is already answered
   // ID_OUTSIDE_IDEMPOTENCY_WINDOW. Bounded work per event; deterministic.
   static constexpr std::size_t kEvictPerEvent = 4;
 
   // Runs the eviction step over every stored record now (each examined at
   // most once) and returns how many were evicted: for quiet moments, or to
-  // evict when no transfer is coming. O(stored transfers); not an event (no
-  // timestamp is taken). 0 when the window is off.
-  std::size_t evict();
+  // evict when no transfer is coming. O(stored transfers); takes no
+  // timestamp and judges at last_timestamp(). 0 when the window is off.
+  std::size_t evict() noexcept;
 
   // Moves up to `max` of the oldest archived (evicted) transfers into `out`,
   // oldest first, and returns how many. Each is the stored record as it was
   // evicted: timestamp, amount moved, `reserved` = its final PendingStatus.
-  // A command like any other (it changes state: snapshots hold the archive).
+  // Changes state (snapshots hold the archive).
   std::size_t drain_evicted(Transfer* out, std::size_t max) noexcept;
   // Evicted transfers waiting in the archive.
   std::size_t archived_count() const noexcept { return archive_count_; }
+
   // ---- queries (never change state) ----------------------------------------
   // The account's record as of now (a copy: accounts are stored split into
   // hot balances and cold fields, see AccountHot), or nothing if unknown.
@@ -172,6 +182,7 @@ class Ledger {
   std::size_t account_count() const noexcept { return account_count_; }
   std::size_t transfer_count() const noexcept { return transfer_count_; }
   std::size_t history_count() const noexcept { return history_count_; }
+  std::size_t expiry_count() const noexcept { return expiries_.size(); }
   std::uint64_t last_timestamp() const noexcept { return last_timestamp_; }
   const LedgerCapacity& capacity() const noexcept { return capacity_; }
   // Bytes of memory the ledger's arrays and maps span (address space; resident
@@ -185,20 +196,23 @@ class Ledger {
   // memory_bytes() of resident memory.
   void prefault() noexcept;
 
-  // 64-bit hash of the state (records, balances, holds, history, clock).
-  // Capacities are configuration, not state: they do not enter the hash.
+  // 64-bit hash of the state (records, balances, holds, history, archive,
+  // clock). Capacities are configuration, not state: they do not enter it.
   std::uint64_t state_hash() const noexcept;
-  // Self-describing, checksummed bytes; restore() gives a ledger whose
-  // snapshot() is bit-identical. restore throws std::invalid_argument on
-  // corrupt or truncated input.
+  // Checksummed bytes (common/snapshot_io.hpp); restore() gives a ledger
+  // whose snapshot() is bit-identical. restore throws std::invalid_argument
+  // on corrupt or truncated input and on any state the ledger could not
+  // have reached (docs/ledger.md lists the checks: per-ledger totals of
+  // debits equal credits, pending balances equal the live holds, ...).
   std::string snapshot() const;
   static Ledger restore(const std::uint8_t* data, std::size_t size);
-  // restore() onto the heap, for bindings that hold the ledger by pointer.
-  static std::unique_ptr<Ledger> restore_unique(const std::uint8_t* data, std::size_t size) {
-    return std::make_unique<Ledger>(restore(data, size));
-  }
+  // The same fields inside another snapshot (the state machine's).
+  void save(SnapshotWriter& w) const;
+  static Ledger load(SnapshotReader& r);
 
  private:
+  friend class LedgerMachine;
+
   // An account is stored in two arrays. The hot half holds everything a
   // transfer reads or writes (id for the map's check, balances, limit, ledger,
   // flags, history head) in one 64-byte cache line, aligned so it never
@@ -230,16 +244,15 @@ class Ledger {
     std::uint64_t timestamp;
   };
   static_assert(sizeof(AccountCold) == 40);
-  // Hashed and snapshotted as raw bytes: no implicit padding allowed.
   static_assert(std::has_unique_object_representations_v<AccountCold>);
-  // Hashes of a transfer's ids, computed once per transfer by the batch
-  // pipeline (create_transfers) for its prefetches and probes.
+  // Hashes of a transfer's ids, computed once per transfer by the request
+  // pipeline (run_transfers) for its prefetches and probes.
   struct IdHashes {
     std::uint64_t id;
     std::uint64_t debit;
     std::uint64_t credit;
     std::uint64_t pending;
-    std::uint64_t hold_debit;   // the accounts of the hold a post/void names
+    std::uint64_t hold_debit;  // the accounts of the hold a post/void names
     std::uint64_t hold_credit;
   };
 
@@ -252,7 +265,6 @@ class Ledger {
     std::uint32_t prev;  // previous entry of the same account + 1; 0 = none
   };
   static_assert(sizeof(HistoryEntry) == 48);
-  // Hashed and snapshotted as raw bytes: no implicit padding allowed.
   static_assert(std::has_unique_object_representations_v<HistoryEntry>);
   struct AccountUndo {
     std::uint32_t index;
@@ -262,15 +274,61 @@ class Ledger {
     std::uint32_t transfer;
     std::uint32_t status;
   };
+  // A chain member's answer, held until the chain is decided.
+  struct ChainResult {
+    std::uint32_t code;
+    std::uint64_t timestamp;
+  };
+
+  // The expiry heap orders timed holds by (expiry time, timestamp), both read
+  // from the stored hold: an entry is just its 4-byte index. A timed hold in
+  // the heap keeps its heap position + 1 in its stored pending_id (always 0
+  // for a hold, so the field is free; 0 = not in the heap), so moving or
+  // evicting it finds its entry in O(1). The policy holds the transfer
+  // array's address, which a move of the ledger does not change.
+  struct ExpiryPolicy {
+    Transfer* transfers;
+    bool less(std::uint32_t a, std::uint32_t b) const noexcept {
+      const Transfer& x = transfers[a];
+      const Transfer& y = transfers[b];
+      const std::uint64_t ex = x.timestamp + x.timeout_ns;
+      const std::uint64_t ey = y.timestamp + y.timeout_ns;
+      return ex != ey ? ex < ey : x.timestamp < y.timestamp;
+    }
+    void placed(std::uint32_t item, std::uint32_t pos) noexcept { transfers[item].pending_id = pos + 1; }
+  };
+
+  // Request drivers (ledger_impl.hpp). A source gives n records and, for
+  // each, its time (`now(i)`, nondecreasing, called in order) and whether
+  // it ends a client's request (`ends_request(i)`: a still-linked record
+  // there answers LINKED_EVENT_CHAIN_OPEN; the last record of a run always
+  // does). A sink hears `expired(i, hold, ts)` for a hold that expired
+  // before record i, and `result(i, code, id, ts)` once per record, in
+  // order (a chain's members once the chain is decided).
+  template <class Src, class Sink>
+  void run_transfers(const Src& src, std::size_t n, Sink& sink) noexcept;
+  template <class Src, class Sink>
+  void run_accounts(const Src& src, std::size_t n, Sink& sink) noexcept;
+  template <class Sink>
+  std::size_t expire_due(std::uint64_t now, std::size_t at, Sink& sink) noexcept;
+  template <class Sink>
+  CreateTransferResult transfer_one(const Transfer& t, std::uint64_t now, std::size_t at, Sink& sink) noexcept;
+  SetLimitResult apply_limit(std::uint64_t id, std::uint64_t limit) noexcept;
 
   std::uint64_t next_timestamp(std::uint64_t now) noexcept;
   bool outside_window(std::uint64_t id, std::uint64_t ts) const noexcept {
-    return capacity_.idempotency_window != 0 && id_time_ns(id) + capacity_.idempotency_window < ts;
+    return capacity_.idempotency_window_ns != 0 && id_time_ns(id) + capacity_.idempotency_window_ns < ts;
   }
   void check_time(std::uint64_t now, std::size_t events) const;
-  void check_transfer_room(const Transfer* transfers, std::size_t n) const;
-  std::size_t expire_due(std::uint64_t now);
-  void expire_one(std::uint32_t index, std::uint64_t ts);
+  // Throws CapacityError (nothing applied) unless `accounts` more accounts
+  // and `transfers` more transfers fit, with the history entries they may
+  // need (need_history(): the precise count, asked for only when the cheap
+  // bound does not fit).
+  template <class NeedHistory>
+  void check_room(std::size_t accounts, std::size_t transfers, NeedHistory need_history) const;
+  // History entries a transfer may take now and reserve for its expiry.
+  std::uint64_t history_need(const Transfer& t) const noexcept;
+  void expire_one(std::uint32_t index, std::uint64_t ts) noexcept;
 
   CreateAccountResult apply_account(const Account& a, std::uint64_t ts) noexcept;
   CreateTransferResult apply_transfer(const Transfer& t, const IdHashes& h, std::uint64_t ts) noexcept;
@@ -284,27 +342,7 @@ class Ledger {
   void touch_account(std::uint32_t index) noexcept;
   void record_history(std::uint32_t index, std::uint64_t ts) noexcept;
   void set_status(std::uint32_t transfer, PendingStatus status) noexcept;
-  // The expiry heap orders timed holds by (expiry time, timestamp), both read
-  // from the stored hold: an entry is just its 4-byte index.
-  bool expires_before(std::uint32_t a, std::uint32_t b) const noexcept {
-    const Transfer& x = transfers_[a];
-    const Transfer& y = transfers_[b];
-    const std::uint64_t ex = x.timestamp + x.timeout;
-    const std::uint64_t ey = y.timestamp + y.timeout;
-    return ex != ey ? ex < ey : x.timestamp < y.timestamp;
-  }
-  // A timed hold in the heap keeps its heap position + 1 in its stored
-  // pending_id (always 0 for a hold, so the field is free; 0 = not in the
-  // heap), so moving or evicting it finds its entry in O(1). Every heap move
-  // goes through heap_set, which keeps that back-pointer.
-  void heap_set(std::uint32_t pos, std::uint32_t transfer) noexcept {
-    expiries_[pos] = transfer;
-    transfers_[transfer].pending_id = pos + 1;
-  }
-  void sift_up(std::uint32_t pos, std::uint32_t transfer) noexcept;
-  void sift_down(std::uint32_t pos, std::uint32_t transfer) noexcept;
   void push_expiry(std::uint32_t transfer) noexcept;
-  void pop_expiry() noexcept;
   void remove_expiry(std::uint32_t pos) noexcept;
 
   // Transfers live in a ring: head_ is the oldest stored record, and the
@@ -331,7 +369,8 @@ class Ledger {
   }
 
   // Linked chains: changes made inside an open chain are logged so a failing
-  // member rolls the whole chain back.
+  // member rolls the whole chain back. The logs hold kMaxChain members'
+  // worth (two account states, one status, one deferred expiry each).
   void chain_begin() noexcept;
   void chain_commit() noexcept;
   void chain_rollback() noexcept;
@@ -341,18 +380,18 @@ class Ledger {
   RawArray<AccountCold> accounts_cold_;
   RawArray<Transfer> transfers_;
   RawArray<HistoryEntry> history_;
-  // Binary min-heap of the indices of timed holds (expires_before). 4 bytes
-  // per entry, not a 16-byte (expiry, index) pair: a stored transfer stays
-  // <= 128 bytes with its index even while it is a timed hold (the sift reads
-  // each key from the hold's record, which the hot path has just touched).
-  RawArray<std::uint32_t> expiries_;
+  // Binary min-heap of the indices of timed holds. 4 bytes per entry, not a
+  // 16-byte (expiry, index) pair: a stored transfer stays <= 128 bytes with
+  // its index even while it is a timed hold (the sift reads each key from
+  // the hold's record, which the hot path has just touched).
+  RawArray<std::uint32_t> expiry_storage_;
+  IndexHeap<ExpiryPolicy> expiries_;
   RawArray<Transfer> archive_;  // ring of evicted transfers awaiting drain_evicted
   IdMap account_map_;
   IdMap transfer_map_;
   std::uint32_t account_count_ = 0;
   std::uint32_t transfer_count_ = 0;
   std::uint32_t history_count_ = 0;
-  std::uint32_t expiry_count_ = 0;
   std::uint32_t head_ = 0;  // slot of the oldest stored transfer
   std::uint32_t archive_head_ = 0;
   std::uint32_t archive_count_ = 0;
@@ -367,9 +406,13 @@ class Ledger {
   std::uint32_t chain_history_count_ = 0;
   std::uint32_t chain_history_accounts_ = 0;
   std::uint64_t chain_history_reserved_ = 0;
-  std::vector<AccountUndo> account_undo_;
-  std::vector<StatusUndo> status_undo_;
-  std::vector<std::uint32_t> deferred_expiries_;
+  RawArray<AccountUndo> account_undo_;
+  RawArray<StatusUndo> status_undo_;
+  RawArray<std::uint32_t> deferred_expiries_;
+  RawArray<ChainResult> chain_results_;
+  std::uint32_t account_undo_count_ = 0;
+  std::uint32_t status_undo_count_ = 0;
+  std::uint32_t deferred_count_ = 0;
 };
 
 }  // namespace shanraq::ledger
