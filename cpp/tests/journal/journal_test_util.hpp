@@ -200,6 +200,33 @@ class JournalSink final : public runner::StampedSink<typename M::Command> {
   std::uint64_t last_snap_ = 0;
 };
 
+inline std::string read_file(const std::string& path) {
+  std::string out;
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) throw std::runtime_error("cannot open " + path);
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+inline void write_file(const std::string& path, const std::string& bytes) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) throw std::runtime_error("cannot open " + path);
+  if (::write(fd, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) throw std::runtime_error("short write");
+  ::close(fd);
+}
+// Flips bit `bit` of the byte at `offset` in place.
+inline void flip_bit(const std::string& path, std::uint64_t offset, int bit = 0) {
+  std::string b = read_file(path);
+  if (offset >= b.size()) throw std::runtime_error("flip_bit past the end of " + path);
+  b[offset] = static_cast<char>(b[offset] ^ (1 << bit));
+  write_file(path, b);
+}
+
 inline JournalOptions small_options() {
   JournalOptions o;
   o.segment_bytes = 64 << 10;
