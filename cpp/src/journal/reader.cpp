@@ -278,6 +278,7 @@ struct Scanner::Impl {
     std::string why;
     bool definite = false;
     std::uint64_t at = 0;
+    std::uint64_t seq = 0;  // of the damaged record (0: the frame's first)
   };
 
   Read read_frame(Damage& dmg) {
@@ -343,12 +344,13 @@ struct Scanner::Impl {
       const std::uint64_t at = off + sizeof(FrameHeader) + std::size_t{i} * stride;
       const std::uint64_t want = fh.first_seq + i;
       if (rh.length != ex.record_size) {
-        dmg = {"record of seq " + std::to_string(want) + " has length " + std::to_string(rh.length), rh.crc == crc32c(r + 4, sizeof rh - 4 + ex.record_size), at};
+        dmg = {"record of seq " + std::to_string(want) + " has length " + std::to_string(rh.length),
+               rh.crc == crc32c(r + 4, sizeof rh - 4 + ex.record_size), at, want};
         if (key != nullptr) invalidate();
         return Read::kDamage;
       }
       if (rh.crc != crc32c(r + 4, sizeof rh - 4 + rh.length)) {
-        dmg = {"record checksum (CRC32C) mismatch for seq " + std::to_string(want), false, at};
+        dmg = {"record checksum (CRC32C) mismatch for seq " + std::to_string(want), false, at, want};
         if (key != nullptr) invalidate();
         return Read::kDamage;
       }
@@ -359,7 +361,7 @@ struct Scanner::Impl {
       if (rh.seq != want || ps != want || pt != rh.time_ns) {
         dmg = {"record " + std::to_string(i) + " of the frame names seq " + std::to_string(rh.seq) + " where " +
                    std::to_string(want) + " belongs",
-               true, at};
+               true, at, want};
         if (key != nullptr) invalidate();
         return Read::kDamage;
       }
@@ -385,7 +387,8 @@ struct Scanner::Impl {
   // (nothing but zeros after `at`), true for a torn tail; throws otherwise.
   bool classify(const Damage& d, bool header_zero) {
     const std::uint64_t at = header_zero ? off : d.at;
-    if (!header_zero && d.definite) corrupt(d.why, d.at, expected);
+    const std::uint64_t dseq = !header_zero && d.seq != 0 ? d.seq : expected;
+    if (!header_zero && d.definite) corrupt(d.why, d.at, dseq);
     std::uint64_t last_nonzero = 0;
     bool any = false;
     std::vector<std::uint8_t> chunk(std::size_t{1} << 20);
@@ -406,13 +409,13 @@ struct Scanner::Impl {
             if (h.first_seq == expected) {
               corrupt("a whole frame for seq " + std::to_string(expected) + " lies at offset " + std::to_string(pos + i) +
                           " instead (a misdirected write)",
-                      at, expected);
+                      at, dseq);
             }
             if (h.synced_through >= expected) {
               corrupt(std::string(header_zero ? "zeros where a frame belongs" : d.why) + "; the frame at offset " +
                           std::to_string(pos + i) + " was written after seq " + std::to_string(expected) +
                           " was on disk, so this is damage, not a torn write",
-                      at, expected);
+                      at, dseq);
             }
           }
         }
@@ -425,7 +428,7 @@ struct Scanner::Impl {
       corrupt(std::string(header_zero ? "zeros where a frame belongs" : d.why) + "; non-zero bytes reach offset " +
                   std::to_string(last_nonzero) + ", beyond the " + std::to_string(sh.max_write) +
                   "-byte window one write can leave torn",
-              at, expected);
+              at, dseq);
     }
     torn = true;
     tail.file = segs[idx].path;
@@ -456,7 +459,7 @@ struct Scanner::Impl {
         }
         corrupt(r == Read::kEnd ? std::to_string(fsize - off) + " bytes after the last frame of a sealed segment"
                                 : d.why + " in a sealed segment (not the newest: its writes were all synced)",
-                r == Read::kEnd ? off : d.at, expected);
+                r == Read::kEnd ? off : d.at, r == Read::kEnd || d.seq == 0 ? expected : d.seq);
       }
       if (r == Read::kEnd && off == fsize) return false;
       classify(d, r == Read::kEnd);
@@ -479,6 +482,19 @@ struct Scanner::Impl {
 Scanner::Scanner(Storage& storage, const Keyring* keyring, std::vector<SegmentInfo> segments, const Expect& expect)
     : impl_(std::make_unique<Impl>(storage, keyring, std::move(segments), expect)) {
   if (impl_->segs.empty()) throw std::invalid_argument("Scanner: no segment");
+  // Every segment's header against its name first, so a segment copied or
+  // renamed into the wrong place is named as such, wherever it sits.
+  for (const SegmentInfo& si : impl_->segs) {
+    auto f = storage.open(si.path, OpenMode::kRead);
+    SegmentHeader h;
+    if (f->read(&h, sizeof h, 0) != sizeof h) continue;  // reported when reached
+    if (std::memcmp(h.magic, kSegmentMagic, 7) != 0) throw FormatError("not a journal segment: " + si.path, si.path);
+    if (h.header_crc == segment_header_crc(h) && h.first_seq != si.first_seq) {
+      throw CorruptionError("journal segment " + si.path + " starts at seq " + std::to_string(h.first_seq) +
+                                ", not the seq its name says (a segment copied or renamed)",
+                            si.path, 0, si.first_seq);
+    }
+  }
   impl_->open_segment();
 }
 Scanner::~Scanner() = default;
