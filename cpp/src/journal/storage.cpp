@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -229,7 +230,20 @@ class FaultyFile final : public File {
         part.push_back({iov[i].iov_base, k});
         left -= k;
       }
-      inner_->write(part.data(), static_cast<int>(part.size()), offset);
+      if (s_.plan_.split_writes == 0) {
+        inner_->write(part.data(), static_cast<int>(part.size()), offset);
+      } else {
+        std::uint64_t at = offset;
+        for (const iovec& v : part) {
+          for (std::size_t done = 0; done < v.iov_len;) {
+            const std::size_t k = std::min(s_.plan_.split_writes, v.iov_len - done);
+            inner_->write(static_cast<const char*>(v.iov_base) + done, k, at);
+            done += k;
+            at += k;
+            sched_yield();
+          }
+        }
+      }
     }
     if (crash_after) {
       std::lock_guard<std::mutex> g(s_.mu_);

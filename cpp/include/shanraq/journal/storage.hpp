@@ -100,6 +100,10 @@ struct FaultPlan {
   // Bytes the "disk" holds for writes beyond the end of a file (the rest fail
   // with ENOSPC after a short write), zero_fill included.
   std::uint64_t space_bytes = UINT64_MAX;
+  // Non-zero: every write is issued as pieces of this many bytes, with a
+  // yield between them, so a process killed mid-write really leaves a torn
+  // write behind (one pwritev of a few KiB is never cut by SIGKILL).
+  std::size_t split_writes = 0;
 };
 
 // Wraps another storage (the POSIX one by default) and injects FaultPlan's
