@@ -164,6 +164,9 @@ void Journal::recover(MachineAdapter& machine, RecoveryReport& rep) {
     }
   }
   if (!base) machine.reset();
+  if (!base && L.segments.empty()) {
+    throw CorruptionError("journal " + dir_ + " has snapshots but none of them is valid, and no segment", dir_, -1, 0);
+  }
   const std::uint64_t base_seq = base ? base->header.seq : 0;
   Digest chain{};
   if (base) std::memcpy(chain.data(), base->header.chain, 32);

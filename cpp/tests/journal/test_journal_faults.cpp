@@ -312,6 +312,13 @@ TEST(JournalCorruption, SwappedOrDamagedSnapshots) {
   Wide v(4);
   MachineRef<Wide> vr(v);
   EXPECT_EQ(verify(dir, vr).last_seq, 2010u);
+  // Only a damaged snapshot and no segment: refused, not a new journal.
+  const std::string lone = t.sub("lone");
+  std::filesystem::create_directories(lone);
+  std::string b = b2;
+  b[sizeof(SnapshotHeader) + 3] ^= 1;
+  write_file(lone + "/" + snapshot_name(2000), b);
+  EXPECT_EQ(open_corrupt(lone).path(), lone);
 }
 
 TEST(JournalBadInput, MissingDirectoryForeignFilesVersionsMachinesLocks) {
