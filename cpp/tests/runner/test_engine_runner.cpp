@@ -37,7 +37,7 @@ book::MatchingEngine make_engine() {
   s.min_price = 1;
   s.max_price = 1'000'000;
   s.max_qty = 1'000'000;
-  EXPECT_EQ(eng.add_symbol(s), book::SymbolError::kOk);
+  EXPECT_EQ(eng.add_symbol(s), book::RejectReason::kNone);
   return eng;
 }
 
