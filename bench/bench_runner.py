@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from shanraq_core import COMMAND_DTYPE, EVENT_DTYPE, Closed, EngineRunner, MatchingEngine, MpscRing, SpscRing
+from shanraq_core import BOOK_COMMAND_DTYPE, BOOK_EVENT_DTYPE, Closed, EngineRunner, MatchingEngine, MpscRing, SpscRing
 
 from .book_data import filled_engine, workload
 from .machine import cpu_model
@@ -70,8 +70,8 @@ def stamped_run(n: int = N_RUN) -> tuple[Commands, npt.NDArray[np.int64], int, i
     """(commands, events per command, total events, state hash after the run
     applied directly) for the first `n` commands of the workload."""
     _, run = workload(1, 1000, n)
-    out = np.zeros(n, COMMAND_DTYPE)  # a fresh array: zeroed padding, writable
-    for field in COMMAND_DTYPE.names or ():
+    out = np.zeros(n, BOOK_COMMAND_DTYPE)  # a fresh array: zeroed padding, writable
+    for field in BOOK_COMMAND_DTYPE.names or ():
         out[field] = run[field]
     out["time_ns"] = TIME_BASE + np.arange(n)
     out.flags.writeable = False
@@ -87,7 +87,7 @@ def _name(tag: str) -> str:
 
 
 def _as_ring_records(ring: MpscRing | SpscRing, cmds: Commands) -> Commands:
-    # attach() returns the creator's dtype (COMMAND_DTYPE, padding included).
+    # attach() returns the creator's dtype (BOOK_COMMAND_DTYPE, padding included).
     assert ring.dtype == cmds.dtype
     return cmds
 
@@ -176,8 +176,8 @@ def runner_rate(producers: int = 1, chunk: int = 256, n: int = N_RUN) -> tuple[f
     `chunk`, or push() per command if chunk is 1)."""
     run, _, n_events, final_hash = stamped_run(n)
     name = _name("rate")
-    commands = MpscRing.create(name, 8192, COMMAND_DTYPE)
-    events = SpscRing(1 << 16, EVENT_DTYPE)
+    commands = MpscRing.create(name, 8192, BOOK_COMMAND_DTYPE)
+    events = SpscRing(1 << 16, BOOK_EVENT_DTYPE)
     runner = EngineRunner(filled_engine(1, 1000, n), commands, events)
     with _Pinned() as pin:
         pin.engine_cpu()
@@ -255,8 +255,8 @@ def _round_trips(commands: SpscRing, events: SpscRing, n: int) -> npt.NDArray[np
 def runner_round_trip_thread(wait: str = "blocking", n: int = N_ROUND_TRIPS) -> npt.NDArray[np.float64]:
     """ns from push(command) to its first event popped; the runner is a
     thread of this process."""
-    commands = SpscRing(1024, COMMAND_DTYPE, wait=wait)  # type: ignore[arg-type]
-    events = SpscRing(4096, EVENT_DTYPE, wait=wait)  # type: ignore[arg-type]
+    commands = SpscRing(1024, BOOK_COMMAND_DTYPE, wait=wait)  # type: ignore[arg-type]
+    events = SpscRing(4096, BOOK_EVENT_DTYPE, wait=wait)  # type: ignore[arg-type]
     runner = EngineRunner(filled_engine(), commands, events)
     with _Pinned() as pin:
         pin.engine_cpu()
@@ -272,8 +272,8 @@ def runner_round_trip_process(wait: str = "blocking", n: int = N_ROUND_TRIPS) ->
     """The same, with the runner in another (forked) process: the LMAX
     layout for a Python service talking to an engine process."""
     cname, ename = _name("cmd"), _name("ev")
-    commands = SpscRing.create(cname, 1024, COMMAND_DTYPE, wait=wait)  # type: ignore[arg-type]
-    events = SpscRing.create(ename, 4096, EVENT_DTYPE, wait=wait)  # type: ignore[arg-type]
+    commands = SpscRing.create(cname, 1024, BOOK_COMMAND_DTYPE, wait=wait)  # type: ignore[arg-type]
+    events = SpscRing.create(ename, 4096, BOOK_EVENT_DTYPE, wait=wait)  # type: ignore[arg-type]
     server = FORK.Process(target=_serve, args=(cname, ename, wait), daemon=True)
     with _Pinned() as pin:
         pin.engine_cpu()

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from shanraq_core import COMMAND_DTYPE, CommandKind, EventType, MatchingEngine, OrderState, TimeInForce
+from shanraq_core import BOOK_COMMAND_DTYPE, CommandKind, EventType, MatchingEngine, OrderState, TimeInForce
 
 SEED = 20240601
 MID = 100_000
@@ -54,7 +54,7 @@ class _Gen:
             self.where[last] = (s, i)
 
     def emit(self, kind: int, oid: int, sym: int, side: int, price: int, qty: int, tif: int) -> None:
-        # COMMAND_DTYPE field order: order_id, account, price, qty, stop_price, display_qty,
+        # BOOK_COMMAND_DTYPE field order: order_id, account, price, qty, stop_price, display_qty,
         # expire_ns, time_ns, symbol, kind, side, order_type, tif, stp, flags
         account = self.rnd(0, 999)
         self.rows.append(
@@ -90,7 +90,7 @@ class _Gen:
         self.next_id += 1
 
     def array(self) -> Commands:
-        out = np.array(self.rows, dtype=COMMAND_DTYPE)
+        out = np.array(self.rows, dtype=BOOK_COMMAND_DTYPE)
         self.rows = []
         out.flags.writeable = False
         return out

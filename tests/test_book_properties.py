@@ -20,7 +20,7 @@ CONFIGS = st.sampled_from(
         {"market_data": False},
         {"market_data": True},
         # Tight capacities exercise the capacity rejects and the id history.
-        {"market_data": True, "max_orders": 6, "max_levels": 5, "id_history": 4},
+        {"market_data": True, "max_orders": 6, "max_levels": 5, "id_history": 4, "max_symbols": 4},
     ]
 )
 
@@ -29,7 +29,14 @@ def check_book(eng: MatchingEngine, ref: object) -> None:
     from .book_reference import ReferenceEngine
 
     assert isinstance(ref, ReferenceEngine)
-    for sym in SYMBOLS:
+    assert eng.symbol_count == len(ref.books)
+    for sym, book in ref.books.items():
+        info = eng.symbol_info(sym)
+        assert info is not None
+        assert (info.tick_size, info.lot_size, info.min_price, info.max_price, info.max_qty) == (
+            book.spec.tick_size, book.spec.lot_size, book.spec.min_price, book.spec.max_price, book.spec.max_qty,
+        )  # fmt: skip
+        assert info.halted == book.halted
         bid, ask = eng.best_bid(sym), eng.best_ask(sym)
         assert bid == ref.best(sym, 1)
         assert ask == ref.best(sym, 2)
@@ -72,9 +79,12 @@ def test_bad_records_match_reference_and_never_raise(flow: list[dict[str, int]],
 @given(flow=commands(n_max=80))
 def test_invariants_conservation_priority_and_gap_free_seq(flow: list[dict[str, int]]) -> None:
     eng = new_engine(market_data=True)
+    first = eng.next_seq
     events = eng.process(to_array(flow))
-    # Gap-free sequence numbers from 1.
-    assert events["seq"].tolist() == list(range(1, len(events) + 1))
+    # Every command takes one seq and yields at least one event carrying it.
+    assert eng.next_seq == first + len(flow)
+    assert sorted(set(events["seq"].tolist())) == list(range(first, first + len(flow)))
+    assert (np.diff(events["seq"].astype(np.int64)) >= 0).all()
     qty: dict[int, int] = {}
     done: dict[int, int] = defaultdict(int)
     stp_cut: dict[int, int] = defaultdict(int)

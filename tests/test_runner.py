@@ -14,8 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shanraq_core import (
-    COMMAND_DTYPE,
-    EVENT_DTYPE,
+    BOOK_COMMAND_DTYPE,
+    BOOK_EVENT_DTYPE,
     Closed,
     CommandKind,
     EngineRunner,
@@ -40,7 +40,7 @@ def make_commands(n: int, seed: int) -> np.ndarray[Any, np.dtype[np.void]]:
     """Resting and crossing limits, IOCs, cancels (some unknown) and qty-0
     submits (rejected): several events per command on average."""
     rng = np.random.default_rng(seed)
-    cmds = np.zeros(n, dtype=COMMAND_DTYPE)
+    cmds = np.zeros(n, dtype=BOOK_COMMAND_DTYPE)
     r = rng.integers(0, 10, n)
     ids = np.arange(1, n + 1, dtype=np.uint64)
     cmds["time_ns"] = 1000 + np.arange(n)
@@ -66,7 +66,7 @@ def drain(events: SpscRing, n: int) -> np.ndarray[Any, np.dtype[np.void]]:
         assert len(part) > 0, "runner delivered nothing for 20 s"
         parts.append(np.array(part, copy=True))
         got += len(part)
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=EVENT_DTYPE)
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=BOOK_EVENT_DTYPE)
 
 
 def run_through(
@@ -74,8 +74,8 @@ def run_through(
 ) -> None:
     want = new_engine().process(cmds)
     eng = new_engine()
-    commands = ring_cls(cap, COMMAND_DTYPE)
-    events = SpscRing(cap, EVENT_DTYPE)
+    commands = ring_cls(cap, BOOK_COMMAND_DTYPE)
+    events = SpscRing(cap, BOOK_EVENT_DTYPE)
 
     def produce() -> None:
         for i in range(len(cmds)):
@@ -117,15 +117,15 @@ def test_equivalence_property(seed: int, n: int, cap_log: int, batch: int) -> No
 
 def test_engine_is_busy_while_running_and_stop_is_idempotent() -> None:
     eng = new_engine()
-    commands = SpscRing(64, COMMAND_DTYPE)
-    events = SpscRing(64, EVENT_DTYPE)
+    commands = SpscRing(64, BOOK_COMMAND_DTYPE)
+    events = SpscRing(64, BOOK_EVENT_DTYPE)
     runner = EngineRunner(eng, commands, events)
     runner.start()
     assert runner.running
-    with pytest.raises(RuntimeError, match="busy"):
+    with pytest.raises(RuntimeError, match="in use by another thread"):
         eng.process(make_commands(1, 0))
-    with pytest.raises(RuntimeError, match="busy"):
-        EngineRunner(eng, SpscRing(8, COMMAND_DTYPE), SpscRing(8, EVENT_DTYPE)).start()
+    with pytest.raises(RuntimeError, match="in use by another thread"):
+        EngineRunner(eng, SpscRing(8, BOOK_COMMAND_DTYPE), SpscRing(8, BOOK_EVENT_DTYPE)).start()
     with pytest.raises(RuntimeError):
         runner.start()
     runner.stop()
@@ -139,8 +139,8 @@ def test_engine_is_busy_while_running_and_stop_is_idempotent() -> None:
 def test_closing_commands_ends_stream_and_closes_events() -> None:
     cmds = make_commands(300, 2)
     want = new_engine().process(cmds)
-    commands = SpscRing(512, COMMAND_DTYPE)
-    events = SpscRing(4096, EVENT_DTYPE)
+    commands = SpscRing(512, BOOK_COMMAND_DTYPE)
+    events = SpscRing(4096, BOOK_EVENT_DTYPE)
     assert commands.push_many(cmds) == len(cmds)
     commands.close()
     runner = EngineRunner(new_engine(), commands, events)
@@ -155,8 +155,8 @@ def test_closing_commands_ends_stream_and_closes_events() -> None:
 
 def test_closed_event_ring_raises_from_stop() -> None:
     cmds = make_commands(200, 3)
-    commands = SpscRing(256, COMMAND_DTYPE)
-    events = SpscRing(2, EVENT_DTYPE)
+    commands = SpscRing(256, BOOK_COMMAND_DTYPE)
+    events = SpscRing(2, BOOK_EVENT_DTYPE)
     runner = EngineRunner(new_engine(), commands, events)
     runner.start()
     commands.push_many(cmds)
@@ -171,14 +171,14 @@ def test_closed_event_ring_raises_from_stop() -> None:
 
 def test_bad_arguments() -> None:
     eng = new_engine()
-    cmd = SpscRing(8, COMMAND_DTYPE)
-    ev = SpscRing(8, EVENT_DTYPE)
+    cmd = SpscRing(8, BOOK_COMMAND_DTYPE)
+    ev = SpscRing(8, BOOK_EVENT_DTYPE)
     with pytest.raises(ValueError, match="record size"):
         EngineRunner(eng, SpscRing(8, 64), ev)
     with pytest.raises(ValueError, match="record size"):
         EngineRunner(eng, cmd, SpscRing(8, 64))
     with pytest.raises(TypeError):
-        EngineRunner(eng, cmd, MpscRing(8, EVENT_DTYPE))
+        EngineRunner(eng, cmd, MpscRing(8, BOOK_EVENT_DTYPE))
     with pytest.raises(ValueError, match="different rings"):
         EngineRunner(eng, cmd, cmd)
     with pytest.raises(ValueError, match="batch"):

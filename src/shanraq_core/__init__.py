@@ -9,8 +9,8 @@ checks wired into matching) and the journal follow.
 
 from shanraq_core._version import __version__
 from shanraq_core.book import (
-    COMMAND_DTYPE,
-    EVENT_DTYPE,
+    BOOK_COMMAND_DTYPE,
+    BOOK_EVENT_DTYPE,
     CancelReason,
     CommandKind,
     EventType,
@@ -22,6 +22,7 @@ from shanraq_core.book import (
     Report,
     SelfTradePrevention,
     Side,
+    SymbolInfo,
     TimeInForce,
     Trade,
 )
@@ -45,8 +46,8 @@ from shanraq_core.runner import EngineRunner
 __all__ = [
     "ACCOUNT_BALANCE_DTYPE",
     "ACCOUNT_DTYPE",
-    "COMMAND_DTYPE",
-    "EVENT_DTYPE",
+    "BOOK_COMMAND_DTYPE",
+    "BOOK_EVENT_DTYPE",
     "TRANSFER_DTYPE",
     "AccountFlags",
     "CancelReason",
@@ -72,6 +73,7 @@ __all__ = [
     "SetLimitResult",
     "Side",
     "SpscRing",
+    "SymbolInfo",
     "TimeInForce",
     "Trade",
     "TransferFlags",

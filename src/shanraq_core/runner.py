@@ -1,8 +1,8 @@
 """The engine runner: the LMAX pattern for Python services.
 
-A C++ thread owns a `MatchingEngine`: it pops ``COMMAND_DTYPE`` records from
+A C++ thread owns a `MatchingEngine`: it pops ``BOOK_COMMAND_DTYPE`` records from
 one ring (`SpscRing` or `MpscRing`), applies them in order and pushes the
-``EVENT_DTYPE`` records they produce to another (`SpscRing`), never holding
+``BOOK_EVENT_DTYPE`` records they produce to another (`SpscRing`), never holding
 the GIL. Python threads and processes only push commands and pop events. The
 events are exactly those `MatchingEngine.process` returns for the same
 commands in ring order. See docs/queues.md ("Engine runner").
@@ -25,9 +25,9 @@ class EngineRunner(EngineRunnerBase):
         engine: the `MatchingEngine` to drive. While the runner runs, every
             call on it raises RuntimeError (it is busy: the runner's thread is
             its single writer); queries work again after stop()/join().
-        commands: `SpscRing` or `MpscRing` of ``COMMAND_DTYPE`` records (80
+        commands: `SpscRing` or `MpscRing` of ``BOOK_COMMAND_DTYPE`` records (88
             bytes; ValueError otherwise). The runner is its only consumer.
-        events: `SpscRing` of ``EVENT_DTYPE`` records (ValueError otherwise;
+        events: `SpscRing` of ``BOOK_EVENT_DTYPE`` records (ValueError otherwise;
             TypeError for an MpscRing). The runner is its only producer; the
             caller its consumer.
         batch: most commands popped and applied per batch, in [1, 2**20].

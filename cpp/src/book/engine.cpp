@@ -771,6 +771,10 @@ struct MatchingEngine::Impl {
     return RejectReason::kNone;
   }
   static bool valid_id(std::uint64_t id) noexcept { return id != 0 && id <= kMaxOrderId; }
+  // Whether `open` lots shown `display` at a time need more slices than allowed.
+  static bool too_many_slices(std::int64_t open, std::int64_t display) noexcept {
+    return display > 0 && open > display && (open - 1) / display >= kMaxIcebergSlices;
+  }
   bool would_take(std::uint32_t si, Side side, std::int64_t price) const noexcept {
     const Ladder& lad = syms[si].ladders[side_index(side) ^ 1];
     return !lad.v.empty() && crosses(side, false, price, lad.best_price());
@@ -807,6 +811,7 @@ struct MatchingEngine::Impl {
     if (c.display_qty < 0 || (c.display_qty > 0 && c.display_qty % sp.lot_size != 0)) {
       return RejectReason::kInvalidDisplayQty;
     }
+    if (too_many_slices(c.qty, c.display_qty)) return RejectReason::kTooManySlices;
     if (c.tif == TimeInForce::kGtd) {
       if (c.expire_ns <= now) return RejectReason::kInvalidExpireTime;
     } else if (c.expire_ns != 0) {
@@ -922,6 +927,9 @@ struct MatchingEngine::Impl {
     if (c.qty != 0) {
       if (const RejectReason r = check_qty(sp, c.qty); r != RejectReason::kNone) return reject(c, r);
       if (c.qty <= o.filled) return reject(c, RejectReason::kAmendBelowFilled);
+      if (o.ext != kNil && too_many_slices(c.qty - o.filled, exts[o.ext].display)) {
+        return reject(c, RejectReason::kTooManySlices);
+      }
     }
     const std::int64_t new_price = c.price != 0 ? c.price : o.price;
     const std::int64_t new_total = c.qty != 0 ? c.qty : old_total;
@@ -1219,6 +1227,7 @@ struct MatchingEngine::Impl {
     }
     if (rec.hidden > 0 && rec.display == 0) bad("hidden quantity without a display size");
     if (rec.display > 0 && rec.visible > rec.display) bad("shows more than its display size");
+    if (too_many_slices(open, rec.display)) bad("an iceberg with more slices than allowed");
     if (book < 2) {
       if (rec.type != OrderType::kLimit) bad("only limit orders rest");
       if (!gtc_gtd) bad("a resting order must be GTC or GTD");
@@ -1276,7 +1285,7 @@ struct MatchingEngine::Impl {
     accept_counter = r.get<std::uint64_t>();
     if (next_seq == 0) r.fail("next_seq is 0");
     if (now < 0) r.fail("negative clock");
-    constexpr std::size_t kSymbolBytes = 4 + 7 * 8 + 2 + 4 * 8;
+    constexpr std::size_t kSymbolBytes = 4 + 6 * 8 + 2 + 4 * 8;  // with empty books
     constexpr std::size_t kLevelBytes = 8 + 8 + sizeof(OrderRecord);
     const std::uint64_t n_syms = r.get_count(cfg.max_symbols, kSymbolBytes, "symbol");
     for (std::uint64_t k = 0; k < n_syms; ++k) {

@@ -235,13 +235,25 @@ def _descr_of(dtype) -> str:
     """Text stored in the segment header that attach() turns back into the dtype."""
     if dtype.fields is None:
         return dtype.str
-    return repr(dtype.descr)
+    try:
+        return repr(dtype.descr)
+    except ValueError:
+        # Overlapping fields (alias views, such as BOOK_COMMAND_DTYPE's symbol
+        # spec over its order fields) have no descr: store the names/offsets
+        # form, which np.dtype takes back as it is.
+        names = list(dtype.names)
+        formats = [dtype.fields[n][0].str if dtype.fields[n][0].fields is None else dtype.fields[n][0].descr
+                   for n in names]
+        return repr({"names": names, "formats": formats, "offsets": [dtype.fields[n][1] for n in names],
+                     "itemsize": dtype.itemsize})
 
 
 def _dtype_from_descr(text):
+    if text.startswith("{"):
+        return np.dtype(ast.literal_eval(text))
     if text.startswith("["):
         # descr_to_dtype, not np.dtype: it turns descr's unnamed void entries
-        # back into padding, so a padded dtype (COMMAND_DTYPE) comes back equal
+        # back into padding, so a padded dtype comes back equal
         # to the creator's instead of gaining fields named f15, ...
         return descr_to_dtype(ast.literal_eval(text))
     return np.dtype(text)

@@ -50,8 +50,8 @@ cdef int64_t _JOIN_SLICE_NS = 50_000_000
 cdef class EngineRunnerBase:
     """Runs a MatchingEngine on its own C++ thread between two rings.
 
-    Commands (COMMAND_DTYPE records) are popped from ``commands`` (SpscRing or
-    MpscRing), applied in order, and their events (EVENT_DTYPE records) pushed
+    Commands (BOOK_COMMAND_DTYPE records) are popped from ``commands`` (SpscRing or
+    MpscRing), applied in order, and their events (BOOK_EVENT_DTYPE records) pushed
     to ``events`` (SpscRing), the GIL released throughout. See
     shanraq_core.runner.EngineRunner.
     """
@@ -89,7 +89,7 @@ cdef class EngineRunnerBase:
             del self.r
             self.r = NULL
         if self._holds_engine and self._engine is not None:
-            self._engine.busy = False
+            self._engine._busy = False
 
     cdef int _check(self) except -1:
         if self.r == NULL:
@@ -105,12 +105,12 @@ cdef class EngineRunnerBase:
         self._engine._check()  # not busy in process() or another runner
         if self.r.running() or self._holds_engine:
             raise RuntimeError("EngineRunner is already running")
-        self._engine.busy = True
+        self._engine._busy = True
         self._holds_engine = True
         try:
             self.r.start()
         except Exception:
-            self._engine.busy = False
+            self._engine._busy = False
             self._holds_engine = False
             raise
 
@@ -132,7 +132,7 @@ cdef class EngineRunnerBase:
         with nogil:
             code = b_finish(self.r, ask_stop, &msg)
         if self._holds_engine:
-            self._engine.busy = False
+            self._engine._busy = False
             self._holds_engine = False
         if code == 0:
             return 0

@@ -72,6 +72,11 @@ inline constexpr std::uint8_t kFlagMassBySymbol = 0x02;   // mass cancel: match 
 // highest finished id and shut out every later id (see kIdOutsideWindow).
 inline constexpr std::uint64_t kMaxOrderId = 0x7FFFFFFFFFFFFFFFULL;
 
+// An iceberg shows at least 1/65,536 of its open quantity: each refill is a
+// trade event, so this bounds what one incoming order can make it emit
+// (open <= display_qty * kMaxIcebergSlices, else kTooManySlices).
+inline constexpr std::int64_t kMaxIcebergSlices = 1 << 16;
+
 enum class EventType : std::uint8_t {
   kAccepted = 1,
   kRejected = 2,
@@ -130,6 +135,9 @@ enum class RejectReason : std::uint8_t {
   // The open quantity (shown + hidden) resting on the order's side of its
   // symbol (or waiting in that side's stop book) would exceed 2^63-1.
   kQtyOverflow = 32,
+  // An iceberg's open quantity would need more than kMaxIcebergSlices slices
+  // of display_qty: one incoming order could meet it that many times.
+  kTooManySlices = 33,
 };
 
 enum class CancelReason : std::uint8_t {
@@ -400,6 +408,7 @@ struct shanraq::sm::EnumTable<shanraq::book::RejectReason> {
       {"SYMBOL_HALTED", 30},
       {"SYMBOL_NOT_HALTED", 31},
       {"QTY_OVERFLOW", 32},
+      {"TOO_MANY_SLICES", 33},
   };
 };
 template <>
@@ -429,7 +438,7 @@ namespace shanraq::book {
 // to their last member, so the count pins the last value).
 static_assert(sm::enum_count<CommandKind>() == 9 && static_cast<int>(CommandKind::kResumeSymbol) == 9);
 static_assert(sm::enum_count<EventType>() == 15 && static_cast<int>(EventType::kTimeAdvanced) == 15);
-static_assert(sm::enum_count<RejectReason>() == 33 && static_cast<int>(RejectReason::kQtyOverflow) == 32);
+static_assert(sm::enum_count<RejectReason>() == 34 && static_cast<int>(RejectReason::kTooManySlices) == 33);
 static_assert(sm::enum_count<CancelReason>() == 9 && static_cast<int>(CancelReason::kQtyOverflow) == 8);
 static_assert(sm::enum_count<OrderState>() == 6 && static_cast<int>(OrderState::kRejected) == 5);
 static_assert(sm::enum_count<Stp>() == 5 && static_cast<int>(Stp::kDecrementBoth) == 4);
