@@ -49,7 +49,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from shanraq_core import BOOK_COMMAND_DTYPE, BOOK_EVENT_DTYPE, Closed, EngineRunner, MatchingEngine, MpscRing, SpscRing
+from shanraq_core import (
+    BOOK_COMMAND_DTYPE,
+    BOOK_EVENT_DTYPE,
+    Closed,
+    EngineRunner,
+    MatchingEngine,
+    MpscRing,
+    SpscRing,
+)
 
 from .book_data import filled_engine, workload
 from .machine import cpu_model

@@ -17,7 +17,8 @@ from .book_reference import INT64_MAX, ReferenceEngine
 def base_fields(dtype: np.dtype[Any]) -> tuple[str, ...]:
     """The dtype's fields without the alias views (a field at an offset an
     earlier field already covers)."""
-    assert dtype.names is not None and dtype.fields is not None
+    assert dtype.names is not None
+    assert dtype.fields is not None
     seen: set[int] = set()
     out = []
     for name in dtype.names:
@@ -55,8 +56,16 @@ SPECS = [
 
 def spec_command(kind: int, symbol: int, spec: tuple[int, int, int, int, int], t: int) -> dict[str, int]:
     tick, lot, lo, hi, max_qty = spec
-    return rec(kind=kind, symbol=symbol, price=tick, qty=lot, stop_price=lo, display_qty=hi, expire_ns=max_qty,
-               time_ns=t)  # fmt: skip
+    return rec(
+        kind=kind,
+        symbol=symbol,
+        price=tick,
+        qty=lot,
+        stop_price=lo,
+        display_qty=hi,
+        expire_ns=max_qty,
+        time_ns=t,
+    )
 
 
 def rec(**fields: int) -> dict[str, int]:
@@ -108,7 +117,7 @@ def commands(draw: st.DrawFn, n_max: int = 60, wild: bool = False) -> list[dict[
     next_id = 1
     for _ in range(n):
         t += draw(st.sampled_from([0, 0, 0, 1, 2, 5]))
-        kind = draw(st.sampled_from([1] * 20 + [2] * 4 + [3] * 8 + [4] * 2 + [5] * 2 + [6, 7, 8, 9]))
+        kind = draw(st.sampled_from([1] * 20 + [2] * 4 + [3] * 8 + [4] * 2 + [5] * 2 + [6, 7, 8, 8, 9, 9]))
         sym = draw(st.sampled_from([1, 1, 1, 2, 3]))
         tick, lot = SYMBOLS[sym]["tick_size"], SYMBOLS[sym]["lot_size"]
         price = draw(st.integers(1, 3)) if sym == 3 else draw(st.integers(96, 104)) * tick
@@ -131,7 +140,9 @@ def commands(draw: st.DrawFn, n_max: int = 60, wild: bool = False) -> list[dict[
                 c["expire_ns"] = t + draw(st.integers(1, 8))
             if otype == 1 and tif in (1, 4):
                 if draw(st.integers(0, 4)) == 0:
-                    c["display_qty"] = draw(st.sampled_from(HUGE_QTYS)) if sym == 3 else draw(st.integers(1, 4)) * lot
+                    c["display_qty"] = (
+                        draw(st.sampled_from(HUGE_QTYS)) if sym == 3 else draw(st.integers(1, 4)) * lot
+                    )
                 if draw(st.integers(0, 6)) == 0:
                     c["flags"] = 1
             if draw(st.integers(0, 15)) == 0:
@@ -160,7 +171,7 @@ def commands(draw: st.DrawFn, n_max: int = 60, wild: bool = False) -> list[dict[
             target = draw(st.sampled_from([1, 2, 3, 4, 5] if kind == 6 else [1, 2, 3, 4, 9]))
             c = spec_command(kind, target, draw(st.sampled_from(SPECS)), t)
         else:
-            c = rec(kind=kind, symbol=draw(st.sampled_from([1, 2, 3, 4, 9])), time_ns=t)
+            c = rec(kind=kind, symbol=draw(st.sampled_from([1, 1, 2, 3, 9])), time_ns=t)
         if wild and draw(st.integers(0, 4)) == 0:
             field = draw(st.sampled_from([f for f in FIELDS if f != "seq"]))
             c[field] = draw(

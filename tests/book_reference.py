@@ -40,11 +40,13 @@ BY_ACCOUNT, BY_SYMBOL = 1, 2
     R_QTY_OFF_LOT, R_NOTIONAL_OVERFLOW, R_INVALID_STOP_PRICE, R_INVALID_DISPLAY_QTY, R_INVALID_EXPIRE_TIME,
     R_INVALID_STP, R_INVALID_FLAGS, R_UNSUPPORTED_COMBINATION, R_POST_ONLY_WOULD_TAKE, R_UNKNOWN_ORDER,
     R_AMEND_BELOW_FILLED, R_ORDER_CAPACITY, R_LEVEL_CAPACITY, R_INVALID_TIME, R_ID_OUTSIDE_WINDOW,
-    R_DUPLICATE_SYMBOL, R_SYMBOL_CAPACITY, R_INVALID_SPEC, R_SYMBOL_HALTED, R_SYMBOL_NOT_HALTED, R_QTY_OVERFLOW,
-    R_TOO_MANY_SLICES,
+    R_DUPLICATE_SYMBOL, R_SYMBOL_CAPACITY, R_INVALID_SPEC, R_SYMBOL_HALTED, R_SYMBOL_NOT_HALTED,
+    R_QTY_OVERFLOW, R_TOO_MANY_SLICES,
 ) = range(34)  # fmt: skip
 # Cancel reasons.
-C_USER, C_IOC_REMAINDER, C_FOK, C_SELF_TRADE, C_EXPIRED, C_MASS_CANCEL, C_CAPACITY, C_QTY_OVERFLOW = range(1, 9)
+C_USER, C_IOC_REMAINDER, C_FOK, C_SELF_TRADE, C_EXPIRED, C_MASS_CANCEL, C_CAPACITY, C_QTY_OVERFLOW = range(
+    1, 9
+)
 # Order states.
 S_UNKNOWN, S_RESTING, S_PENDING_STOP, S_FILLED, S_CANCELLED = range(5)
 
@@ -740,7 +742,8 @@ class ReferenceEngine:
             SUBMIT: self.submit, CANCEL: self.cancel, AMEND: self.amend, MASS_CANCEL: self.mass_cancel,
             ADVANCE_TIME: lambda _c: self.emit(TIME_ADVANCED, qty=self.expired),
             ADD_SYMBOL: self.add_symbol_cmd, UPDATE_SYMBOL: self.update_symbol_cmd,
-            HALT_SYMBOL: lambda c: self.set_halted(c, True), RESUME_SYMBOL: lambda c: self.set_halted(c, False),
+            HALT_SYMBOL: lambda c: self.set_halted(c, True),
+            RESUME_SYMBOL: lambda c: self.set_halted(c, False),
         }.get(c["kind"])  # fmt: skip
         if handler is None:
             self.reject(c, R_INVALID_COMMAND)

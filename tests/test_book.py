@@ -78,8 +78,10 @@ def test_enums_match_the_cpp_tables() -> None:
 
     exported = core_book.enums()
     for cls, table in zip(
-        (CommandKind, Side, OrderType, TimeInForce, SelfTradePrevention, EventType, RejectReason, CancelReason,
-         OrderState),
+        (
+            CommandKind, Side, OrderType, TimeInForce, SelfTradePrevention, EventType, RejectReason,
+            CancelReason, OrderState,
+        ),
         exported,
         strict=True,
     ):  # fmt: skip

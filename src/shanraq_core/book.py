@@ -213,7 +213,8 @@ def _as_commands(commands: Any) -> npt.NDArray[np.void]:
         got = commands.dtype if isinstance(commands, np.ndarray) else type(commands).__name__
         raise TypeError(f"commands must be a numpy array of BOOK_COMMAND_DTYPE records, not {got}")
     fields = commands.dtype.fields
-    assert fields is not None and want.fields is not None
+    assert fields is not None
+    assert want.fields is not None
     unknown = sorted(set(fields) - set(want.fields))
     missing = sorted(set(_BASE_FIELDS) - set(fields))
     if unknown or missing:
@@ -222,7 +223,9 @@ def _as_commands(commands: Any) -> npt.NDArray[np.void]:
         )
     for name, (dt, *_rest) in fields.items():
         if dt.base != want.fields[name][0].base:
-            raise TypeError(f"commands' field {name!r} is {dt}, BOOK_COMMAND_DTYPE has {want.fields[name][0]}")
+            raise TypeError(
+                f"commands' field {name!r} is {dt}, BOOK_COMMAND_DTYPE has {want.fields[name][0]}"
+            )
     for alias, base in _ALIASES.items():
         if alias in fields:
             differ = np.flatnonzero(commands[alias] != commands[base])
@@ -238,7 +241,9 @@ def _as_commands(commands: Any) -> npt.NDArray[np.void]:
     return out
 
 
-_book._register(Side, OrderState, RejectReason, CancelReason, BOOK_COMMAND_DTYPE, BOOK_EVENT_DTYPE, _as_commands)
+_book._register(
+    Side, OrderState, RejectReason, CancelReason, BOOK_COMMAND_DTYPE, BOOK_EVENT_DTYPE, _as_commands
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,11 +368,19 @@ class MatchingEngine(MatchingEngineBase):
         new spec applies to new orders and amends; resting orders and pending
         stops keep their prices and quantities. Rejected UNKNOWN_SYMBOL or
         INVALID_SPEC."""
-        cur = self.symbol_info(symbol)
-        keep = (0, 0, 0, 0, 0) if cur is None else (cur.tick_size, cur.lot_size, cur.min_price, cur.max_price, cur.max_qty)
-        given = (tick_size, lot_size, min_price, max_price, max_qty)
-        spec = [k if g is None else g for g, k in zip(given, keep, strict=True)]
-        return self._symbol_command(CommandKind.UPDATE_SYMBOL, symbol, *spec, time_ns)
+        # An unknown symbol is the engine's to reject (UNKNOWN_SYMBOL); the
+        # zeros it gets for the omitted fields are never looked at.
+        cur = self.symbol_info(symbol) or SymbolInfo(0, 0, 0, 0, 0, 0, False, None)
+        return self._symbol_command(
+            CommandKind.UPDATE_SYMBOL,
+            symbol,
+            cur.tick_size if tick_size is None else tick_size,
+            cur.lot_size if lot_size is None else lot_size,
+            cur.min_price if min_price is None else min_price,
+            cur.max_price if max_price is None else max_price,
+            cur.max_qty if max_qty is None else max_qty,
+            time_ns,
+        )
 
     def halt_symbol(self, symbol: int, *, time_ns: int = 0) -> Report:
         """Applies a HALT_SYMBOL command: until resumed, submits and amends on

@@ -6,6 +6,21 @@
 // a binding exports.
 #include "glue.hpp"
 
+#include "shanraq/book/types.hpp"
+
 namespace shq_check {
 [[maybe_unused]] void (*const kTranslate)() noexcept = &shq::translate_exception;
+
+namespace book = shanraq::book;
+[[maybe_unused]] PyObject* (*const kBookLayouts[])() noexcept = {
+    &shq::record_layout<book::Command>,
+    &shq::record_layout<book::Event>,
+};
+[[maybe_unused]] PyObject* (*const kBookEnums[])() noexcept = {
+    &shq::enum_members<book::CommandKind>,  &shq::enum_members<book::Side>,
+    &shq::enum_members<book::OrderType>,    &shq::enum_members<book::TimeInForce>,
+    &shq::enum_members<book::Stp>,          &shq::enum_members<book::EventType>,
+    &shq::enum_members<book::RejectReason>, &shq::enum_members<book::CancelReason>,
+    &shq::enum_members<book::OrderState>,
+};
 }  // namespace shq_check
