@@ -527,3 +527,26 @@ def test_snapshot_restore_and_pickle(eng: MatchingEngine) -> None:
 
 def test_repr(eng: MatchingEngine) -> None:
     assert repr(eng).startswith("MatchingEngine(symbols=2")
+
+
+def test_reports_stay_as_they_were_when_held() -> None:
+    """The engine recycles its last Report only when the caller dropped it: a
+    report someone holds never changes under them."""
+    e = MatchingEngine()
+    e.add_symbol(1)
+    e.submit(1, 1, SELL, 100, 5)
+    kept = e.submit(2, 1, BUY, 100, 2)
+    assert (kept.order_id, kept.filled, len(kept.trades)) == (2, 2, 1)
+    for oid in range(3, 20):
+        e.submit(oid, 1, BUY, 90, 1)
+    assert (kept.order_id, kept.filled, kept.status) == (2, 2, OrderState.FILLED)
+    assert kept.trades[0].maker_order_id == 1
+    trades = e.submit(20, 1, BUY, 100, 3).trades  # the report itself is dropped
+    e.submit(21, 1, BUY, 80, 1)
+    assert [(t.price, t.qty, t.taker_order_id) for t in trades] == [(100, 3, 20)]
+    # Several trades in one report, decoded on first access.
+    for oid in range(30, 35):
+        e.submit(oid, 1, SELL, 110, 1)
+    r = e.submit(40, 1, BUY, 110, 5)
+    assert [t.maker_order_id for t in r.trades] == [30, 31, 32, 33, 34]
+    assert r.trades is r.trades

@@ -374,9 +374,9 @@ struct MatchingEngine::Impl {
     return li != kNil && levels[li].count > 0;
   }
 
-  std::int64_t leaves(const Order& o) const noexcept { return o.visible + (o.ext != kNil ? exts[o.ext].hidden : 0); }
+  SHANRAQ_ALWAYS_INLINE std::int64_t leaves(const Order& o) const noexcept { return o.visible + (o.ext != kNil ? exts[o.ext].hidden : 0); }
 
-  void link_back(std::uint32_t li, std::uint32_t oi) noexcept {
+  SHANRAQ_ALWAYS_INLINE void link_back(std::uint32_t li, std::uint32_t oi) noexcept {
     Level& l = levels[li];
     Order& o = orders[oi];
     o.level = li;
@@ -394,7 +394,7 @@ struct MatchingEngine::Impl {
   }
 
   // Unlinks a resting or pending order; drops its level if it empties.
-  void unlink(std::uint32_t oi) {
+  SHANRAQ_ALWAYS_INLINE void unlink(std::uint32_t oi) {
     Order& o = orders[oi];
     Level& l = levels[o.level];
     if (o.prev != kNil) {
@@ -415,7 +415,7 @@ struct MatchingEngine::Impl {
 
   // Whether `more` lots fit in ladder `book` of symbol `si` (open quantity
   // stays <= 2^63-1).
-  bool room(std::uint32_t si, int book, std::int64_t more) const noexcept {
+  SHANRAQ_ALWAYS_INLINE bool room(std::uint32_t si, int book, std::int64_t more) const noexcept {
     return more <= 0 || syms[si].open[book] <= kMaxQty - more;
   }
 
@@ -427,7 +427,7 @@ struct MatchingEngine::Impl {
   }
 
   // ---- events ----------------------------------------------------------------
-  Event& emit(EventType t) {
+  SHANRAQ_ALWAYS_INLINE Event& emit(EventType t) {
     Event& e = out->emplace_back();
     e.seq = cur_seq;
     e.time_ns = now;
@@ -435,7 +435,7 @@ struct MatchingEngine::Impl {
     e.command = cur_kind;
     return e;
   }
-  Event& emit_order(EventType t, const Order& o, std::uint32_t si) {
+  SHANRAQ_ALWAYS_INLINE Event& emit_order(EventType t, const Order& o, std::uint32_t si) {
     Event& e = emit(t);
     e.order_id = o.id;
     e.account = o.account;
@@ -1392,8 +1392,11 @@ void MatchingEngine::process(const Command* cmds, std::size_t n, std::vector<Eve
 
 CommandResult MatchingEngine::apply_summarized(const Command& cmd, std::vector<Event>& out,
                                                std::vector<Event>* trades) {
+  Impl& m = *impl_;
+  sm::check_sequence(&cmd, 1, m.next_seq);
   const std::size_t first = out.size();
-  process(&cmd, 1, out);
+  m.out = &out;
+  m.apply(cmd);
   return summarize(cmd, out.data() + first, out.data() + out.size(), trades);
 }
 

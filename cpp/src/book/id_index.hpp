@@ -19,6 +19,10 @@
 #include "shanraq/common/zeroed.hpp"
 
 namespace shanraq::book::detail {
+// Internal linkage: engine.cpp is the one user, so the compiler may inline
+// the hot lookups into it as if they were written there.
+namespace {
+
 
 inline constexpr std::uint32_t kHistoryBit = 0x80000000U;
 
@@ -92,4 +96,5 @@ class IdIndex {
   RawArray<std::uint64_t> slots_;
 };
 
+}  // namespace
 }  // namespace shanraq::book::detail

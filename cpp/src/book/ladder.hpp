@@ -12,6 +12,10 @@
 #include "records.hpp"
 
 namespace shanraq::book::detail {
+// Internal linkage: engine.cpp is the one user, so the compiler may inline
+// the hot lookups into it as if they were written there.
+namespace {
+
 
 struct LevelRef {
   std::int64_t key;
@@ -91,4 +95,5 @@ struct Ladder {
   }
 };
 
+}  // namespace
 }  // namespace shanraq::book::detail

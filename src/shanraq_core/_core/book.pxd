@@ -183,5 +183,8 @@ cdef class MatchingEngineBase:
     # the trades of the last per-call command's order.
     cdef vector[Event] events
     cdef vector[Event] trades
+    # The last per-call Report, reused for the next command when nobody else
+    # holds a reference to it any more (the usual fire-and-forget call).
+    cdef object _report
     cdef int _check(self) except -1
     cdef object _run(self, const Command* cmd)

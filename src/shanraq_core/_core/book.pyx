@@ -7,6 +7,7 @@ objects; behaviour lives in C++ (cpp/src/book/) and the typed Python layer
 
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.object cimport PyObject
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 from libcpp.memory cimport unique_ptr
@@ -116,6 +117,7 @@ cdef Trade _trade(const Event* e):
 
 
 @cython.freelist(16)
+@cython.no_gc  # holds only bytes and a tuple of Trades: no cycles to collect
 cdef class Report:
     """What one per-call command did (to its order, for submit, cancel and
     amend)."""
@@ -126,8 +128,11 @@ cdef class Report:
     cdef uint8_t _state
     cdef uint8_t _reject
     cdef uint8_t _cancel
-    # The order's trade events (raw Event records), decoded into Trade
-    # objects on the first access of `trades`.
+    # The order's trade events, decoded into Trade objects on the first
+    # access of `trades`: one is kept inline (the common case costs a copy),
+    # more as raw Event records in a bytes object.
+    cdef uint32_t _n_trades
+    cdef Event _first_trade
     cdef bytes _trade_events
     cdef tuple _trades
 
@@ -157,11 +162,13 @@ cdef class Report:
         cdef Py_ssize_t i, n
         cdef const Event* ev
         if self._trades is None:
-            if self._trade_events is None:
+            if self._n_trades == 0:
                 self._trades = _NO_TRADES
+            elif self._n_trades == 1:
+                self._trades = (_trade(&self._first_trade),)
             else:
                 ev = <const Event*>PyBytes_AS_STRING(self._trade_events)
-                n = len(self._trade_events) // sizeof(Event)
+                n = self._n_trades
                 self._trades = tuple([_trade(&ev[i]) for i in range(n)])
         return self._trades
 
@@ -245,7 +252,16 @@ cdef class MatchingEngineBase:
         self.events.clear()
         self.trades.clear()
         cdef CommandResult r = self.eng.apply_summarized(cmd[0], self.events, &self.trades)
-        cdef Report rep = Report.__new__(Report)
+        cdef Report rep
+        # A report is immutable to its holders: the last one is recycled only
+        # when this engine holds the sole reference (the caller dropped it).
+        if self._report is not None and (<PyObject*>self._report).ob_refcnt == 1:
+            rep = <Report>self._report
+            rep._trade_events = None
+            rep._trades = None
+        else:
+            rep = Report.__new__(Report)
+            self._report = rep
         rep.order_id = cmd.order_id
         rep._state = <uint8_t>r.state
         rep._reject = <uint8_t>r.reject
@@ -253,7 +269,10 @@ cdef class MatchingEngineBase:
         rep.filled = r.filled
         rep.remaining = r.remaining
         rep.count = r.count
-        if r.trades != 0:
+        rep._n_trades = <uint32_t>self.trades.size()
+        if rep._n_trades == 1:
+            rep._first_trade = self.trades[0]
+        elif rep._n_trades > 1:
             rep._trade_events = PyBytes_FromStringAndSize(<const char*>self.trades.data(),
                                                           self.trades.size() * sizeof(Event))
         return rep
