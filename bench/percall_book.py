@@ -117,7 +117,10 @@ def _convert(records: np.ndarray[Any, Any], dtype: np.dtype[Any]) -> np.ndarray[
     return out
 
 
-def batch_ab(other_so: str, repeats: int = 9) -> None:
+def load_other(other_so: str, fill: Any, run: Any) -> tuple[Any, Any, Any]:
+    """Another build's book extension loaded beside this one: a factory of its
+    engines (capacities as book_data.new_engine's, symbol 1, fill applied) and
+    the fill and run converted to its record layout."""
     import importlib.machinery
     import importlib.util
 
@@ -133,15 +136,21 @@ def batch_ab(other_so: str, repeats: int = 9) -> None:
         other._register(new.Side, new.OrderState, new.RejectReason, new.CancelReason, cmd_dt, evt_dt, None)
     else:
         other._register(new.Side, new.OrderState, new.RejectReason, new.CancelReason, cmd_dt, evt_dt)
-    fill, run = workload(1, 1000)
     old_fill, old_run = _convert(fill, cmd_dt), _convert(run, cmd_dt)
     caps = {"max_orders": 4096, "max_symbols": 1, "max_levels": 4096, "id_history": 4096}
 
     def old_engine() -> Any:
         e = other.MatchingEngineBase(**caps)
-        e.add_symbol(1) if hasattr(e, "add_symbol") else None
+        e.add_symbol(1)
         e.process(old_fill)
         return e
+
+    return old_engine, old_fill, old_run
+
+
+def batch_ab(other_so: str, repeats: int = 9) -> None:
+    fill, run = workload(1, 1000)
+    old_engine, _old_fill, old_run = load_other(other_so, fill, run)
 
     def time_one(make: Any, cmds: np.ndarray[Any, Any]) -> float:
         e = make()

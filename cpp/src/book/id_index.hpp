@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include "shanraq/common/hash.hpp"
+#include "shanraq/common/platform.hpp"
 #include "shanraq/common/zeroed.hpp"
 
 namespace shanraq::book::detail {
@@ -55,7 +56,7 @@ class IdIndex {
 
   // Slot position of `id`, or kAbsent. id_of(ref) is the id stored under ref.
   template <class IdOf>
-  std::uint64_t find(std::uint64_t id, const IdOf& id_of) const noexcept {
+  SHANRAQ_ALWAYS_INLINE std::uint64_t find(std::uint64_t id, const IdOf& id_of) const noexcept {
     const std::uint64_t tag = tag_of(id);
     for (std::uint64_t pos = home(tag);; pos = next(pos)) {
       const std::uint64_t s = slots_[pos];

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "records.hpp"
+#include "shanraq/common/platform.hpp"
 
 namespace shanraq::book::detail {
 // Internal linkage: engine.cpp is the one user, so the compiler may inline
@@ -52,7 +53,7 @@ struct Ladder {
   void retick(std::int64_t new_tick) noexcept { tick = v.empty() ? new_tick : std::gcd(tick, new_tick); }
 
   // First position whose key is >= key(price); price must be > 0.
-  std::size_t lower(std::int64_t price) const noexcept {
+  SHANRAQ_ALWAYS_INLINE std::size_t lower(std::int64_t price) const noexcept {
     const std::int64_t k = key(price);
     const std::size_t size = v.size();
     if (size == 0) return 0;
