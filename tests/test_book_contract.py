@@ -153,6 +153,36 @@ def test_snapshot_at_any_point_then_replay_equals_straight_processing(
             restored.process(stream[cut:])
 
 
+@given(
+    flow=commands(n_max=40),
+    cut=st.integers(0, 50),
+    where=st.integers(0, 50),
+    shift=st.sampled_from([-3, -1, 1, 2, 1000, -(2**40)]),
+)
+def test_any_misplaced_stamped_seq_raises_and_changes_nothing(
+    flow: list[dict[str, int]], cut: int, where: int, shift: int
+) -> None:
+    stream = stamped(to_array(symbol_commands() + flow))
+    cut = min(cut, len(stream))
+    e = MatchingEngine(market_data=True)
+    e.process(stream[:cut])
+    rest = stream[cut:].copy()
+    if len(rest) == 0:
+        return
+    where %= len(rest)
+    wrong = int(rest["seq"][where]) + shift
+    if wrong <= 0:
+        wrong = int(rest["seq"][where]) + 1
+    rest["seq"][where] = wrong
+    before, nxt = e.snapshot(), e.next_seq
+    with pytest.raises(SequenceError):
+        e.process(rest)
+    assert (e.snapshot(), e.next_seq) == (before, nxt)
+    # Put right, the same batch applies in full.
+    rest["seq"][where] = nxt + where
+    assert set(e.process(rest)["seq"].tolist()) == set(range(nxt, nxt + len(rest)))
+
+
 # ---- symbol commands ---------------------------------------------------------------------------
 def test_add_symbol_is_a_command_with_an_event_or_a_reject() -> None:
     e = MatchingEngine(max_symbols=2)
