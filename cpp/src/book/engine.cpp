@@ -145,6 +145,7 @@ struct MatchingEngine::Impl {
   CommandKind cur_kind = CommandKind::kSubmit;
   std::uint64_t cur_seq = 0;
   std::int64_t expired = 0;  // GTD orders the current command expired
+  std::uint64_t new_id_slot = 0;  // validate_submit -> submit: where the new id goes
 
   explicit Impl(const EngineConfig& c)
       : cfg(checked(c)),
@@ -828,7 +829,11 @@ struct MatchingEngine::Impl {
     if (c.display_qty > 0 && (!resting_tif || c.order_type != OrderType::kLimit)) {
       return RejectReason::kUnsupportedCombination;
     }
-    if (find_slot(c.order_id) != IdIndex::kAbsent) return RejectReason::kDuplicateOrderId;
+    // The probe that proves the id new also finds the slot submit() fills.
+    const auto id_of = [this](std::uint32_t ref) { return ref_id(ref); };
+    if (index.find_or_empty(c.order_id, id_of, &new_id_slot) != IdIndex::kAbsent) {
+      return RejectReason::kDuplicateOrderId;
+    }
     if (c.order_id <= evicted_max) return RejectReason::kIdOutsideWindow;
     if (!order_available()) return RejectReason::kOrderCapacity;
     if ((c.flags & kFlagPostOnly) != 0 && would_take(si, c.side, c.price)) {
@@ -884,7 +889,7 @@ struct MatchingEngine::Impl {
       x.expire_ns = c.tif == TimeInForce::kGtd ? c.expire_ns : 0;
       x.accept_seq = accept_seq;
     }
-    index.insert(c.order_id, oi);
+    index.insert_at(new_id_slot, c.order_id, oi);  // nothing touched the index since validate_submit
     Event& e = emit_order(EventType::kAccepted, o, si);
     e.qty = c.qty;
     e.remaining = c.qty;

@@ -65,6 +65,26 @@ class IdIndex {
     }
   }
 
+  // One probe for a lookup and a later insert: the slot of `id`, or kAbsent
+  // with *empty set to the slot insert_at() fills if `id` is added before
+  // any other change to the map.
+  template <class IdOf>
+  SHANRAQ_ALWAYS_INLINE std::uint64_t find_or_empty(std::uint64_t id, const IdOf& id_of,
+                                                    std::uint64_t* empty) const noexcept {
+    const std::uint64_t tag = tag_of(id);
+    for (std::uint64_t pos = home(tag);; pos = next(pos)) {
+      const std::uint64_t s = slots_[pos];
+      if (s == 0) {
+        *empty = pos;
+        return kAbsent;
+      }
+      if ((s >> 32) == tag && id_of(static_cast<std::uint32_t>(s) - 1) == id) return pos;
+    }
+  }
+  void insert_at(std::uint64_t pos, std::uint64_t id, std::uint32_t ref) noexcept {
+    slots_[pos] = (tag_of(id) << 32) | (std::uint64_t{ref} + 1);
+  }
+
   // Adds id -> ref; the id must be absent and the map below its capacity.
   void insert(std::uint64_t id, std::uint32_t ref) noexcept {
     const std::uint64_t tag = tag_of(id);

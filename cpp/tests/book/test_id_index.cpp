@@ -44,7 +44,13 @@ TEST(IdIndex, RandomOperationsMatchAHashMap) {
         const std::uint32_t ref = free_refs.back();
         free_refs.pop_back();
         ids[ref] = id;
-        index.insert(id, ref);
+        if (step % 2 == 0) {
+          index.insert(id, ref);
+        } else {
+          std::uint64_t empty = 0;
+          ASSERT_EQ(index.find_or_empty(id, id_of, &empty), IdIndex::kAbsent);
+          index.insert_at(empty, id, ref);
+        }
         model[id] = ref;
       }
     }
