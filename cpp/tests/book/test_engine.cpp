@@ -28,7 +28,7 @@ struct Fixture {
     spec.min_price = 1;
     spec.max_price = 1'000'000;
     spec.max_qty = 1'000'000;
-    EXPECT_EQ(eng.add_symbol(spec), SymbolError::kOk);
+    EXPECT_EQ(eng.add_symbol(spec), RejectReason::kNone);
   }
 
   static EngineConfig small_config() {
@@ -103,7 +103,7 @@ TEST(Book, RestingOrdersAndBbo) {
   auto ev = f.limit(1, Side::kBuy, 100, 5);
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_EQ(ev[0].type, EventType::kAccepted);
-  EXPECT_EQ(ev[0].seq, 1u);
+  EXPECT_EQ(ev[0].seq, 2u);  // the fixture's add_symbol took seq 1
   f.limit(2, Side::kBuy, 101, 3);
   f.limit(3, Side::kSell, 105, 4);
   f.limit(4, Side::kBuy, 101, 2);
@@ -119,7 +119,7 @@ TEST(Book, RestingOrdersAndBbo) {
   EXPECT_EQ(lv[0].orders, 2u);
   EXPECT_EQ(lv[1].price, 100);
   EXPECT_EQ(f.eng.level_orders(kSym, Side::kBuy, 101), (std::vector<std::uint64_t>{2, 4}));
-  EXPECT_EQ(f.eng.next_seq(), 5u);
+  EXPECT_EQ(f.eng.next_seq(), 6u);  // one seq per command: add_symbol and four submits
 }
 
 TEST(Book, PriceTimePriorityAndMakerPrice) {
@@ -141,7 +141,7 @@ TEST(Book, PriceTimePriorityAndMakerPrice) {
   EXPECT_EQ(trades[0].side, Side::kBuy);
   EXPECT_EQ(f.eng.order(4).state, OrderState::kFilled);
   EXPECT_EQ(f.eng.order(1).remaining, 1);
-  for (std::size_t i = 1; i < ev.size(); ++i) EXPECT_EQ(ev[i].seq, ev[i - 1].seq + 1);
+  for (const Event& e : ev) EXPECT_EQ(e.seq, ev[0].seq);  // every event carries its command's seq
 }
 
 TEST(Book, MarketIocAndFok) {
@@ -203,11 +203,11 @@ TEST(Book, TickLotAndOverflow) {
   s.symbol = 1;
   s.tick_size = 5;
   s.lot_size = 10;
-  ASSERT_EQ(eng.add_symbol(s), SymbolError::kOk);
-  EXPECT_EQ(eng.add_symbol(s), SymbolError::kDuplicate);
+  ASSERT_EQ(eng.add_symbol(s), RejectReason::kNone);
+  EXPECT_EQ(eng.add_symbol(s), RejectReason::kDuplicateSymbol);
   s.symbol = 2;
   s.tick_size = 0;
-  EXPECT_EQ(eng.add_symbol(s), SymbolError::kInvalidSpec);
+  EXPECT_EQ(eng.add_symbol(s), RejectReason::kInvalidSpec);
   std::vector<Event> ev;
   Command c{};
   c.kind = CommandKind::kSubmit;
@@ -341,15 +341,24 @@ TEST(Book, PostOnlyAndGtd) {
   t.kind = CommandKind::kAdvanceTime;
   t.time_ns = 999;
   auto ev = f.run(t);
-  ASSERT_EQ(ev.size(), 1u);
+  // The expiry, then the command's own event counting it.
+  ASSERT_EQ(ev.size(), 2u);
   EXPECT_EQ(ev[0].order_id, 4u);
   EXPECT_EQ(ev[0].reason, static_cast<std::uint8_t>(CancelReason::kExpired));
+  EXPECT_EQ(ev[1].type, EventType::kTimeAdvanced);
+  EXPECT_EQ(ev[1].qty, 1);
+  EXPECT_EQ(ev[1].time_ns, 999);
+  EXPECT_EQ(ev[1].seq, ev[0].seq);
   t.time_ns = 5;  // the clock never goes back
-  EXPECT_TRUE(f.run(t).empty());
+  ev = f.run(t);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].type, EventType::kTimeAdvanced);
+  EXPECT_EQ(ev[0].qty, 0);
+  EXPECT_EQ(ev[0].time_ns, 999);
   EXPECT_EQ(f.eng.now_ns(), 999);
   t.time_ns = 1000;
   ev = f.run(t);
-  ASSERT_EQ(ev.size(), 1u);
+  ASSERT_EQ(ev.size(), 2u);
   EXPECT_EQ(ev[0].order_id, 3u);
   c.order_id = 5;
   c.expire_ns = 1000;
@@ -564,14 +573,15 @@ TEST(Book, RandomFlowInvariantsDeterminismAndSnapshot) {
     std::vector<Event> ea, eb;
     // An amend sets filled + open; quantity an STP decrement removed stays cancelled.
     std::map<std::uint64_t, std::int64_t> qty, filled_or_cancelled, stp_cut;
-    std::uint64_t expect_seq = 1;
     for (std::size_t i = 0; i < cmds.size(); ++i) {
       const std::size_t before = ea.size();
+      const std::uint64_t seq = a.eng.next_seq();
       a.eng.apply(cmds[i], ea);
       ASSERT_GT(ea.size(), before) << "every command is answered, command " << i;
+      ASSERT_EQ(a.eng.next_seq(), seq + 1) << "every command takes one seq";
       for (std::size_t k = before; k < ea.size(); ++k) {
         const Event& e = ea[k];
-        ASSERT_EQ(e.seq, expect_seq++);
+        ASSERT_EQ(e.seq, seq);
         if (e.type == EventType::kAccepted) qty[e.order_id] = e.qty;
         if (e.type == EventType::kAmended) qty[e.order_id] = e.qty + stp_cut[e.order_id];
         if (e.type == EventType::kTrade) {
@@ -663,8 +673,8 @@ TEST(Book, StateHashIgnoresSpecPaddingBytes) {
   }
   MatchingEngine e1(Fixture::small_config());
   MatchingEngine e2(Fixture::small_config());
-  ASSERT_EQ(e1.add_symbol(*a), SymbolError::kOk);
-  ASSERT_EQ(e2.add_symbol(*b), SymbolError::kOk);
+  ASSERT_EQ(e1.add_symbol(*a), RejectReason::kNone);
+  ASSERT_EQ(e2.add_symbol(*b), RejectReason::kNone);
   EXPECT_EQ(e1.state_hash(), e2.state_hash());
   EXPECT_EQ(e1.snapshot(), e2.snapshot());
 }

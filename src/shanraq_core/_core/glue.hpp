@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <new>
 #include <stdexcept>
 #include <system_error>
@@ -96,6 +97,28 @@ inline void translate_exception() noexcept {
   } catch (...) {
     PyErr_SetString(PyExc_RuntimeError, "unknown C++ exception");
   }
+}
+
+// A C++ exception caught where the GIL is not held (inside `with nogil`),
+// kept until the GIL is back; raise_captured() then translates it exactly as
+// translate_exception() would have.
+struct Captured {
+  std::exception_ptr error;
+};
+inline void capture(Captured* c) noexcept { c->error = std::current_exception(); }
+inline int raise_captured(Captured* c) noexcept {
+  std::exception_ptr e = c->error;
+  c->error = nullptr;
+  if (!e) {
+    PyErr_SetString(PyExc_SystemError, "raise_captured: no C++ exception was captured");
+    return -1;
+  }
+  try {
+    std::rethrow_exception(e);
+  } catch (...) {
+    translate_exception();
+  }
+  return -1;
 }
 
 // ---- the busy flag ------------------------------------------------------------------------------

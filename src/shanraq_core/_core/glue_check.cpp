@@ -11,6 +11,8 @@
 #include "shanraq/ledger/machine.hpp"
 #include "shanraq/ledger/types.hpp"
 
+#include "shanraq/book/types.hpp"
+
 namespace shq_check {
 using shanraq::test_machines::Tally;
 [[maybe_unused]] void (*const kTranslate)() noexcept = &shq::translate_exception;
@@ -37,4 +39,17 @@ namespace ledger = shanraq::ledger;
                                                          shanraq::queue::MpscRing*, shanraq::queue::SpscRing&,
                                                          const shanraq::runner::RunnerConfig&,
                                                          shanraq::queue::SpscRing*) = &shq::new_runner<ledger::LedgerMachine>;
+
+namespace book = shanraq::book;
+[[maybe_unused]] PyObject* (*const kBookLayouts[])() noexcept = {
+    &shq::record_layout<book::Command>,
+    &shq::record_layout<book::Event>,
+};
+[[maybe_unused]] PyObject* (*const kBookEnums[])() noexcept = {
+    &shq::enum_members<book::CommandKind>,  &shq::enum_members<book::Side>,
+    &shq::enum_members<book::OrderType>,    &shq::enum_members<book::TimeInForce>,
+    &shq::enum_members<book::Stp>,          &shq::enum_members<book::EventType>,
+    &shq::enum_members<book::RejectReason>, &shq::enum_members<book::CancelReason>,
+    &shq::enum_members<book::OrderState>,
+};
 }  // namespace shq_check

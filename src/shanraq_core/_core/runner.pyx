@@ -58,7 +58,7 @@ cdef class RunnerBase:
             self._busy = &book._busy
         elif isinstance(machine, LedgerBase):
             led = <LedgerBase>machine
-            led._check()
+            led._enter()
             self.r = new_runner[LedgerMachine](led.m[0], commands.s, commands.m, events.s[0], cfg, tap)
             self._busy = &led._busy
         else:
