@@ -69,7 +69,9 @@ const std::vector<WideCommand>& stream(std::size_t n) {
   return s;
 }
 
-double records_per_sync(const JournalStats& s) { return s.syncs == 0 ? 0.0 : static_cast<double>(s.records) / static_cast<double>(s.syncs); }
+double records_per_sync(const JournalStats& s) {
+  return s.syncs == 0 ? 0.0 : static_cast<double>(s.records) / static_cast<double>(s.syncs);
+}
 
 void BM_Durable_Throughput(benchmark::State& state) {
   const char* policy = kPolicies[state.range(0)];
@@ -133,7 +135,8 @@ void BM_Runner_Durable(benchmark::State& state) {
     p.r->start();
     const std::int64_t t0 = monotonic_ns();
     std::thread producer([&] {
-      for (std::size_t i = 0; i < n; i += 4096) p.commands.push_many(cmds.data() + i, std::min<std::size_t>(4096, n - i));
+      for (std::size_t i = 0; i < n; i += 4096)
+        p.commands.push_many(cmds.data() + i, std::min<std::size_t>(4096, n - i));
     });
     std::vector<Wide::Event> ev(1 << 14);
     std::size_t got = 0;
@@ -149,7 +152,13 @@ void BM_Runner_Durable(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
   state.counters["records_per_sync"] = records_per_sync(last);
 }
-BENCHMARK(BM_Runner_Durable)->Arg(1024)->Arg(16384)->Arg(65536)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(BM_Runner_Durable)
+    ->Arg(1024)
+    ->Arg(16384)
+    ->Arg(65536)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3);
 
 // The device's own floor, measured in the same process: one 4 KiB pwrite +
 // fdatasync into a zero-filled file, as the journal does for a small group.
@@ -171,7 +180,9 @@ void BM_Fdatasync_Baseline(benchmark::State& state) {
     state.SetIterationTime(static_cast<double>(monotonic_ns() - t0) * 1e-9);
   }
   std::sort(lat.begin(), lat.end());
-  auto pct = [&](double q) { return static_cast<double>(lat[static_cast<std::size_t>(q * static_cast<double>(lat.size() - 1))]); };
+  auto pct = [&](double q) {
+    return static_cast<double>(lat[static_cast<std::size_t>(q * static_cast<double>(lat.size() - 1))]);
+  };
   state.counters["p50_us"] = pct(0.50) / 1e3;
   state.counters["p90_us"] = pct(0.90) / 1e3;
   state.counters["p99_us"] = pct(0.99) / 1e3;
@@ -219,7 +230,9 @@ void BM_Runner_Latency(benchmark::State& state) {
     state.SetIterationTime(static_cast<double>(monotonic_ns() - t0) * 1e-9);
   }
   std::sort(lat.begin(), lat.end());
-  auto pct = [&](double q) { return static_cast<double>(lat[static_cast<std::size_t>(q * static_cast<double>(lat.size() - 1))]); };
+  auto pct = [&](double q) {
+    return static_cast<double>(lat[static_cast<std::size_t>(q * static_cast<double>(lat.size() - 1))]);
+  };
   state.counters["p50_us"] = pct(0.50) / 1e3;
   state.counters["p90_us"] = pct(0.90) / 1e3;
   state.counters["p99_us"] = pct(0.99) / 1e3;
@@ -230,12 +243,19 @@ void BM_Runner_Latency(benchmark::State& state) {
   state.counters["syncs_per_s"] = static_cast<double>(last.syncs) / 3.0;
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
 }
-BENCHMARK(BM_Runner_Latency)->Args({10'000, 0})->Args({100'000, 0})->Args({100'000, 1})->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(1);
+BENCHMARK(BM_Runner_Latency)
+    ->Args({10'000, 0})
+    ->Args({100'000, 0})
+    ->Args({100'000, 1})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(1);
 
 // A closed journal of n commands (and snapshots every `every`), built once per shape.
 std::string built(std::size_t n, std::size_t every, std::size_t slots = 1) {
   static TempDir root;
-  const std::string dir = root.sub("j-" + std::to_string(n) + "-" + std::to_string(every) + "-" + std::to_string(slots));
+  const std::string dir =
+      root.sub("j-" + std::to_string(n) + "-" + std::to_string(every) + "-" + std::to_string(slots));
   if (std::filesystem::exists(dir)) return dir;
   const auto& cmds = stream(n);
   Wide m(slots);

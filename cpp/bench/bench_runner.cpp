@@ -321,7 +321,8 @@ void BM_Runner_OpenLoop(benchmark::State& state) {
 }
 BENCHMARK(BM_Runner_OpenLoop)
     ->ArgsProduct({{100'000, 1'000'000},
-                   {static_cast<std::int64_t>(WaitStrategy::kBusySpin), static_cast<std::int64_t>(WaitStrategy::kBlocking)},
+                   {static_cast<std::int64_t>(WaitStrategy::kBusySpin),
+                    static_cast<std::int64_t>(WaitStrategy::kBlocking)},
                    {2, 3}})
     ->ArgNames({"rate", "wait", "threads"})
     ->Unit(benchmark::kMillisecond)

@@ -83,8 +83,7 @@ constexpr std::size_t kConfigEnd = 8 + 4 + 4 * 4 + 1;
 void check_config(const EngineConfig& c) {
   if (c.max_orders == 0 || c.max_orders >= (1U << 30) || c.id_history >= (1U << 30) || c.max_symbols == 0 ||
       c.max_symbols >= (1U << 30) || c.max_levels == 0 || c.max_levels >= (1U << 31)) {
-    throw std::invalid_argument(
-        "book: capacities must be in 1..2^30-1 (max_levels 1..2^31-1, id_history 0..2^30-1)");
+    throw std::invalid_argument("book: capacities must be in 1..2^30-1 (max_levels 1..2^31-1, id_history 0..2^30-1)");
   }
 }
 
@@ -375,7 +374,9 @@ struct MatchingEngine::Impl {
     return li != kNil && levels[li].count > 0;
   }
 
-  SHANRAQ_ALWAYS_INLINE std::int64_t leaves(const Order& o) const noexcept { return o.visible + (o.ext != kNil ? exts[o.ext].hidden : 0); }
+  SHANRAQ_ALWAYS_INLINE std::int64_t leaves(const Order& o) const noexcept {
+    return o.visible + (o.ext != kNil ? exts[o.ext].hidden : 0);
+  }
 
   SHANRAQ_ALWAYS_INLINE void link_back(std::uint32_t li, std::uint32_t oi) noexcept {
     Level& l = levels[li];
@@ -1353,7 +1354,8 @@ struct MatchingEngine::Impl {
       const auto id = r.get<std::uint64_t>();
       const auto st = r.get<std::uint8_t>();
       if (!valid_id(id) || find_slot(id) != IdIndex::kAbsent) r.fail("finished id " + std::to_string(id) + " is bad");
-      if (st != static_cast<std::uint8_t>(OrderState::kFilled) && st != static_cast<std::uint8_t>(OrderState::kCancelled)) {
+      if (st != static_cast<std::uint8_t>(OrderState::kFilled) &&
+          st != static_cast<std::uint8_t>(OrderState::kCancelled)) {
         r.fail("finished id " + std::to_string(id) + " has state " + std::to_string(st));
       }
       hist_ids[k] = id;
@@ -1515,8 +1517,7 @@ std::size_t MatchingEngine::depth(std::uint32_t symbol, Side side, LevelInfo* ou
   return k;
 }
 
-std::vector<std::uint64_t> MatchingEngine::level_orders(std::uint32_t symbol, Side side,
-                                                        std::int64_t price) const {
+std::vector<std::uint64_t> MatchingEngine::level_orders(std::uint32_t symbol, Side side, std::int64_t price) const {
   std::vector<std::uint64_t> ids;
   const std::uint32_t si = impl_->find_symbol(symbol);
   if (si == kNil || (side != Side::kBuy && side != Side::kSell)) return ids;

@@ -24,7 +24,6 @@ namespace shanraq::book::detail {
 // the hot lookups into it as if they were written there.
 namespace {
 
-
 inline constexpr std::uint32_t kHistoryBit = 0x80000000U;
 
 class IdIndex {

@@ -17,7 +17,6 @@ namespace shanraq::book::detail {
 // the hot lookups into it as if they were written there.
 namespace {
 
-
 struct LevelRef {
   std::int64_t key;
   std::uint32_t level;

@@ -18,7 +18,8 @@ std::uint32_t crc32c(const void* p, std::size_t n, std::uint32_t crc) noexcept {
   std::uint32_t c = ~crc;
   auto* b = static_cast<unsigned char*>(const_cast<void*>(p));
   while (n > 0) {
-    const std::size_t k = n > static_cast<std::size_t>(INT_MAX) ? static_cast<std::size_t>(INT_MAX) & ~std::size_t{7} : n;
+    const std::size_t k = n > static_cast<std::size_t>(INT_MAX) ? static_cast<std::size_t>(INT_MAX) & ~std::size_t{7}
+                                                                : n;
     c = crc32_iscsi(b, static_cast<int>(k), c);
     b += k;
     n -= k;
@@ -87,7 +88,8 @@ void Gcm::encrypt(const std::uint8_t* key, const std::uint8_t* nonce, const void
                   const std::uint8_t* in, std::uint8_t* out, std::size_t n, std::uint8_t* tag) {
   int len = 0;
   if (EVP_EncryptInit_ex(ctx_, EVP_aes_256_gcm(), nullptr, key, nonce) != 1) gcm_fail("init");
-  if (aad_n != 0 && EVP_EncryptUpdate(ctx_, nullptr, &len, static_cast<const unsigned char*>(aad), as_int(aad_n)) != 1) {
+  if (aad_n != 0 &&
+      EVP_EncryptUpdate(ctx_, nullptr, &len, static_cast<const unsigned char*>(aad), as_int(aad_n)) != 1) {
     gcm_fail("aad");
   }
   if (n != 0 && EVP_EncryptUpdate(ctx_, out, &len, in, as_int(n)) != 1) gcm_fail("update");
@@ -99,11 +101,13 @@ bool Gcm::decrypt(const std::uint8_t* key, const std::uint8_t* nonce, const void
                   const std::uint8_t* in, std::uint8_t* out, std::size_t n, const std::uint8_t* tag) {
   int len = 0;
   if (EVP_DecryptInit_ex(ctx_, EVP_aes_256_gcm(), nullptr, key, nonce) != 1) gcm_fail("init");
-  if (aad_n != 0 && EVP_DecryptUpdate(ctx_, nullptr, &len, static_cast<const unsigned char*>(aad), as_int(aad_n)) != 1) {
+  if (aad_n != 0 &&
+      EVP_DecryptUpdate(ctx_, nullptr, &len, static_cast<const unsigned char*>(aad), as_int(aad_n)) != 1) {
     gcm_fail("aad");
   }
   if (n != 0 && EVP_DecryptUpdate(ctx_, out, &len, in, as_int(n)) != 1) gcm_fail("update");
-  if (EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_GCM_SET_TAG, static_cast<int>(kTagBytes), const_cast<std::uint8_t*>(tag)) != 1) {
+  if (EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_GCM_SET_TAG, static_cast<int>(kTagBytes), const_cast<std::uint8_t*>(tag)) !=
+      1) {
     gcm_fail("set tag");
   }
   return EVP_DecryptFinal_ex(ctx_, out + n, &len) == 1;

@@ -17,7 +17,8 @@ namespace {
 
 std::uint64_t mono_ns() {
   return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
 }
 
 std::uint64_t load_u64(const std::uint8_t* p) {
@@ -64,15 +65,19 @@ DurabilityPolicy DurabilityPolicy::parse(std::string_view t) {
     }
     if (v >= 1 && v <= 60000) return {Durability::kInterval, v};
   }
-  throw std::invalid_argument("durability policy must be 'every_batch', 'interval_ms=N' (N in 1..60000) or 'none', not '" +
-                              std::string(t) + "'");
+  throw std::invalid_argument(
+      "durability policy must be 'every_batch', 'interval_ms=N' (N in 1..60000) or 'none', not '" + std::string(t) +
+      "'");
 }
 
 std::string DurabilityPolicy::to_string() const {
   switch (mode) {
-    case Durability::kEveryBatch: return "every_batch";
-    case Durability::kInterval: return "interval_ms=" + std::to_string(interval_ms);
-    case Durability::kNone: return "none";
+    case Durability::kEveryBatch:
+      return "every_batch";
+    case Durability::kInterval:
+      return "interval_ms=" + std::to_string(interval_ms);
+    case Durability::kNone:
+      return "none";
   }
   return "?";
 }
@@ -111,7 +116,8 @@ std::unique_ptr<Journal> Journal::open(const std::string& dir, const JournalOpti
   if (j->record_size_ < 17) throw std::invalid_argument("journal: a record is at least a 17-byte command header");
   j->stride_ = static_cast<std::uint32_t>(record_stride(j->record_size_));
   j->max_frame_records_ = static_cast<std::uint32_t>((options.max_write_bytes - sizeof(FrameHeader)) / j->stride_);
-  if (j->max_frame_records_ == 0) throw std::invalid_argument("journal options: max_write_bytes is smaller than one record");
+  if (j->max_frame_records_ == 0)
+    throw std::invalid_argument("journal options: max_write_bytes is smaller than one record");
   j->key_id_.store(options.key_id, std::memory_order_relaxed);
   RecoveryReport local;
   RecoveryReport& rep = report != nullptr ? *report : local;
@@ -223,7 +229,8 @@ void Journal::recover(MachineAdapter& machine, RecoveryReport& rep) {
       }
       if (f <= base_seq) {
         throw CorruptionError("snapshot " + base_path + " at seq " + std::to_string(base_seq) +
-                                  " falls inside a frame of " + sc.segment_path() + " (snapshots are taken at frame ends)",
+                                  " falls inside a frame of " + sc.segment_path() +
+                                  " (snapshots are taken at frame ends)",
                               sc.segment_path(), -1, base_seq);
       }
       for (std::uint32_t i = 0; i < sc.count(); ++i) {
@@ -234,8 +241,8 @@ void Journal::recover(MachineAdapter& machine, RecoveryReport& rep) {
     }
     flush();
     if (!linked || sc.last_seq() < base_seq) {
-      throw CorruptionError("the journal ends at seq " + std::to_string(sc.last_seq()) + ", before snapshot " + base_path +
-                                " at seq " + std::to_string(base_seq) + ": durable records are missing",
+      throw CorruptionError("the journal ends at seq " + std::to_string(sc.last_seq()) + ", before snapshot " +
+                                base_path + " at seq " + std::to_string(base_seq) + ": durable records are missing",
                             sc.segment_path(), static_cast<std::int64_t>(sc.segment_end()), sc.last_seq() + 1);
     }
     last = sc.last_seq();
@@ -594,7 +601,9 @@ void Journal::write_group() {
     space_cv_.notify_all();
   }
   switch (opts_.durability.mode) {
-    case Durability::kEveryBatch: sync_segment(); break;
+    case Durability::kEveryBatch:
+      sync_segment();
+      break;
     case Durability::kInterval:
       if (mono_ns() - last_sync_ns_ >= std::uint64_t{opts_.durability.interval_ms} * 1'000'000) sync_segment();
       break;
@@ -624,9 +633,8 @@ void Journal::writer_loop() noexcept {
       const std::uint64_t w = written_.load(std::memory_order_relaxed);
       if (w > synced_.load(std::memory_order_relaxed)) {
         const std::uint64_t req = sync_request_.load(std::memory_order_acquire);
-        const bool interval_due =
-            opts_.durability.mode == Durability::kInterval &&
-            mono_ns() - last_sync_ns_ >= std::uint64_t{opts_.durability.interval_ms} * 1'000'000;
+        const bool interval_due = opts_.durability.mode == Durability::kInterval &&
+                                  mono_ns() - last_sync_ns_ >= std::uint64_t{opts_.durability.interval_ms} * 1'000'000;
         if ((req > synced_.load(std::memory_order_relaxed) && w >= req) || interval_due) sync_segment();
       }
       if (busy) continue;
@@ -752,9 +760,14 @@ std::unique_ptr<File> Journal::take_prepared_file(std::string* path) {
   auto f = storage_.open(*path, OpenMode::kCreate);
   try {
     switch (opts_.preallocation) {
-      case Preallocation::kZeroFill: f->zero_fill(opts_.segment_bytes); break;
-      case Preallocation::kFallocate: f->allocate(opts_.segment_bytes); break;
-      case Preallocation::kNone: break;
+      case Preallocation::kZeroFill:
+        f->zero_fill(opts_.segment_bytes);
+        break;
+      case Preallocation::kFallocate:
+        f->allocate(opts_.segment_bytes);
+        break;
+      case Preallocation::kNone:
+        break;
     }
   } catch (...) {
     f.reset();
@@ -785,9 +798,14 @@ void Journal::preparer_loop() noexcept {
       if (storage_.exists(path)) storage_.remove(path);
       f = storage_.open(path, OpenMode::kCreate);
       switch (opts_.preallocation) {
-        case Preallocation::kZeroFill: f->zero_fill(opts_.segment_bytes); break;
-        case Preallocation::kFallocate: f->allocate(opts_.segment_bytes); break;
-        case Preallocation::kNone: break;
+        case Preallocation::kZeroFill:
+          f->zero_fill(opts_.segment_bytes);
+          break;
+        case Preallocation::kFallocate:
+          f->allocate(opts_.segment_bytes);
+          break;
+        case Preallocation::kNone:
+          break;
       }
     } catch (...) {
       err = std::current_exception();

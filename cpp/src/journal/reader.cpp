@@ -92,8 +92,8 @@ SnapshotFile read_snapshot(Storage& storage, const std::string& path, const Keyr
     throw FormatError("snapshot " + path + " belongs to another journal", path);
   }
   if (h.body_bytes != size - sizeof h) {
-    throw CorruptionError("snapshot " + path + ": " + std::to_string(size - sizeof h) + " body bytes where the header says " +
-                              std::to_string(h.body_bytes),
+    throw CorruptionError("snapshot " + path + ": " + std::to_string(size - sizeof h) +
+                              " body bytes where the header says " + std::to_string(h.body_bytes),
                           path, static_cast<std::int64_t>(sizeof h), h.seq);
   }
   out.body.resize(h.body_bytes);
@@ -102,7 +102,8 @@ SnapshotFile read_snapshot(Storage& storage, const std::string& path, const Keyr
   }
   if ((h.flags & kFlagEncrypted) != 0) {
     if (keyring == nullptr) {
-      throw KeyError("snapshot " + path + " is encrypted under key id " + std::to_string(h.key_id) + " and no keyring was given",
+      throw KeyError("snapshot " + path + " is encrypted under key id " + std::to_string(h.key_id) +
+                         " and no keyring was given",
                      path, h.key_id);
     }
     const auto* key = keyring->find(h.key_id);
@@ -211,8 +212,8 @@ struct Scanner::Impl {
     }
     check_machine(si.path, "journal segment", sh.machine_tag, sh.wire_version, ex);
     if (sh.record_size != ex.record_size) {
-      throw FormatError("journal segment " + si.path + " holds " + std::to_string(sh.record_size) + "-byte records, not " +
-                            std::to_string(ex.record_size),
+      throw FormatError("journal segment " + si.path + " holds " + std::to_string(sh.record_size) +
+                            "-byte records, not " + std::to_string(ex.record_size),
                         si.path);
     }
     if (sh.first_seq != si.first_seq) {
@@ -241,7 +242,8 @@ struct Scanner::Impl {
                               si.path, 0, expected);
       }
       if (prev != chain) {
-        throw CorruptionError("journal segment " + si.path + " does not continue the hash chain of the segment before it",
+        throw CorruptionError("journal segment " + si.path +
+                                  " does not continue the hash chain of the segment before it",
                               si.path, 0, expected);
       }
     }
@@ -263,7 +265,8 @@ struct Scanner::Impl {
       std::uint8_t nonce[kNonceBytes];
       std::memcpy(nonce, sh.nonce_salt, 8);
       std::memset(nonce + 8, 0xFF, 4);
-      if (!gcm.decrypt(key->data(), nonce, &aad, offsetof(SegmentHeader, key_check), nullptr, nullptr, 0, sh.key_check)) {
+      if (!gcm.decrypt(key->data(), nonce, &aad, offsetof(SegmentHeader, key_check), nullptr, nullptr, 0,
+                       sh.key_check)) {
         throw KeyError("journal segment " + si.path + " does not open under key id " + std::to_string(sh.key_id) +
                            ": wrong key",
                        si.path, sh.key_id);
@@ -393,7 +396,8 @@ struct Scanner::Impl {
     bool any = false;
     std::vector<std::uint8_t> chunk(std::size_t{1} << 20);
     for (std::uint64_t pos = off; pos < fsize;) {
-      const std::size_t n = f->read(chunk.data(), static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), fsize - pos)), pos);
+      const std::size_t n =
+          f->read(chunk.data(), static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), fsize - pos)), pos);
       if (n == 0) break;
       for (std::size_t i = 0; i < n; i += 8) {
         std::uint64_t w = 0;
@@ -407,8 +411,8 @@ struct Scanner::Impl {
           FrameHeader h;
           if (f->read(&h, sizeof h, pos + i) == sizeof h && h.header_crc == frame_header_crc(h)) {
             if (h.first_seq == expected) {
-              corrupt("a whole frame for seq " + std::to_string(expected) + " lies at offset " + std::to_string(pos + i) +
-                          " instead (a misdirected write)",
+              corrupt("a whole frame for seq " + std::to_string(expected) + " lies at offset " +
+                          std::to_string(pos + i) + " instead (a misdirected write)",
                       at, dseq);
             }
             if (h.synced_through >= expected) {

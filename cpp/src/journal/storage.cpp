@@ -77,10 +77,12 @@ class PosixFile final : public File {
   }
 
   void datasync() override {
-    if (::fdatasync(fd_) != 0) throw DurabilityError("fdatasync failed on " + path_ + ": " + std::strerror(errno), path_, errno);
+    if (::fdatasync(fd_) != 0)
+      throw DurabilityError("fdatasync failed on " + path_ + ": " + std::strerror(errno), path_, errno);
   }
   void sync() override {
-    if (::fsync(fd_) != 0) throw DurabilityError("fsync failed on " + path_ + ": " + std::strerror(errno), path_, errno);
+    if (::fsync(fd_) != 0)
+      throw DurabilityError("fsync failed on " + path_ + ": " + std::strerror(errno), path_, errno);
   }
   void truncate(std::uint64_t size) override {
     if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) throw_io("cannot truncate", path_, errno);
@@ -105,9 +107,15 @@ class PosixStorage final : public Storage {
   std::unique_ptr<File> open(const std::string& path, OpenMode mode) override {
     int flags = O_CLOEXEC;
     switch (mode) {
-      case OpenMode::kRead: flags |= O_RDONLY; break;
-      case OpenMode::kReadWrite: flags |= O_RDWR; break;
-      case OpenMode::kCreate: flags |= O_RDWR | O_CREAT | O_EXCL; break;
+      case OpenMode::kRead:
+        flags |= O_RDONLY;
+        break;
+      case OpenMode::kReadWrite:
+        flags |= O_RDWR;
+        break;
+      case OpenMode::kCreate:
+        flags |= O_RDWR | O_CREAT | O_EXCL;
+        break;
     }
     const int fd = ::open(path.c_str(), flags, 0644);
     if (fd < 0) throw_io("cannot open", path, errno);
@@ -160,7 +168,8 @@ class PosixStorage final : public Storage {
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
       const int err = errno;
       ::close(fd);
-      if (err == EWOULDBLOCK) throw LockedError("journal directory " + dir + " is in use by another writer (" + path + " is locked)");
+      if (err == EWOULDBLOCK)
+        throw LockedError("journal directory " + dir + " is in use by another writer (" + path + " is locked)");
       throw_io("cannot lock", path, err);
     }
     return std::shared_ptr<void>(nullptr, [fd](void*) { ::close(fd); });

@@ -139,7 +139,8 @@ VerifyReport verify(const std::string& dir, MachineAdapter& machine, const Keyri
   if (origin != 1) {
     // Old segments were retired: start from the oldest snapshot the
     // segments reach.
-    auto it = std::find_if(snaps.begin(), snaps.end(), [&](auto& kv) { return kv.first + 1 >= origin || L.segments.empty(); });
+    auto it = std::find_if(snaps.begin(), snaps.end(),
+                           [&](auto& kv) { return kv.first + 1 >= origin || L.segments.empty(); });
     if (it == snaps.end()) {
       throw CorruptionError("the journal's first segment starts at seq " + std::to_string(origin) +
                                 " and no snapshot covers the seqs before it",
@@ -149,7 +150,8 @@ VerifyReport verify(const std::string& dir, MachineAdapter& machine, const Keyri
     std::memcpy(base_chain.data(), it->second.header.chain, 32);
     machine.restore(reinterpret_cast<const std::uint8_t*>(it->second.body.data()), it->second.body.size());
     if (machine.next_seq() != base + 1 || machine.state_hash() != it->second.header.state_hash) {
-      throw CorruptionError("snapshot at seq " + std::to_string(base) + " restores a state other than the one it recorded",
+      throw CorruptionError("snapshot at seq " + std::to_string(base) +
+                                " restores a state other than the one it recorded",
                             L.snapshots.front().path, -1, base);
     }
     rep.base_snapshot = base;
@@ -166,8 +168,8 @@ VerifyReport verify(const std::string& dir, MachineAdapter& machine, const Keyri
     const SnapshotHeader& h = it->second.header;
     const std::string path = dir + "/" + snapshot_name(seq);
     if (std::memcmp(h.chain, chain.data(), 32) != 0) {
-      throw CorruptionError("snapshot " + path + " does not match the journal's hash chain at seq " + std::to_string(seq),
-                            path, -1, seq);
+      throw CorruptionError(
+          "snapshot " + path + " does not match the journal's hash chain at seq " + std::to_string(seq), path, -1, seq);
     }
     if (seq > base) {
       if (machine.state_hash() != h.state_hash) {
@@ -176,7 +178,8 @@ VerifyReport verify(const std::string& dir, MachineAdapter& machine, const Keyri
                               path, -1, seq);
       }
       if (machine.snapshot() != it->second.body) {
-        throw CorruptionError("snapshot " + path + " holds other bytes than the replayed state's snapshot", path, -1, seq);
+        throw CorruptionError("snapshot " + path + " holds other bytes than the replayed state's snapshot", path, -1,
+                              seq);
       }
       rep.snapshots_checked.push_back(seq);
     }
@@ -195,8 +198,8 @@ VerifyReport verify(const std::string& dir, MachineAdapter& machine, const Keyri
     const std::uint64_t f = sc.first_seq();
     const std::uint64_t l = f + sc.count() - 1;
     for (auto it = snaps.lower_bound(f); it != snaps.end() && it->first < l; ++it) {
-      throw CorruptionError("snapshot at seq " + std::to_string(it->first) + " falls inside a frame", sc.segment_path(), -1,
-                            it->first);
+      throw CorruptionError("snapshot at seq " + std::to_string(it->first) + " falls inside a frame", sc.segment_path(),
+                            -1, it->first);
     }
     if (l > base) {
       for (std::uint32_t i = 0; i < sc.count(); ++i) {
@@ -370,9 +373,12 @@ Manifest parse_manifest(Storage& st, const std::string& path) {
   auto f = st.open(path, OpenMode::kRead);
   std::string text(static_cast<std::size_t>(f->size()), '\0');
   if (f->read(text.data(), text.size(), 0) != text.size()) throw IoError("short read", path, EIO);
-  auto bad = [&](const std::string& why) -> CorruptionError { return CorruptionError("backup manifest " + path + ": " + why, path, -1, 0); };
+  auto bad = [&](const std::string& why) -> CorruptionError {
+    return CorruptionError("backup manifest " + path + ": " + why, path, -1, 0);
+  };
   const std::size_t cut = text.rfind("manifest_sha256 ");
-  if (cut == std::string::npos || text.compare(0, 25, "shanraq-journal-backup 1\n") != 0) throw bad("not a backup manifest");
+  if (cut == std::string::npos || text.compare(0, 25, "shanraq-journal-backup 1\n") != 0)
+    throw bad("not a backup manifest");
   const Digest d = Sha256::of(text.data(), cut);
   if (text.substr(cut + 16, 64) != hex(d)) throw bad("its own checksum does not match (edited or damaged)");
   Manifest m;
@@ -383,11 +389,16 @@ Manifest parse_manifest(Storage& st, const std::string& path) {
     std::istringstream ls(line);
     std::string k;
     ls >> k;
-    if (k == "journal_id") ls >> m.journal_id;
-    else if (k == "snapshot_seq") ls >> m.snapshot_seq;
-    else if (k == "last_seq") ls >> m.last_seq;
-    else if (k == "last_chain") ls >> m.last_chain;
-    else if (k == "created") ls >> m.created;
+    if (k == "journal_id")
+      ls >> m.journal_id;
+    else if (k == "snapshot_seq")
+      ls >> m.snapshot_seq;
+    else if (k == "last_seq")
+      ls >> m.last_seq;
+    else if (k == "last_chain")
+      ls >> m.last_chain;
+    else if (k == "created")
+      ls >> m.created;
     else if (k == "file") {
       Manifest::Entry e;
       ls >> e.sha >> e.size >> e.name;
@@ -479,7 +490,8 @@ BackupReport backup(const std::string& dir, const std::string& root, MachineAdap
   return rep;
 }
 
-VerifyReport verify_backup(const std::string& set_dir, MachineAdapter& machine, const Keyring* keyring, Storage* storage) {
+VerifyReport verify_backup(const std::string& set_dir, MachineAdapter& machine, const Keyring* keyring,
+                           Storage* storage) {
   Storage& st = storage != nullptr ? *storage : posix_storage();
   const std::string mpath = set_dir + "/MANIFEST";
   if (!st.exists(mpath)) throw FormatError("not a backup set (no MANIFEST): " + set_dir, set_dir);
@@ -497,7 +509,8 @@ VerifyReport verify_backup(const std::string& set_dir, MachineAdapter& machine, 
   }
   for (const std::string& n : st.list(set_dir)) {
     if (n != "MANIFEST" && listed.count(n) == 0) {
-      throw CorruptionError("backup set " + set_dir + " holds a file its manifest does not list: " + n, set_dir + "/" + n, -1, 0);
+      throw CorruptionError("backup set " + set_dir + " holds a file its manifest does not list: " + n,
+                            set_dir + "/" + n, -1, 0);
     }
   }
   VerifyReport r = verify(set_dir, machine, keyring, &st);
@@ -538,7 +551,8 @@ std::vector<std::string> prune_backups(const std::string& root, const BackupRete
     if (n.size() < 23 || strptime(n.c_str() + 7, "%Y%m%dT%H%M%SZ", &tm) == nullptr) continue;
     sets.push_back({n, static_cast<std::int64_t>(timegm(&tm))});
   }
-  std::sort(sets.begin(), sets.end(), [](const Set& a, const Set& b) { return a.t > b.t || (a.t == b.t && a.name > b.name); });
+  std::sort(sets.begin(), sets.end(),
+            [](const Set& a, const Set& b) { return a.t > b.t || (a.t == b.t && a.name > b.name); });
   std::set<std::string> keep;
   if (!sets.empty()) keep.insert(sets.front().name);
   auto bucket_keep = [&](std::uint32_t count, auto bucket_of) {
@@ -589,8 +603,9 @@ bool TailReader::open_next_segment() {
   std::size_t k = 0;
   while (k + 1 < L.segments.size() && L.segments[k + 1].first_seq <= next_) ++k;
   if (L.segments[k].first_seq > next_) {
-    throw CorruptionError("tail reader: seq " + std::to_string(next_) + " is no longer in the journal (the oldest segment " +
-                              L.segments[k].path + " starts at " + std::to_string(L.segments[k].first_seq) + ")",
+    throw CorruptionError("tail reader: seq " + std::to_string(next_) +
+                              " is no longer in the journal (the oldest segment " + L.segments[k].path + " starts at " +
+                              std::to_string(L.segments[k].first_seq) + ")",
                           L.segments[k].path, -1, next_);
   }
   std::vector<SegmentInfo> segs(L.segments.begin() + static_cast<std::ptrdiff_t>(k), L.segments.end());

@@ -103,8 +103,7 @@ inline bool ud128_eq(const std::uint64_t (&a)[2], const std::uint64_t (&b)[2]) n
 
 inline std::uint32_t same_bits(const Transfer& e, const Transfer& p) noexcept {
   return (e.amount == p.amount ? kSameAmount : 0) |
-         (e.user_data_128[0] == p.user_data_128[0] && e.user_data_128[1] == p.user_data_128[1] ? kSameUserData128
-                                                                                                : 0) |
+         (e.user_data_128[0] == p.user_data_128[0] && e.user_data_128[1] == p.user_data_128[1] ? kSameUserData128 : 0) |
          (e.user_data_64 == p.user_data_64 ? kSameUserData64 : 0) |
          (e.user_data_32 == p.user_data_32 ? kSameUserData32 : 0);
 }
@@ -227,7 +226,6 @@ inline void Ledger::evict_step(std::size_t budget, std::uint64_t at) noexcept {
   }
 }
 
-
 inline void Ledger::touch_account(std::uint32_t index) noexcept {
   if (in_chain_) account_undo_[account_undo_count_++] = AccountUndo{index, accounts_[index]};
 }
@@ -321,7 +319,8 @@ inline CreateTransferResult Ledger::apply_transfer(const Transfer& t, const IdHa
   if (t.id == kIdMax) return TR::kIdMustNotBeIntMax;
   // Before the lookup, so the answer is the same whether evict() has dropped
   // the id yet or not.
-  if (outside_window(t.id, ts)) [[unlikely]] return TR::kIdOutsideIdempotencyWindow;
+  if (outside_window(t.id, ts)) [[unlikely]]
+    return TR::kIdOutsideIdempotencyWindow;
   // One probe answers idempotency and, for a new id, where it will be stored.
   std::size_t slot = 0;
   const std::uint32_t found = transfer_map_.find_or_slot(t.id, h.id, transfers_.get(), &slot);
@@ -423,12 +422,13 @@ inline CreateTransferResult Ledger::apply_transfer(const Transfer& t, const IdHa
   return TR::kOk;
 }
 
-inline CreateTransferResult Ledger::apply_post_or_void(const Transfer& t, const IdHashes& h, std::uint64_t ts, std::size_t slot) noexcept {
+inline CreateTransferResult Ledger::apply_post_or_void(const Transfer& t, const IdHashes& h, std::uint64_t ts,
+                                                       std::size_t slot) noexcept {
   const bool post = has(t.flags, tf::kPostPendingTransfer);
   const bool is_void = has(t.flags, tf::kVoidPendingTransfer);
   if (post && is_void) return TR::kFlagsAreMutuallyExclusive;
-  if (has(t.flags, tf::kPending | tf::kBalancingDebit | tf::kBalancingCredit | tf::kClosingDebit |
-                       tf::kClosingCredit)) {
+  if (has(t.flags,
+          tf::kPending | tf::kBalancingDebit | tf::kBalancingCredit | tf::kClosingDebit | tf::kClosingCredit)) {
     return TR::kFlagsAreMutuallyExclusive;
   }
   if (t.pending_id == 0) return TR::kPendingIdMustNotBeZero;
@@ -439,8 +439,8 @@ inline CreateTransferResult Ledger::apply_post_or_void(const Transfer& t, const 
   const std::uint32_t pi = transfer_map_.find_h(t.pending_id, h.pending, transfers_.get());
   // evict() keeps live holds only, so outside the window anything else answers
   // this code, whether or not it has been dropped yet.
-  if (outside_window(t.pending_id, ts) &&
-      (pi == kNotFound || status_of(transfers_[pi]) != PendingStatus::kPending)) [[unlikely]] {
+  if (outside_window(t.pending_id, ts) && (pi == kNotFound || status_of(transfers_[pi]) != PendingStatus::kPending))
+      [[unlikely]] {
     return TR::kPendingIdOutsideIdempotencyWindow;
   }
   if (pi == kNotFound || status_of(transfers_[pi]) == PendingStatus::kFailed) return TR::kPendingTransferNotFound;
@@ -549,21 +549,22 @@ std::size_t Ledger::expire_due(std::uint64_t now, std::size_t at, Sink& sink) no
 }
 
 template <class Sink>
-CreateTransferResult Ledger::transfer_one(const Transfer& t, std::uint64_t now, std::size_t at,
-                                          Sink& sink) noexcept {
+CreateTransferResult Ledger::transfer_one(const Transfer& t, std::uint64_t now, std::size_t at, Sink& sink) noexcept {
   // Exactly run_transfers over this one record without the pipeline's
   // set-up (measured: the per-call binding spends most of its time around
   // this call; docs/perf_ledger.md). A lone LINKED transfer is a chain left
   // open: it changes nothing but takes its timestamp.
-  if (!expiries_.empty()) [[unlikely]] expire_due(now, at, sink);
+  if (!expiries_.empty()) [[unlikely]]
+    expire_due(now, at, sink);
   if (capacity_.idempotency_window_ns != 0) evict_step(kEvictPerEvent, std::max(now, last_timestamp_ + 1));
   const std::uint64_t ts = next_timestamp(now);
   CreateTransferResult r = CreateTransferResult::kLinkedEventChainOpen;
   if (!detail::has(t.flags, transfer_flags::kLinked)) [[likely]] {
-    const IdHashes h{hash_id(t.id), hash_id(t.debit_account_id), hash_id(t.credit_account_id),
-                     hash_id(t.pending_id), 0, 0};
+    const IdHashes h{
+        hash_id(t.id), hash_id(t.debit_account_id), hash_id(t.credit_account_id), hash_id(t.pending_id), 0, 0};
     r = apply_transfer(t, h, ts);
-    if (r != CreateTransferResult::kOk && is_transient(r)) [[unlikely]] remember_failed(t.id, ts);
+    if (r != CreateTransferResult::kOk && is_transient(r)) [[unlikely]]
+      remember_failed(t.id, ts);
   }
   sink.result(at, static_cast<std::uint32_t>(r), t.id, ts);
   return r;
@@ -582,7 +583,8 @@ void Ledger::run_accounts(const Src& src, std::size_t n, Sink& sink) noexcept {
     if (chain_start == kNone) {
       // Holds are released only between chains, so a chain's rollback never
       // has to undo an expiry.
-      if (!expiries_.empty()) [[unlikely]] expire_due(now, i, sink);
+      if (!expiries_.empty()) [[unlikely]]
+        expire_due(now, i, sink);
       if (linked) {
         chain_start = i;
         chain_begin();
@@ -709,7 +711,8 @@ void Ledger::run_transfers(const Src& src, std::size_t n, Sink& sink) noexcept {
       // Holds are released only between chains, so a chain's rollback never
       // has to undo an expiry; eviction likewise (a chain's rollback drops
       // the records it appended, by position).
-      if (!expiries_.empty()) [[unlikely]] expire_due(now, i, sink);
+      if (!expiries_.empty()) [[unlikely]]
+        expire_due(now, i, sink);
       if (capacity_.idempotency_window_ns != 0) {
         const std::size_t members =
             linked ? detail::chain_length(src, i, n, [&](std::size_t k) { return src.transfer(k).flags; }) : 1;
@@ -767,14 +770,13 @@ void ledger_check_room(const LedgerCapacity& cap, std::size_t account_count, std
                        std::uint64_t history_used, bool any_history, std::size_t accounts, std::size_t transfers,
                        NeedHistory need_history) {
   if (accounts > std::size_t{cap.accounts} - account_count) {
-    throw CapacityError("ledger account capacity exceeded: " + std::to_string(accounts) +
-                        " accounts need room, " + std::to_string(cap.accounts - account_count) + " of " +
-                        std::to_string(cap.accounts) + " left; nothing was applied");
+    throw CapacityError("ledger account capacity exceeded: " + std::to_string(accounts) + " accounts need room, " +
+                        std::to_string(cap.accounts - account_count) + " of " + std::to_string(cap.accounts) +
+                        " left; nothing was applied");
   }
   if (transfers > std::size_t{cap.transfers} - transfer_count) {
-    throw CapacityError("ledger transfer capacity exceeded: " + std::to_string(transfers) +
-                        " transfers need room, " + std::to_string(cap.transfers - transfer_count) + " of " +
-                        std::to_string(cap.transfers) +
+    throw CapacityError("ledger transfer capacity exceeded: " + std::to_string(transfers) + " transfers need room, " +
+                        std::to_string(cap.transfers - transfer_count) + " of " + std::to_string(cap.transfers) +
                         " left (stored transfers and remembered failed ids count); nothing was applied");
   }
   if (!any_history || transfers == 0) return;

@@ -227,8 +227,8 @@ std::vector<Command> follow_up() {
   std::uint64_t id = 1000;
   for (std::uint32_t sym : {1U, 2U}) {
     for (Side side : {Side::kBuy, Side::kSell}) {
-      f.push_back(submit(id++, sym, side, 0, sym == 1 ? std::int64_t{1} << 40 : 1000, TimeInForce::kIoc,
-                         OrderType::kMarket));
+      f.push_back(
+          submit(id++, sym, side, 0, sym == 1 ? std::int64_t{1} << 40 : 1000, TimeInForce::kIoc, OrderType::kMarket));
       f.push_back(submit(id++, sym, side, 100, 10));
     }
   }

@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <new>
 #include <random>
@@ -46,8 +46,8 @@ struct Fixture {
     eng.apply(c, ev);
     return ev;
   }
-  std::vector<Event> limit(std::uint64_t id, Side side, std::int64_t price, std::int64_t qty,
-                           std::uint64_t account = 0, TimeInForce tif = TimeInForce::kGtc, Stp stp = Stp::kNone) {
+  std::vector<Event> limit(std::uint64_t id, Side side, std::int64_t price, std::int64_t qty, std::uint64_t account = 0,
+                           TimeInForce tif = TimeInForce::kGtc, Stp stp = Stp::kNone) {
     Command c{};
     c.kind = CommandKind::kSubmit;
     c.order_id = id;
@@ -186,11 +186,9 @@ TEST(Book, CancelAndRejects) {
   EXPECT_EQ(ev[0].reason, static_cast<std::uint8_t>(RejectReason::kDuplicateOrderId));
   EXPECT_EQ(f.limit(0, Side::kBuy, 100, 5)[0].reason, static_cast<std::uint8_t>(RejectReason::kInvalidOrderId));
   EXPECT_EQ(f.limit(2, Side::kBuy, 0, 5)[0].reason, static_cast<std::uint8_t>(RejectReason::kInvalidPrice));
-  EXPECT_EQ(f.limit(2, Side::kBuy, 2'000'000, 5)[0].reason,
-            static_cast<std::uint8_t>(RejectReason::kPriceOutOfBand));
+  EXPECT_EQ(f.limit(2, Side::kBuy, 2'000'000, 5)[0].reason, static_cast<std::uint8_t>(RejectReason::kPriceOutOfBand));
   EXPECT_EQ(f.limit(2, Side::kBuy, 100, 0)[0].reason, static_cast<std::uint8_t>(RejectReason::kInvalidQty));
-  EXPECT_EQ(f.limit(2, static_cast<Side>(9), 100, 1)[0].reason,
-            static_cast<std::uint8_t>(RejectReason::kInvalidSide));
+  EXPECT_EQ(f.limit(2, static_cast<Side>(9), 100, 1)[0].reason, static_cast<std::uint8_t>(RejectReason::kInvalidSide));
   Command bad{};
   bad.kind = static_cast<CommandKind>(77);
   EXPECT_EQ(f.run(bad)[0].reason, static_cast<std::uint8_t>(RejectReason::kInvalidCommand));
@@ -527,8 +525,10 @@ std::vector<Command> random_flow(std::uint64_t seed, int n) {
       c.qty = 1 + static_cast<std::int64_t>(rng() % 10);
       c.stp = static_cast<Stp>(rng() % 5);
       const int ty = static_cast<int>(rng() % 10);
-      c.order_type = ty < 6 ? OrderType::kLimit : ty < 7 ? OrderType::kMarket : ty < 8 ? OrderType::kStop
-                                                                                      : OrderType::kStopLimit;
+      c.order_type = ty < 6   ? OrderType::kLimit
+                     : ty < 7 ? OrderType::kMarket
+                     : ty < 8 ? OrderType::kStop
+                              : OrderType::kStopLimit;
       const bool limit = c.order_type == OrderType::kLimit || c.order_type == OrderType::kStopLimit;
       if (limit) c.price = 95 + static_cast<std::int64_t>(rng() % 11);
       if (c.order_type == OrderType::kStop || c.order_type == OrderType::kStopLimit) {
@@ -614,9 +614,8 @@ TEST(Book, RandomFlowInvariantsDeterminismAndSnapshot) {
     // Conservation: for every order, filled + cancelled + open = quantity.
     for (const auto& [id, q] : qty) {
       const OrderInfo info = a.eng.order(id);
-      const std::int64_t open = info.state == OrderState::kResting || info.state == OrderState::kPendingStop
-                                    ? info.remaining
-                                    : 0;
+      const std::int64_t open =
+          info.state == OrderState::kResting || info.state == OrderState::kPendingStop ? info.remaining : 0;
       if (filled_or_cancelled[id] + open != q) {
         for (const Event& e : ea) {
           if (e.order_id == id || e.other_order_id == id) {
@@ -647,8 +646,7 @@ TEST(Book, RestoreRejectsCorruptSnapshots) {
   bad[bad.size() / 2] ^= 1;
   EXPECT_THROW(MatchingEngine::restore(reinterpret_cast<const std::uint8_t*>(bad.data()), bad.size()),
                std::invalid_argument);
-  EXPECT_THROW(MatchingEngine::restore(reinterpret_cast<const std::uint8_t*>(snap.data()), 10),
-               std::invalid_argument);
+  EXPECT_THROW(MatchingEngine::restore(reinterpret_cast<const std::uint8_t*>(snap.data()), 10), std::invalid_argument);
   EXPECT_THROW(MatchingEngine::restore(reinterpret_cast<const std::uint8_t*>(snap.data()), snap.size() - 1),
                std::invalid_argument);
 }

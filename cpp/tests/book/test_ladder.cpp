@@ -38,9 +38,8 @@ std::size_t reference_lower(const Ladder& lad, std::int64_t price) {
 }
 
 void check_all(const Ladder& lad, const std::vector<std::int64_t>& prices, std::int64_t lo, std::int64_t hi) {
-  ASSERT_TRUE(std::is_sorted(lad.v.begin(), lad.v.end(), [](const LevelRef& a, const LevelRef& b) {
-    return a.key < b.key;
-  }));
+  ASSERT_TRUE(
+      std::is_sorted(lad.v.begin(), lad.v.end(), [](const LevelRef& a, const LevelRef& b) { return a.key < b.key; }));
   const std::set<std::int64_t> present(prices.begin(), prices.end());
   for (std::int64_t p = lo; p <= hi; ++p) {
     ASSERT_EQ(lad.lower(p), reference_lower(lad, p)) << "price " << p;

@@ -46,14 +46,18 @@ struct WideEvent {
 template <>
 struct shanraq::sm::RecordLayout<shanraq::test_machines::WideCommand> {
   static constexpr const char* kName = "WideCommand";
-  static constexpr FieldInfo kFields[] = {{"seq", 0, 8, "<u8"},  {"time_ns", 8, 8, "<i8"}, {"kind", 16, 1, "u1"},
-                                          {"reserved", 17, 7, "V7"}, {"value", 24, 8, "<i8"}, {"extra", 32, 32, "V32"}};
+  static constexpr FieldInfo kFields[] = {{"seq", 0, 8, "<u8"},    {"time_ns", 8, 8, "<i8"},
+                                          {"kind", 16, 1, "u1"},   {"reserved", 17, 7, "V7"},
+                                          {"value", 24, 8, "<i8"}, {"extra", 32, 32, "V32"}};
 };
 template <>
 struct shanraq::sm::RecordLayout<shanraq::test_machines::WideEvent> {
   static constexpr const char* kName = "WideEvent";
-  static constexpr FieldInfo kFields[] = {{"seq", 0, 8, "<u8"},  {"time_ns", 8, 8, "<i8"}, {"type", 16, 1, "u1"},
-                                          {"reserved", 17, 7, "V7"}, {"total", 24, 8, "<i8"}};
+  static constexpr FieldInfo kFields[] = {{"seq", 0, 8, "<u8"},
+                                          {"time_ns", 8, 8, "<i8"},
+                                          {"type", 16, 1, "u1"},
+                                          {"reserved", 17, 7, "V7"},
+                                          {"total", 24, 8, "<i8"}};
 };
 
 namespace shanraq::test_machines {
@@ -161,7 +165,9 @@ class TempDir {
 inline std::int64_t value_of(std::uint64_t seed, std::uint64_t seq) {
   return static_cast<std::int64_t>(fmix64(seed * 0x9E3779B97F4A7C15ULL + seq) % 1000);
 }
-inline std::int64_t time_of(std::uint64_t seq) { return 1'700'000'000'000'000'000LL + static_cast<std::int64_t>(seq) * 1000; }
+inline std::int64_t time_of(std::uint64_t seq) {
+  return 1'700'000'000'000'000'000LL + static_cast<std::int64_t>(seq) * 1000;
+}
 
 template <class Command>
 std::vector<Command> stamped(std::uint64_t seed, std::uint64_t first, std::size_t n) {
@@ -216,7 +222,8 @@ inline std::string read_file(const std::string& path) {
 inline void write_file(const std::string& path, const std::string& bytes) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) throw std::runtime_error("cannot open " + path);
-  if (::write(fd, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) throw std::runtime_error("short write");
+  if (::write(fd, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size()))
+    throw std::runtime_error("short write");
   ::close(fd);
 }
 // Flips bit `bit` of the byte at `offset` in place.

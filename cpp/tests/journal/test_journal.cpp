@@ -2,9 +2,9 @@
 
 #include <fstream>
 
+#include "../common/tally_machine.hpp"
 #include "journal_test_util.hpp"
 #include "shanraq/journal/reader.hpp"
-#include "../common/tally_machine.hpp"
 
 using namespace shanraq;
 using namespace shanraq::journal;
@@ -97,7 +97,8 @@ TEST(Journal, DurabilityPolicyParse) {
   EXPECT_EQ(p.mode, Durability::kInterval);
   EXPECT_EQ(p.interval_ms, 25u);
   EXPECT_EQ(p.to_string(), "interval_ms=25");
-  for (const char* bad : {"", "every", "interval_ms=", "interval_ms=0", "interval_ms=60001", "interval_ms=5x", "NONE"}) {
+  for (const char* bad :
+       {"", "every", "interval_ms=", "interval_ms=0", "interval_ms=60001", "interval_ms=5x", "NONE"}) {
     EXPECT_THROW(DurabilityPolicy::parse(bad), std::invalid_argument) << bad;
   }
 }

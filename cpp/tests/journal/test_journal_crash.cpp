@@ -181,10 +181,11 @@ void run_case(const Case& c, std::uint64_t case_seed) {
   }
   EXPECT_GT(acked, cycles) << "the writers made progress";
   // How the kills landed (informational: the kill points are not ours to pick).
-  std::printf("%s%s%s%s: %llu kills, %llu left a torn tail, %llu durable records beyond the last acknowledgement read\n",
-              c.policy, c.snapshots ? ", snapshots" : "", c.encrypted ? ", encrypted" : "",
-              c.split ? ", split writes" : "", static_cast<unsigned long long>(cycles), static_cast<unsigned long long>(torn),
-              static_cast<unsigned long long>(lost_unacked));
+  std::printf(
+      "%s%s%s%s: %llu kills, %llu left a torn tail, %llu durable records beyond the last acknowledgement read\n",
+      c.policy, c.snapshots ? ", snapshots" : "", c.encrypted ? ", encrypted" : "", c.split ? ", split writes" : "",
+      static_cast<unsigned long long>(cycles), static_cast<unsigned long long>(torn),
+      static_cast<unsigned long long>(lost_unacked));
 }
 
 }  // namespace

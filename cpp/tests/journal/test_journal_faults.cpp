@@ -2,8 +2,8 @@
 // its place (file, offset, seq), a torn tail is recovered from, and nothing
 // acknowledged is lost to a crash.
 #include <gtest/gtest.h>
-#include <signal.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/wait.h>

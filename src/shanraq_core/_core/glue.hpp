@@ -129,8 +129,7 @@ inline int raise_captured(Captured* c) noexcept {
 inline int enter(bool* busy, const char* what) noexcept {
   if (*busy) {
     PyErr_Format(PyExc_RuntimeError,
-                 "%s is in use by another thread (it is single-writer, and a call is running without the GIL)",
-                 what);
+                 "%s is in use by another thread (it is single-writer, and a call is running without the GIL)", what);
     return -1;
   }
   *busy = true;
@@ -140,8 +139,7 @@ inline void leave(bool* busy) noexcept { *busy = false; }
 inline int check_idle(bool busy, const char* what) noexcept {
   if (busy) {
     PyErr_Format(PyExc_RuntimeError,
-                 "%s is in use by another thread (it is single-writer, and a call is running without the GIL)",
-                 what);
+                 "%s is in use by another thread (it is single-writer, and a call is running without the GIL)", what);
     return -1;
   }
   return 0;

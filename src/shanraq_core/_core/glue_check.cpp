@@ -19,12 +19,12 @@ using shanraq::test_machines::Tally;
 [[maybe_unused]] PyObject* (*const kTallyCommand)() noexcept = &shq::record_layout<Tally::Command>;
 [[maybe_unused]] PyObject* (*const kTallyEvent)() noexcept = &shq::record_layout<Tally::Event>;
 [[maybe_unused]] shq::AnyRunner* (*const kTallyRunner)(Tally&, shanraq::queue::SpscRing*, shanraq::queue::MpscRing*,
-                                                        shanraq::queue::SpscRing&, const shanraq::runner::RunnerConfig&,
-                                                        shanraq::queue::SpscRing*) = &shq::new_runner<Tally>;
+                                                       shanraq::queue::SpscRing&, const shanraq::runner::RunnerConfig&,
+                                                       shanraq::queue::SpscRing*) = &shq::new_runner<Tally>;
 
 namespace ledger = shanraq::ledger;
 [[maybe_unused]] PyObject* (*const kLedgerRecords[])() noexcept = {
-    &shq::record_layout<ledger::Account>,       &shq::record_layout<ledger::Transfer>,
+    &shq::record_layout<ledger::Account>,        &shq::record_layout<ledger::Transfer>,
     &shq::record_layout<ledger::AccountBalance>, &shq::record_layout<ledger::LedgerCommand>,
     &shq::record_layout<ledger::LedgerEvent>,
 };
@@ -35,10 +35,9 @@ namespace ledger = shanraq::ledger;
     &shq::enum_members<ledger::LedgerCommandKind>,   &shq::enum_members<ledger::LedgerEventType>,
     &shq::enum_members<ledger::CommandRejection>,
 };
-[[maybe_unused]] shq::AnyRunner* (*const kLedgerRunner)(ledger::LedgerMachine&, shanraq::queue::SpscRing*,
-                                                         shanraq::queue::MpscRing*, shanraq::queue::SpscRing&,
-                                                         const shanraq::runner::RunnerConfig&,
-                                                         shanraq::queue::SpscRing*) = &shq::new_runner<ledger::LedgerMachine>;
+[[maybe_unused]] shq::AnyRunner* (*const kLedgerRunner)(
+    ledger::LedgerMachine&, shanraq::queue::SpscRing*, shanraq::queue::MpscRing*, shanraq::queue::SpscRing&,
+    const shanraq::runner::RunnerConfig&, shanraq::queue::SpscRing*) = &shq::new_runner<ledger::LedgerMachine>;
 
 namespace book = shanraq::book;
 [[maybe_unused]] PyObject* (*const kBookLayouts[])() noexcept = {

@@ -29,51 +29,105 @@ inline bool is_closed(const Err* e) noexcept {
 }
 
 // ns < 0: wait forever; ns == 0: do not wait. Returns 1 done, 0 not, -1 error.
-template <class R> int push(R* r, const void* p, long long ns, Err* e) noexcept {
-  try { return (ns == 0 ? r->try_push(p) : r->push(p, std::chrono::nanoseconds(ns))) ? 1 : 0; }
-  catch (...) { capture(e); return -1; }
+template <class R>
+int push(R* r, const void* p, long long ns, Err* e) noexcept {
+  try {
+    return (ns == 0 ? r->try_push(p) : r->push(p, std::chrono::nanoseconds(ns))) ? 1 : 0;
+  } catch (...) {
+    capture(e);
+    return -1;
+  }
 }
-template <class R> int pop(R* r, void* p, long long ns, Err* e) noexcept {
-  try { return (ns == 0 ? r->try_pop(p) : r->pop(p, std::chrono::nanoseconds(ns))) ? 1 : 0; }
-  catch (...) { capture(e); return -1; }
+template <class R>
+int pop(R* r, void* p, long long ns, Err* e) noexcept {
+  try {
+    return (ns == 0 ? r->try_pop(p) : r->pop(p, std::chrono::nanoseconds(ns))) ? 1 : 0;
+  } catch (...) {
+    capture(e);
+    return -1;
+  }
 }
 // Returns the count, or -1 on error.
-template <class R> long long push_many(R* r, const void* p, size_t n, long long ns, Err* e) noexcept {
+template <class R>
+long long push_many(R* r, const void* p, size_t n, long long ns, Err* e) noexcept {
   try {
     return static_cast<long long>(ns == 0 ? r->try_push_many(p, n) : r->push_many(p, n, std::chrono::nanoseconds(ns)));
-  } catch (...) { capture(e); return -1; }
+  } catch (...) {
+    capture(e);
+    return -1;
+  }
 }
-template <class R> long long pop_many(R* r, void* p, size_t n, long long ns, Err* e) noexcept {
+template <class R>
+long long pop_many(R* r, void* p, size_t n, long long ns, Err* e) noexcept {
   try {
     return static_cast<long long>(ns == 0 ? r->try_pop_many(p, n) : r->pop_many(p, n, std::chrono::nanoseconds(ns)));
-  } catch (...) { capture(e); return -1; }
+  } catch (...) {
+    capture(e);
+    return -1;
+  }
 }
 // Returns the count (0: timed out / empty), or -1 on error.
-template <class R> long long peek(R* r, size_t n, long long ns, shanraq::queue::RecordSpan* out, Err* e) noexcept {
+template <class R>
+long long peek(R* r, size_t n, long long ns, shanraq::queue::RecordSpan* out, Err* e) noexcept {
   try {
     *out = ns == 0 ? r->peek(n) : r->peek(n, std::chrono::nanoseconds(ns));
     return static_cast<long long>(out->count);
-  } catch (...) { capture(e); return -1; }
+  } catch (...) {
+    capture(e);
+    return -1;
+  }
 }
-template <class R> void release_quietly(R* r, size_t n) noexcept {
-  try { r->release(n); } catch (...) {}
+template <class R>
+void release_quietly(R* r, size_t n) noexcept {
+  try {
+    r->release(n);
+  } catch (...) {
+  }
 }
-template <class R> R* make(size_t record_size, size_t capacity, shanraq::queue::WaitStrategy w, Err* e) noexcept {
-  try { return new R(record_size, capacity, w); } catch (...) { capture(e); return nullptr; }
+template <class R>
+R* make(size_t record_size, size_t capacity, shanraq::queue::WaitStrategy w, Err* e) noexcept {
+  try {
+    return new R(record_size, capacity, w);
+  } catch (...) {
+    capture(e);
+    return nullptr;
+  }
 }
-template <class R> R* create(const std::string& name, const shanraq::queue::RingLayout& layout,
-                             shanraq::queue::WaitStrategy w, bool replace_stale, Err* e) noexcept {
-  try { return new R(R::create(name, layout, w, replace_stale)); } catch (...) { capture(e); return nullptr; }
+template <class R>
+R* create(const std::string& name, const shanraq::queue::RingLayout& layout, shanraq::queue::WaitStrategy w,
+          bool replace_stale, Err* e) noexcept {
+  try {
+    return new R(R::create(name, layout, w, replace_stale));
+  } catch (...) {
+    capture(e);
+    return nullptr;
+  }
 }
-template <class R> R* attach(const std::string& name, const shanraq::queue::RingLayout& expect,
-                             shanraq::queue::WaitStrategy w, Err* e) noexcept {
-  try { return new R(R::attach(name, expect, w)); } catch (...) { capture(e); return nullptr; }
+template <class R>
+R* attach(const std::string& name, const shanraq::queue::RingLayout& expect, shanraq::queue::WaitStrategy w,
+          Err* e) noexcept {
+  try {
+    return new R(R::attach(name, expect, w));
+  } catch (...) {
+    capture(e);
+    return nullptr;
+  }
 }
 inline int unlink(const std::string& name, Err* e) noexcept {
-  try { return shanraq::queue::unlink_segment(name) ? 1 : 0; } catch (...) { capture(e); return -1; }
+  try {
+    return shanraq::queue::unlink_segment(name) ? 1 : 0;
+  } catch (...) {
+    capture(e);
+    return -1;
+  }
 }
 inline int cleanup_stale(const std::string& name, Err* e) noexcept {
-  try { return shanraq::queue::cleanup_stale(name) ? 1 : 0; } catch (...) { capture(e); return -1; }
+  try {
+    return shanraq::queue::cleanup_stale(name) ? 1 : 0;
+  } catch (...) {
+    capture(e);
+    return -1;
+  }
 }
 
 }  // namespace shq::queue_calls

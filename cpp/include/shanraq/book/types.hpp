@@ -335,7 +335,7 @@ template <>
 struct shanraq::sm::EnumTable<shanraq::book::CommandKind> {
   static constexpr const char* kName = "CommandKind";
   static constexpr EnumMember kMembers[] = {
-      {"SUBMIT", 1},     {"CANCEL", 2},        {"AMEND", 3},         {"MASS_CANCEL", 4},    {"ADVANCE_TIME", 5},
+      {"SUBMIT", 1},     {"CANCEL", 2},        {"AMEND", 3},       {"MASS_CANCEL", 4},   {"ADVANCE_TIME", 5},
       {"ADD_SYMBOL", 6}, {"UPDATE_SYMBOL", 7}, {"HALT_SYMBOL", 8}, {"RESUME_SYMBOL", 9},
   };
 };
@@ -415,8 +415,8 @@ template <>
 struct shanraq::sm::EnumTable<shanraq::book::CancelReason> {
   static constexpr const char* kName = "CancelReason";
   static constexpr EnumMember kMembers[] = {
-      {"NONE", 0},        {"USER", 1},    {"IOC_REMAINDER", 2}, {"FOK_NOT_FILLABLE", 3}, {"SELF_TRADE", 4},
-      {"EXPIRED", 5},     {"MASS_CANCEL", 6}, {"CAPACITY", 7},  {"QTY_OVERFLOW", 8},
+      {"NONE", 0},    {"USER", 1},        {"IOC_REMAINDER", 2}, {"FOK_NOT_FILLABLE", 3}, {"SELF_TRADE", 4},
+      {"EXPIRED", 5}, {"MASS_CANCEL", 6}, {"CAPACITY", 7},      {"QTY_OVERFLOW", 8},
   };
 };
 template <>

@@ -63,9 +63,7 @@ class MachineRef final : public MachineAdapter {
   std::uint64_t state_hash() const override { return m_.state_hash(); }
   std::string snapshot() const override { return m_.snapshot(); }
   void restore(const std::uint8_t* bytes, std::size_t n) override { m_ = M::restore(bytes, n); }
-  void reset() override {
-    m_ = M::restore(reinterpret_cast<const std::uint8_t*>(initial_.data()), initial_.size());
-  }
+  void reset() override { m_ = M::restore(reinterpret_cast<const std::uint8_t*>(initial_.data()), initial_.size()); }
   M& machine() noexcept { return m_; }
 
  private:

@@ -144,8 +144,8 @@ struct BackupReport {
   std::uint64_t files = 0;
   std::uint64_t bytes = 0;
 };
-BackupReport backup(const std::string& dir, const std::string& root, MachineAdapter& machine, std::int64_t created_unix_s,
-                    const Keyring* keyring = nullptr, Storage* storage = nullptr);
+BackupReport backup(const std::string& dir, const std::string& root, MachineAdapter& machine,
+                    std::int64_t created_unix_s, const Keyring* keyring = nullptr, Storage* storage = nullptr);
 // Checks a backup set: the manifest's own hash, every file's hash and size,
 // no file missing or extra, then a replay as verify(). CorruptionError.
 VerifyReport verify_backup(const std::string& set_dir, MachineAdapter& machine, const Keyring* keyring = nullptr,

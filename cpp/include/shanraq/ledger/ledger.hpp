@@ -355,9 +355,7 @@ class Ledger {
   std::uint32_t logical_of(std::uint32_t slot) const noexcept {
     return slot >= head_ ? slot - head_ : slot + (capacity_.transfers - head_);
   }
-  std::uint32_t next_slot(std::uint32_t slot) const noexcept {
-    return slot + 1 == capacity_.transfers ? 0 : slot + 1;
-  }
+  std::uint32_t next_slot(std::uint32_t slot) const noexcept { return slot + 1 == capacity_.transfers ? 0 : slot + 1; }
   // Examines up to `budget` of the oldest records against time `at` (the
   // timestamp the coming event will take, or last_timestamp_ for evict()).
   void evict_step(std::size_t budget, std::uint64_t at) noexcept;
