@@ -175,6 +175,21 @@ def test_states_no_command_sequence_leaves_are_refused() -> None:
         MatchingEngine.restore(due)
 
 
+def test_counters_beyond_what_was_applied_are_refused() -> None:
+    """A resealed acceptance counter at or past next_seq (each command accepts
+    at most one order) or a next_seq past 2^63 is refused. (Was: a counter of
+    2^64-5 restored, wrapped after a few orders, and the engine then wrote a
+    snapshot that restore refused: "acceptance number from the future".)"""
+    snap = sample_engine().snapshot()
+    (next_seq,) = struct.unpack_from("<Q", snap, NEXT_SEQ)
+    for counter in (next_seq, 2**64 - 5):
+        with pytest.raises(ValueError, match="acceptance counter not below next_seq"):
+            MatchingEngine.restore(put(snap, ACCEPT_COUNTER, "<Q", counter))
+    with pytest.raises(ValueError, match="next_seq beyond 2\\^63"):
+        MatchingEngine.restore(put(snap, NEXT_SEQ, "<Q", 2**63 + 1))
+    MatchingEngine.restore(put(snap, ACCEPT_COUNTER, "<Q", next_seq - 1))  # the bound is exact
+
+
 def test_only_the_current_format_is_read() -> None:
     snap = sample_engine().snapshot()
     for version in (1, 2, 3, 5):

@@ -1292,6 +1292,13 @@ struct MatchingEngine::Impl {
     now = r.get<std::int64_t>();
     accept_counter = r.get<std::uint64_t>();
     if (next_seq == 0) r.fail("next_seq is 0");
+    // A machine cannot have applied 2^63 commands, so a larger next_seq is
+    // corruption (and would wrap); each command accepts at most one order,
+    // so the acceptance counter stays below next_seq. Without this check a
+    // resealed counter near 2^64 wraps, and the engine then writes
+    // snapshots it refuses to read.
+    if (next_seq > (std::uint64_t{1} << 63)) r.fail("next_seq beyond 2^63");
+    if (accept_counter >= next_seq) r.fail("acceptance counter not below next_seq");
     if (now < 0) r.fail("negative clock");
     constexpr std::size_t kSymbolBytes = 4 + 6 * 8 + 2 + 4 * 8;  // with empty books
     constexpr std::size_t kLevelBytes = 8 + 8 + sizeof(OrderRecord);

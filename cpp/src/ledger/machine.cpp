@@ -514,6 +514,7 @@ LedgerMachine LedgerMachine::restore(const std::uint8_t* data, std::size_t size)
   const auto clock = r.get<std::int64_t>();
   const auto kind = r.get<std::uint64_t>();
   if (next_seq == 0) r.fail("next seq 0");
+  if (next_seq > (std::uint64_t{1} << 63)) r.fail("next seq beyond 2^63");  // cannot be reached; would wrap
   if (clock < 0 || clock > kMaxTime) r.fail("clock out of range");
   const std::uint64_t len = r.get_count(kMaxChain - 1, sizeof(Command), "chain member");
   const bool create = kind == static_cast<std::uint64_t>(LedgerCommandKind::kCreateAccount) ||
