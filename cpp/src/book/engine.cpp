@@ -830,7 +830,9 @@ struct MatchingEngine::Impl {
     if (c.display_qty > 0 && (!resting_tif || c.order_type != OrderType::kLimit)) {
       return RejectReason::kUnsupportedCombination;
     }
-    // The probe that proves the id new also finds the slot submit() fills.
+    // The probe that proves the id new also finds the slot submit() fills;
+    // room for it first (growth moves the slots).
+    index.reserve_one();
     const auto id_of = [this](std::uint32_t ref) { return ref_id(ref); };
     if (index.find_or_empty(c.order_id, id_of, &new_id_slot) != IdIndex::kAbsent) {
       return RejectReason::kDuplicateOrderId;
@@ -1282,6 +1284,7 @@ struct MatchingEngine::Impl {
       x.expire_ns = rec.expire_ns;
       x.accept_seq = rec.accept_seq;
     }
+    index.reserve_one();
     index.insert(rec.id, oi);
     link_back(li, oi);
     if (o.tif == TimeInForce::kGtd) gtd.push(oi);
@@ -1360,6 +1363,7 @@ struct MatchingEngine::Impl {
       }
       hist_ids[k] = id;
       hist_state[k] = st;
+      index.reserve_one();
       index.insert(id, static_cast<std::uint32_t>(k) | kHistoryBit);
     }
     hist_size = static_cast<std::uint32_t>(n_hist);

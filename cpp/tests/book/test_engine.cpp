@@ -446,6 +446,32 @@ TEST(Book, CapacityRejectsAndPoolReuse) {
   EXPECT_EQ(f.limit(5, Side::kBuy, 100, 1)[0].type, EventType::kAccepted);
 }
 
+// Issue 16: the id index is sized for the ids held, not for the capacities,
+// so a fresh default engine does not pay for (nor spread its ids over) a
+// table for 2M ids. The history ring (9 bytes an id) is the only part of the
+// reservation that id_history sets up front.
+TEST(Book, IdIndexGrowsWithTheIdsHeldNotWithTheCapacities) {
+  EngineConfig none;
+  none.id_history = 0;
+  EngineConfig full;  // id_history 2^20
+  const MatchingEngine a(none), b(full);
+  EXPECT_EQ(b.memory_reserved() - a.memory_reserved(), std::size_t{full.id_history} * 9);
+  Fixture f(full);
+  const std::size_t fresh = f.eng.memory_reserved();
+  for (std::uint64_t id = 1; id <= 20'000; ++id) {
+    ASSERT_EQ(f.limit(id, id % 2 ? Side::kBuy : Side::kSell, id % 2 ? 100 : 200, 1)[0].type, EventType::kAccepted);
+    if (id % 3 == 0) {
+      ASSERT_EQ(f.cancel(id - 1)[0].type, EventType::kCancelled);
+    }
+  }
+  EXPECT_GT(f.eng.memory_reserved(), fresh);  // it grew
+  for (std::uint64_t id = 1; id <= 20'000; ++id) {
+    const bool cancelled = id % 3 == 2 && id < 20'000;
+    ASSERT_EQ(f.eng.order(id).state, cancelled ? OrderState::kCancelled : OrderState::kResting) << id;
+    ASSERT_EQ(f.limit(id, Side::kBuy, 100, 1)[0].reason, static_cast<std::uint8_t>(RejectReason::kDuplicateOrderId));
+  }
+}
+
 TEST(Book, EvictedIdsAreNeverAcceptedAgain) {
   EngineConfig cfg = Fixture::small_config();
   cfg.id_history = 2;
