@@ -45,7 +45,11 @@ const void* events(void* engine, std::size_t* n) {
   *n = h->out.size();
   return h->out.data();
 }
-void reserve(void* engine, std::size_t events) { static_cast<Holder*>(engine)->out.reserve(events); }
+void reserve(void* engine, std::size_t events) {
+  auto* h = static_cast<Holder*>(engine);
+  h->out.resize(events);  // touched: warm, like a running engine's buffer
+  h->out.clear();
+}
 void clear(void* engine) { static_cast<Holder*>(engine)->out.clear(); }
 std::size_t command_size() { return sizeof(book::Command); }
 std::size_t event_size() { return sizeof(book::Event); }

@@ -20,7 +20,8 @@ void destroy(void* engine);
 // Applies n commands (88-byte records), one apply() each or one process();
 // the events are appended to the engine's own buffer.
 void run(void* engine, const void* cmds, std::size_t n, bool batch);
-// The event buffer (96-byte records) and its size; reserve() sizes it.
+// The event buffer (96-byte records) and its size; reserve() sizes and
+// touches it.
 const void* events(void* engine, std::size_t* n);
 void reserve(void* engine, std::size_t events);
 void clear(void* engine);
