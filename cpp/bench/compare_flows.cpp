@@ -6,7 +6,7 @@
 //   cmake --preset release -DSHANRAQ_LOB_DIR=<limit-order-book sdist>
 //         [-DSHANRAQ_AB_BASE_DIR=<copy of another build's book sources>] (one line)
 //   cmake --build build/release -j2 --target compare_flows
-//   taskset -c 1 build/release/cpp/bench/compare_flows [--rounds 7] [--flow NAME]
+//   taskset -c 1 build/release/cpp/bench/compare_flows [--rounds 7] [--flow NAME] [--engine SUBSTRING]
 //
 // (scripts/ab_base.sh makes both directories: the sdist from PyPI with pip,
 // never vendored, and the base sources from a git commit.) Each round runs
@@ -327,7 +327,7 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-void measure(const Flow& f, int rounds) {
+void measure(const Flow& f, int rounds, const std::string& only_engine) {
   std::printf("\n## %s: %zu prefill, %zu timed commands, %u symbol(s)\n", f.name.c_str(), f.fill.size(), f.run.size(),
               f.symbols);
   // The reference: the naive book's trades and final book.
@@ -381,6 +381,10 @@ void measure(const Flow& f, int rounds) {
 #ifdef SHANRAQ_HAVE_LOB
   cs.push_back(lob());
 #endif
+  if (!only_engine.empty()) {  // for profiling one engine
+    std::erase_if(cs, [&](const Contender& c) { return c.name.find(only_engine) == std::string::npos; });
+    if (cs.empty()) return;
+  }
   for (int r = 0; r < rounds; ++r) {
     for (Contender& c : cs) {
       c.prepare(f);
@@ -412,12 +416,13 @@ void measure(const Flow& f, int rounds) {
 
 int main(int argc, char** argv) {
   int rounds = 7;
-  std::string only;
+  std::string only, only_engine;
   std::size_t scale = 1;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--rounds" && i + 1 < argc) rounds = std::atoi(argv[++i]);
     if (a == "--flow" && i + 1 < argc) only = argv[++i];
+    if (a == "--engine" && i + 1 < argc) only_engine = argv[++i];
     if (a == "--quick") scale = 4;
   }
   std::printf(
@@ -432,7 +437,7 @@ int main(int argc, char** argv) {
   };
   for (const auto& [name, make] : flows) {
     if (!only.empty() && only != name) continue;
-    measure(make(), rounds);
+    measure(make(), rounds, only_engine);
   }
   return 0;
 }

@@ -55,8 +55,13 @@ class IdIndex {
   // Makes room for one more id (the map must hold fewer than max_ids):
   // doubles the table if it is full. Moves every entry, so slot positions
   // found before are stale. Throws std::bad_alloc (the map is unchanged).
-  void reserve_one() {
+  SHANRAQ_ALWAYS_INLINE void reserve_one() {
     if (SHANRAQ_LIKELY(size_ < room_) || room_ >= max_ids_) return;
+    grow();
+  }
+
+ private:
+  [[gnu::noinline]] void grow() {
     const std::uint64_t room = std::min(max_ids_, room_ * 2);
     const std::uint64_t count = slots_for(room);
     // Homes keep their order as the table doubles (multiply-shift), so this
@@ -76,6 +81,7 @@ class IdIndex {
     room_ = room;
   }
 
+ public:
   static std::uint64_t tag_of(std::uint64_t id) noexcept { return fmix64(id) >> 32; }
   // Home slot of a 32-bit tag: multiply-shift maps it onto [0, slot_count).
   std::uint64_t home(std::uint64_t tag) const noexcept { return (tag * slot_count_) >> 32; }
