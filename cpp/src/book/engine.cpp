@@ -930,6 +930,10 @@ struct MatchingEngine::Impl {
     }
     index.insert_at(new_id_slot, c.order_id, oi);  // nothing touched the index since validate_submit
     max_seen = std::max(max_seen, c.order_id);
+    // Clients number orders with a sequence more often than not: the next
+    // id's slot, fetched now, is in cache when it arrives (a wrong guess
+    // costs one prefetch). Its home is random, so it would otherwise miss.
+    index.prefetch(c.order_id + 1);
     Event& e = emit_order(EventType::kAccepted, o, si);
     e.qty = c.qty;
     e.remaining = c.qty;
