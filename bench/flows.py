@@ -25,6 +25,7 @@ always name a live order. Deterministic and cached per process.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -242,7 +243,7 @@ def exchange_core(n_run: int = 200_000) -> tuple[Commands, Commands]:
     return workload(1, 1000, n_run)
 
 
-FLOWS = {
+FLOWS: dict[str, Callable[[int], tuple[Commands, Commands]]] = {
     "trade_heavy": lambda n: trade_heavy(True, n),
     "trade_heavy_no_cancels": lambda n: trade_heavy(False, n),
     "market_maker": lambda n: market_maker(n),
