@@ -294,9 +294,17 @@ Contender lob() {
 }
 #endif
 
+// --small-config: the "default" rows use bench/book_data.py's capacities
+// (4,096 orders, levels and remembered ids), so finished ids are evicted
+// from a full history on every retirement, as in bench/percall_book.py.
+bool g_small_config = false;
+
 EngineConfig defaults(const Flow& f) {
   EngineConfig c;
   c.max_symbols = std::max<std::uint32_t>(c.max_symbols, f.symbols);
+  if (g_small_config) {
+    c.max_orders = c.max_levels = c.id_history = 4096;
+  }
   return c;
 }
 
@@ -424,6 +432,7 @@ int main(int argc, char** argv) {
     if (a == "--flow" && i + 1 < argc) only = argv[++i];
     if (a == "--engine" && i + 1 < argc) only_engine = argv[++i];
     if (a == "--quick") scale = 4;
+    if (a == "--small-config") g_small_config = true;
   }
   std::printf(
       "equivalence: every engine's trades and final book equal the naive book's (limit-order-book: its final "
@@ -434,6 +443,8 @@ int main(int argc, char** argv) {
       {"market-maker", [&] { return market_maker(200'000 / scale); }},
       {"zipf", [&] { return zipf_symbols(400'000 / scale); }},
       {"exchange-core", [&] { return exchange_core_flow(200'000 / scale); }},
+      {"crossing", [&] { return crossing_pairs(100'000 / scale); }},
+      {"steady-long", [&] { return steady_long(3'000'000 / scale); }},
   };
   for (const auto& [name, make] : flows) {
     if (!only.empty() && only != name) continue;

@@ -186,6 +186,14 @@ inline Flow zipf_symbols(std::size_t n_run = 400'000, std::uint32_t symbols = 10
                                     flows_detail::Mix{460, 25, 25}, 1.0, seed);
 }
 
+// A long-running engine's steady state: one symbol holding ~2,000 orders,
+// the trade-heavy mix with cancels balanced against adds, long enough to
+// fill the default 2^20-id history and go on evicting from it.
+inline Flow steady_long(std::size_t n_run = 3'000'000, std::uint64_t seed = 16004) {
+  return flows_detail::trade_family("steady, 1 symbol, history full", 1, 2000, n_run, flows_detail::Mix{460, 25, 25},
+                                    0.0, seed);
+}
+
 inline Flow market_maker(std::size_t n_run = 200'000, std::uint32_t resting = 10'000, std::uint64_t seed = 16002) {
   Flow f;
   f.name = "market-maker";
@@ -234,6 +242,22 @@ inline Flow market_maker(std::size_t n_run = 200'000, std::uint32_t resting = 10
       }
       tr.apply(c, f.run);
     }
+  }
+  return f;
+}
+
+// bench/percall_book.py's crossing submit as a flow: on exchange-core's
+// 1,000-order book, pairs of a one-lot ask at the mid and a one-lot buy that
+// takes it (one trade, both orders finished).
+inline Flow crossing_pairs(std::size_t pairs = 100'000) {
+  Workload w = make_workload(1, 1000, 0, 0.0);
+  Flow f;
+  f.name = "crossing pairs";
+  f.fill = std::move(w.fill);
+  std::uint64_t id = 1U << 30;
+  for (std::size_t k = 0; k < pairs; ++k) {
+    f.run.push_back(submit(id++, 1, 1, Side::kSell, kMid, 1, TimeInForce::kGtc));
+    f.run.push_back(submit(id++, 1, 2, Side::kBuy, kMid, 1, TimeInForce::kGtc));
   }
   return f;
 }
