@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from shanraq_core import MatchingEngine, OrderType
+from shanraq_core import MatchingEngine, OrderType, TimeInForce
 
 from .flows import FLOWS, symbols_of
 
 N_RUN = 50_000
 MARKET = OrderType.MARKET
+IOC = TimeInForce.IOC
 Cache = dict[str, tuple[Any, Any, list[tuple[int, ...]]]]
 
 
@@ -48,11 +49,9 @@ class FlowShapes:
         out: Cache = {}
         for name, make in FLOWS.items():
             fill, run = make(N_RUN)
-            cols = [
-                run[n].tolist() for n in ("kind", "order_id", "symbol", "side", "order_type", "price", "qty")
-            ]
-            accounts = run["account"].tolist()
-            out[name] = (fill, run, [(*t, a) for t, a in zip(zip(*cols, strict=True), accounts, strict=True)])
+            names = ("kind", "order_id", "symbol", "side", "order_type", "price", "qty", "account", "tif")
+            cols = [run[n].tolist() for n in names]
+            out[name] = (fill, run, list(zip(*cols, strict=True)))
         return out
 
     def setup(self, flows: Cache, flow: str) -> None:
@@ -65,10 +64,12 @@ class FlowShapes:
     def time_per_call(self, flows: Cache, flow: str) -> None:
         e = self.engine
         submit, cancel, amend = e.submit, e.cancel, e.amend
-        for kind, oid, sym, side, otype, price, qty, acct in self.calls:
+        for kind, oid, sym, side, otype, price, qty, acct, tif in self.calls:
             if kind == 1:
                 if otype == 2:
                     submit(oid, sym, side, None, qty, account=acct, order_type=MARKET)
+                elif tif == 2:
+                    submit(oid, sym, side, price, qty, account=acct, tif=IOC)
                 else:
                     submit(oid, sym, side, price, qty, account=acct)
             elif kind == 2:

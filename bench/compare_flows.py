@@ -40,7 +40,7 @@ if not __package__:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.flows import FLOWS, symbols_of
-from shanraq_core import MatchingEngine, OrderType, Side
+from shanraq_core import MatchingEngine, OrderType, Side, TimeInForce
 
 try:
     from limit_order_book import LimitOrderBook  # type: ignore[import-not-found,unused-ignore]
@@ -48,6 +48,7 @@ except ImportError:  # Python < 3.13, or not installed
     LimitOrderBook = None
 
 MARKET = OrderType.MARKET
+IOC = TimeInForce.IOC
 
 
 def fresh_engine(symbols: int, fill: Any) -> MatchingEngine:
@@ -61,17 +62,19 @@ def fresh_engine(symbols: int, fill: Any) -> MatchingEngine:
 def as_tuples(cmds: Any) -> list[tuple[int, ...]]:
     cols = [
         cmds[n].tolist()
-        for n in ("kind", "order_id", "symbol", "side", "order_type", "price", "qty", "account")
+        for n in ("kind", "order_id", "symbol", "side", "order_type", "price", "qty", "account", "tif")
     ]
     return list(zip(*cols, strict=True))
 
 
 def ours_per_call(e: MatchingEngine, run: list[tuple[int, ...]]) -> None:
     submit, cancel, amend = e.submit, e.cancel, e.amend
-    for kind, oid, sym, side, otype, price, qty, acct in run:
+    for kind, oid, sym, side, otype, price, qty, acct, tif in run:
         if kind == 1:
             if otype == 2:
                 submit(oid, sym, side, None, qty, account=acct, order_type=MARKET)
+            elif tif == 2:
+                submit(oid, sym, side, price, qty, account=acct, tif=IOC)
             else:
                 submit(oid, sym, side, price, qty, account=acct)
         elif kind == 2:
@@ -88,12 +91,16 @@ def lob_books(symbols: int, fill: list[tuple[int, ...]], sym_of: list[int]) -> l
 
 
 def lob_per_call(books: list[Any], run: list[tuple[int, ...]], sym_of: list[int]) -> None:
-    for kind, oid, sym, side, otype, price, qty, _acct in run:
+    for kind, oid, sym, side, otype, price, qty, _acct, tif in run:
         if kind == 1:
             if otype == 2:
                 books[sym - 1].market(side == 1, oid, qty)
             else:
                 books[sym - 1].limit(side == 1, oid, qty, price)
+                if tif == 2:
+                    books[sym - 1].cancel(
+                        oid
+                    )  # no IOC there: what rests is cancelled (unknown ids are ignored)
         else:
             books[sym_of[oid]].cancel(oid)
 

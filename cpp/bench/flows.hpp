@@ -186,12 +186,13 @@ inline Flow zipf_symbols(std::size_t n_run = 400'000, std::uint32_t symbols = 10
                                     flows_detail::Mix{460, 25, 25}, 1.0, seed);
 }
 
-// A long-running engine's steady state: one symbol holding ~2,000 orders,
-// the trade-heavy mix with cancels balanced against adds, long enough to
-// fill the default 2^20-id history and go on evicting from it.
+// A long-running engine's steady state: one symbol, the Zipf flow's mix
+// (cancels slightly outnumber adds, so from 2,000 prefilled orders the book
+// drains to a few dozen), long enough to fill the default 2^20-id history
+// and go on evicting from it: the cost of remembering finished ids.
 inline Flow steady_long(std::size_t n_run = 3'000'000, std::uint64_t seed = 16004) {
-  return flows_detail::trade_family("steady, 1 symbol, history full", 1, 2000, n_run, flows_detail::Mix{460, 25, 25},
-                                    0.0, seed);
+  return flows_detail::trade_family("steady, 1 symbol, small book, history full", 1, 2000, n_run,
+                                    flows_detail::Mix{460, 25, 25}, 0.0, seed);
 }
 
 inline Flow market_maker(std::size_t n_run = 200'000, std::uint32_t resting = 10'000, std::uint64_t seed = 16002) {
