@@ -119,11 +119,24 @@ struct MatchingEngine::Impl {
   RawArray<Level> levels;
   std::uint32_t level_hwm = 0, level_free = kNil, levels_live = 0;
   std::uint64_t empty_total = 0;  // empty levels parked in ladders
+  // Order ids (issue 16). Live orders in `index` (small and hot: it holds
+  // only what rests or waits). Finished ids in a ring, oldest first, with
+  // their final state, indexed by `done` for duplicate checks and queries.
+  // A submit whose id is above every id ever accepted (`max_seen`, the case
+  // of increasing ids) cannot be a duplicate, so it never reads `done`;
+  // only the ring is written in order, and `done` catches up kDoneLag
+  // retirements late, on a slot prefetched at retirement, so neither its
+  // insertions nor its evictions wait for memory. The newest `done_pending`
+  // ring entries are not yet in `done`: lookups scan them.
+  static constexpr std::uint32_t kDoneLag = 16;
   IdIndex index;
-  // Finished ids, oldest first, with their final state.
+  IdIndex done;
   RawArray<std::uint64_t> hist_ids;
   RawArray<std::uint8_t> hist_state;
-  std::uint32_t hist_head = 0, hist_size = 0;
+  std::uint32_t hist_head = 0, hist_size = 0, done_pending = 0;
+  // Largest id ever accepted (0: none); >= evicted_max. Not state of its
+  // own: restore recomputes it from the live and finished ids and evicted_max.
+  std::uint64_t max_seen = 0;
   // Largest id ever evicted from the ring (or retired with id_history 0).
   // Ids <= this that are not in the index may have been used: the bounded
   // memory of the ring cannot tell, so they are rejected rather than risk
@@ -148,10 +161,14 @@ struct MatchingEngine::Impl {
 
   explicit Impl(const EngineConfig& c)
       : cfg(checked(c)),
-        orders(make_zeroed<Order>(c.max_orders)),
-        exts(make_zeroed<Ext>(c.max_orders)),
-        levels(make_zeroed<Level>(c.max_levels)),
-        index(std::uint64_t{c.max_orders} + c.id_history),
+        // Huge pages (pools of 2 MiB or more): filled front to back, they
+        // become resident 2 MiB at a time, one fault where 4 KiB pages took
+        // 512, and a 1M-order book's random accesses stop missing the TLB.
+        orders(make_zeroed<Order>(c.max_orders, HugePages::kYes)),
+        exts(make_zeroed<Ext>(c.max_orders, HugePages::kYes)),
+        levels(make_zeroed<Level>(c.max_levels, HugePages::kYes)),
+        index(c.max_orders),
+        done(c.id_history),
         hist_ids(make_zeroed<std::uint64_t>(c.id_history)),
         hist_state(make_zeroed<std::uint8_t>(c.id_history)),
         heap_storage(make_zeroed<std::uint32_t>(c.max_orders)),
@@ -165,8 +182,8 @@ struct MatchingEngine::Impl {
 
   std::size_t memory_reserved() const noexcept {
     return std::size_t{cfg.max_orders} * (sizeof(Order) + sizeof(Ext) + sizeof(std::uint32_t)) +
-           std::size_t{cfg.max_levels} * sizeof(Level) + index.memory_bytes() + std::size_t{cfg.id_history} * 9 +
-           (sym_mask + 1) * 8;
+           std::size_t{cfg.max_levels} * sizeof(Level) + index.memory_bytes() + done.memory_bytes() +
+           std::size_t{cfg.id_history} * 9 + (sym_mask + 1) * 8;
   }
 
   // ---- symbols -------------------------------------------------------------
@@ -193,52 +210,70 @@ struct MatchingEngine::Impl {
   }
 
   // ---- id index ------------------------------------------------------------
-  std::uint64_t ref_id(std::uint32_t ref) const noexcept {
-    return (ref & kHistoryBit) != 0 ? hist_ids[ref & ~kHistoryBit] : orders[ref].id;
-  }
   std::uint64_t find_slot(std::uint64_t id) const noexcept {
-    return index.find(id, [this](std::uint32_t ref) { return ref_id(ref); });
+    return index.find(id, [this](std::uint32_t ref) { return orders[ref].id; });
+  }
+  std::uint32_t ring_at(std::uint32_t k) const noexcept {  // k-th oldest finished id's ring position
+    const std::uint32_t at = hist_head + k;
+    return at >= cfg.id_history ? at - cfg.id_history : at;
+  }
+  // Ring position of a finished id still remembered, or kNil.
+  std::uint32_t find_done(std::uint64_t id) const noexcept {
+    for (std::uint32_t k = hist_size - done_pending; k < hist_size; ++k) {
+      if (hist_ids[ring_at(k)] == id) return ring_at(k);
+    }
+    const std::uint64_t pos = done.find(id, [this](std::uint32_t ref) { return hist_ids[ref]; });
+    return pos == IdIndex::kAbsent ? kNil : done.ref_at(pos);
   }
   // Prefetches the order `id` most likely maps to; its slot should have been
   // prefetched earlier.
   void prefetch_order(std::uint64_t id) const noexcept {
     const std::uint32_t ref = index.home_ref(id);
-    if ((ref & kHistoryBit) == 0) __builtin_prefetch(&orders[ref]);
+    if (ref != kHistoryBit) __builtin_prefetch(&orders[ref]);
   }
 
   // The live order with this id, or kNil.
   std::uint32_t find_live(std::uint64_t id) const noexcept {
     const std::uint64_t pos = find_slot(id);
-    if (pos == IdIndex::kAbsent) return kNil;
-    const std::uint32_t ref = index.ref_at(pos);
-    return (ref & kHistoryBit) != 0 ? kNil : ref;
+    return pos == IdIndex::kAbsent ? kNil : index.ref_at(pos);
   }
 
   // Moves a finished order's id from the live index to the history ring,
   // forgetting the oldest finished id when the ring is full.
-  void retire_id(std::uint64_t id, OrderState state) noexcept {
+  void retire_id(std::uint64_t id, OrderState state) {
+    index.erase(find_slot(id));
     if (cfg.id_history == 0) {
-      index.erase(find_slot(id));
       evicted_max = std::max(evicted_max, id);
       return;
     }
-    std::uint32_t at;
     if (hist_size == cfg.id_history) {
       const std::uint64_t old = hist_ids[hist_head];
-      index.erase(find_slot(old));
+      if (done_pending == hist_size) {
+        --done_pending;  // never indexed (a ring of at most kDoneLag)
+      } else {
+        done.erase(done.find(old, [this](std::uint32_t ref) { return hist_ids[ref]; }));
+      }
       evicted_max = std::max(evicted_max, old);
-      at = hist_head;
       hist_head = hist_head + 1 == cfg.id_history ? 0 : hist_head + 1;
-    } else {
-      at = hist_head + hist_size;
-      if (at >= cfg.id_history) at -= cfg.id_history;
-      ++hist_size;
+      --hist_size;
+      // The id evicted kDoneLag retirements from now: its slot, on the way.
+      if (hist_size > kDoneLag + done_pending) done.prefetch(hist_ids[ring_at(kDoneLag)]);
     }
-    // Erasing above may have shifted this id's slot: look it up afterwards.
-    const std::uint64_t pos = find_slot(id);
+    const std::uint32_t at = ring_at(hist_size);
     hist_ids[at] = id;
     hist_state[at] = static_cast<std::uint8_t>(state);
-    index.set(pos, at | kHistoryBit);
+    ++hist_size;
+    ++done_pending;
+    done.prefetch(id);
+    if (done_pending > kDoneLag) index_oldest_pending();
+  }
+  // Puts the oldest ring entry not yet in `done` there (its slot was
+  // prefetched when it was retired).
+  void index_oldest_pending() {
+    const std::uint32_t at = ring_at(hist_size - done_pending);
+    done.reserve_one();
+    done.insert(hist_ids[at], at);
+    --done_pending;
   }
 
   // ---- pools ---------------------------------------------------------------
@@ -830,12 +865,18 @@ struct MatchingEngine::Impl {
     if (c.display_qty > 0 && (!resting_tif || c.order_type != OrderType::kLimit)) {
       return RejectReason::kUnsupportedCombination;
     }
-    // The probe that proves the id new also finds the slot submit() fills.
-    const auto id_of = [this](std::uint32_t ref) { return ref_id(ref); };
+    // The probe that proves the id not live also finds the slot submit()
+    // fills; room for it first (growth moves the slots). An id above every
+    // id accepted so far has never been seen: the finished ids need no look.
+    index.reserve_one();
+    const auto id_of = [this](std::uint32_t ref) { return orders[ref].id; };
     if (index.find_or_empty(c.order_id, id_of, &new_id_slot) != IdIndex::kAbsent) {
       return RejectReason::kDuplicateOrderId;
     }
-    if (c.order_id <= evicted_max) return RejectReason::kIdOutsideWindow;
+    if (c.order_id <= max_seen) {
+      if (find_done(c.order_id) != kNil) return RejectReason::kDuplicateOrderId;
+      if (c.order_id <= evicted_max) return RejectReason::kIdOutsideWindow;
+    }
     if (!order_available()) return RejectReason::kOrderCapacity;
     if ((c.flags & kFlagPostOnly) != 0 && would_take(si, c.side, c.price)) {
       return RejectReason::kPostOnlyWouldTake;
@@ -891,6 +932,11 @@ struct MatchingEngine::Impl {
       x.accept_seq = accept_seq;
     }
     index.insert_at(new_id_slot, c.order_id, oi);  // nothing touched the index since validate_submit
+    max_seen = std::max(max_seen, c.order_id);
+    // Clients number orders with a sequence more often than not: the next
+    // id's slot, fetched now, is in cache when it arrives (a wrong guess
+    // costs one prefetch). Its home is random, so it would otherwise miss.
+    index.prefetch(c.order_id + 1);
     Event& e = emit_order(EventType::kAccepted, o, si);
     e.qty = c.qty;
     e.remaining = c.qty;
@@ -1282,7 +1328,9 @@ struct MatchingEngine::Impl {
       x.expire_ns = rec.expire_ns;
       x.accept_seq = rec.accept_seq;
     }
+    index.reserve_one();
     index.insert(rec.id, oi);
+    max_seen = std::max(max_seen, rec.id);
     link_back(li, oi);
     if (o.tif == TimeInForce::kGtd) gtd.push(oi);
   }
@@ -1360,18 +1408,24 @@ struct MatchingEngine::Impl {
     for (std::uint64_t k = 0; k < n_hist; ++k) {
       const auto id = r.get<std::uint64_t>();
       const auto st = r.get<std::uint8_t>();
-      if (!valid_id(id) || find_slot(id) != IdIndex::kAbsent) r.fail("finished id " + std::to_string(id) + " is bad");
+      if (!valid_id(id) || find_slot(id) != IdIndex::kAbsent ||
+          done.find(id, [this](std::uint32_t ref) { return hist_ids[ref]; }) != IdIndex::kAbsent) {
+        r.fail("finished id " + std::to_string(id) + " is bad");
+      }
       if (st != static_cast<std::uint8_t>(OrderState::kFilled) &&
           st != static_cast<std::uint8_t>(OrderState::kCancelled)) {
         r.fail("finished id " + std::to_string(id) + " has state " + std::to_string(st));
       }
       hist_ids[k] = id;
       hist_state[k] = st;
-      index.insert(id, static_cast<std::uint32_t>(k) | kHistoryBit);
+      done.reserve_one();
+      done.insert(id, static_cast<std::uint32_t>(k));
+      max_seen = std::max(max_seen, id);
     }
     hist_size = static_cast<std::uint32_t>(n_hist);
     evicted_max = r.get<std::uint64_t>();
     if (evicted_max > kMaxOrderId) r.fail("evicted_max outside the id space");
+    max_seen = std::max(max_seen, evicted_max);
     r.expect_end();
   }
 };
@@ -1540,12 +1594,12 @@ OrderInfo MatchingEngine::order(std::uint64_t order_id) const noexcept {
   OrderInfo info;
   if (order_id == 0) return info;
   const std::uint64_t pos = impl_->find_slot(order_id);
-  if (pos == IdIndex::kAbsent) return info;
-  const std::uint32_t ref = impl_->index.ref_at(pos);
-  if ((ref & kHistoryBit) != 0) {
-    info.state = static_cast<OrderState>(impl_->hist_state[ref & ~kHistoryBit]);
+  if (pos == IdIndex::kAbsent) {
+    const std::uint32_t at = impl_->find_done(order_id);
+    if (at != kNil) info.state = static_cast<OrderState>(impl_->hist_state[at]);
     return info;
   }
+  const std::uint32_t ref = impl_->index.ref_at(pos);
   const Order& o = impl_->orders[ref];
   const Level& l = impl_->levels[o.level];
   info.state = o.live == Live::kPendingStop ? OrderState::kPendingStop : OrderState::kResting;

@@ -1,11 +1,14 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <new>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "shanraq/book/engine.hpp"
@@ -444,6 +447,113 @@ TEST(Book, CapacityRejectsAndPoolReuse) {
   EXPECT_EQ(f.eng.evicted_max(), 3U);
   EXPECT_EQ(f.limit(3, Side::kBuy, 100, 1)[0].reason, static_cast<std::uint8_t>(RejectReason::kIdOutsideWindow));
   EXPECT_EQ(f.limit(5, Side::kBuy, 100, 1)[0].type, EventType::kAccepted);
+}
+
+// Issue 16: the id index is sized for the ids held, not for the capacities,
+// so a fresh default engine does not pay for (nor spread its ids over) a
+// table for 2M ids. The history ring (9 bytes an id) is the only large part
+// of the reservation that id_history sets up front.
+TEST(Book, IdIndexGrowsWithTheIdsHeldNotWithTheCapacities) {
+  EngineConfig none;
+  none.id_history = 0;
+  EngineConfig full;  // id_history 2^20
+  const MatchingEngine a(none), b(full);
+  // The ring, plus the finished-id index's first table (room for 4,096 ids).
+  EXPECT_GE(b.memory_reserved() - a.memory_reserved(), std::size_t{full.id_history} * 9);
+  EXPECT_LE(b.memory_reserved() - a.memory_reserved(), std::size_t{full.id_history} * 9 + 64 * 1024);
+  Fixture f(full);
+  const std::size_t fresh = f.eng.memory_reserved();
+  for (std::uint64_t id = 1; id <= 20'000; ++id) {
+    ASSERT_EQ(f.limit(id, id % 2 ? Side::kBuy : Side::kSell, id % 2 ? 100 : 200, 1)[0].type, EventType::kAccepted);
+    if (id % 3 == 0) {
+      ASSERT_EQ(f.cancel(id - 1)[0].type, EventType::kCancelled);
+    }
+  }
+  EXPECT_GT(f.eng.memory_reserved(), fresh);  // it grew
+  for (std::uint64_t id = 1; id <= 20'000; ++id) {
+    const bool cancelled = id % 3 == 2 && id < 20'000;
+    ASSERT_EQ(f.eng.order(id).state, cancelled ? OrderState::kCancelled : OrderState::kResting) << id;
+    ASSERT_EQ(f.limit(id, Side::kBuy, 100, 1)[0].reason, static_cast<std::uint8_t>(RejectReason::kDuplicateOrderId));
+  }
+}
+
+// The duplicate rule against a model of its documentation, with ids that
+// mostly increase but often go back (the slow path), rings shorter and
+// longer than the finished-id index's lag, and a snapshot restored midway
+// that must go on exactly like the original: every live id and the last
+// id_history finished ids are duplicates; other ids <= the largest evicted
+// id are outside the window; anything else is accepted.
+TEST(Book, DuplicateRuleMatchesItsModelWithLaggedFinishedIndex) {
+  for (std::uint32_t history : {0U, 1U, 5U, 16U, 17U, 40U, 300U}) {
+    EngineConfig cfg = Fixture::small_config();
+    cfg.id_history = history;
+    Fixture f(cfg);
+    std::vector<std::uint64_t> live;
+    std::vector<std::uint64_t> finished;  // oldest first, at most `history`
+    std::uint64_t evicted_max = 0, top = 0;
+    std::mt19937_64 rng(history);
+    std::unique_ptr<MatchingEngine> twin;
+    std::vector<Event> twin_ev;
+    for (int step = 0; step < 4000; ++step) {
+      if (step == 2000) {
+        const std::string snap = f.eng.snapshot();
+        twin = MatchingEngine::restore_unique(reinterpret_cast<const std::uint8_t*>(snap.data()), snap.size());
+      }
+      Command c{};
+      if (!live.empty() && rng() % 3 == 0) {
+        const std::size_t i = rng() % live.size();
+        c.kind = CommandKind::kCancel;
+        c.order_id = live[i];
+        live[i] = live.back();
+        live.pop_back();
+        finished.push_back(c.order_id);
+        if (finished.size() > history) {
+          const std::size_t drop = finished.size() - history;
+          for (std::size_t k = 0; k < drop; ++k) evicted_max = std::max(evicted_max, finished[k]);
+          finished.erase(finished.begin(), finished.begin() + static_cast<std::ptrdiff_t>(drop));
+        }
+      } else {
+        const std::uint64_t id = rng() % 4 == 0 ? 1 + rng() % (top + 1) : top + 1 + rng() % 3;
+        c.kind = CommandKind::kSubmit;
+        c.order_id = id;
+        c.symbol = kSym;
+        c.side = Side::kBuy;
+        c.order_type = OrderType::kLimit;
+        c.tif = TimeInForce::kGtc;
+        c.price = 100;
+        c.qty = 1;
+        const bool dup = std::find(live.begin(), live.end(), id) != live.end() ||
+                         std::find(finished.begin(), finished.end(), id) != finished.end();
+        const RejectReason want = dup                   ? RejectReason::kDuplicateOrderId
+                                  : id <= evicted_max   ? RejectReason::kIdOutsideWindow
+                                  : live.size() >= 1000 ? RejectReason::kOrderCapacity
+                                                        : RejectReason::kNone;
+        const std::vector<Event> ev = f.run(c);
+        ASSERT_EQ(ev.size(), 1U);
+        ASSERT_EQ(ev[0].type == EventType::kRejected ? static_cast<RejectReason>(ev[0].reason) : RejectReason::kNone,
+                  want)
+            << "history " << history << " step " << step << " id " << id;
+        if (want == RejectReason::kNone) {
+          live.push_back(id);
+          top = std::max(top, id);
+        }
+        if (twin) {
+          twin_ev.clear();
+          twin->apply(c, twin_ev);
+          ASSERT_EQ(std::memcmp(twin_ev.data(), ev.data(), sizeof(Event)), 0) << "step " << step;
+        }
+        continue;
+      }
+      ASSERT_EQ(f.run(c)[0].type, EventType::kCancelled);
+      if (twin) {
+        twin_ev.clear();
+        twin->apply(c, twin_ev);
+      }
+    }
+    for (const std::uint64_t id : finished) EXPECT_EQ(f.eng.order(id).state, OrderState::kCancelled) << id;
+    EXPECT_EQ(f.eng.evicted_max(), evicted_max);
+    EXPECT_EQ(twin->state_hash(), f.eng.state_hash());
+  }
 }
 
 TEST(Book, EvictedIdsAreNeverAcceptedAgain) {

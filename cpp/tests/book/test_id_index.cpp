@@ -69,3 +69,50 @@ TEST(IdIndex, HomeRefNamesTheOrderForPrefetching) {
   EXPECT_EQ(index.home_ref(42), 1U);
   EXPECT_EQ(index.home_ref(43) & kHistoryBit, kHistoryBit);  // nothing usable to prefetch
 }
+
+// The index starts small and doubles as ids accumulate (issue 16): every
+// entry stays reachable through each growth, slot positions found after
+// reserve_one() are valid for insert_at(), and it never grows past the
+// room for max_ids.
+TEST(IdIndex, GrowsFromOneIdToItsMaximumKeepingEveryEntry) {
+  constexpr std::uint64_t kMax = 3000;
+  IdIndex index(kMax, 1);
+  EXPECT_EQ(index.room(), 1U);
+  std::vector<std::uint64_t> ids(kMax);
+  std::unordered_map<std::uint64_t, std::uint32_t> model;
+  const auto id_of = [&](std::uint32_t ref) { return ids[ref & ~kHistoryBit]; };
+  std::mt19937_64 rng(7);
+  std::uint64_t growths = 0;
+  for (std::uint32_t ref = 0; ref < kMax; ++ref) {
+    const std::uint64_t id = rng() | 1;
+    const std::uint64_t before = index.room();
+    index.reserve_one();
+    growths += index.room() != before;
+    std::uint64_t empty = 0;
+    ASSERT_EQ(index.find_or_empty(id, id_of, &empty), IdIndex::kAbsent);
+    ids[ref] = id;
+    index.insert_at(empty, id, ref);
+    model[id] = ref;
+    ASSERT_LE(index.size(), index.room());
+    ASSERT_LE(index.size() * 3, index.slot_count() * 2 + 3);  // load <= 2/3
+    if ((ref & (ref + 1)) == 0) {  // after each power of two: everything still found
+      for (const auto& [k, v] : model) {
+        const std::uint64_t pos = index.find(k, id_of);
+        ASSERT_NE(pos, IdIndex::kAbsent);
+        ASSERT_EQ(index.ref_at(pos), v);
+      }
+    }
+  }
+  EXPECT_EQ(index.size(), kMax);
+  EXPECT_EQ(index.room(), kMax);
+  EXPECT_GE(growths, 11U);  // 1, 2, 4, ..., 2048, then 3000
+  index.reserve_one();      // full at max_ids: no growth past it
+  EXPECT_EQ(index.room(), kMax);
+  for (const auto& [k, v] : model) {
+    const std::uint64_t pos = index.find(k, id_of);
+    ASSERT_NE(pos, IdIndex::kAbsent);
+    EXPECT_EQ(index.ref_at(pos), v);
+    index.erase(pos);
+  }
+  EXPECT_EQ(index.size(), 0U);
+}

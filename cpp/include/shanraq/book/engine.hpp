@@ -9,11 +9,12 @@
 // are commands too. docs/book.md states every rule; tests/book_reference.py
 // is the executable specification the engine is tested against.
 //
-// Memory is fixed at construction: an order pool, an extension pool for
-// icebergs/stops/GTD, a price-level pool and an open-addressing id index. The
-// per-symbol sorted level arrays grow only when a symbol reaches a new number
-// of levels (warm-up); nothing else allocates per command, except the caller's
-// event vector when it has to grow.
+// Capacities are fixed at construction: an order pool, an extension pool for
+// icebergs/stops/GTD and a price-level pool are reserved then (resident only
+// as they fill, front to back). The open-addressing id index and the
+// per-symbol sorted level arrays grow only when the ids held or a symbol's
+// levels reach a new high (warm-up); nothing else allocates per command,
+// except the caller's event vector when it has to grow.
 //
 // Thread safety: none. One thread at a time may call any method (the engine
 // is a single-writer state machine); queries are read-only but must not run
@@ -120,7 +121,8 @@ class MatchingEngine {
   // sm::SequenceError, before anything is applied, if a command's seq is
   // neither 0 nor its place in the sequence (next_seq() + i). Otherwise
   // never throws for bad input (it becomes a kRejected event); only
-  // std::bad_alloc when `out` cannot grow.
+  // std::bad_alloc when `out` or the id index (which grows with the ids it
+  // holds, up to max_orders + id_history) cannot grow.
   void process(const Command* cmds, std::size_t n, std::vector<Event>& out);
   // The per-call path in one call: apply(cmd, out), then summarize() of the
   // events it appended; the trade events involving cmd's order are also
@@ -159,7 +161,8 @@ class MatchingEngine {
   // never seen and above it); ids at or below it are rejected kIdOutsideWindow.
   std::uint64_t evicted_max() const noexcept;
   // Bytes reserved for pools and indexes (address space; resident memory
-  // follows use, since the pools are touched only as they fill).
+  // follows use, since the pools are touched only as they fill), the id
+  // index at its current size.
   std::size_t memory_reserved() const noexcept;
 
   // ---- persistence --------------------------------------------------------
