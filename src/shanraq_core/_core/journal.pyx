@@ -220,8 +220,13 @@ cdef class JournalBase:
             raise TypeError(f"commands must be a numpy array of {type(self._machine).__name__}.COMMAND_DTYPE, "
                             f"not {type(commands).__name__}")
         if commands.dtype != dtype:
-            raise TypeError(f"commands must have dtype {type(self._machine).__name__}.COMMAND_DTYPE, "
-                            f"got {commands.dtype}")
+            # The packed copy numpy's concatenate makes of a dtype with alias
+            # fields has the same fields in another layout: converted once.
+            if commands.dtype.names != dtype.names or any(
+                    commands.dtype.fields[n][0] != dtype.fields[n][0] for n in dtype.names):
+                raise TypeError(f"commands must have dtype {type(self._machine).__name__}.COMMAND_DTYPE, "
+                                f"got {commands.dtype}")
+            commands = commands.astype(dtype)
         if commands.ndim != 1:
             raise ValueError(f"commands must be one-dimensional, got shape {commands.shape}")
         # A private copy: the seq fields are stamped in place.
