@@ -113,15 +113,18 @@ struct Pipeline {
   queue::SpscRing events{sizeof(Wide::Event), 1 << 16};
   std::unique_ptr<JournalSink<Wide>> sink;
   std::unique_ptr<runner::Runner<Wide>> r;
+  // pipelined: 0 waits for each batch's sync, 1 pipelines (blocking for a
+  // sync when idle), 2 pipelines polling for new commands every 50 us.
   explicit Pipeline(std::size_t batch, const char* policy = "every_batch", std::uint64_t segment_bytes = 0,
-                    bool pipelined = false) {
+                    int pipelined = 0) {
     JournalOptions o = bench_options(policy);
     if (segment_bytes != 0) o.segment_bytes = segment_bytes;
     j = Journal::open(t.sub("j"), o, ref);
-    sink = std::make_unique<JournalSink<Wide>>(*j, m, 0, pipelined);
+    sink = std::make_unique<JournalSink<Wide>>(*j, m, 0, pipelined != 0);
     runner::RunnerConfig cfg;
     cfg.batch = batch;
     cfg.events_reserve = batch;
+    if (pipelined == 2) cfg.pipeline_wait = std::chrono::microseconds(50);
     r = std::make_unique<runner::Runner<Wide>>(m, commands, events, cfg, sink.get());
   }
 };
@@ -132,7 +135,7 @@ void BM_Runner_Durable(benchmark::State& state) {
   const auto& cmds = stream(n);
   JournalStats last{};
   for (auto _ : state) {
-    Pipeline p(batch, "every_batch", 0, state.range(1) != 0);
+    Pipeline p(batch, "every_batch", 0, static_cast<int>(state.range(1)));
     p.r->start();
     const std::int64_t t0 = monotonic_ns();
     std::thread producer([&] {
@@ -199,7 +202,7 @@ void BM_Runner_Latency(benchmark::State& state) {
   std::vector<std::int64_t> lat;
   JournalStats last{};
   for (auto _ : state) {
-    Pipeline p(4096, "every_batch", std::uint64_t{64} << 20, state.range(2) != 0);
+    Pipeline p(4096, "every_batch", std::uint64_t{64} << 20, static_cast<int>(state.range(2)));
     // The next segment is being zero-filled in the background right after
     // open: let that finish so the run measures steady state (the cost of a
     // preparation is measured separately, Runner_Latency_Roll).
@@ -252,6 +255,7 @@ BENCHMARK(BM_Runner_Latency)
     ->Args({10'000, 0, 1})
     ->Args({100'000, 0, 0})
     ->Args({100'000, 0, 1})
+    ->Args({100'000, 0, 2})
     ->Args({100'000, 1, 0})
     ->Args({100'000, 1, 1})
     ->UseManualTime()

@@ -389,7 +389,7 @@ TEST(RunnerPipelined, RefusesAnOutOfRangeDepthOrWait) {
   cfg = {};
   cfg.pipeline_wait = 0ns;
   EXPECT_THROW(TallyRunner(m, cmds, evs, cfg), std::invalid_argument);
-  cfg.pipeline_wait = cfg.poll_interval + 1ns;
+  cfg.pipeline_wait = 10s + 1ns;
   EXPECT_THROW(TallyRunner(m, cmds, evs, cfg), std::invalid_argument);
 }
 

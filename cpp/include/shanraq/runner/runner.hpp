@@ -82,10 +82,14 @@ struct RunnerConfig {
   // durability (1: none ahead, as with a sink that does not pipeline). In
   // [1, 1024].
   std::size_t pipeline_depth = 4;
-  // With a pipelined sink and batches waiting: how long one wait for
-  // durability lasts before the thread looks for new commands again (the
-  // wait returns at once when the sync lands). In (0, poll_interval].
-  std::chrono::nanoseconds pipeline_wait = std::chrono::microseconds(50);
+  // With a pipelined sink, batches waiting and no new command: how long one
+  // wait for durability lasts before the thread looks for new commands again
+  // (it returns at once when the sync lands). Short waits let commands that
+  // arrive during a sync join the next group sooner but cost wake-ups: on a
+  // 2-vCPU machine 50 us polling halved the syncs per second (the writer
+  // lost its CPU; docs/performance.md), hence the default of blocking for
+  // the sync. In (0, 10 s]; never longer than poll_interval.
+  std::chrono::nanoseconds pipeline_wait = std::chrono::milliseconds(2);
 };
 
 // Sees every stamped batch, on the runner's thread: the journal's seam.
@@ -360,7 +364,8 @@ class Runner {
     if (n == 0) {
       // Nothing new: wait a little for the oldest batch to become durable,
       // then look at the ring again.
-      if (ahead_count_ != 0 && sink_->wait_publishable(oldest_ahead(), config_.pipeline_wait))
+      if (ahead_count_ != 0 &&
+          sink_->wait_publishable(oldest_ahead(), std::min(config_.pipeline_wait, config_.poll_interval)))
         publish_ready(sink_->publishable_seq());
       return true;
     }
