@@ -5,7 +5,8 @@
 
 A wheel carries the installed package and nothing else: the Python modules, the hand-written stubs
 (.pyi), the py.typed markers, one compiled extension per stub in shanraq_core/_core/, libraries that
-auditwheel grafted (shanraq_core.libs/), and its .dist-info. Tests, Cython sources (.pyx/.pxd), the C++
+auditwheel grafted (shanraq_core.libs/: the journal's libcrypto and libisal in a repaired wheel), and its
+.dist-info. Tests, Cython sources (.pyx/.pxd), the C++
 sources and headers, Cython's generated C++ and every build file (CMakeLists.txt, object files, static
 libraries, build trees) stay out. Any file outside that list is reported with the reason.
 

@@ -113,14 +113,18 @@ struct Pipeline {
   queue::SpscRing events{sizeof(Wide::Event), 1 << 16};
   std::unique_ptr<JournalSink<Wide>> sink;
   std::unique_ptr<runner::Runner<Wide>> r;
-  explicit Pipeline(std::size_t batch, const char* policy = "every_batch", std::uint64_t segment_bytes = 0) {
+  // pipelined: 0 waits for each batch's sync, 1 pipelines (blocking for a
+  // sync when idle), 2 pipelines polling for new commands every 50 us.
+  explicit Pipeline(std::size_t batch, const char* policy = "every_batch", std::uint64_t segment_bytes = 0,
+                    int pipelined = 0) {
     JournalOptions o = bench_options(policy);
     if (segment_bytes != 0) o.segment_bytes = segment_bytes;
     j = Journal::open(t.sub("j"), o, ref);
-    sink = std::make_unique<JournalSink<Wide>>(*j, m);
+    sink = std::make_unique<JournalSink<Wide>>(*j, m, 0, pipelined != 0);
     runner::RunnerConfig cfg;
     cfg.batch = batch;
     cfg.events_reserve = batch;
+    if (pipelined == 2) cfg.pipeline_wait = std::chrono::microseconds(50);
     r = std::make_unique<runner::Runner<Wide>>(m, commands, events, cfg, sink.get());
   }
 };
@@ -131,7 +135,7 @@ void BM_Runner_Durable(benchmark::State& state) {
   const auto& cmds = stream(n);
   JournalStats last{};
   for (auto _ : state) {
-    Pipeline p(batch);
+    Pipeline p(batch, "every_batch", 0, static_cast<int>(state.range(1)));
     p.r->start();
     const std::int64_t t0 = monotonic_ns();
     std::thread producer([&] {
@@ -152,10 +156,10 @@ void BM_Runner_Durable(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
   state.counters["records_per_sync"] = records_per_sync(last);
 }
+// Second argument: 0 waits for each batch's sync before the next batch, 1
+// pipelines (applies the next batches while earlier ones sync).
 BENCHMARK(BM_Runner_Durable)
-    ->Arg(1024)
-    ->Arg(16384)
-    ->Arg(65536)
+    ->ArgsProduct({{1024, 16384, 65536}, {0, 1}})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond)
     ->Iterations(3);
@@ -198,7 +202,7 @@ void BM_Runner_Latency(benchmark::State& state) {
   std::vector<std::int64_t> lat;
   JournalStats last{};
   for (auto _ : state) {
-    Pipeline p(4096, "every_batch", std::uint64_t{64} << 20);
+    Pipeline p(4096, "every_batch", std::uint64_t{64} << 20, static_cast<int>(state.range(2)));
     // The next segment is being zero-filled in the background right after
     // open: let that finish so the run measures steady state (the cost of a
     // preparation is measured separately, Runner_Latency_Roll).
@@ -243,10 +247,17 @@ void BM_Runner_Latency(benchmark::State& state) {
   state.counters["syncs_per_s"] = static_cast<double>(last.syncs) / 3.0;
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
 }
+// Arguments: offered rate, whether to start before the next segment is
+// prepared (1) or after (0), not pipelined (0) / pipelined (1), so each run
+// has its A/B pair.
 BENCHMARK(BM_Runner_Latency)
-    ->Args({10'000, 0})
-    ->Args({100'000, 0})
-    ->Args({100'000, 1})
+    ->Args({10'000, 0, 0})
+    ->Args({10'000, 0, 1})
+    ->Args({100'000, 0, 0})
+    ->Args({100'000, 0, 1})
+    ->Args({100'000, 0, 2})
+    ->Args({100'000, 1, 0})
+    ->Args({100'000, 1, 1})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond)
     ->Iterations(1);

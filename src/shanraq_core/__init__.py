@@ -3,8 +3,9 @@
 C++ hot paths behind a thin, typed Python API: latency histograms
 (`LatencyHistogram`, `Recorder`, Prometheus export), lock-free rings between
 threads and processes (`SpscRing`, `MpscRing`, `MpmcRing`), a multi-symbol matching engine
-(`MatchingEngine`) and a double-entry ledger (`Ledger`). The exchange (balance
-checks wired into matching) and the journal follow.
+(`MatchingEngine`), a double-entry ledger (`Ledger`), the sequencer (`Runner`)
+and the journal (`Journal`: durability, recovery, backups). The exchange
+(balance checks wired into matching) follows.
 """
 
 from shanraq_core._version import __version__
@@ -28,6 +29,7 @@ from shanraq_core.book import (
 )
 from shanraq_core.errors import CapacityError
 from shanraq_core.hist import LatencyHistogram, Recorder
+from shanraq_core.journal import Journal, TailReader
 from shanraq_core.ledger import (
     ACCOUNT_BALANCE_DTYPE,
     ACCOUNT_DTYPE,
@@ -67,6 +69,7 @@ __all__ = [
     "CreateAccountResult",
     "CreateTransferResult",
     "EventType",
+    "Journal",
     "LatencyHistogram",
     "Ledger",
     "LedgerCommandKind",
@@ -86,6 +89,7 @@ __all__ = [
     "Side",
     "SpscRing",
     "SymbolInfo",
+    "TailReader",
     "TimeInForce",
     "Trade",
     "TransferFlags",

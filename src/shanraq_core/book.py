@@ -20,9 +20,10 @@ Not thread-safe: one thread at a time. See docs/book.md.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +31,9 @@ import numpy.typing as npt
 from shanraq_core._core import book as _book
 from shanraq_core._core.book import MatchingEngineBase, Report, Trade
 from shanraq_core._layout import check_enum, dtype_from_layout
+
+if TYPE_CHECKING:
+    from shanraq_core.journal import Journal
 
 __all__ = [
     "BOOK_COMMAND_DTYPE",
@@ -327,6 +331,20 @@ class MatchingEngine(MatchingEngineBase):
             id_history=id_history,
             market_data=market_data,
         )
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], **options: Any) -> Journal:
+        """Opens the journal in directory ``path`` (creating it unless
+        ``create=False``) over a new MatchingEngine built with the capacities among
+        ``options``, recovered from it: the newest valid snapshot, then a
+        replay of every command after it. The other options are
+        `Journal.open`'s (durability, keys, key_id, ...). Returns the
+        `Journal`; the machine is ``journal.machine``. Journal errors as
+        `Journal.open`."""
+        from shanraq_core.journal import Journal, split_options
+
+        journal_options, capacities = split_options(options)
+        return Journal.open(path, cls(**capacities), **journal_options)
 
     # submit, cancel, amend, mass_cancel, advance_time, process, best_bid,
     # best_ask, level_orders, snapshot, restore and state_hash are implemented

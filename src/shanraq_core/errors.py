@@ -11,6 +11,15 @@ __all__ = [
     "AlreadyExists",
     "CapacityError",
     "Closed",
+    "DiskFullError",
+    "DurabilityError",
+    "JournalCorruptionError",
+    "JournalError",
+    "JournalFormatError",
+    "JournalIOError",
+    "JournalKeyError",
+    "JournalLockedError",
+    "JournalPermissionError",
     "LayoutMismatch",
     "PeerDead",
     "ProducerDied",
@@ -55,3 +64,61 @@ class LayoutMismatch(QueueError, ValueError):
 
 class AlreadyExists(QueueError, FileExistsError):
     """A shared-memory ring of that name exists already."""
+
+
+class JournalError(Exception):
+    """Base class of the journal's errors (shanraq_core.Journal, the
+    journal tools and the ``journal`` command line)."""
+
+
+class JournalCorruptionError(JournalError):
+    """The bytes on disk are not what the journal wrote: a checksum, the hash
+    chain, a sequence number or a structure does not check. Never repaired
+    silently. ``path`` is the file, ``offset`` the byte offset in it (-1 when
+    the whole file is at fault) and ``seq`` the sequence number expected there
+    (0 when none applies)."""
+
+    path: str = ""
+    offset: int = -1
+    seq: int = 0
+
+
+class JournalFormatError(JournalError):
+    """A file that is not a journal file, another format version, another
+    machine or another journal than the one opened (``path``)."""
+
+    path: str = ""
+
+
+class JournalKeyError(JournalError):
+    """Encryption: the key id ``key_id`` that ``path`` names is not in the
+    keyring, or that key does not open it (a wrong key), or an encrypted
+    journal was opened without keys. Not the builtin KeyError."""
+
+    path: str = ""
+    key_id: int = 0
+
+
+class JournalIOError(JournalError, OSError):
+    """A system call on the journal's files failed: ``errno``, ``strerror``
+    (the message) and ``filename`` as for any OSError."""
+
+
+class DiskFullError(JournalIOError):
+    """ENOSPC, EDQUOT or EFBIG: the disk, the quota or the file size limit is
+    full. The journal stopped; free space and reopen it."""
+
+
+class JournalPermissionError(JournalIOError, PermissionError):
+    """EACCES or EPERM on a journal file or directory."""
+
+
+class DurabilityError(JournalIOError):
+    """fsync/fdatasync failed: the journal stopped for good (retrying an
+    fsync after EIO can report success for data the kernel dropped). Reopen
+    it to recover from what is on disk."""
+
+
+class JournalLockedError(JournalError):
+    """Another process (or another open Journal in this one) writes this
+    journal directory."""

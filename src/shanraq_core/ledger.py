@@ -32,9 +32,10 @@ RuntimeError. Business failures are result codes; programmer errors raise
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
-from typing import Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -51,6 +52,9 @@ from shanraq_core._core.ledger import (
 )
 from shanraq_core._layout import check_enum
 from shanraq_core.errors import CapacityError
+
+if TYPE_CHECKING:
+    from shanraq_core.journal import Journal
 
 __all__ = [
     "ACCOUNT_BALANCE_DTYPE",
@@ -558,6 +562,20 @@ class Ledger(LedgerBase):
             if isinstance(value, int) and not isinstance(value, bool) and value < 1:
                 raise ValueError(f"{name} must be in 1..2**31-1, got {value}")
         super().__init__(max_accounts, max_transfers, max_history, idempotency_window_ns, max_archived)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], **options: Any) -> Journal:
+        """Opens the journal in directory ``path`` (creating it unless
+        ``create=False``) over a new Ledger built with the capacities among
+        ``options``, recovered from it: the newest valid snapshot, then a
+        replay of every command after it. The other options are
+        `Journal.open`'s (durability, keys, key_id, ...). Returns the
+        `Journal`; the machine is ``journal.machine``. Journal errors as
+        `Journal.open`."""
+        from shanraq_core.journal import Journal, split_options
+
+        journal_options, capacities = split_options(options)
+        return Journal.open(path, cls(**capacities), **journal_options)
 
     def process(self, commands: npt.NDArray[np.void]) -> npt.NDArray[np.void]:
         """Applies LEDGER_COMMAND_DTYPE records in order; returns their

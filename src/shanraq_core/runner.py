@@ -20,6 +20,7 @@ from typing import Any, Literal, Self
 
 from shanraq_core._core.queue import RingBase
 from shanraq_core._core.runner import RunnerBase
+from shanraq_core.journal import Journal
 
 __all__ = ["Runner"]
 
@@ -50,6 +51,20 @@ class Runner(RunnerBase):
             shipper, or to check a run). It is waited on like the event ring;
             once stop() is asked, copies that do not fit are dropped and
             counted in ``stamped_dropped`` (the commands are applied anyway).
+        journal: the `Journal` opened on ``machine`` (``journal.machine``):
+            every stamped batch is journaled before it is applied, and its
+            events are published only once the journal's durability policy
+            holds for it (``every_batch``: on disk). Not with ``stamped``.
+            The runner holds the journal for its run (process, snapshot and
+            close raise; the watermarks stay readable). A journal error ends
+            the runner (stop()/join() raise it); the events of the batches
+            applied but not durable are in take_unpublished().
+        snapshot_every: with a journal, a snapshot after every that many
+            commands (0: none), taken on the runner's thread.
+        pipeline_depth: with a journal, most batches applied ahead of
+            durability (1..1024; 1 waits for each batch's sync before the
+            next): the runner applies batch N+1 while batch N syncs and
+            publishes N's events when it is durable.
 
     Delivery: every popped command is applied and its events pushed, waiting
     while the event ring is full (backpressure; nothing dropped). Closing the
@@ -77,6 +92,9 @@ class Runner(RunnerBase):
         poll_interval: float = 0.002,
         time_source: Literal["clock", "command"] = "clock",
         stamped: RingBase | None = None,
+        journal: Journal | None = None,
+        snapshot_every: int = 0,
+        pipeline_depth: int = 4,
     ) -> None:
         # Arguments are taken by RunnerBase.__cinit__; this signature is the
         # documented one.

@@ -25,6 +25,12 @@ void check_runner_config(const RunnerConfig& c, std::size_t command_record, std:
   if (c.time_source == TimeSource::kClock && c.clock == nullptr) {
     throw std::invalid_argument("Runner: TimeSource::kClock needs a clock");
   }
+  if (c.pipeline_depth == 0 || c.pipeline_depth > 1024) {
+    throw std::invalid_argument("Runner: pipeline_depth must be in [1, 1024], got " + std::to_string(c.pipeline_depth));
+  }
+  if (c.pipeline_wait.count() <= 0 || c.pipeline_wait > std::chrono::seconds(10)) {
+    throw std::invalid_argument("Runner: pipeline_wait must be in (0, 10 s]");
+  }
   check_record("command", command_record, command_size);
   check_record("event", event_record, event_size);
 }

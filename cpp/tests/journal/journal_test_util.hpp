@@ -19,6 +19,7 @@
 #include "shanraq/common/state_machine.hpp"
 #include "shanraq/journal/journal.hpp"
 #include "shanraq/journal/machine.hpp"
+#include "shanraq/journal/sink.hpp"
 #include "shanraq/runner/runner.hpp"
 
 namespace shanraq::test_machines {
@@ -181,30 +182,6 @@ std::vector<Command> stamped(std::uint64_t seed, std::uint64_t first, std::size_
   }
   return v;
 }
-
-// The sequencer seam (runner/runner.hpp): the journal's writer gets each
-// batch before the apply; the publish waits for durability per the policy.
-// Every `snapshot_every` commands, the machine (which the runner's thread
-// owns, and which has applied exactly up to `seq` here) is snapshotted.
-template <sm::StateMachine M>
-class JournalSink final : public runner::StampedSink<typename M::Command> {
- public:
-  JournalSink(Journal& j, M& m, std::uint64_t snapshot_every = 0) : j_(j), ref_(m), every_(snapshot_every) {}
-  void append(const typename M::Command* cmds, std::size_t n) override { j_.append(cmds, n); }
-  void await_durable(std::uint64_t seq) override {
-    j_.await_policy(seq);
-    if (every_ != 0 && seq >= last_snap_ + every_) {
-      j_.snapshot(ref_);
-      last_snap_ = seq;
-    }
-  }
-
- private:
-  Journal& j_;
-  MachineRef<M> ref_;
-  std::uint64_t every_;
-  std::uint64_t last_snap_ = 0;
-};
 
 inline std::string read_file(const std::string& path) {
   std::string out;

@@ -8,9 +8,11 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -227,6 +229,168 @@ TEST(Runner, ADurabilityErrorEndsTheRunnerWithTheBatchAppliedButUnpublished) {
   EXPECT_EQ(evs.size(), 0U);
   ASSERT_EQ(r.unpublished().size(), 1U);
   EXPECT_EQ(r.unpublished()[0].seq, 1U);
+}
+
+// A pipelined sink whose durability the test moves by hand.
+struct GatedSink : runner::StampedSink<TallyCommand> {
+  std::atomic<std::uint64_t> appended{0};
+  std::atomic<std::uint64_t> durable{0};
+  std::atomic<bool> fail{false};
+  std::mutex mu;
+  std::condition_variable cv;
+  void append(const TallyCommand* c, std::size_t n) override { appended.store(c[n - 1].seq); }
+  bool pipelined() const noexcept override { return true; }
+  std::uint64_t publishable_seq() override {
+    if (fail.load()) throw std::runtime_error("fsync failed");
+    return durable.load();
+  }
+  bool wait_publishable(std::uint64_t seq, std::chrono::nanoseconds timeout) override {
+    std::unique_lock<std::mutex> lk(mu);
+    cv.wait_for(lk, timeout, [&] { return durable.load() >= seq || fail.load(); });
+    if (fail.load()) throw std::runtime_error("fsync failed");
+    return durable.load() >= seq;
+  }
+  void make_durable(std::uint64_t seq) {
+    {
+      std::lock_guard<std::mutex> g(mu);
+      durable.store(seq);
+    }
+    cv.notify_all();
+  }
+  void make_fail() {
+    {
+      std::lock_guard<std::mutex> g(mu);
+      fail.store(true);
+    }
+    cv.notify_all();
+  }
+};
+
+// Waits (bounded) until pred() holds; the bound only ends a broken run.
+template <class F>
+bool eventually(F pred) {
+  for (int i = 0; i < 20000 && !pred(); ++i) std::this_thread::sleep_for(1ms);
+  return pred();
+}
+
+TEST(RunnerPipelined, AppliesLaterBatchesWhileEarlierOnesAreNotDurableAndPublishesInOrderOnceDurable) {
+  Tally m;
+  queue::SpscRing cmds(sizeof(TallyCommand), 64);
+  queue::SpscRing evs(sizeof(TallyEvent), 64);
+  GatedSink sink;
+  runner::RunnerConfig cfg;
+  cfg.batch = 1;
+  cfg.pipeline_depth = 3;
+  TallyRunner r(m, cmds, evs, cfg, &sink);
+  r.start();
+  for (int i = 1; i <= 5; ++i) {
+    TallyCommand c = add(i);
+    cmds.push(&c);
+  }
+  // Three batches are applied ahead of durability, and no further: the depth.
+  ASSERT_TRUE(eventually([&] { return r.commands_processed() == 3; }));
+  std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(r.commands_processed(), 3U);
+  EXPECT_EQ(evs.size(), 0U);
+  EXPECT_EQ(r.events_published(), 0U);
+  sink.make_durable(2);
+  ASSERT_TRUE(eventually([&] { return r.events_published() == 2; }));
+  ASSERT_TRUE(eventually([&] { return r.commands_processed() == 5; }));
+  EXPECT_EQ(r.events_published(), 2U);
+  TallyEvent e;
+  ASSERT_TRUE(evs.try_pop(&e));
+  EXPECT_EQ(e.seq, 1U);
+  ASSERT_TRUE(evs.try_pop(&e));
+  EXPECT_EQ(e.seq, 2U);
+  EXPECT_FALSE(evs.try_pop(&e));
+  sink.make_durable(5);
+  cmds.close();
+  r.join();
+  const std::vector<TallyEvent> rest = pop_all(evs);
+  ASSERT_EQ(rest.size(), 3U);
+  for (std::size_t i = 0; i < rest.size(); ++i) EXPECT_EQ(rest[i].seq, 3 + i);
+  EXPECT_EQ(m.total(), 15);
+}
+
+TEST(RunnerPipelined, ADurabilityErrorKeepsEveryAppliedButUnpublishedBatch) {
+  Tally m;
+  queue::SpscRing cmds(sizeof(TallyCommand), 64);
+  queue::SpscRing evs(sizeof(TallyEvent), 64);
+  GatedSink sink;
+  runner::RunnerConfig cfg;
+  cfg.batch = 1;
+  cfg.pipeline_depth = 8;
+  TallyRunner r(m, cmds, evs, cfg, &sink);
+  r.start();
+  for (int i = 1; i <= 4; ++i) {
+    TallyCommand c = add(i);
+    cmds.push(&c);
+  }
+  ASSERT_TRUE(eventually([&] { return r.commands_processed() == 4; }));
+  sink.make_durable(1);
+  ASSERT_TRUE(eventually([&] { return r.events_published() == 1; }));
+  sink.make_fail();
+  EXPECT_THROW(r.join(), std::runtime_error);
+  ASSERT_EQ(r.unpublished().size(), 3U);
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(r.unpublished()[i].seq, 2 + i);
+  EXPECT_EQ(evs.size(), 1U);
+}
+
+TEST(RunnerPipelined, StopPublishesWhatBecomesDurableAndTheDepthOneConfigDoesNotPipeline) {
+  Tally m;
+  queue::SpscRing cmds(sizeof(TallyCommand), 64);
+  queue::SpscRing evs(sizeof(TallyEvent), 64);
+  GatedSink sink;
+  runner::RunnerConfig cfg;
+  cfg.batch = 1;
+  cfg.pipeline_depth = 4;
+  TallyRunner r(m, cmds, evs, cfg, &sink);
+  r.start();
+  for (int i = 1; i <= 2; ++i) {
+    TallyCommand c = add(i);
+    cmds.push(&c);
+  }
+  ASSERT_TRUE(eventually([&] { return r.commands_processed() == 2; }));
+  r.request_stop();
+  std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(evs.size(), 0U);  // stopping never publishes what is not durable
+  sink.make_durable(2);
+  r.stop();
+  EXPECT_EQ(evs.size(), 2U);
+  EXPECT_TRUE(r.unpublished().empty());
+
+  // Depth 1: the runner waits for each batch (through wait_publishable) before the next.
+  Tally m2;
+  queue::SpscRing cmds2(sizeof(TallyCommand), 64);
+  queue::SpscRing evs2(sizeof(TallyEvent), 64);
+  RecordingSink plain;
+  runner::RunnerConfig one = cfg;
+  one.pipeline_depth = 1;
+  TallyRunner r2(m2, cmds2, evs2, one, &plain);
+  r2.start();
+  for (int i = 1; i <= 3; ++i) {
+    TallyCommand c = add(i);
+    cmds2.push(&c);
+  }
+  cmds2.close();
+  r2.join();
+  EXPECT_EQ(plain.awaited, (std::vector<std::uint64_t>{1, 2, 3}));
+}
+
+TEST(RunnerPipelined, RefusesAnOutOfRangeDepthOrWait) {
+  Tally m;
+  queue::SpscRing cmds(sizeof(TallyCommand), 8);
+  queue::SpscRing evs(sizeof(TallyEvent), 8);
+  runner::RunnerConfig cfg;
+  cfg.pipeline_depth = 0;
+  EXPECT_THROW(TallyRunner(m, cmds, evs, cfg), std::invalid_argument);
+  cfg.pipeline_depth = 1025;
+  EXPECT_THROW(TallyRunner(m, cmds, evs, cfg), std::invalid_argument);
+  cfg = {};
+  cfg.pipeline_wait = 0ns;
+  EXPECT_THROW(TallyRunner(m, cmds, evs, cfg), std::invalid_argument);
+  cfg.pipeline_wait = 10s + 1ns;
+  EXPECT_THROW(TallyRunner(m, cmds, evs, cfg), std::invalid_argument);
 }
 
 TEST(Runner, MpscProducerDyingMidPushCostsOnlyItsRecord) {

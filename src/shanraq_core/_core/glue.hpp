@@ -16,12 +16,15 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <initializer_list>
 #include <new>
 #include <stdexcept>
 #include <system_error>
+#include <utility>
 
 #include "shanraq/common/errors.hpp"
 #include "shanraq/common/state_machine.hpp"
+#include "shanraq/journal/errors.hpp"
 #include "shanraq/queue/ring.hpp"
 
 namespace shq {
@@ -52,11 +55,60 @@ inline void raise_named(const char* name, PyObject* fallback, const char* msg) n
   Py_DECREF(cls);
 }
 
+// Raises cls(*args) (args: a new reference to a tuple, consumed) and then
+// sets each (name, value) attribute given; value references are consumed.
+inline void raise_instance(const char* name, PyObject* fallback, PyObject* args,
+                           std::initializer_list<std::pair<const char*, PyObject*>> attrs) noexcept {
+  PyObject* cls = error_class(name, fallback);
+  PyObject* exc = args != nullptr ? PyObject_Call(cls, args, nullptr) : nullptr;
+  for (const auto& [attr, value] : attrs) {
+    if (exc != nullptr && value != nullptr && PyObject_SetAttrString(exc, attr, value) != 0) Py_CLEAR(exc);
+    Py_XDECREF(value);
+  }
+  Py_XDECREF(args);
+  if (exc != nullptr) {
+    PyErr_SetObject(cls, exc);
+    Py_DECREF(exc);
+  }
+  Py_DECREF(cls);
+}
+
+// The journal's I/O errors as OSError subclasses: errno, strerror (the
+// message) and filename are set the OSError way.
+inline void raise_journal_io(const char* name, PyObject* fallback, const shanraq::journal::IoError& e) noexcept {
+  raise_instance(name, fallback, Py_BuildValue("(iss)", e.error_number(), e.what(), e.path().c_str()), {});
+}
+
 // Rethrows the C++ exception in flight and sets the matching Python one.
 // Most derived classes first.
 inline void translate_exception() noexcept {
+  namespace sj = shanraq::journal;
   try {
     throw;
+  } catch (const sj::CorruptionError& e) {
+    raise_instance("JournalCorruptionError", PyExc_RuntimeError, Py_BuildValue("(s)", e.what()),
+                   {{"path", PyUnicode_DecodeFSDefault(e.path().c_str())},
+                    {"offset", PyLong_FromLongLong(e.offset())},
+                    {"seq", PyLong_FromUnsignedLongLong(e.seq())}});
+  } catch (const sj::FormatError& e) {
+    raise_instance("JournalFormatError", PyExc_RuntimeError, Py_BuildValue("(s)", e.what()),
+                   {{"path", PyUnicode_DecodeFSDefault(e.path().c_str())}});
+  } catch (const sj::KeyError& e) {
+    raise_instance(
+        "JournalKeyError", PyExc_RuntimeError, Py_BuildValue("(s)", e.what()),
+        {{"path", PyUnicode_DecodeFSDefault(e.path().c_str())}, {"key_id", PyLong_FromUnsignedLong(e.key_id())}});
+  } catch (const sj::DiskFullError& e) {
+    raise_journal_io("DiskFullError", PyExc_OSError, e);
+  } catch (const sj::PermissionError& e) {
+    raise_journal_io("JournalPermissionError", PyExc_PermissionError, e);
+  } catch (const sj::DurabilityError& e) {
+    raise_journal_io("DurabilityError", PyExc_OSError, e);
+  } catch (const sj::IoError& e) {
+    raise_journal_io("JournalIOError", PyExc_OSError, e);
+  } catch (const sj::LockedError& e) {
+    raise_named("JournalLockedError", PyExc_RuntimeError, e.what());
+  } catch (const sj::JournalError& e) {
+    raise_named("JournalError", PyExc_RuntimeError, e.what());
   } catch (const shanraq::sm::SequenceError& e) {
     raise_named("SequenceError", PyExc_ValueError, e.what());
   } catch (const shanraq::CapacityError& e) {

@@ -6,11 +6,13 @@
 // here for every record, enum and machine a binding exports.
 #include "../../../cpp/tests/common/tally_machine.hpp"
 #include "glue.hpp"
+#include "journal_glue.hpp"
 #include "runner_glue.hpp"
 
 #include "shanraq/ledger/machine.hpp"
 #include "shanraq/ledger/types.hpp"
 
+#include "shanraq/book/engine.hpp"
 #include "shanraq/book/types.hpp"
 
 namespace shq_check {
@@ -20,7 +22,10 @@ using shanraq::test_machines::Tally;
 [[maybe_unused]] PyObject* (*const kTallyEvent)() noexcept = &shq::record_layout<Tally::Event>;
 [[maybe_unused]] shq::AnyRunner* (*const kTallyRunner)(Tally&, shanraq::queue::SpscRing*, shanraq::queue::MpscRing*,
                                                        shanraq::queue::SpscRing&, const shanraq::runner::RunnerConfig&,
-                                                       shanraq::queue::SpscRing*) = &shq::new_runner<Tally>;
+                                                       shanraq::queue::SpscRing*, shq::JournalHandle*, std::uint64_t,
+                                                       bool) = &shq::new_runner<Tally>;
+[[maybe_unused]] shq::BoundMachine* (*const kTallyBound)(Tally&) = &shq::new_bound<Tally>;
+[[maybe_unused]] shq::JournalView (*const kInspect)(const std::string&) = &shq::inspect;
 
 namespace ledger = shanraq::ledger;
 [[maybe_unused]] PyObject* (*const kLedgerRecords[])() noexcept = {
@@ -35,9 +40,13 @@ namespace ledger = shanraq::ledger;
     &shq::enum_members<ledger::LedgerCommandKind>,   &shq::enum_members<ledger::LedgerEventType>,
     &shq::enum_members<ledger::CommandRejection>,
 };
-[[maybe_unused]] shq::AnyRunner* (*const kLedgerRunner)(
-    ledger::LedgerMachine&, shanraq::queue::SpscRing*, shanraq::queue::MpscRing*, shanraq::queue::SpscRing&,
-    const shanraq::runner::RunnerConfig&, shanraq::queue::SpscRing*) = &shq::new_runner<ledger::LedgerMachine>;
+[[maybe_unused]] shq::AnyRunner* (*const kLedgerRunner)(ledger::LedgerMachine&, shanraq::queue::SpscRing*,
+                                                        shanraq::queue::MpscRing*, shanraq::queue::SpscRing&,
+                                                        const shanraq::runner::RunnerConfig&, shanraq::queue::SpscRing*,
+                                                        shq::JournalHandle*, std::uint64_t,
+                                                        bool) = &shq::new_runner<ledger::LedgerMachine>;
+[[maybe_unused]] shq::BoundMachine* (*const kLedgerBound)(ledger::LedgerMachine&) =
+    &shq::new_bound<ledger::LedgerMachine>;
 
 namespace book = shanraq::book;
 [[maybe_unused]] PyObject* (*const kBookLayouts[])() noexcept = {
@@ -51,4 +60,5 @@ namespace book = shanraq::book;
     &shq::enum_members<book::RejectReason>, &shq::enum_members<book::CancelReason>,
     &shq::enum_members<book::OrderState>,
 };
+[[maybe_unused]] shq::BoundMachine* (*const kBookBound)(book::MatchingEngine&) = &shq::new_bound<book::MatchingEngine>;
 }  // namespace shq_check

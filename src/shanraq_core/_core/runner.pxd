@@ -5,6 +5,7 @@ from libc.stdint cimport int64_t, uint8_t, uint64_t
 from libcpp cimport bool as cbool
 
 from shanraq_core._core.glue cimport translate_exception
+from shanraq_core._core.journal cimport JournalBase, JournalHandle
 from shanraq_core._core.queue cimport MpscRing, RingBase, SpscRing
 
 
@@ -23,6 +24,7 @@ cdef extern from "shanraq/runner/runner.hpp" namespace "shanraq::runner" nogil:
         rnanoseconds poll_interval
         size_t events_reserve
         TimeSource time_source
+        size_t pipeline_depth
 
 
 cdef extern from "runner_glue.hpp" namespace "shq" nogil:
@@ -43,7 +45,8 @@ cdef extern from "runner_glue.hpp" namespace "shq" nogil:
         void take_unpublished(void* out) noexcept
 
     AnyRunner* new_runner[M](M& machine, SpscRing* spsc, MpscRing* mpsc, SpscRing& events,
-                             const RunnerConfig& config, SpscRing* tap) except +translate_exception
+                             const RunnerConfig& config, SpscRing* tap, JournalHandle* journal,
+                             uint64_t snapshot_every, cbool pipelined) except +translate_exception
 
 
 cdef class RunnerBase:
@@ -52,9 +55,11 @@ cdef class RunnerBase:
     cdef RingBase _commands
     cdef RingBase _events
     cdef RingBase _stamped
+    cdef JournalBase _journal
     # The machine's busy flag, held (True) from start() until the thread is
     # collected: every call on the machine then raises RuntimeError.
     cdef cbool* _busy
     cdef cbool _holds_machine
     cdef int _check(self) except -1
     cdef int _finish(self, cbool ask_stop) except -1
+    cdef void _release(self) noexcept

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from shanraq_core._core.journal import JournalBase
 from shanraq_core._core.queue import RingBase
 
 class RunnerBase:
@@ -24,6 +25,9 @@ class RunnerBase:
         poll_interval: float = 0.002,
         time_source: str = "clock",
         stamped: RingBase | None = None,
+        journal: JournalBase | None = None,
+        snapshot_every: int = 0,
+        pipeline_depth: int = 4,
     ) -> None: ...
     def start(self) -> None: ...
     def stop(self) -> None: ...
@@ -53,3 +57,5 @@ class RunnerBase:
     def events(self) -> RingBase: ...
     @property
     def stamped(self) -> RingBase | None: ...
+    @property
+    def journal(self) -> JournalBase | None: ...

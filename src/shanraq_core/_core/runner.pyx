@@ -6,10 +6,11 @@ C++ (shanraq::runner::Runner<M>) and the thin Python layer
 (shanraq_core.runner)."""
 
 from cpython.exc cimport PyErr_CheckSignals
-from libc.stdint cimport int64_t, uint8_t
+from libc.stdint cimport int64_t, uint8_t, uint64_t
 
 from shanraq_core._core.book cimport MatchingEngine, MatchingEngineBase
-from shanraq_core._core.glue cimport check_idle
+from shanraq_core._core.glue cimport check_idle, to_u64
+from shanraq_core._core.journal cimport JournalBase
 from shanraq_core._core.ledger cimport LedgerBase, LedgerMachine
 
 import numpy as np
@@ -24,7 +25,8 @@ cdef class RunnerBase:
     shanraq_core.Runner."""
 
     def __cinit__(self, machine, RingBase commands not None, RingBase events not None, *, int batch=256,
-                  double poll_interval=0.002, str time_source="clock", RingBase stamped=None):
+                  double poll_interval=0.002, str time_source="clock", RingBase stamped=None,
+                  JournalBase journal=None, snapshot_every=0, pipeline_depth=4):
         commands._check()
         events._check()
         if events.s == NULL:
@@ -49,17 +51,36 @@ cdef class RunnerBase:
         else:
             raise ValueError(f"time_source must be 'clock' or 'command', got {time_source!r}")
         cdef SpscRing* tap = stamped.s if stamped is not None else NULL
+        cdef uint64_t every = 0
+        cdef uint64_t depth = 0
+        to_u64(snapshot_every, "snapshot_every", &every)
+        to_u64(pipeline_depth, "pipeline_depth", &depth, 1024)
+        if depth == 0:
+            raise ValueError("pipeline_depth must be in [1, 1024], got 0")
+        cfg.pipeline_depth = depth
+        cdef JournalHandle* jh = NULL
+        if journal is not None:
+            journal._check()
+            if journal.machine is not machine:
+                raise ValueError("journal must be the journal opened on this runner's machine (journal.machine)")
+            if stamped is not None:
+                raise ValueError("stamped and journal cannot both be given (the journal takes the sink's seat)")
+            jh = journal.h
+        elif every != 0:
+            raise ValueError("snapshot_every needs a journal")
         cdef MatchingEngineBase book
         cdef LedgerBase led
         if isinstance(machine, MatchingEngineBase):
             book = <MatchingEngineBase>machine
             book._check()
-            self.r = new_runner[MatchingEngine](book.eng[0], commands.s, commands.m, events.s[0], cfg, tap)
+            self.r = new_runner[MatchingEngine](book.eng[0], commands.s, commands.m, events.s[0], cfg, tap, jh, every,
+                                                depth > 1)
             self._busy = &book._busy
         elif isinstance(machine, LedgerBase):
             led = <LedgerBase>machine
             led._enter()
-            self.r = new_runner[LedgerMachine](led.m[0], commands.s, commands.m, events.s[0], cfg, tap)
+            self.r = new_runner[LedgerMachine](led.m[0], commands.s, commands.m, events.s[0], cfg, tap, jh, every,
+                                               depth > 1)
             self._busy = &led._busy
         else:
             raise TypeError(f"machine must be a MatchingEngine or a Ledger, not {type(machine).__name__}")
@@ -67,6 +88,7 @@ cdef class RunnerBase:
         self._commands = commands
         self._events = events
         self._stamped = stamped
+        self._journal = journal
 
     def __dealloc__(self):
         if self.r != NULL:
@@ -81,8 +103,14 @@ cdef class RunnerBase:
                 pass
             del self.r
             self.r = NULL
+        self._release()
+
+    cdef void _release(self) noexcept:
         if self._holds_machine:
             self._busy[0] = False
+            self._holds_machine = False
+            if self._journal is not None:
+                self._journal._busy = False
 
     cdef int _check(self) except -1:
         if self.r == NULL:
@@ -99,13 +127,15 @@ cdef class RunnerBase:
         if self.r.running() or self._holds_machine:
             raise RuntimeError("Runner is already running")
         check_idle(self._busy[0], type(self._machine).__name__.encode())
+        if self._journal is not None:
+            self._journal._check()
+            self._journal._busy = True
         self._busy[0] = True
         self._holds_machine = True
         try:
             self.r.start()
         except BaseException:
-            self._busy[0] = False
-            self._holds_machine = False
+            self._release()
             raise
 
     cdef int _finish(self, cbool ask_stop) except -1:
@@ -124,9 +154,7 @@ cdef class RunnerBase:
             with nogil:
                 self.r.finish(ask_stop)
         finally:
-            if self._holds_machine:
-                self._busy[0] = False
-                self._holds_machine = False
+            self._release()
         return 0
 
     def stop(self) -> None:
@@ -205,3 +233,7 @@ cdef class RunnerBase:
     @property
     def stamped(self):
         return self._stamped
+
+    @property
+    def journal(self):
+        return self._journal

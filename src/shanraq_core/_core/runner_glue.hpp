@@ -13,6 +13,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "journal_glue.hpp"
+#include "shanraq/journal/sink.hpp"
 #include "shanraq/queue/ring.hpp"
 #include "shanraq/runner/runner.hpp"
 
@@ -81,8 +83,14 @@ class RunnerOf final : public AnyRunner {
   using Event = typename M::Event;
 
   RunnerOf(M& m, shanraq::queue::SpscRing* spsc, shanraq::queue::MpscRing* mpsc, shanraq::queue::SpscRing& events,
-           const shanraq::runner::RunnerConfig& config, shanraq::queue::SpscRing* tap_ring)
-      : tap_(make_tap(tap_ring, config)), runner_(make_runner(m, spsc, mpsc, events, config, tap_.get())) {}
+           const shanraq::runner::RunnerConfig& config, shanraq::queue::SpscRing* tap_ring, JournalHandle* journal,
+           std::uint64_t snapshot_every, bool pipelined)
+      : tap_(make_tap(tap_ring, config)),
+        sink_(make_sink(journal, snapshot_every, pipelined)),
+        runner_(make_runner(m, spsc, mpsc, events, config,
+                            sink_ ? static_cast<shanraq::runner::StampedSink<Command>*>(sink_.get()) : tap_.get())) {
+    if (tap_ && sink_) throw std::invalid_argument("Runner: a stamped ring and a journal cannot both be given");
+  }
 
   void start() override { runner_->start(); }
   void request_stop() noexcept override {
@@ -122,17 +130,28 @@ class RunnerOf final : public AnyRunner {
     }
     return std::make_unique<RingTap<Command>>(*ring, config.poll_interval, &stop_);
   }
+  static std::unique_ptr<shanraq::journal::JournalSink<M>> make_sink(JournalHandle* journal,
+                                                                     std::uint64_t snapshot_every, bool pipelined) {
+    if (journal == nullptr) return nullptr;
+    shanraq::journal::Journal& j = journal->journal();
+    if (journal->machine().next_seq() != j.next_seq()) {
+      throw std::logic_error("Runner: the machine's next seq is " + std::to_string(journal->machine().next_seq()) +
+                             " but the journal's is " + std::to_string(j.next_seq()));
+    }
+    return std::make_unique<shanraq::journal::JournalSink<M>>(j, journal->machine(), snapshot_every, pipelined);
+  }
   static std::unique_ptr<shanraq::runner::Runner<M>> make_runner(M& m, shanraq::queue::SpscRing* spsc,
                                                                  shanraq::queue::MpscRing* mpsc,
                                                                  shanraq::queue::SpscRing& events,
                                                                  const shanraq::runner::RunnerConfig& config,
-                                                                 RingTap<Command>* tap) {
+                                                                 shanraq::runner::StampedSink<Command>* tap) {
     if (spsc != nullptr) return std::make_unique<shanraq::runner::Runner<M>>(m, *spsc, events, config, tap);
     return std::make_unique<shanraq::runner::Runner<M>>(m, *mpsc, events, config, tap);
   }
 
   std::atomic<bool> stop_{false};
   std::unique_ptr<RingTap<Command>> tap_;
+  std::unique_ptr<shanraq::journal::JournalSink<M>> sink_;
   // Declared last: destroyed first, so its thread is joined before the tap goes.
   std::unique_ptr<shanraq::runner::Runner<M>> runner_;
 };
@@ -142,9 +161,10 @@ class RunnerOf final : public AnyRunner {
 template <class M>
 AnyRunner* new_runner(M& m, shanraq::queue::SpscRing* spsc, shanraq::queue::MpscRing* mpsc,
                       shanraq::queue::SpscRing& events, const shanraq::runner::RunnerConfig& config,
-                      shanraq::queue::SpscRing* tap_ring) {
+                      shanraq::queue::SpscRing* tap_ring, JournalHandle* journal = nullptr,
+                      std::uint64_t snapshot_every = 0, bool pipelined = true) {
   if ((spsc == nullptr) == (mpsc == nullptr)) throw std::invalid_argument("Runner: exactly one command ring");
-  return new RunnerOf<M>(m, spsc, mpsc, events, config, tap_ring);
+  return new RunnerOf<M>(m, spsc, mpsc, events, config, tap_ring, journal, snapshot_every, pipelined);
 }
 
 }  // namespace shq

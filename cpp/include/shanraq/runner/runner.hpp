@@ -78,24 +78,57 @@ struct RunnerConfig {
   TimeSource time_source = TimeSource::kClock;
   // The clock read with TimeSource::kClock (tests inject a fake one).
   std::int64_t (*clock)() noexcept = &realtime_ns;
+  // With a pipelined sink: most batches applied whose events wait for
+  // durability (1: none ahead, as with a sink that does not pipeline). In
+  // [1, 1024].
+  std::size_t pipeline_depth = 4;
+  // With a pipelined sink, batches waiting and no new command: how long one
+  // wait for durability lasts before the thread looks for new commands again
+  // (it returns at once when the sync lands). Short waits let commands that
+  // arrive during a sync join the next group sooner but cost wake-ups: on a
+  // 2-vCPU machine 50 us polling halved the syncs per second (the writer
+  // lost its CPU; docs/performance.md), hence the default of blocking for
+  // the sync. In (0, 10 s]; never longer than poll_interval.
+  std::chrono::nanoseconds pipeline_wait = std::chrono::milliseconds(2);
 };
 
 // Sees every stamped batch, on the runner's thread: the journal's seam.
 // append() runs before the machine applies the batch (a journal hands it to
-// its writer here, without waiting for the disk); await_durable() runs after
-// the machine has applied it and before its events are published, and
-// returns once every command up to `seq` is durable (a journal waits for its
-// fsync here), so the apply overlaps the write and no event is published
-// before its command is on disk. An exception from either ends the runner
-// (stop()/join() rethrow it): from append(), before the batch is applied;
-// from await_durable(), with the batch applied but its events unpublished
-// (kept, like a stop's, for take_unpublished()).
+// its writer here, without waiting for the disk); applied() right after the
+// apply, when the machine has applied exactly what was appended (where a
+// journal snapshots it); await_durable() after the apply and before its
+// events are published, and returns once every command up to `seq` is
+// durable (a journal waits for its fsync here), so the apply overlaps the
+// write and no event is published before its command is on disk.
+//
+// Pipelining (optional): a sink whose pipelined() is true is asked
+// publishable_seq() and wait_publishable() instead of await_durable(), and
+// the runner keeps applying the next batches (up to
+// RunnerConfig::pipeline_depth of them) while earlier ones are being
+// synced, publishing each batch's events once publishable_seq() covers its
+// last command. The disk then never waits for the runner to come back from a
+// wake-up between two syncs.
+//
+// An exception from any of these ends the runner (stop()/join() rethrow it):
+// from append(), before the batch is applied; from the others, with the
+// batch applied but its events (and those of every batch not yet published)
+// unpublished, kept for take_unpublished().
 template <class Command>
 class StampedSink {
  public:
   virtual ~StampedSink() = default;
   virtual void append(const Command* cmds, std::size_t n) = 0;
+  virtual void applied(std::uint64_t seq) { (void)seq; }
   virtual void await_durable(std::uint64_t seq) { (void)seq; }
+  virtual bool pipelined() const noexcept { return false; }
+  // The last seq whose events may be published now. Runner thread.
+  virtual std::uint64_t publishable_seq() { return UINT64_MAX; }
+  // Waits up to `timeout` for publishable_seq() >= seq; true if it is.
+  virtual bool wait_publishable(std::uint64_t seq, std::chrono::nanoseconds timeout) {
+    (void)timeout;
+    await_durable(seq);
+    return true;
+  }
 };
 
 namespace detail {
@@ -199,17 +232,23 @@ class Runner {
     // Allocated here so the thread's steady state allocates nothing.
     cmd_buf_.resize(config_.batch);
     ev_buf_.reserve(config_.events_reserve);
+    pipelined_ = sink_ != nullptr && sink_->pipelined() && config_.pipeline_depth > 1;
+    if (pipelined_) {
+      pending_.reserve(config_.events_reserve * config_.pipeline_depth);
+      batches_ahead_.resize(config_.pipeline_depth);
+    }
   }
 
-  std::size_t pop_batch() {
+  // Pops up to a batch, waiting up to `timeout` (zero: not at all).
+  std::size_t pop_batch(std::chrono::nanoseconds timeout) {
     Command* buf = cmd_buf_.data();
-    if (cmd_spsc_ != nullptr) return cmd_spsc_->pop_many(buf, config_.batch, config_.poll_interval);
+    if (cmd_spsc_ != nullptr) return cmd_spsc_->pop_many(buf, config_.batch, timeout);
     for (;;) {
       // The runner is the ring's only consumer, and only the consumer
       // discards, so the change of lost() across the call is ours.
       const std::uint64_t lost_before = cmd_mpsc_->lost();
       try {
-        return cmd_mpsc_->pop_many(buf, config_.batch, config_.poll_interval);
+        return cmd_mpsc_->pop_many(buf, config_.batch, timeout);
       } catch (const queue::ProducerDied&) {
         const std::uint64_t discarded = cmd_mpsc_->lost() - lost_before;
         // Nothing discarded: a claimed slot whose claimer left no pid to
@@ -235,58 +274,169 @@ class Runner {
     next_seq_ += n;
   }
 
-  // Publishes ev_buf_, waiting for room in slices of poll_interval; once a
-  // stop is asked it no longer waits and keeps what did not fit.
-  void publish() {
+  // Publishes events [p, p + total), waiting for room in slices of
+  // poll_interval; once a stop is asked it no longer waits and keeps what
+  // did not fit.
+  void publish(const Event* p, std::size_t total) {
     std::size_t pushed = 0;
-    const std::size_t total = ev_buf_.size();
     while (pushed < total) {
-      const Event* p = ev_buf_.data() + pushed;
-      std::size_t k = out_.try_push_many(p, total - pushed);
+      std::size_t k = out_.try_push_many(p + pushed, total - pushed);
       if (k == 0) {
         if (stop_.load(std::memory_order_acquire)) {
-          unpublished_.insert(unpublished_.end(), ev_buf_.begin() + static_cast<std::ptrdiff_t>(pushed), ev_buf_.end());
+          unpublished_.insert(unpublished_.end(), p + pushed, p + total);
           return;
         }
         // One record at a time on the waiting path, so events_published()
         // counts exactly what reached the ring even if the push throws.
-        k = out_.push(p, config_.poll_interval) ? 1 : 0;
+        k = out_.push(p + pushed, config_.poll_interval) ? 1 : 0;
       }
       pushed += k;
       events_.fetch_add(k, std::memory_order_relaxed);
+    }
+  }
+  void publish() { publish(ev_buf_.data(), ev_buf_.size()); }
+
+  // ---- the pipelined path ----------------------------------------------------------------------
+  // Batches applied whose events wait for durability, oldest first: a ring
+  // of (last seq, end of its events in pending_) of pipeline_depth slots,
+  // and the events themselves in pending_ from pending_head_ on.
+  struct Ahead {
+    std::uint64_t last_seq;
+    std::size_t events_end;
+  };
+
+  // Publishes every batch that publishable_seq() covers (`upto`).
+  void publish_ready(std::uint64_t upto) {
+    while (ahead_count_ != 0) {
+      const Ahead& a = batches_ahead_[ahead_head_];
+      if (a.last_seq > upto) break;
+      publish(pending_.data() + pending_head_, a.events_end - pending_head_);
+      pending_head_ = a.events_end;
+      ahead_head_ = (ahead_head_ + 1) % batches_ahead_.size();
+      --ahead_count_;
+    }
+    if (ahead_count_ == 0) {
+      pending_.clear();  // keeps its capacity: no allocation in the steady state
+      pending_head_ = 0;
+    }
+  }
+  // Events of every batch not yet published go to unpublished_ (the sink
+  // failed: they must not be published, and they were applied).
+  void keep_pending() {
+    unpublished_.insert(unpublished_.end(), pending_.begin() + static_cast<std::ptrdiff_t>(pending_head_),
+                        pending_.end());
+    pending_.clear();
+    pending_head_ = 0;
+    ahead_count_ = 0;
+  }
+  std::uint64_t oldest_ahead() const noexcept { return batches_ahead_[ahead_head_].last_seq; }
+  // Appends ev_buf_ (the batch just applied, ending at `last`) to the batches ahead.
+  void push_ahead(std::uint64_t last) {
+    if (pending_head_ != 0 && pending_head_ >= pending_.size() / 2) {
+      // Slide the unpublished tail to the front so pending_ stays within
+      // the capacity it reached while warming up.
+      pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(pending_head_));
+      for (std::size_t i = 0, k = ahead_head_; i < ahead_count_; ++i, k = (k + 1) % batches_ahead_.size())
+        batches_ahead_[k].events_end -= pending_head_;
+      pending_head_ = 0;
+    }
+    pending_.insert(pending_.end(), ev_buf_.begin(), ev_buf_.end());
+    batches_ahead_[(ahead_head_ + ahead_count_) % batches_ahead_.size()] = Ahead{last, pending_.size()};
+    ++ahead_count_;
+  }
+
+  // One turn of the pipelined loop; false at the end of the stream.
+  bool run_pipelined_once() {
+    if (ahead_count_ != 0) {
+      publish_ready(sink_->publishable_seq());
+      if (ahead_count_ == batches_ahead_.size()) {
+        // As many batches ahead as allowed: wait for the oldest.
+        if (sink_->wait_publishable(oldest_ahead(), config_.poll_interval)) publish_ready(sink_->publishable_seq());
+        return true;
+      }
+    }
+    std::size_t n = 0;
+    try {
+      n = pop_batch(ahead_count_ == 0 ? config_.poll_interval : std::chrono::nanoseconds(0));
+    } catch (const queue::Closed&) {
+      return false;
+    }
+    if (n == 0) {
+      // Nothing new: wait a little for the oldest batch to become durable,
+      // then look at the ring again.
+      if (ahead_count_ != 0 &&
+          sink_->wait_publishable(oldest_ahead(), std::min(config_.pipeline_wait, config_.poll_interval)))
+        publish_ready(sink_->publishable_seq());
+      return true;
+    }
+    batches_.fetch_add(1, std::memory_order_relaxed);
+    stamp(n);
+    sink_->append(cmd_buf_.data(), n);
+    ev_buf_.clear();
+    machine_.process(cmd_buf_.data(), n, ev_buf_);
+    commands_.fetch_add(n, std::memory_order_relaxed);
+    last_seq_.store(next_seq_ - 1, std::memory_order_release);
+    push_ahead(next_seq_ - 1);
+    sink_->applied(next_seq_ - 1);
+    return true;
+  }
+
+  // After the loop: every batch ahead is published once durable (the
+  // commands were applied; their events are owed), waiting as long as the
+  // sink needs.
+  void drain_pipeline() {
+    while (ahead_count_ != 0) {
+      const std::uint64_t last = batches_ahead_[(ahead_head_ + ahead_count_ - 1) % batches_ahead_.size()].last_seq;
+      if (sink_->wait_publishable(last, config_.poll_interval)) publish_ready(sink_->publishable_seq());
     }
   }
 
   void run() noexcept {
     bool end_of_stream = false;
     try {
-      while (!stop_.load(std::memory_order_acquire)) {
-        std::size_t n = 0;
+      if (pipelined_) {
         try {
-          n = pop_batch();
-        } catch (const queue::Closed&) {
-          end_of_stream = true;  // closed and drained: nothing more will come
-          break;
-        }
-        if (n == 0) continue;  // poll interval elapsed: look at the stop flag
-        batches_.fetch_add(1, std::memory_order_relaxed);
-        stamp(n);
-        if (sink_ != nullptr) sink_->append(cmd_buf_.data(), n);
-        ev_buf_.clear();
-        // Whatever was popped is applied and published even if stop() comes
-        // meanwhile: it has left the command ring, so this is its only copy.
-        machine_.process(cmd_buf_.data(), n, ev_buf_);
-        commands_.fetch_add(n, std::memory_order_relaxed);
-        last_seq_.store(next_seq_ - 1, std::memory_order_release);
-        if (sink_ != nullptr) {
-          try {
-            sink_->await_durable(next_seq_ - 1);
-          } catch (...) {
-            unpublished_.insert(unpublished_.end(), ev_buf_.begin(), ev_buf_.end());
-            throw;
+          while (!stop_.load(std::memory_order_acquire)) {
+            if (!run_pipelined_once()) {
+              end_of_stream = true;  // closed and drained: nothing more will come
+              break;
+            }
           }
+          drain_pipeline();
+        } catch (...) {
+          keep_pending();
+          throw;
         }
-        publish();
+      } else {
+        while (!stop_.load(std::memory_order_acquire)) {
+          std::size_t n = 0;
+          try {
+            n = pop_batch(config_.poll_interval);
+          } catch (const queue::Closed&) {
+            end_of_stream = true;  // closed and drained: nothing more will come
+            break;
+          }
+          if (n == 0) continue;  // poll interval elapsed: look at the stop flag
+          batches_.fetch_add(1, std::memory_order_relaxed);
+          stamp(n);
+          if (sink_ != nullptr) sink_->append(cmd_buf_.data(), n);
+          ev_buf_.clear();
+          // Whatever was popped is applied and published even if stop() comes
+          // meanwhile: it has left the command ring, so this is its only copy.
+          machine_.process(cmd_buf_.data(), n, ev_buf_);
+          commands_.fetch_add(n, std::memory_order_relaxed);
+          last_seq_.store(next_seq_ - 1, std::memory_order_release);
+          if (sink_ != nullptr) {
+            try {
+              sink_->applied(next_seq_ - 1);
+              sink_->await_durable(next_seq_ - 1);
+            } catch (...) {
+              unpublished_.insert(unpublished_.end(), ev_buf_.begin(), ev_buf_.end());
+              throw;
+            }
+          }
+          publish();
+        }
       }
       if (end_of_stream) out_.close();
     } catch (...) {
@@ -317,6 +467,12 @@ class Runner {
   std::vector<Command> cmd_buf_;
   std::vector<Event> ev_buf_;
   std::vector<Event> unpublished_;
+  bool pipelined_ = false;
+  std::vector<Event> pending_;  // pipelined path, runner thread only
+  std::size_t pending_head_ = 0;
+  std::vector<Ahead> batches_ahead_;
+  std::size_t ahead_head_ = 0;
+  std::size_t ahead_count_ = 0;
   std::uint64_t next_seq_ = 1;  // runner thread only (set by start() before it runs)
   std::int64_t last_time_ = 0;
 
