@@ -553,7 +553,9 @@ def print_report(doc: dict[str, Any], out: Any = None) -> None:
         f"shanraq_core {doc['version']} bench: {c['users']:,} users, {c['symbols']:,} symbols (Zipf), "
         f"offered {c['rate']:,.0f} commands/s for {c['duration']} s per stage, seed {c['seed']}\n"
     )
-    w(f"machine: {m['cpus']} CPUs, {m['platform']}, Python {m['python']}, numpy {m['numpy']}\n")
+    load = ", ".join(f"{x:g}" for x in m["load_average"])
+    w(f"machine: {m['cpus']} CPUs (load average {load}), {m['platform']}, ")
+    w(f"Python {m['python']}, numpy {m['numpy']}\n")
     comps = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in doc["components"].items())
     w(f"components: {comps}\n")
     mix = ", ".join(f"{k} {v:,}" for k, v in doc["workload"]["counts"].items())
@@ -687,6 +689,8 @@ def run(
             "machine": platform.machine(),
             "processor": platform.processor(),
             "cpus": os.cpu_count(),
+            # Figures from a loaded machine are not the machine's: say how loaded.
+            "load_average": [round(x, 2) for x in os.getloadavg()],
             "python": platform.python_version(),
             "numpy": np.__version__,
         },
