@@ -192,6 +192,23 @@ def test_a_stage_that_loses_a_command_fails_the_run(monkeypatch: pytest.MonkeyPa
     assert failed == ["engine/engine_per_call: state = replay"]
 
 
+def test_a_stage_that_raises_is_reported_and_fails_the_run(
+    monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    def broken(self: Any, stream: Any, progress: Any, workdir: Any) -> Any:
+        raise RuntimeError("the runner process died")
+
+    monkeypatch.setattr(stages.RingStage, "run", broken)
+    rc = cli.main(["--quick", "--json", "--no-progress", "--stages", "engine_batch,engine_ring"])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 1
+    ring = next(s for s in doc["stages"] if s["key"] == "engine_ring")
+    assert ring["note"] == "error: RuntimeError: the runner process died"
+    assert ring["latency_ns"] is None
+    failed = [c["name"] for c in doc["proof"]["checks"] if not c["ok"]]
+    assert failed == ["engine/engine_ring: state"]
+
+
 def test_a_snapshot_that_restores_differently_fails_the_proof() -> None:
     cfg = cli.Config(0.05, 20_000.0, 3, 20, 5, ["engine_batch"], None, 0.1, True)
     streams = cli.build_streams(cfg, cfg.rate, 1_000)

@@ -666,7 +666,16 @@ def run(
                 continue
             stream = streams.engine if st.component == "engine" else streams.ledger
             with bar.task(f"{st.component}: {st.title}", len(stream.commands)) as upd:
-                results.append(st.run(stream, upd, workdir))
+                # A stage that raises is reported and fails the proof; the
+                # other stages still run.
+                try:
+                    results.append(st.run(stream, upd, workdir))
+                except Exception as e:
+                    results.append(
+                        StageResult(
+                            st.key, st.title, st.component, True, note=f"error: {type(e).__name__}: {e}"
+                        )
+                    )
         rec: list[dict[str, Any]] = []
         for comp, stream in (("engine", streams.engine), ("ledger", streams.ledger)):
             batch = next((r for r in results if r.key == f"{comp}_batch" and r.available), None)

@@ -445,11 +445,12 @@ class RingStage(Stage):
         end = clock()
         if not closed_cmds:
             cmd_ring.close()
-        # Drain what is left so the runner can finish.
-        while True:
+        # Drain what is left so the runner can finish (it closes the event
+        # ring when it has applied the last command).
+        drain_until = time.monotonic() + 60
+        while time.monotonic() < drain_until:
             try:
-                if not len(ev_ring.pop_many(MAX_BATCH, timeout=0.05)):
-                    continue
+                ev_ring.pop_many(MAX_BATCH, timeout=0.05)
             except Closed:
                 break
         # Latency of every command in its own slot; not-yet-acknowledged ones
