@@ -3,7 +3,8 @@
 # packages for the journal's build and the native tests, the package's wheel with its test and lint
 # dependencies from PyPI), then checks the wheel's contents, runs lint, the
 # include layering, type checks, the Python tests and every native
-# configuration (dev, ASan+UBSan, TSan, aarch64 under qemu).
+# configuration (dev, ASan+UBSan, TSan, aarch64 under qemu), and builds (does
+# not run) the C++ microbenchmarks.
 # .ci/run calls exactly this.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -62,6 +63,10 @@ py_rc=${PIPESTATUS[0]}
 echo "==> native tests"
 bash scripts/native_tests.sh 2>&1 | tee "$logs/native.log"
 native_rc=${PIPESTATUS[0]}
+
+echo "==> C++ microbenchmarks: built so they cannot rot, not run (scripts/cpp_bench.sh runs them)"
+bash scripts/cpp_bench.sh --build-only 2>&1 | tee "$logs/cpp_bench.log"
+bench_rc=${PIPESTATUS[0]}
 set -e
 
 # One closing line over both runners: pytest's counts plus every ctest case
@@ -75,7 +80,7 @@ native_passed=$(grep -Eo '^[0-9]+% tests passed, ([0-9]+) tests failed out of [0
 native_failed=$(grep -Eo 'tests passed, [0-9]+ tests failed' "$logs/native.log" | awk '{n += $3} END {print n + 0}')
 echo "tests: $((py_passed + native_passed)) passed, $((py_failed + native_failed)) failed"
 set -o pipefail
-if ((py_rc != 0 || native_rc != 0)); then
-  echo "test suite FAILED (pytest exit $py_rc, native exit $native_rc)" >&2
+if ((py_rc != 0 || native_rc != 0 || bench_rc != 0)); then
+  echo "test suite FAILED (pytest exit $py_rc, native exit $native_rc, microbenchmark build exit $bench_rc)" >&2
   exit 1
 fi

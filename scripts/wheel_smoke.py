@@ -6,9 +6,9 @@
 Run against a wheel installed in a fresh environment (scripts/aarch64_wheel.sh runs it under
 qemu-aarch64). It needs only shanraq_core and numpy, and checks results, not timings: a histogram's
 percentiles and its HdrHistogram round trip, records through each ring kind between two threads and
-through shared memory, a trade in the matching engine, a two-phase ledger payment, and the Runner
-giving the same events as direct processing. Prints one line per check; exit status 1 on the first
-failure.
+through shared memory, a trade in the matching engine, a two-phase ledger payment, the Runner
+giving the same events as direct processing, and the main job's quick run proving itself. Prints one
+line per check; exit status 1 on the first failure.
 """
 
 from __future__ import annotations
@@ -151,6 +151,27 @@ def check_runner() -> str:
     return f"{n:,} commands through Runner: {len(want):,} events equal to direct processing"
 
 
+def check_bench() -> str:
+    """The main job in-process, on the stages that need no second
+    interpreter (under qemu-user an emulated program cannot start another):
+    it must finish and prove its run."""
+    import contextlib
+    import io
+    import json
+
+    from shanraq_core.harness import cli
+
+    out = io.StringIO()
+    stages = "engine_batch,engine_per_call,ledger_batch,ledger_per_call"
+    with contextlib.redirect_stdout(out):
+        rc = cli.main(["--quick", "--json", "--no-progress", "--stages", stages])
+    doc = json.loads(out.getvalue())
+    expect(rc == 0 and doc["ok"], doc["proof"])
+    done = sum(s["completed"] for s in doc["stages"])
+    checks = len(doc["proof"]["checks"])
+    return f"bench --quick: {done:,} commands over 4 stages, {checks} correctness checks ok"
+
+
 def main() -> int:
     print(
         f"shanraq_core {sc.__version__} on {platform.machine()}, Python {platform.python_version()}, "
@@ -162,6 +183,7 @@ def main() -> int:
         ("book", check_book),
         ("ledger", check_ledger),
         ("runner", check_runner),
+        ("bench", check_bench),
     ]
     for name, check in checks:
         try:

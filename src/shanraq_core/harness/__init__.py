@@ -1,0 +1,1 @@
+"""The benchmark harness behind ``python -m shanraq_core bench`` (docs/mainjob.md)."""
