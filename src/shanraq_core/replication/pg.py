@@ -197,6 +197,7 @@ END $$;
 CREATE FUNCTION shanraq_append(p_stream text, p_epoch bigint) RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
     s shanraq_stream%ROWTYPE;
+    bad bigint;
 BEGIN
     SELECT * INTO s FROM shanraq_stream WHERE stream = p_stream FOR UPDATE;
     IF NOT FOUND THEN
@@ -207,6 +208,15 @@ BEGIN
             MESSAGE = format('stream %s: epoch %s is stale (the stream''s epoch is %s)',
                              p_stream, p_epoch, s.epoch);
     END IF;
+    -- A retried batch (its commit's answer was lost): records already stored
+    -- must be the very same (same chain); they are skipped, the rest appended.
+    EXECUTE 'SELECT min(i.seq) FROM pg_temp.shanraq_incoming i JOIN shanraq_journal j
+             ON j.stream = $1 AND j.seq = i.seq WHERE j.chain <> i.chain' INTO bad USING p_stream;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'SQ005', DETAIL = bad::text,
+            MESSAGE = format('stream %s: record %s differs from the one stored (diverged history)', p_stream, bad);
+    END IF;
+    EXECUTE 'DELETE FROM pg_temp.shanraq_incoming WHERE seq <= $1' USING s.head_seq;
     EXECUTE 'INSERT INTO shanraq_journal (stream, seq, epoch, time_ns, crc, chain, record)
              SELECT $1, seq, $2, time_ns, crc, chain, record FROM pg_temp.shanraq_incoming ORDER BY seq'
         USING p_stream, p_epoch;
@@ -278,7 +288,8 @@ def _check_columns(conn: psycopg.Connection[Any]) -> bool:
         found[table] = rows
     if not any(found.values()):
         return False
-    for table, want in _EXPECTED_COLUMNS.items():
+    # A table that exists under another layout is the news; a missing one second.
+    for table, want in sorted(_EXPECTED_COLUMNS.items(), key=lambda kv: not found[kv[0]]):
         rows = found[table]
         got = [(r[0], r[1]) for r in rows]
         comment = rows[0][2] if rows else None

@@ -10,6 +10,7 @@ else it runs as that user. Binaries: ``SHANRAQ_PG_BINDIR`` or the newest
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import glob
 import os
 import pwd
@@ -26,6 +27,14 @@ from typing import Any
 __all__ = ["LocalEtcd", "LocalPostgres", "TcpProxy", "free_port"]
 
 PG_USER = "shanraq-test"
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL it when the process that started it
+    dies, so a crashed test run leaves no server behind (Linux prctl
+    PR_SET_PDEATHSIG; runs after Popen's setuid, which would clear it)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL, 0, 0, 0)
 
 
 def free_port() -> int:
@@ -169,7 +178,12 @@ class LocalPostgres:
         logf = open(self.log, "ab")  # noqa: SIM115 - handed to the child
         try:
             self._proc = subprocess.Popen(
-                args, stdout=logf, stderr=subprocess.STDOUT, cwd=self.root, **self._as
+                args,
+                stdout=logf,
+                stderr=subprocess.STDOUT,
+                cwd=self.root,
+                preexec_fn=_die_with_parent,
+                **self._as,
             )
         finally:
             logf.close()
@@ -261,7 +275,9 @@ class LocalEtcd:
         ]
         logf = open(self.log, "ab")  # noqa: SIM115 - handed to the child
         try:
-            self._proc = subprocess.Popen(args, stdout=logf, stderr=subprocess.STDOUT, cwd=self.root)
+            self._proc = subprocess.Popen(
+                args, stdout=logf, stderr=subprocess.STDOUT, cwd=self.root, preexec_fn=_die_with_parent
+            )
         finally:
             logf.close()
         _wait_port(self.port, 60, self._proc, "etcd", self.log)
