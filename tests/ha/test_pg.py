@@ -19,9 +19,9 @@ from shanraq_core.replication import (
     ServerUnreachableError,
     Shipper,
     StaleEpochError,
+    pg,
     replay,
 )
-from shanraq_core.replication import pg
 from shanraq_core.replication.records import ZERO_CHAIN, Batch
 from shanraq_core.replication.testing import LocalPostgres, free_port
 

@@ -198,6 +198,9 @@ def _run(args: argparse.Namespace) -> int:
             break
         time.sleep(tick if args.load else 0.02)
     node.stop()
+    report(
+        f"stopped {node.final_state_hash if node.final_state_hash is not None else '-'} {node.claimed_head}"
+    )
     if args.json:
         print(node.health().to_json(), flush=True)
     return 0

@@ -160,6 +160,8 @@ class Node:
         self._acked_cond = threading.Condition()
         self._holdoff_until = 0.0
         self._absent_since: float | None = None
+        self.claimed_head = 0  #: the stream's head when this node last claimed it
+        self.final_state_hash: int | None = None  #: the primary's machine when it stopped
         self.promotions = 0
         self.promoted_at: float = 0.0
 
@@ -391,6 +393,7 @@ class Node:
         if not self.election.is_leader():
             self._set_role("standby")
             return False
+        self.claimed_head = head_seq
         self._start_pipeline(sb.machine, head_seq, head_chain)
         self.promotions += 1
         self.promoted_at = time.monotonic()
@@ -462,7 +465,10 @@ class Node:
         self._set_role("fenced")
         with self._acked_cond:
             self._acked_cond.notify_all()
+        machine = self._runner.machine
         self._stop_pipeline()
+        if self._stop.is_set():
+            self.final_state_hash = int(machine.state_hash())
         self.election.resign()
         # Give the other nodes one TTL to take over before campaigning again.
         self._holdoff_until = time.monotonic() + self.config.ttl

@@ -214,7 +214,8 @@ BEGIN
              ON j.stream = $1 AND j.seq = i.seq WHERE j.chain <> i.chain' INTO bad USING p_stream;
     IF bad IS NOT NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'SQ005', DETAIL = bad::text,
-            MESSAGE = format('stream %s: record %s differs from the one stored (diverged history)', p_stream, bad);
+            MESSAGE = format('stream %s: record %s differs from the one stored (diverged history)',
+                             p_stream, bad);
     END IF;
     EXECUTE 'DELETE FROM pg_temp.shanraq_incoming WHERE seq <= $1' USING s.head_seq;
     EXECUTE 'INSERT INTO shanraq_journal (stream, seq, epoch, time_ns, crc, chain, record)
