@@ -11,8 +11,7 @@ import psycopg
 import pytest
 
 from shanraq_core.book import MatchingEngine
-from shanraq_core.replication import FencedError, Node, NodeConfig, NotLeaderError, Standby, replay
-from shanraq_core.replication import pg
+from shanraq_core.replication import FencedError, Node, NodeConfig, NotLeaderError, Standby, pg, replay
 from shanraq_core.replication.cli import main as cluster
 from shanraq_core.replication.load import BookLoad
 from shanraq_core.replication.testing import LocalEtcd, TcpProxy

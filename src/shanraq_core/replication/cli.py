@@ -147,14 +147,17 @@ def _run(args: argparse.Namespace) -> int:
     lock = threading.Lock()
 
     def report(line: str) -> None:
+        # Each line carries CLOCK_MONOTONIC (shared by every process on the
+        # machine), so a watcher can time failovers without its own latency.
         if report_fd is not None:
             with lock:
-                os.write(report_fd, (line + "\n").encode())
+                os.write(report_fd, f"{time.monotonic():.6f} {line}\n".encode())
 
     node: Node | None = None
 
     def on_role(role: str) -> None:
-        report(f"role {role} {node.election.epoch if node is not None and node.election is not None else 0}")
+        epoch = node.election.epoch if node is not None and node.election is not None else 0
+        report(f"role {role} {epoch} {node.claimed_head if node is not None else 0}")
 
     config = NodeConfig(
         stream=args.stream,

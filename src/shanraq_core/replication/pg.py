@@ -422,9 +422,14 @@ def encode_copy(batch: Batch) -> bytes:
     return _HEADER + rows.tobytes() + _TRAILER
 
 
-def prepare_session(conn: psycopg.Connection[Any]) -> None:
-    """The session's staging table for shanraq_append (rows vanish at commit)."""
+def prepare_session(conn: psycopg.Connection[Any], *, idle_timeout_ms: int = 1000) -> None:
+    """The session's staging table for shanraq_append (rows vanish at commit),
+    and the server's guard against a paused shipper: a transaction left idle
+    for ``idle_timeout_ms`` (the process stopped between its append and its
+    commit, holding the stream's row lock) is aborted by the server, so a new
+    leader's claim never waits on a frozen old one for longer than that."""
     with conn.transaction():
+        conn.execute(f"SET idle_in_transaction_session_timeout = {int(idle_timeout_ms)}")
         conn.execute(
             "CREATE TEMP TABLE IF NOT EXISTS shanraq_incoming "
             "(seq bigint, time_ns bigint, crc bigint, chain bytea, record bytea) ON COMMIT DELETE ROWS"

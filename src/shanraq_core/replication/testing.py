@@ -24,7 +24,7 @@ import threading
 import time
 from typing import Any
 
-__all__ = ["LocalEtcd", "LocalPostgres", "TcpProxy", "free_port"]
+__all__ = ["LocalEtcd", "LocalPostgres", "NodeProcess", "TcpProxy", "free_port"]
 
 PG_USER = "shanraq-test"
 
@@ -382,3 +382,99 @@ class TcpProxy:
             for s in (a, b):
                 with contextlib.suppress(OSError):
                     s.close()
+
+
+class NodeProcess:
+    """``python -m shanraq_core cluster run`` as a child process, feeding
+    itself ``load`` commands/s when primary, with its report lines parsed:
+    ``roles`` [(t, role, epoch, claimed_head)], ``acks`` [(t, seq, epoch)],
+    ``stopped`` (final state hash or None, claimed head). Times are
+    CLOCK_MONOTONIC seconds, comparable with ``time.monotonic()`` here."""
+
+    def __init__(
+        self,
+        *,
+        stream: str,
+        dsn: str,
+        etcd: str,
+        node_id: str,
+        mode: str = "sync",
+        ttl: int = 2,
+        load: float = 2000.0,
+        log_dir: str | None = None,
+        extra: list[str] | None = None,
+    ) -> None:
+        import sys
+
+        self.node_id = node_id
+        self.roles: list[tuple[float, str, int, int]] = []
+        self.acks: list[tuple[float, int, int]] = []
+        self.stopped: tuple[int | None, int] | None = None
+        self.killed_at: float | None = None
+        r, w = os.pipe()
+        args = [
+            sys.executable, "-m", "shanraq_core", "cluster", "run",
+            "--stream", stream, "--dsn", dsn, "--etcd", etcd, "--node-id", node_id,
+            "--mode", mode, "--ttl", str(ttl), "--load", str(load), "--report-fd", str(w),
+            *(extra or []),
+        ]  # fmt: skip
+        self.log = os.path.join(
+            log_dir or tempfile.gettempdir(), f"node-{node_id}-{os.getpid()}-{time.monotonic_ns()}.log"
+        )
+        with open(self.log, "ab") as logf:
+            self.proc = subprocess.Popen(
+                args, stdout=logf, stderr=subprocess.STDOUT, pass_fds=(w,), preexec_fn=_die_with_parent
+            )
+        os.close(w)
+        self._reader = threading.Thread(target=self._read, args=(r,), daemon=True)
+        self._reader.start()
+
+    def _read(self, fd: int) -> None:
+        with os.fdopen(fd, "rb") as f:
+            for raw in f:
+                parts = raw.decode().split()
+                t = float(parts[0])
+                if parts[1] == "ack":
+                    self.acks.append((t, int(parts[2]), int(parts[3])))
+                elif parts[1] == "role":
+                    self.roles.append((t, parts[2], int(parts[3]), int(parts[4])))
+                elif parts[1] == "stopped":
+                    self.stopped = (None if parts[2] == "-" else int(parts[2]), int(parts[3]))
+
+    @property
+    def role(self) -> str:
+        return self.roles[-1][1] if self.roles else "starting"
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def primary_since(self) -> tuple[float, int, int] | None:
+        """(time, epoch, claimed head) of the latest promotion, if primary now."""
+        if self.role != "primary":
+            return None
+        t, _r, epoch, head = self.roles[-1]
+        return t, epoch, head
+
+    def kill(self, sig: int = signal.SIGKILL) -> float:
+        t = time.monotonic()
+        self.proc.send_signal(sig)
+        if sig == signal.SIGKILL:
+            self.killed_at = t
+            self.proc.wait()
+            self._reader.join()
+        return t
+
+    def stop(self, timeout: float = 60) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._reader.join()
+
+    def log_tail(self) -> str:
+        return _tail(self.log)
