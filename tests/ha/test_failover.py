@@ -15,7 +15,7 @@ from shanraq_core.replication import replay
 from shanraq_core.replication.node import make_machine
 from shanraq_core.replication.testing import LocalEtcd, NodeProcess
 
-from .helpers import PATIENCE, wait_for
+from .helpers import wait_for
 
 KILLS = 5
 
