@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shanraq_core.replication import ContinuityError
-from shanraq_core.replication.records import ZERO_CHAIN, seal, verify
+from shanraq_core.replication.records import ZERO_CHAIN, TailSource, seal, verify
 
 from .helpers import book_records
 
@@ -60,3 +60,42 @@ def test_wrong_previous_chain_is_refused_at_the_first_record() -> None:
     with pytest.raises(ContinuityError) as e:
         verify(batch, ZERO_CHAIN)
     assert e.value.seq == 5
+
+
+class _Reader:
+    """A journal tailing reader's contract: what is there, in order, never blocking."""
+
+    def __init__(self, records: np.ndarray, chunks: list[int]) -> None:
+        self.records = records
+        self.chunks = chunks  # how many more records become durable at each read
+        self.durable = 0
+        self.pos = 0
+
+    def read(self, max_records: int = 65536) -> np.ndarray:
+        self.durable += self.chunks.pop(0) if self.chunks else 0
+        n = min(self.durable - self.pos, max_records)
+        out = self.records[self.pos : self.pos + n]
+        self.pos += n
+        return out
+
+
+def test_tail_source_chains_across_reads_like_one_batch() -> None:
+    recs = book_records(11, 30)
+    prev = bytes([3]) * 32
+    src = TailSource(_Reader(recs, [0, 7, 0, 0, 23]), next_seq=11, prev_chain=prev, max_batch=10)
+    got = []
+    for _ in range(100):
+        b = src.next_batch(0.001)
+        if b is not None:
+            got.append(b)
+    assert [(b.first_seq, b.count) for b in got] == [(11, 7), (18, 10), (28, 10), (38, 3)]
+    whole = seal(recs, prev)
+    assert np.array_equal(np.concatenate([b.chains for b in got]), whole.chains)
+    assert src.next_batch(0) is None
+
+
+def test_tail_source_refuses_records_that_do_not_continue() -> None:
+    src = TailSource(_Reader(book_records(12, 3), [3]), next_seq=11, prev_chain=ZERO_CHAIN)
+    with pytest.raises(ContinuityError) as e:
+        src.next_batch(0.01)
+    assert e.value.seq == 11

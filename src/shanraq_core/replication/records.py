@@ -19,6 +19,7 @@ reader plugs in the same way (see `RecordsSource`).
 from __future__ import annotations
 
 import hashlib
+import time
 import zlib
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -28,7 +29,16 @@ import numpy.typing as npt
 
 from shanraq_core.replication.errors import ContinuityError
 
-__all__ = ["ZERO_CHAIN", "Batch", "BatchSource", "RecordsSource", "StampedRingSource", "seal"]
+__all__ = [
+    "ZERO_CHAIN",
+    "Batch",
+    "BatchSource",
+    "RecordsSource",
+    "StampedRingSource",
+    "TailSource",
+    "seal",
+    "verify",
+]
 
 ZERO_CHAIN = bytes(32)
 
@@ -133,10 +143,11 @@ class BatchSource(Protocol):
 
 
 class RecordsSource(Protocol):
-    """What a journal tailing reader gives: stamped command records in order
-    (a numpy array of the machine's COMMAND_DTYPE; empty when none yet)."""
+    """What the journal's tailing reader (``shanraq_core.journal.TailReader``)
+    gives: the next durable stamped commands in order, each once (an array of
+    the machine's COMMAND_DTYPE; empty when none are there yet; never blocks)."""
 
-    def read(self, max_n: int, timeout: float) -> npt.NDArray[Any]: ...
+    def read(self, max_records: int = 65536) -> npt.NDArray[Any]: ...
 
 
 class _ChainedSource:
@@ -174,7 +185,12 @@ class StampedRingSource(_ChainedSource):
 
 
 class TailSource(_ChainedSource):
-    """Batches from a journal tailing reader (any `RecordsSource`)."""
+    """Batches from a journal tailing reader (any `RecordsSource`), e.g.
+    ``TailSource(TailReader(dir, machine, from_seq=head + 1, live=journal),
+    next_seq=head + 1, prev_chain=head_chain)``: the primary then ships what
+    its journal made durable, and a restarted primary resumes from the
+    database's head. ``poll``: seconds between reads while the journal has
+    nothing new."""
 
     def __init__(
         self,
@@ -184,13 +200,19 @@ class TailSource(_ChainedSource):
         prev_chain: bytes,
         stream: str = "",
         max_batch: int = 4096,
+        poll: float = 0.0005,
     ):
         super().__init__(prev_chain, next_seq, stream)
         self.reader = reader
         self.max_batch = max_batch
+        self.poll = poll
 
     def next_batch(self, timeout: float) -> Batch | None:
-        records = self.reader.read(self.max_batch, timeout)
-        if len(records) == 0:
-            return None
-        return self._seal(records)
+        deadline = time.monotonic() + timeout
+        while True:
+            records = self.reader.read(self.max_batch)
+            if len(records):
+                return self._seal(records)
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(self.poll)
