@@ -293,6 +293,16 @@ class Node:
             self._error = f"{type(e).__name__}: {e}"
             raise
         finally:
+            # Whatever path ended the node (a stop during promotion included):
+            # no sequencer left running, no lease left renewing.
+            if self._runner is not None:
+                machine = self._runner.machine
+                self._stop_pipeline()
+                self.final_state_hash = int(machine.state_hash())
+            if self.election is not None:
+                self.election.resign()
+            if self.standby is not None:
+                self.standby.close()
             self._set_role("stopped")
 
     def _new_standby(self) -> Standby:
@@ -394,6 +404,9 @@ class Node:
             self._set_role("standby")
             return False
         self.claimed_head = head_seq
+        # A primary does not listen: an unread LISTEN would fill the server's
+        # notification queue with every batch this node ships.
+        sb.close()
         self._start_pipeline(sb.machine, head_seq, head_chain)
         self.promotions += 1
         self.promoted_at = time.monotonic()

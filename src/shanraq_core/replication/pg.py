@@ -210,14 +210,20 @@ BEGIN
     END IF;
     -- A retried batch (its commit's answer was lost): records already stored
     -- must be the very same (same chain); they are skipped, the rest appended.
-    EXECUTE 'SELECT min(i.seq) FROM pg_temp.shanraq_incoming i JOIN shanraq_journal j
-             ON j.stream = $1 AND j.seq = i.seq WHERE j.chain <> i.chain' INTO bad USING p_stream;
-    IF bad IS NOT NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'SQ005', DETAIL = bad::text,
-            MESSAGE = format('stream %s: record %s differs from the one stored (diverged history)',
-                             p_stream, bad);
+    -- Only then is the journal probed, by its key (the common path never joins).
+    EXECUTE 'SELECT min(seq) FROM pg_temp.shanraq_incoming' INTO bad;
+    IF bad <= s.head_seq THEN
+        EXECUTE 'SELECT min(i.seq) FROM pg_temp.shanraq_incoming i
+                 WHERE i.seq <= $2 AND i.chain IS DISTINCT FROM
+                       (SELECT j.chain FROM shanraq_journal j WHERE j.stream = $1 AND j.seq = i.seq)'
+            INTO bad USING p_stream, s.head_seq;
+        IF bad IS NOT NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'SQ005', DETAIL = bad::text,
+                MESSAGE = format('stream %s: record %s differs from the one stored (diverged history)',
+                                 p_stream, bad);
+        END IF;
+        EXECUTE 'DELETE FROM pg_temp.shanraq_incoming WHERE seq <= $1' USING s.head_seq;
     END IF;
-    EXECUTE 'DELETE FROM pg_temp.shanraq_incoming WHERE seq <= $1' USING s.head_seq;
     EXECUTE 'INSERT INTO shanraq_journal (stream, seq, epoch, time_ns, crc, chain, record)
              SELECT $1, seq, $2, time_ns, crc, chain, record FROM pg_temp.shanraq_incoming ORDER BY seq'
         USING p_stream, p_epoch;

@@ -171,7 +171,7 @@ class StampedRingSource(_ChainedSource):
     """
 
     def __init__(
-        self, ring: Any, *, next_seq: int, prev_chain: bytes, stream: str = "", max_batch: int = 4096
+        self, ring: Any, *, next_seq: int, prev_chain: bytes, stream: str = "", max_batch: int = 65536
     ):
         super().__init__(prev_chain, next_seq, stream)
         self.ring = ring

@@ -12,7 +12,6 @@ machine itself refuses a stamped seq out of place.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -34,7 +33,9 @@ class Lag:
     applied_seq: int
     head_seq: int  #: the newest record known in the database
     commands: int  #: head_seq - applied_seq
-    ms: float  #: time_ns of the head record minus that of the last applied one, in ms (0 when caught up)
+    #: time_ns of the head record minus that of the last applied one, in ms
+    #: (0 when caught up, and before the first record is applied)
+    ms: float
 
 
 class Standby:
@@ -177,7 +178,10 @@ class Standby:
 
     def lag(self) -> Lag:
         applied, head = self._applied, max(self._head_seq, self._applied)
-        ms = 0.0 if head == applied else max(0.0, (self._head_time_ns - self._applied_time_ns) / 1e6)
+        # Measured between records' own times; before its first record a
+        # standby has no time of its own to compare, and reports commands only.
+        behind = head != applied and self._applied_time_ns > 0
+        ms = max(0.0, (self._head_time_ns - self._applied_time_ns) / 1e6) if behind else 0.0
         return Lag(applied, head, head - applied, ms)
 
     def state_hash(self) -> int:
@@ -196,7 +200,3 @@ def replay(
         return sb.applied_seq, sb.chain
     finally:
         sb.close()
-
-
-def _monotonic_ms() -> float:
-    return time.monotonic() * 1000.0
