@@ -345,14 +345,21 @@ class TcpProxy:
 
     def close(self) -> None:
         self._closed.set()
-        self.block()
+        # shutdown wakes the accept() in progress (close alone does not).
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        self._thread.join()
         self._sock.close()
+        self.block()
 
     def _accept(self) -> None:
         while not self._closed.is_set():
             try:
                 client, _ = self._sock.accept()
             except OSError:
+                return
+            if self._closed.is_set():
+                client.close()
                 return
             with self._lock:
                 self._conns.append(client)
