@@ -54,6 +54,17 @@ echo "==> ruff, the include layering, clang-format, mypy --strict"
 PYTHON="$PYTHON" bash scripts/check_format.sh
 "$PYTHON" -m mypy
 
+echo "==> Debian servers for the replication tests (PostgreSQL, etcd)"
+# tests/ha starts its own throw-away servers on loopback; it needs the binaries.
+ha_missing=()
+for pkg in postgresql etcd-server; do dpkg -s "$pkg" >/dev/null 2>&1 || ha_missing+=("$pkg"); done
+if ((${#ha_missing[@]})); then
+  sudo=()
+  if ((EUID != 0)); then sudo=(sudo); fi
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${ha_missing[@]}"
+fi
+
 echo "==> Python tests"
 # src/ is not on sys.path, so this tests the installed package.
 set +e

@@ -3,18 +3,21 @@
 ``python -m shanraq_core bench [...]`` runs the benchmark harness
 (harness/cli.py, docs/mainjob.md); ``python -m shanraq_core journal ...`` the
 journal's command line (cli_journal.py, docs/durability.md);
-``python -m shanraq_core demo`` the older latency-histogram demo (demo.py).
+``python -m shanraq_core cluster ...`` the high-availability operator commands
+(replication/cli.py, docs/operations.md); ``python -m shanraq_core demo`` the
+older latency-histogram demo (demo.py).
 """
 
 from __future__ import annotations
 
 import sys
 
-USAGE = """usage: python -m shanraq_core {bench,journal,demo} [options]
+USAGE = """usage: python -m shanraq_core {bench,journal,cluster,demo} [options]
 
   bench    simulate a market and measure latency and throughput at every stage
            against the platform's targets, then prove the run (--help for options)
   journal  inspect, verify, recover, replay, back up, restore or tail a journal
+  cluster  status, promote, demote or verify a high-availability cluster
   demo     the latency-histogram demo
 """
 
@@ -32,6 +35,10 @@ def main(argv: list[str]) -> int:
         from shanraq_core.cli_journal import main as journal_main
 
         return journal_main(rest)
+    if command == "cluster":
+        from shanraq_core.replication.cli import main as cluster_main
+
+        return cluster_main(rest)
     if command == "demo" and not rest:
         from shanraq_core.demo import main as demo_main
 

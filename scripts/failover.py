@@ -1,0 +1,260 @@
+"""Failover measurements with real servers on loopback (not a test).
+
+    python scripts/failover.py rto  [--kills 20] [--ttl 2] [--mode sync] [--load 2000]
+    python scripts/failover.py ack  [--rates 10000,50000,100000] [--seconds 5]
+
+``rto``: two node processes feeding themselves load; the primary is
+SIGKILLed at a random moment, again and again (the dead one is restarted as a
+standby). Per kill: RTO = from the SIGKILL to the new primary's first
+acknowledgement of a command it sequenced itself; lost = commands the dead
+primary acknowledged that are not in PostgreSQL (the RPO). At the end the
+journal is replayed and compared with the last primary's state hash.
+
+``ack``: one primary in this process with PostgreSQL (fsync on) on the same
+machine, open-loop load at each offered rate in 1 ms batches: the latency
+from submit to sync acknowledgement per batch, and a standby's replay lag
+(in this process too) sampled every 10 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import signal
+import statistics
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import psycopg
+
+from shanraq_core.replication import Node, NodeConfig, replay
+from shanraq_core.replication.load import BookLoad
+from shanraq_core.replication.node import make_machine
+from shanraq_core.replication.testing import LocalEtcd, LocalPostgres, NodeProcess
+
+
+def _wait(cond: Any, what: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        time.sleep(0.005)
+
+
+def _new_ack(p: NodeProcess) -> float | None:
+    since = p.primary_since()
+    if since is None:
+        return None
+    for t, seq, _e in p.acks:
+        if seq > since[2] and t >= since[0]:
+            return t
+    return None
+
+
+def rto(args: argparse.Namespace) -> dict[str, Any]:
+    pgs = LocalPostgres(fsync=True)
+    etcd = LocalEtcd()
+    try:
+        dsn = pgs.create_database("failover")
+        rng = random.Random(args.seed)
+        n = 0
+
+        def spawn() -> NodeProcess:
+            nonlocal n
+            n += 1
+            return NodeProcess(
+                stream="s",
+                dsn=dsn,
+                etcd=etcd.endpoint,
+                node_id=f"n{n}",
+                mode=args.mode,
+                ttl=args.ttl,
+                load=args.load,
+            )
+
+        procs = [spawn(), spawn()]
+        everyone = list(procs)
+        kills: list[dict[str, Any]] = []
+        for k in range(args.kills):
+            _wait(lambda: sum(p.role == "primary" for p in procs) == 1, "one primary")
+            primary = next(p for p in procs if p.role == "primary")
+            _wait(lambda p=primary: _new_ack(p) is not None, "acks")
+            target = primary.acks[-1][1] + rng.randrange(1, 4 * int(args.load) + 2)
+            _wait(lambda p=primary, t=target: p.acks[-1][1] >= t, "more acks")
+            t_kill = primary.kill(signal.SIGKILL)
+            last_ack = max(seq for _t, seq, _e in primary.acks)
+            procs.remove(primary)
+            standby = procs[0]
+            _wait(lambda s=standby: _new_ack(s) is not None, "the new primary to acknowledge")
+            since = standby.primary_since()
+            assert since is not None
+            t_ack = _new_ack(standby)
+            assert t_ack is not None
+            with psycopg.connect(dsn) as c:
+                head_at_claim = since[2]
+                stored = c.execute(
+                    "SELECT count(*) FROM shanraq_journal WHERE stream='s' AND seq <= %s", (last_ack,)
+                )
+                row = stored.fetchone()
+            lost = last_ack - (row[0] if row else 0)
+            kills.append(
+                {
+                    "kill": k,
+                    "rto_s": round(t_ack - t_kill, 3),
+                    "promoted_after_s": round(since[0] - t_kill, 3),
+                    "last_acked": last_ack,
+                    "claimed_head": head_at_claim,
+                    "acked_lost": lost,
+                }
+            )
+            print(json.dumps(kills[-1]), flush=True)
+            revived = spawn()
+            procs.append(revived)
+            everyone.append(revived)
+            _wait(lambda r=revived: r.role == "standby", "rejoin")
+        final = next(p for p in procs if p.role == "primary")
+        for p in procs:
+            p.stop()
+        machine = make_machine("book")
+        seq, _ = replay(dsn, "s", machine, machine_name="book")
+        rtos = [k["rto_s"] for k in kills]
+        return {
+            "kills": len(kills),
+            "mode": args.mode,
+            "ttl_s": args.ttl,
+            "load_per_s": args.load,
+            "rto_median_s": statistics.median(rtos),
+            "rto_worst_s": max(rtos),
+            "rto_best_s": min(rtos),
+            "promotion_median_s": statistics.median(k["promoted_after_s"] for k in kills),
+            "acked_lost_total": sum(k["acked_lost"] for k in kills),
+            "acked_lost_worst": max(k["acked_lost"] for k in kills),
+            "journal_records": seq,
+            "final_hash_equals_replay": final.stopped is not None
+            and final.stopped[0] == machine.state_hash(),
+        }
+    finally:
+        pgs.close()
+        etcd.close()
+
+
+def _ack_at(rate: int, dsn: str, endpoint: str, seconds: float) -> dict[str, Any]:
+    a = Node(NodeConfig(stream="s", dsn=dsn, etcd=endpoint, node_id="a", ring_capacity=1 << 20))
+    a.start()
+    _wait(lambda a=a: a.role == "primary", "primary")
+    b = Node(NodeConfig(stream="s", dsn=dsn, etcd=endpoint, node_id="b"))
+    b.start()
+    _wait(lambda b=b: b.role == "standby", "standby")
+    assert a.election is not None
+    load = BookLoad(a.election.epoch)
+    a.submit(load.setup())
+    pending: list[tuple[int, int]] = []
+    lat_ns: list[int] = []
+    lags: list[tuple[int, float]] = []
+    done = threading.Event()
+    lock = threading.Lock()
+
+    def waiter(a: Node = a) -> None:
+        while not done.is_set() or pending:
+            with lock:
+                head = list(pending)
+            acked = a.acked_seq
+            now = time.monotonic_ns()
+            k = 0
+            for seq, t in head:
+                if seq > acked:
+                    break
+                lat_ns.append(now - t)
+                k += 1
+            if k:
+                with lock:
+                    del pending[:k]
+            time.sleep(0.0002)
+
+    def sampler(b: Node = b) -> None:
+        while not done.is_set():
+            h = b.health()
+            lags.append((h.lag_commands, h.lag_ms))
+            time.sleep(0.01)
+
+    threads = [threading.Thread(target=waiter), threading.Thread(target=sampler)]
+    for t in threads:
+        t.start()
+    per_ms = rate / 1000.0
+    start = time.monotonic()
+    sent = 0
+    while (now := time.monotonic()) - start < seconds:
+        due = int((now - start) * 1000 * per_ms) - sent
+        if due > 0:
+            t0 = time.monotonic_ns()
+            _f, last = a.submit(load.orders(due))
+            with lock:
+                pending.append((last, t0))
+            sent += due
+        time.sleep(0.0005)
+    elapsed = time.monotonic() - start
+    _wait(lambda: not pending, "acks", 120)
+    done.set()
+    for t in threads:
+        t.join()
+    assert a.shipper is not None
+    lat = np.array(lat_ns) / 1e6
+    lag_c = np.array([x[0] for x in lags])
+    lag_ms = np.array([x[1] for x in lags])
+    result = {
+        "offered_per_s": rate,
+        "achieved_per_s": round(sent / elapsed),
+        "ack_ms_p50": round(float(np.percentile(lat, 50)), 2),
+        "ack_ms_p90": round(float(np.percentile(lat, 90)), 2),
+        "ack_ms_p99": round(float(np.percentile(lat, 99)), 2),
+        "ack_ms_max": round(float(lat.max()), 2),
+        "pg_batches": a.shipper.batches,
+        "records_per_pg_commit": round(sent / max(1, a.shipper.batches), 1),
+        "standby_lag_commands_p50": float(np.percentile(lag_c, 50)),
+        "standby_lag_commands_max": int(lag_c.max()),
+        "standby_lag_ms_p50": round(float(np.percentile(lag_ms, 50)), 2),
+        "standby_lag_ms_max": round(float(lag_ms.max()), 2),
+    }
+    a.stop()
+    b.stop()
+    return result
+
+
+def ack(args: argparse.Namespace) -> dict[str, Any]:
+    pgs = LocalPostgres(fsync=True)
+    etcd = LocalEtcd()
+    results: dict[str, Any] = {}
+    try:
+        for rate in [int(r) for r in args.rates.split(",")]:
+            dsn = pgs.create_database(f"ack{rate}")
+            results[str(rate)] = _ack_at(rate, dsn, etcd.endpoint, args.seconds)
+            print(json.dumps(results[str(rate)]), flush=True)
+        return results
+    finally:
+        pgs.close()
+        etcd.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    p = sub.add_parser("rto")
+    p.add_argument("--kills", type=int, default=20)
+    p.add_argument("--ttl", type=int, default=2)
+    p.add_argument("--mode", choices=["sync", "async"], default="sync")
+    p.add_argument("--load", type=float, default=2000.0)
+    p.add_argument("--seed", type=int, default=1)
+    p = sub.add_parser("ack")
+    p.add_argument("--rates", default="10000,50000,100000")
+    p.add_argument("--seconds", type=float, default=5.0)
+    args = parser.parse_args()
+    result = rto(args) if args.what == "rto" else ack(args)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
