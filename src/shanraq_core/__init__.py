@@ -3,8 +3,9 @@
 C++ hot paths behind a thin, typed Python API: latency histograms
 (`LatencyHistogram`, `Recorder`, Prometheus export), lock-free rings between
 threads and processes (`SpscRing`, `MpscRing`, `MpmcRing`), a multi-symbol matching engine
-(`MatchingEngine`) and a double-entry ledger (`Ledger`). The exchange (balance
-checks wired into matching) and the journal follow.
+(`MatchingEngine`), a double-entry ledger (`Ledger`) and the exchange that
+composes them (`Exchange`: balance holds wired into matching). The journal
+follows.
 """
 
 from shanraq_core._version import __version__
@@ -27,6 +28,16 @@ from shanraq_core.book import (
     Trade,
 )
 from shanraq_core.errors import CapacityError
+from shanraq_core.exchange import (
+    EXCHANGE_COMMAND_DTYPE,
+    EXCHANGE_EVENT_DTYPE,
+    Exchange,
+    ExchangeCommandKind,
+    ExchangeEventType,
+    ExchangeRejectReason,
+    ExchangeReport,
+    Violation,
+)
 from shanraq_core.hist import LatencyHistogram, Recorder
 from shanraq_core.ledger import (
     ACCOUNT_BALANCE_DTYPE,
@@ -54,6 +65,8 @@ __all__ = [
     "ACCOUNT_DTYPE",
     "BOOK_COMMAND_DTYPE",
     "BOOK_EVENT_DTYPE",
+    "EXCHANGE_COMMAND_DTYPE",
+    "EXCHANGE_EVENT_DTYPE",
     "LEDGER_COMMAND_DTYPE",
     "LEDGER_EVENT_DTYPE",
     "TRANSFER_DTYPE",
@@ -67,6 +80,11 @@ __all__ = [
     "CreateAccountResult",
     "CreateTransferResult",
     "EventType",
+    "Exchange",
+    "ExchangeCommandKind",
+    "ExchangeEventType",
+    "ExchangeRejectReason",
+    "ExchangeReport",
     "LatencyHistogram",
     "Ledger",
     "LedgerCommandKind",
@@ -89,6 +107,7 @@ __all__ = [
     "TimeInForce",
     "Trade",
     "TransferFlags",
+    "Violation",
     "__version__",
     "make_transfer_id",
 ]

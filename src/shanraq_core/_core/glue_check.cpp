@@ -12,6 +12,8 @@
 #include "shanraq/ledger/types.hpp"
 
 #include "shanraq/book/types.hpp"
+#include "shanraq/exchange/exchange.hpp"
+#include "shanraq/exchange/types.hpp"
 
 namespace shq_check {
 using shanraq::test_machines::Tally;
@@ -51,4 +53,19 @@ namespace book = shanraq::book;
     &shq::enum_members<book::RejectReason>, &shq::enum_members<book::CancelReason>,
     &shq::enum_members<book::OrderState>,
 };
+
+namespace exchange = shanraq::exchange;
+[[maybe_unused]] PyObject* (*const kExchangeLayouts[])() noexcept = {
+    &shq::record_layout<exchange::ExchangeCommand>,
+    &shq::record_layout<exchange::ExchangeEvent>,
+};
+[[maybe_unused]] PyObject* (*const kExchangeEnums[])() noexcept = {
+    &shq::enum_members<exchange::CommandKind>,
+    &shq::enum_members<exchange::EventType>,
+    &shq::enum_members<exchange::RejectReason>,
+    &shq::enum_members<exchange::Violation>,
+};
+[[maybe_unused]] shq::AnyRunner* (*const kExchangeRunner)(
+    exchange::Exchange&, shanraq::queue::SpscRing*, shanraq::queue::MpscRing*, shanraq::queue::SpscRing&,
+    const shanraq::runner::RunnerConfig&, shanraq::queue::SpscRing*) = &shq::new_runner<exchange::Exchange>;
 }  // namespace shq_check
