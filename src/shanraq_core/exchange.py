@@ -171,7 +171,8 @@ def _as_commands(commands: Any) -> npt.NDArray[np.void]:
         got = commands.dtype if isinstance(commands, np.ndarray) else type(commands).__name__
         raise TypeError(f"commands must be a numpy array of EXCHANGE_COMMAND_DTYPE records, not {got}")
     fields = commands.dtype.fields
-    assert fields is not None and want.fields is not None
+    assert fields is not None
+    assert want.fields is not None
     missing = sorted(set(_BASE_FIELDS) - set(fields))
     if missing:
         raise TypeError(f"commands' fields do not match EXCHANGE_COMMAND_DTYPE: missing {missing}")
