@@ -145,6 +145,9 @@ struct Exchange::Impl {
   std::uint64_t next_seq = 1;
   std::int64_t clock = 0;
   std::uint64_t faults = 0;  // ledger operations a settlement could not make (never, unless a bug)
+  // Not state: order()'s one-entry cache.
+  std::uint64_t hot_id = 0;
+  std::uint32_t hot_slot = 0;
   // Not state: the engine's events of the command being applied.
   std::vector<book::Event> scratch;
 
@@ -199,9 +202,15 @@ struct Exchange::Impl {
   std::uint32_t holding_index(std::uint32_t user, std::uint32_t asset) const noexcept {
     return holding_map.find(holding_key(user, asset), holdings.get());
   }
+  // The last order found: a command's events name its own order again and
+  // again (accepted, each trade as taker, its remainder).
   OrderRec* order(std::uint64_t id) noexcept {
+    if (id == hot_id && id != 0) return &orders[hot_slot];
     const std::uint32_t i = order_map.find(id, orders.get());
-    return i == kNone32 ? nullptr : &orders[i];
+    if (i == kNone32) return nullptr;
+    hot_id = id;
+    hot_slot = i;
+    return &orders[i];
   }
   const OrderRec* order(std::uint64_t id) const noexcept {
     const std::uint32_t i = order_map.find(id, orders.get());
@@ -259,10 +268,12 @@ struct Exchange::Impl {
       o.hold = target;
     }
   }
-  void finish_if_done(std::uint64_t id) noexcept {
-    const std::uint32_t i = order_map.find(id, orders.get());
-    if (i == kNone32 || orders[i].remaining != 0) return;
-    OrderRec& o = orders[i];
+  void finish_if_done(OrderRec* p) noexcept {
+    if (p == nullptr || p->remaining != 0) return;
+    OrderRec& o = *p;
+    const auto i = static_cast<std::uint32_t>(p - orders.get());
+    const std::uint64_t id = o.id;
+    if (hot_id == id) hot_id = 0;
     if (o.hold != 0) {
       if (!ledger.release_balance(o.account, o.escrow, o.hold)) ++faults;
       ++faults;  // a finished order with a hold left: cost() of 0 open is 0
@@ -278,16 +289,17 @@ struct Exchange::Impl {
     if (o.hold != 0 && !ledger.release_balance(o.account, o.escrow, o.hold)) ++faults;
     o.hold = 0;
     set_remaining(o, 0);
-    finish_if_done(o.id);
+    finish_if_done(&o);
   }
 
   // ---- settlement -------------------------------------------------------------------------------
-  void settle(const book::Event& be, Event& e) noexcept {
-    OrderRec* tk = order(be.order_id);
+  // Settles one trade; returns its taker and maker (null if unknown: a fault).
+  std::pair<OrderRec*, OrderRec*> settle(const book::Event& be, Event& e) noexcept {
     OrderRec* mk = order(be.other_order_id);
+    OrderRec* tk = order(be.order_id);
     if (tk == nullptr || mk == nullptr) {
       ++faults;
-      return;
+      return {nullptr, nullptr};
     }
     OrderRec& buyer = be.side == Side::kBuy ? *tk : *mk;
     OrderRec& seller = be.side == Side::kBuy ? *mk : *tk;
@@ -302,7 +314,7 @@ struct Exchange::Impl {
     const std::uint64_t fee_s = &buyer == tk ? maker_fee : taker_fee;
     if (seller.hold < base || buyer.hold < n || buyer.hold - n < fee_b) {
       ++faults;
-      return;
+      return {nullptr, nullptr};
     }
     bool ok = ledger.post_balance(seller.account, seller.escrow, buyer.recv, base);
     ok &= ledger.post_balance(buyer.account, buyer.escrow, seller.recv, n);
@@ -320,6 +332,7 @@ struct Exchange::Impl {
     e.other_fee = maker_fee;
     e.hold = tk->hold;
     e.other_hold = mk->hold;
+    return {tk, mk};
   }
 
   // Translates the engine's events of one command into ours, settling and
@@ -385,11 +398,12 @@ struct Exchange::Impl {
       e.other_remaining = be.other_remaining;
       OrderRec* o = nullptr;
       switch (type) {
-        case EventType::kTrade:
-          settle(be, e);
-          finish_if_done(be.other_order_id);
-          finish_if_done(be.order_id);
+        case EventType::kTrade: {
+          const auto [tk, mk] = settle(be, e);
+          finish_if_done(mk);
+          finish_if_done(tk);
           continue;
+        }
         case EventType::kRejected:
           o = order(be.order_id);
           if (o != nullptr && c.kind == CommandKind::kPlace) {
@@ -412,7 +426,7 @@ struct Exchange::Impl {
           reconcile(*o);
           e.hold = o->hold;
           e.order_type = o->type;
-          finish_if_done(be.order_id);
+          finish_if_done(o);
           continue;
         case EventType::kAccepted:
         case EventType::kTriggered:
@@ -462,7 +476,11 @@ struct Exchange::Impl {
       return reject(out, seq, t, c, static_cast<RejectReason>(book::RejectReason::kInvalidOrderType));
     if (c.qty <= 0) return reject(out, seq, t, c, static_cast<RejectReason>(book::RejectReason::kInvalidQty));
     if (c.price < 0) return reject(out, seq, t, c, static_cast<RejectReason>(book::RejectReason::kInvalidPrice));
-    if (order_map.find(c.order_id, orders.get()) != kNone32) {
+    // One probe proves the id new and finds the slot its entry will take
+    // (nothing else inserts or erases before it is filled below).
+    const std::uint64_t id_hash = hash_id(c.order_id);
+    std::size_t id_slot = 0;
+    if (order_map.find_or_slot(c.order_id, id_hash, orders.get(), &id_slot) != kNone32) {
       return reject(out, seq, t, c, static_cast<RejectReason>(book::RejectReason::kDuplicateOrderId));
     }
     const SymbolRec& s = symbols[si];
@@ -542,7 +560,7 @@ struct Exchange::Impl {
     o.side = c.side;
     o.type = c.order_type;
     o.pad = 0;
-    order_map.insert(c.order_id, slot);
+    order_map.insert_at(id_slot, id_hash, slot);
     ++order_count;
     ++u.open_orders;
     if (c.side == Side::kBuy) holdings[hb].incoming += base_amount;
@@ -551,6 +569,9 @@ struct Exchange::Impl {
 
   // The user's own open order named by c, or a reject.
   OrderRec* owned(const Command& c, std::uint64_t seq, std::int64_t t, std::vector<Event>& out) {
+    // The usual case in one probe: the user's own order (so the user exists).
+    OrderRec* mine = order(c.order_id);
+    if (mine != nullptr && users[mine->user].id == c.user) return mine;
     if (user_index(c.user) == kNone32) {
       reject(out, seq, t, c, RejectReason::kUnknownUser);
       return nullptr;
@@ -583,9 +604,9 @@ struct Exchange::Impl {
     b.qty = c.qty;
     b.stop_price = c.stop_price;
     b.flags = c.flags;
-    const book::OrderInfo info = engine.order(c.order_id);
     const std::int64_t price = c.price > 0 ? c.price : o->price;
-    const std::int64_t open = c.qty > 0 ? c.qty - info.filled : o->remaining;
+    // A new total quantity keeps what is filled (the engine knows how much).
+    const std::int64_t open = c.qty > 0 ? c.qty - engine.order(c.order_id).filled : o->remaining;
     // Values the engine will refuse are left to it (its reject releases nothing).
     if (c.price >= 0 && c.qty >= 0 && open > 0) {
       const SymbolRec& s = symbols[o->symbol];
