@@ -1129,7 +1129,10 @@ std::unique_ptr<Exchange> Exchange::restore_unique(const std::uint8_t* data, std
   m->next_seq = r.get<std::uint64_t>();
   m->clock = r.get<std::int64_t>();
   m->faults = r.get<std::uint64_t>();
-  if (m->next_seq == 0 || m->clock < 0) r.fail("bad sequence or clock");
+  if (m->next_seq == 0 || m->clock < 0 || m->clock > kMaxTime) r.fail("bad sequence or clock");
+  // A settlement fault is a bug's trace (check_invariants reports it); a
+  // state carrying one is not restored as if it were sound.
+  if (m->faults != 0) r.fail("the exchange recorded settlement faults");
   m->asset_count = static_cast<std::uint32_t>(r.get_count(c.max_assets, sizeof(AssetRec), "asset"));
   r.get_array(m->assets.get(), m->asset_count);
   m->symbol_count = static_cast<std::uint32_t>(r.get_count(c.max_symbols, sizeof(SymbolRec), "symbol"));
@@ -1221,6 +1224,15 @@ std::unique_ptr<Exchange> Exchange::restore_unique(const std::uint8_t* data, std
   r.get_array(book.data(), book.size());
   r.expect_end();
   m->engine = book::MatchingEngine::restore(book.data(), book.size());
+  // The parts must have the capacities the exchange was configured with:
+  // its capacity checks stand in for theirs.
+  const ledger::LedgerCapacity& lc = m->ledger.capacity();
+  const book::EngineConfig& ec = m->engine.config();
+  if (lc.accounts != c.max_accounts || lc.transfers != c.max_transfers || lc.idempotency_window_ns != 0 ||
+      lc.archive != 0 || ec.max_orders != c.max_orders || ec.max_symbols != c.max_symbols ||
+      ec.max_levels != c.max_levels || ec.id_history != c.id_history || ec.market_data) {
+    r.fail("the ledger's or the engine's configuration differs from the exchange's");
+  }
   // Every order is in the book as the exchange has it; the ledger's system
   // and user accounts are where the tables say.
   for (std::uint32_t i = 0; i < n_orders; ++i) {
