@@ -319,7 +319,7 @@ def test_bad_arguments() -> None:
         Runner(eng, cmd, ev, poll_interval=0)
     with pytest.raises(ValueError, match="time_source"):
         Runner(eng, cmd, ev, time_source="wall")  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="MatchingEngine or a Ledger"):
+    with pytest.raises(TypeError, match="MatchingEngine, a Ledger or an Exchange"):
         Runner(None, cmd, ev)
-    with pytest.raises(TypeError, match="MatchingEngine or a Ledger"):
+    with pytest.raises(TypeError, match="MatchingEngine, a Ledger or an Exchange"):
         Runner(object(), cmd, ev)

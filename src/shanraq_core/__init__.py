@@ -3,9 +3,9 @@
 C++ hot paths behind a thin, typed Python API: latency histograms
 (`LatencyHistogram`, `Recorder`, Prometheus export), lock-free rings between
 threads and processes (`SpscRing`, `MpscRing`, `MpmcRing`), a multi-symbol matching engine
-(`MatchingEngine`), a double-entry ledger (`Ledger`), the sequencer (`Runner`)
-and the journal (`Journal`: durability, recovery, backups). The exchange
-(balance checks wired into matching) follows.
+(`MatchingEngine`), a double-entry ledger (`Ledger`), the exchange that
+composes them (`Exchange`: balance holds wired into matching), the sequencer
+(`Runner`) and the journal (`Journal`: durability, recovery, backups).
 """
 
 from shanraq_core._version import __version__
@@ -28,6 +28,16 @@ from shanraq_core.book import (
     Trade,
 )
 from shanraq_core.errors import CapacityError
+from shanraq_core.exchange import (
+    EXCHANGE_COMMAND_DTYPE,
+    EXCHANGE_EVENT_DTYPE,
+    Exchange,
+    ExchangeCommandKind,
+    ExchangeEventType,
+    ExchangeRejectReason,
+    ExchangeReport,
+    Violation,
+)
 from shanraq_core.hist import LatencyHistogram, Recorder
 from shanraq_core.journal import Journal, TailReader
 from shanraq_core.ledger import (
@@ -56,6 +66,8 @@ __all__ = [
     "ACCOUNT_DTYPE",
     "BOOK_COMMAND_DTYPE",
     "BOOK_EVENT_DTYPE",
+    "EXCHANGE_COMMAND_DTYPE",
+    "EXCHANGE_EVENT_DTYPE",
     "LEDGER_COMMAND_DTYPE",
     "LEDGER_EVENT_DTYPE",
     "TRANSFER_DTYPE",
@@ -70,6 +82,11 @@ __all__ = [
     "CreateTransferResult",
     "EventType",
     "Journal",
+    "Exchange",
+    "ExchangeCommandKind",
+    "ExchangeEventType",
+    "ExchangeRejectReason",
+    "ExchangeReport",
     "LatencyHistogram",
     "Ledger",
     "LedgerCommandKind",
@@ -93,6 +110,7 @@ __all__ = [
     "TimeInForce",
     "Trade",
     "TransferFlags",
+    "Violation",
     "__version__",
     "make_transfer_id",
 ]

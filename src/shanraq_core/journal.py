@@ -218,10 +218,12 @@ def _register_builtin() -> None:
     if "BOOK" in _FACTORIES:
         return
     from shanraq_core.book import MatchingEngine
+    from shanraq_core.exchange import Exchange
     from shanraq_core.ledger import Ledger
 
     _FACTORIES.setdefault("BOOK", MatchingEngine)
     _FACTORIES.setdefault("LDGR", Ledger)
+    _FACTORIES.setdefault("EXCH", Exchange)
 
 
 # ---- tools ------------------------------------------------------------------------------------

@@ -461,7 +461,9 @@ Ledger Ledger::restore(const std::uint8_t* data, std::size_t size) {
 // the code relies on: no index out of bounds, no balance that a hold's
 // release would wrap, no expiry that would write past the history array,
 // and money conserved.
-Ledger Ledger::load(SnapshotReader& r) {
+Ledger Ledger::load(SnapshotReader& r) { return load(r, nullptr, 0); }
+
+Ledger Ledger::load(SnapshotReader& r, const ExternalPending* external, std::size_t n_external) {
   LedgerCapacity cap;
   cap.accounts = r.get<std::uint32_t>();
   cap.transfers = r.get<std::uint32_t>();
@@ -607,6 +609,12 @@ Ledger Ledger::load(SnapshotReader& r) {
       fail_at("transfer", i, "bad single-phase transfer");
     }
   }
+  for (std::size_t k = 0; k < n_external; ++k) {
+    const std::uint32_t i = l.account_map_.find(external[k].account_id, l.accounts_.get());
+    if (i == kNotFound) r.fail("a balance-only hold names an unknown account");
+    held_debits[i] += external[k].debits;
+    held_credits[i] += external[k].credits;
+  }
   for (std::uint32_t i = 0; i < account_count; ++i) {
     if (held_debits[i] != l.accounts_[i].debits_pending || held_credits[i] != l.accounts_[i].credits_pending) {
       fail_at("account", i, "pending balances differ from its live holds");
@@ -684,6 +692,83 @@ Ledger Ledger::load(SnapshotReader& r) {
   }
   l.archive_count_ = static_cast<std::uint32_t>(archive_count);
   return l;
+}
+
+// ---- balance-only operations -----------------------------------------------------------
+
+namespace {
+// Room for `add` more on one side whose pending and posted totals are
+// `pending` and `posted` (the snapshot requires their sum below 2^64).
+bool fits(std::uint64_t pending, std::uint64_t posted, std::uint64_t add) noexcept {
+  return u128{pending} + posted + add <= ~std::uint64_t{0};
+}
+}  // namespace
+
+// Rebases `a` (both posted totals down by the smaller) when `debit` more
+// posted debits or `credit` more posted credits would not fit; false if
+// they still do not.
+static bool make_posted_room(std::uint64_t& debits_pending, std::uint64_t& debits_posted,
+                             std::uint64_t& credits_pending, std::uint64_t& credits_posted, std::uint64_t debit,
+                             std::uint64_t credit) noexcept {
+  if (fits(debits_pending, debits_posted, debit) && fits(credits_pending, credits_posted, credit)) return true;
+  const std::uint64_t m = std::min(debits_posted, credits_posted);
+  debits_posted -= m;
+  credits_posted -= m;
+  return fits(debits_pending, debits_posted, debit) && fits(credits_pending, credits_posted, credit);
+}
+
+bool Ledger::hold_balance(std::uint32_t debit, std::uint32_t credit, std::uint64_t amount) noexcept {
+  AccountHot& d = accounts_[debit];
+  AccountHot& c = accounts_[credit];
+  if ((d.flags & account_flags::kDebitsMustNotExceedCredits) != 0 && debit_room(d) < static_cast<__int128>(amount)) {
+    return false;
+  }
+  if (!fits(d.debits_pending, d.debits_posted, amount) || !fits(c.credits_pending, c.credits_posted, amount)) {
+    return false;
+  }
+  d.debits_pending += amount;
+  c.credits_pending += amount;
+  return true;
+}
+
+bool Ledger::release_balance(std::uint32_t debit, std::uint32_t credit, std::uint64_t amount) noexcept {
+  AccountHot& d = accounts_[debit];
+  AccountHot& c = accounts_[credit];
+  if (d.debits_pending < amount || c.credits_pending < amount) return false;
+  d.debits_pending -= amount;
+  c.credits_pending -= amount;
+  return true;
+}
+
+bool Ledger::post_balance(std::uint32_t debit, std::uint32_t credit, std::uint32_t to, std::uint64_t amount) noexcept {
+  AccountHot& d = accounts_[debit];
+  AccountHot& c = accounts_[credit];
+  AccountHot& t = accounts_[to];
+  if (d.debits_pending < amount || c.credits_pending < amount) return false;
+  // The debit side's pending + posted total does not change (pending becomes posted).
+  if (!make_posted_room(t.debits_pending, t.debits_posted, t.credits_pending, t.credits_posted, 0, amount)) {
+    return false;
+  }
+  d.debits_pending -= amount;
+  d.debits_posted += amount;
+  c.credits_pending -= amount;
+  t.credits_posted += amount;
+  return true;
+}
+
+bool Ledger::move_balance(std::uint32_t debit, std::uint32_t credit, std::uint64_t amount) noexcept {
+  AccountHot& d = accounts_[debit];
+  AccountHot& c = accounts_[credit];
+  if ((d.flags & account_flags::kDebitsMustNotExceedCredits) != 0 && debit_room(d) < static_cast<__int128>(amount)) {
+    return false;
+  }
+  if (!make_posted_room(d.debits_pending, d.debits_posted, d.credits_pending, d.credits_posted, amount, 0) ||
+      !make_posted_room(c.debits_pending, c.debits_posted, c.credits_pending, c.credits_posted, 0, amount)) {
+    return false;
+  }
+  d.debits_posted += amount;
+  c.credits_posted += amount;
+  return true;
 }
 
 }  // namespace shanraq::ledger

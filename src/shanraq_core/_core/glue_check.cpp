@@ -14,6 +14,8 @@
 
 #include "shanraq/book/engine.hpp"
 #include "shanraq/book/types.hpp"
+#include "shanraq/exchange/exchange.hpp"
+#include "shanraq/exchange/types.hpp"
 
 namespace shq_check {
 using shanraq::test_machines::Tally;
@@ -61,4 +63,21 @@ namespace book = shanraq::book;
     &shq::enum_members<book::OrderState>,
 };
 [[maybe_unused]] shq::BoundMachine* (*const kBookBound)(book::MatchingEngine&) = &shq::new_bound<book::MatchingEngine>;
+
+namespace exchange = shanraq::exchange;
+[[maybe_unused]] PyObject* (*const kExchangeLayouts[])() noexcept = {
+    &shq::record_layout<exchange::ExchangeCommand>,
+    &shq::record_layout<exchange::ExchangeEvent>,
+};
+[[maybe_unused]] PyObject* (*const kExchangeEnums[])() noexcept = {
+    &shq::enum_members<exchange::CommandKind>,
+    &shq::enum_members<exchange::EventType>,
+    &shq::enum_members<exchange::RejectReason>,
+    &shq::enum_members<exchange::Violation>,
+};
+[[maybe_unused]] shq::AnyRunner* (*const kExchangeRunner)(
+    exchange::Exchange&, shanraq::queue::SpscRing*, shanraq::queue::MpscRing*, shanraq::queue::SpscRing&,
+    const shanraq::runner::RunnerConfig&, shanraq::queue::SpscRing*, shq::JournalHandle*, std::uint64_t, bool) =
+    &shq::new_runner<exchange::Exchange>;
+[[maybe_unused]] shq::BoundMachine* (*const kExchangeBound)(exchange::Exchange&) = &shq::new_bound<exchange::Exchange>;
 }  // namespace shq_check

@@ -11,6 +11,7 @@ from libcpp.string cimport string
 from libcpp.vector cimport vector
 
 from shanraq_core._core.book cimport MatchingEngine, MatchingEngineBase
+from shanraq_core._core.exchange cimport Exchange, ExchangeBase
 from shanraq_core._core.glue cimport check_idle, enter, leave, to_i64, to_u32, to_u64
 from shanraq_core._core.ledger cimport LedgerBase, LedgerMachine
 
@@ -55,9 +56,9 @@ cdef str _str(string s):
 cdef BoundMachine* _bind(object machine, cbool** busy) except NULL:
     """The journal's adapter over a Python machine (owned by the caller), and
     the machine's busy flag. One branch per machine of the contract: the
-    exchange adds its own here (cimport its base class, return
-    new_bound[Exchange](...) and its busy flag)."""
+    exchange has its own."""
     cdef MatchingEngineBase book
+    cdef ExchangeBase exch
     cdef LedgerBase led
     if isinstance(machine, MatchingEngineBase):
         book = <MatchingEngineBase>machine
@@ -69,7 +70,12 @@ cdef BoundMachine* _bind(object machine, cbool** busy) except NULL:
         led._enter()
         busy[0] = &led._busy
         return new_bound[LedgerMachine](led.m[0])
-    raise TypeError(f"machine must be a MatchingEngine or a Ledger, not {type(machine).__name__}")
+    if isinstance(machine, ExchangeBase):
+        exch = <ExchangeBase>machine
+        exch._check()
+        busy[0] = &exch._busy
+        return new_bound[Exchange](exch.x[0])
+    raise TypeError(f"machine must be a MatchingEngine, a Ledger or an Exchange, not {type(machine).__name__}")
 
 
 cdef int _add_keys(JournalHandle* h, object keys) except -1:

@@ -9,6 +9,7 @@ from cpython.exc cimport PyErr_CheckSignals
 from libc.stdint cimport int64_t, uint8_t, uint64_t
 
 from shanraq_core._core.book cimport MatchingEngine, MatchingEngineBase
+from shanraq_core._core.exchange cimport Exchange, ExchangeBase
 from shanraq_core._core.glue cimport check_idle, to_u64
 from shanraq_core._core.journal cimport JournalBase
 from shanraq_core._core.ledger cimport LedgerBase, LedgerMachine
@@ -70,6 +71,7 @@ cdef class RunnerBase:
             raise ValueError("snapshot_every needs a journal")
         cdef MatchingEngineBase book
         cdef LedgerBase led
+        cdef ExchangeBase exch
         if isinstance(machine, MatchingEngineBase):
             book = <MatchingEngineBase>machine
             book._check()
@@ -82,8 +84,16 @@ cdef class RunnerBase:
             self.r = new_runner[LedgerMachine](led.m[0], commands.s, commands.m, events.s[0], cfg, tap, jh, every,
                                                depth > 1)
             self._busy = &led._busy
+        elif isinstance(machine, ExchangeBase):
+            exch = <ExchangeBase>machine
+            exch._check()
+            self.r = new_runner[Exchange](exch.x[0], commands.s, commands.m, events.s[0], cfg, tap, jh, every,
+                                          depth > 1)
+            self._busy = &exch._busy
         else:
-            raise TypeError(f"machine must be a MatchingEngine or a Ledger, not {type(machine).__name__}")
+            raise TypeError(
+                f"machine must be a MatchingEngine, a Ledger or an Exchange, not {type(machine).__name__}"
+            )
         self._machine = machine
         self._commands = commands
         self._events = events

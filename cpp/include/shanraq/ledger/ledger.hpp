@@ -196,6 +196,45 @@ class Ledger {
   // memory_bytes() of resident memory.
   void prefault() noexcept;
 
+  // ---- balance-only operations (C++ only; for the exchange) --------------------------
+  // The exchange (exchange/exchange.hpp) moves money between accounts it
+  // created itself, several times per order, millions of times a second.
+  // These operations move balances between accounts named by their index
+  // (account_index) with double entry (one account debited and another
+  // credited by the same amount, pending or posted) but store no transfer
+  // record, take no timestamp and write no history: the exchange's command
+  // stream is their record, and a record per move would grow without bound.
+  // The caller guarantees the accounts exist, differ, share a ledger and have
+  // neither the history, the closed nor the credits_must_not_exceed_debits
+  // flag (debits_must_not_exceed_credits is honoured, with its limit). Each returns false and changes
+  // nothing when it would break the balance rule (hold and move only) or a
+  // precondition it checks (release and post: amount above the hold).
+  //
+  // Posted totals are turnover counters: when one is about to pass 2^64
+  // (together with its pending side, which the snapshot checks), the account
+  // is rebased first: both of its posted totals drop by the smaller of the
+  // two. Its balance and every ledger's sums (debits = credits) are
+  // unchanged; only its turnover since creation is forgotten.
+  static constexpr std::uint32_t kNoAccount = IdMap::kNotFound;
+  // Index of account `id`, or kNoAccount. Stable for the ledger's life
+  // (accounts are never removed; a snapshot keeps the order).
+  std::uint32_t account_index(std::uint64_t id) const noexcept { return account_map_.find(id, accounts_.get()); }
+  // The account at `index` (< account_count()), as lookup_account gives it.
+  Account account_by_index(std::uint32_t index) const noexcept { return account_at(index); }
+  // A hold that is not stored: `amount` more pending on debit's debits and
+  // credit's credits. False if debit's debit room is below `amount` or a
+  // pending total would not fit (the room counts only on a debit-limited account).
+  bool hold_balance(std::uint32_t debit, std::uint32_t credit, std::uint64_t amount) noexcept;
+  // Releases `amount` of such a hold (false if either pending total is below it).
+  bool release_balance(std::uint32_t debit, std::uint32_t credit, std::uint64_t amount) noexcept;
+  // Posts `amount` of such a hold (debit -> credit) to `to`: the hold
+  // shrinks by `amount` on both, debit's posted debits and to's posted
+  // credits grow by it. False if either pending total is below `amount`.
+  bool post_balance(std::uint32_t debit, std::uint32_t credit, std::uint32_t to, std::uint64_t amount) noexcept;
+  // A single-phase transfer: posted debit on debit, posted credit on credit.
+  // False if debit's debit room is below `amount`.
+  bool move_balance(std::uint32_t debit, std::uint32_t credit, std::uint64_t amount) noexcept;
+
   // 64-bit hash of the state (records, balances, holds, history, archive,
   // clock). Capacities are configuration, not state: they do not enter it.
   std::uint64_t state_hash() const noexcept;
@@ -209,6 +248,15 @@ class Ledger {
   // The same fields inside another snapshot (the state machine's).
   void save(SnapshotWriter& w) const;
   static Ledger load(SnapshotReader& r);
+  // Pending balances held by balance-only holds (hold_balance), which no
+  // stored transfer accounts for: load() adds them to what the stored holds
+  // hold before it checks the accounts' pending totals.
+  struct ExternalPending {
+    std::uint64_t account_id;
+    std::uint64_t debits;
+    std::uint64_t credits;
+  };
+  static Ledger load(SnapshotReader& r, const ExternalPending* external, std::size_t n);
 
  private:
   friend class LedgerMachine;
