@@ -125,8 +125,10 @@ std::size_t Ledger::expire_pending_transfers(std::uint64_t now) {
 
 // ---- chains ----------------------------------------------------------------------
 
-void Ledger::chain_begin() noexcept {
+void Ledger::chain_begin(bool imported) noexcept {
   in_chain_ = true;
+  chain_imported_ = imported;
+  chain_last_timestamp_ = last_timestamp_;
   chain_account_count_ = account_count_;
   chain_transfer_count_ = transfer_count_;
   chain_history_count_ = history_count_;
@@ -164,6 +166,9 @@ void Ledger::chain_rollback() noexcept {
   }
   history_accounts_ = chain_history_accounts_;
   history_reserved_ = chain_history_reserved_;
+  // So a failed import can be resubmitted with the same timestamps
+  // (TigerBeetle's advice: import a batch as one chain).
+  if (chain_imported_) last_timestamp_ = chain_last_timestamp_;
   deferred_count_ = 0;
   account_undo_count_ = 0;
   status_undo_count_ = 0;
@@ -185,8 +190,15 @@ std::uint64_t Ledger::history_need(const Transfer& t) const noexcept {
 
 // ---- accounts ----------------------------------------------------------------------
 
-AR Ledger::apply_account(const Account& a, std::uint64_t ts) noexcept {
-  if (a.timestamp != 0) return AR::kTimestampMustBeZero;
+AR Ledger::apply_account(const Account& a, bool imported_request, std::uint64_t& ts) noexcept {
+  if (has(a.flags, af::kImported) || imported_request) {
+    if (!imported_request) return AR::kImportedEventNotExpected;
+    if (!has(a.flags, af::kImported)) return AR::kImportedEventExpected;
+    if (a.timestamp == 0 || a.timestamp > kTimeMax) return AR::kImportedEventTimestampOutOfRange;
+    if (a.timestamp >= ts) return AR::kImportedEventTimestampMustNotAdvance;
+  } else if (a.timestamp != 0) {
+    return AR::kTimestampMustBeZero;
+  }
   if (a.reserved != 0) return AR::kReservedField;
   if ((a.flags & ~af::kKnown) != 0) return AR::kReservedFlag;
   if (a.id == 0) return AR::kIdMustNotBeZero;
@@ -203,6 +215,7 @@ AR Ledger::apply_account(const Account& a, std::uint64_t ts) noexcept {
     if (a.user_data_32 != ec.user_data_32) return AR::kExistsWithDifferentUserData32;
     if (a.ledger != e.ledger) return AR::kExistsWithDifferentLedger;
     if (a.code != e.code) return AR::kExistsWithDifferentCode;
+    ts = ec.timestamp;  // TigerBeetle 0.17: the original's
     return AR::kExists;
   }
   if (has(a.flags, af::kDebitsMustNotExceedCredits) && has(a.flags, af::kCreditsMustNotExceedDebits)) {
@@ -216,6 +229,11 @@ AR Ledger::apply_account(const Account& a, std::uint64_t ts) noexcept {
   if (a.code == 0) return AR::kCodeMustNotBeZero;
   if (a.limit != 0 && !has(a.flags, af::kDebitsMustNotExceedCredits | af::kCreditsMustNotExceedDebits)) {
     return AR::kLimitRequiresBalanceFlag;
+  }
+  if (imported_request) {
+    // One timeline (docs/ledger.md): later than every timestamp taken.
+    if (a.timestamp <= last_timestamp_) return AR::kImportedEventTimestampMustNotRegress;
+    ts = last_timestamp_ = a.timestamp;
   }
   const std::uint32_t index = account_count_++;
   accounts_[index] = AccountHot{a.id,    a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted,
@@ -233,13 +251,24 @@ void Ledger::create_accounts(const Account* accounts, std::size_t n, std::uint64
   check_room(n, 0, [] { return std::uint64_t{0}; });
   const AccountArray src{accounts, now};
   ResultArray sink{results};
-  run_accounts(src, n, sink);
+  Request request;
+  run_accounts(src, n, sink, request);
 }
 
-AR Ledger::create_account(const Account& account, std::uint64_t now) {
-  std::uint32_t r = 0;
+void Ledger::create_accounts(const Account* accounts, std::size_t n, std::uint64_t now, CreateResult* results) {
+  check_time(now, n);
+  check_room(n, 0, [] { return std::uint64_t{0}; });
+  const AccountArray src{accounts, now};
+  CreateResultArray sink{results};
+  Request request;
+  run_accounts(src, n, sink, request);
+}
+
+AR Ledger::create_account(const Account& account, std::uint64_t now, std::uint64_t* timestamp) {
+  CreateResult r{};
   create_accounts(&account, 1, now, &r);
-  return static_cast<AR>(r);
+  if (timestamp != nullptr) *timestamp = r.timestamp;
+  return static_cast<AR>(r.status);
 }
 
 SetLimitResult Ledger::apply_limit(std::uint64_t id, std::uint64_t limit) noexcept {
@@ -274,13 +303,27 @@ void Ledger::create_transfers(const Transfer* transfers, std::size_t n, std::uin
   });
   const TransferArray src{transfers, now};
   ResultArray sink{results};
-  run_transfers(src, n, sink);
+  Request request;
+  run_transfers(src, n, sink, request);
 }
 
-TR Ledger::create_transfer(const Transfer& t, std::uint64_t now) {
+void Ledger::create_transfers(const Transfer* transfers, std::size_t n, std::uint64_t now, CreateResult* results) {
+  check_time(now, n);
+  check_room(0, n, [&] {
+    std::uint64_t need = 0;
+    for (std::size_t i = 0; i < n; ++i) need += history_need(transfers[i]);
+    return need;
+  });
+  const TransferArray src{transfers, now};
+  CreateResultArray sink{results};
+  Request request;
+  run_transfers(src, n, sink, request);
+}
+
+TR Ledger::create_transfer(const Transfer& t, std::uint64_t now, std::uint64_t* timestamp) {
   check_time(now, 1);
   check_room(0, 1, [&] { return history_need(t); });
-  Discard sink;
+  TimestampOut sink{timestamp};
   return transfer_one(t, now, 0, sink);
 }
 
@@ -553,7 +596,11 @@ Ledger Ledger::load(SnapshotReader& r) {
         (!resolves_hold(t) && (t.reserved & kSameBits) != 0)) {
       fail_at("transfer", i, "bad status");
     }
-    if (t.timestamp == 0 || t.timestamp > last) fail_at("transfer", i, "timestamp after the clock");
+    // A remembered failed id of an imported request takes the clock as it
+    // was, which may still be 0.
+    if ((t.timestamp == 0 && status != PendingStatus::kFailed) || t.timestamp > last) {
+      fail_at("transfer", i, "timestamp after the clock");
+    }
     if (status == PendingStatus::kFailed) {
       // A remembered failed id is its id, timestamp and status only.
       Transfer bare{};
@@ -573,6 +620,7 @@ Ledger Ledger::load(SnapshotReader& r) {
     if (is_hold(t)) {
       if (resolves_hold(t) || status == PendingStatus::kNone) fail_at("transfer", i, "bad hold");
       if (t.timeout_ns > kTimeMax - t.timestamp) fail_at("transfer", i, "timeout overflows");
+      if (t.timeout_ns != 0 && has(t.flags, tf::kImported)) fail_at("transfer", i, "an imported hold with a timeout");
       if (t.pending_id != 0) ++holds_in_heap;
       if (status != PendingStatus::kPending) continue;
       if (t.timeout_ns != 0) {

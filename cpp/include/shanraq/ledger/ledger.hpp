@@ -80,6 +80,11 @@ class Ledger {
   // (< 2^63). Throws CapacityError (nothing applied) if the request might
   // not fit, std::invalid_argument if `now` is out of range.
   //
+  // Results are status codes (uint32_t) or TigerBeetle 0.17's results
+  // (CreateResult: status and timestamp). The first record decides whether
+  // the request imports (flags IMPORTED: records carry their own timestamps,
+  // docs/ledger.md); records that disagree are refused.
+  //
   // Time passes first: before each record or chain, holds whose timeout has
   // passed at the timestamp the record will take expire (in expiry order);
   // before each transfer or transfer chain of k members, with an
@@ -87,12 +92,16 @@ class Ledger {
   // x k stored records (below).
   void create_accounts(const Account* accounts, std::size_t n, std::uint64_t now, std::uint32_t* results);
   void create_transfers(const Transfer* transfers, std::size_t n, std::uint64_t now, std::uint32_t* results);
+  void create_accounts(const Account* accounts, std::size_t n, std::uint64_t now, CreateResult* results);
+  void create_transfers(const Transfer* transfers, std::size_t n, std::uint64_t now, CreateResult* results);
 
-  // One-record requests: the results, state and errors of a request of one.
+  // One-record requests: the results, state and errors of a request of one;
+  // `timestamp`, if given, receives the result's timestamp (CreateResult).
   // create_transfer skips the request pipeline (one record has nothing to
   // overlap) and answers a lone LINKED transfer without opening a chain.
-  CreateAccountResult create_account(const Account& account, std::uint64_t now);
-  CreateTransferResult create_transfer(const Transfer& transfer, std::uint64_t now);
+  CreateAccountResult create_account(const Account& account, std::uint64_t now, std::uint64_t* timestamp = nullptr);
+  CreateTransferResult create_transfer(const Transfer& transfer, std::uint64_t now,
+                                       std::uint64_t* timestamp = nullptr);
 
   // A hint for the per-call path (the binding): starts loading the cache
   // lines create_transfer will need for a transfer with these ids (the id and
@@ -298,17 +307,27 @@ class Ledger {
     void placed(std::uint32_t item, std::uint32_t pos) noexcept { transfers[item].pending_id = pos + 1; }
   };
 
+  // The client request a driver is inside: open after its first record,
+  // closed by a record that ends it. Whether it imports is decided by its
+  // first record (TigerBeetle: by the batch's first event).
+  struct Request {
+    bool open = false;
+    bool imported = false;
+  };
+
   // Request drivers (ledger_impl.hpp). A source gives n records and, for
   // each, its time (`now(i)`, nondecreasing, called in order) and whether
   // it ends a client's request (`ends_request(i)`: a still-linked record
   // there answers LINKED_EVENT_CHAIN_OPEN; the last record of a run always
   // does). A sink hears `expired(i, hold, ts)` for a hold that expired
   // before record i, and `result(i, code, id, ts)` once per record, in
-  // order (a chain's members once the chain is decided).
+  // order (a chain's members once the chain is decided), ts being the
+  // result's timestamp (CreateResult). `request` carries the request the
+  // run starts in and is left as the run leaves it.
   template <class Src, class Sink>
-  void run_transfers(const Src& src, std::size_t n, Sink& sink) noexcept;
+  void run_transfers(const Src& src, std::size_t n, Sink& sink, Request& request) noexcept;
   template <class Src, class Sink>
-  void run_accounts(const Src& src, std::size_t n, Sink& sink) noexcept;
+  void run_accounts(const Src& src, std::size_t n, Sink& sink, Request& request) noexcept;
   template <class Sink>
   std::size_t expire_due(std::uint64_t now, std::size_t at, Sink& sink) noexcept;
   template <class Sink>
@@ -330,10 +349,14 @@ class Ledger {
   std::uint64_t history_need(const Transfer& t) const noexcept;
   void expire_one(std::uint32_t index, std::uint64_t ts) noexcept;
 
-  CreateAccountResult apply_account(const Account& a, std::uint64_t ts) noexcept;
-  CreateTransferResult apply_transfer(const Transfer& t, const IdHashes& h, std::uint64_t ts) noexcept;
-  CreateTransferResult apply_post_or_void(const Transfer& t, const IdHashes& h, std::uint64_t ts,
-                                          std::size_t slot) noexcept;
+  // `ts` comes in as the event's timestamp (in an imported request, the time
+  // of validation) and leaves as the result's: the created record's, or the
+  // existing one's for EXISTS.
+  CreateAccountResult apply_account(const Account& a, bool imported_request, std::uint64_t& ts) noexcept;
+  CreateTransferResult apply_transfer(const Transfer& t, const IdHashes& h, bool imported_request,
+                                      std::uint64_t& ts) noexcept;
+  CreateTransferResult apply_post_or_void(const Transfer& t, const IdHashes& h, std::size_t slot,
+                                          std::uint64_t& ts) noexcept;
   Account account_at(std::uint32_t index) const noexcept;
   CreateTransferResult transfer_exists(const Transfer& t, const Transfer& e) const noexcept;
   void remember_failed(std::uint64_t id, std::uint64_t ts) noexcept;
@@ -370,8 +393,10 @@ class Ledger {
 
   // Linked chains: changes made inside an open chain are logged so a failing
   // member rolls the whole chain back. The logs hold kMaxChain members'
-  // worth (two account states, one status, one deferred expiry each).
-  void chain_begin() noexcept;
+  // worth (two account states, one status, one deferred expiry each). An
+  // imported chain's rollback also rolls the clock back (its members took
+  // no timestamps but the ones they imported).
+  void chain_begin(bool imported) noexcept;
   void chain_commit() noexcept;
   void chain_rollback() noexcept;
 
@@ -401,6 +426,8 @@ class Ledger {
   std::uint64_t last_timestamp_ = 0;
 
   bool in_chain_ = false;
+  bool chain_imported_ = false;
+  std::uint64_t chain_last_timestamp_ = 0;
   std::uint32_t chain_account_count_ = 0;
   std::uint32_t chain_transfer_count_ = 0;
   std::uint32_t chain_history_count_ = 0;
