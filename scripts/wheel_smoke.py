@@ -117,7 +117,7 @@ def check_ledger() -> str:
     expect(led.create_account(2, 840, 1, flags=flags) == created, "account 2")
     ok = sc.CreateTransferResult.CREATED
     expect(led.transfer(10, 1, 2, 500, 840, 1) == ok, "funding")
-    hold = led.transfer(11, 2, 1, 400, 840, 1, flags=sc.TransferFlags.PENDING, timeout=10**9)
+    hold = led.transfer(11, 2, 1, 400, 840, 1, flags=sc.TransferFlags.PENDING, timeout_ns=10**9)
     expect(hold == ok, hold)
     overdraft = led.transfer(12, 2, 1, 101, 840, 1)
     expect(overdraft == sc.CreateTransferResult.EXCEEDS_CREDITS, overdraft)

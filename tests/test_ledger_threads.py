@@ -78,8 +78,8 @@ def _probes(led: Ledger, created: list[int]) -> dict[str, Callable[[], Any]]:
 )
 def test_a_call_while_a_batch_runs_is_refused_not_run_concurrently(probe: str) -> None:
     led = Ledger(4, 40 * BATCH, 4)
-    assert led.create_account(1, USD, 1) == 0
-    assert led.create_account(2, USD, 1) == 0
+    assert led.create_account(1, USD, 1) == CreateTransferResult.CREATED
+    assert led.create_account(2, USD, 1) == CreateTransferResult.CREATED
     created_per_call: list[int] = []
     call = _probes(led, created_per_call)[probe]
     refused: list[str] = []
@@ -98,7 +98,7 @@ def test_a_call_while_a_batch_runs_is_refused_not_run_concurrently(probe: str) -
             time.sleep(0)
         worker.join()
         assert len(results) == 1
-        created_by_batches += int((results[0] == CreateTransferResult.CREATED).sum())
+        created_by_batches += int((results[0]["status"] == CreateTransferResult.CREATED).sum())
         if refused:
             break
     assert refused, "no call was refused while a batch ran: the ledger let two threads in"

@@ -392,7 +392,6 @@ inline CreateTransferResult Ledger::apply_transfer(const Transfer& t, const IdHa
     // arise after this check.
     if (t.timestamp <= last_timestamp_) return TR::kImportedEventTimestampMustNotRegress;
     if (t.timeout_ns != 0) return TR::kImportedEventTimeoutMustBeZero;
-    ts = t.timestamp;
   }
   if (has(d.flags, af::kClosed)) return TR::kDebitAccountAlreadyClosed;
   if (has(c.flags, af::kClosed)) return TR::kCreditAccountAlreadyClosed;
@@ -427,6 +426,7 @@ inline CreateTransferResult Ledger::apply_transfer(const Transfer& t, const IdHa
   }
 
   // Past every check: the transfer succeeds.
+  if (imported_request) [[unlikely]] ts = last_timestamp_ = t.timestamp;
   if (in_chain_) [[unlikely]] {
     touch_account(dr);
     touch_account(cr);
@@ -438,7 +438,6 @@ inline CreateTransferResult Ledger::apply_transfer(const Transfer& t, const IdHa
   stored.timestamp = ts;
   stored.reserved = static_cast<std::uint32_t>(pending ? PendingStatus::kPending : PendingStatus::kNone);
   transfer_map_.insert_at(slot, h.id, index);
-  if (imported_request) [[unlikely]] last_timestamp_ = ts;
   if (pending) {
     d.debits_pending += amount;
     c.credits_pending += amount;

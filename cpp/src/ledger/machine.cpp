@@ -268,6 +268,9 @@ void LedgerMachine::apply_chain(std::vector<Event>& out) {
   EventSink sink{out, chain_.get(), chain_[0].seq, 0, result_type_of(chain_kind_)};
   const std::size_t n = chain_len_;
   chain_len_ = 0;
+  // The chain's kind is its request's: a restored machine knows only the
+  // kind of an open chain, not of a request its first member will open.
+  request_kind_ = chain_kind_;
   if (chain_kind_ == LedgerCommandKind::kCreateTransfer) {
     ledger_.run_transfers(src, n, sink, request_);
   } else {

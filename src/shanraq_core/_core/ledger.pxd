@@ -10,6 +10,8 @@ from shanraq_core._core.glue cimport translate_exception
 
 
 cdef extern from "shanraq/ledger/types.hpp" namespace "shanraq::ledger" nogil:
+    uint32_t kCreatedStatus
+    uint64_t kAmountMax
     cdef struct Account:
         uint64_t id
         uint64_t debits_pending
@@ -44,6 +46,11 @@ cdef extern from "shanraq/ledger/types.hpp" namespace "shanraq::ledger" nogil:
 
     cdef struct AccountBalance:
         uint64_t timestamp
+
+    cdef struct CreateResult:
+        uint64_t timestamp
+        uint32_t status
+        uint32_t reserved
 
     cdef struct SignedAmount:
         uint64_t magnitude[2]
@@ -113,16 +120,17 @@ cdef extern from "shanraq/ledger/machine.hpp" namespace "shanraq::ledger" nogil:
         int64_t now_ns() noexcept
         string snapshot() except +translate_exception
         uint64_t state_hash() noexcept
-        void create_accounts(const Account*, size_t, int64_t, uint32_t*) except +translate_exception
-        void create_transfers(const Transfer*, size_t, int64_t, uint32_t*) except +translate_exception
-        CreateAccountResult create_account(const Account&, int64_t) except +translate_exception
-        CreateTransferResult transfer(const Transfer&, int64_t) except +translate_exception
+        void create_accounts(const Account*, size_t, int64_t, CreateResult*) except +translate_exception
+        void create_transfers(const Transfer*, size_t, int64_t, CreateResult*) except +translate_exception
+        CreateAccountResult create_account(const Account&, int64_t, uint64_t*) except +translate_exception
+        CreateTransferResult transfer(const Transfer&, int64_t, uint64_t*) except +translate_exception
         SetLimitResult set_account_limit(uint64_t, uint64_t, int64_t) except +translate_exception
         size_t advance_time(int64_t) except +translate_exception
         size_t evict(int64_t) except +translate_exception
         size_t drain_evicted(uint64_t, int64_t, Transfer*) except +translate_exception
         const Ledger& ledger() noexcept
         size_t open_chain_length() noexcept
+        size_t drain_room(uint64_t) noexcept
         void prefault() noexcept
 
     unique_ptr[LedgerMachine] machine_restore "shanraq::ledger::LedgerMachine::restore_unique"(
@@ -136,4 +144,6 @@ cdef class LedgerBase:
     cdef LedgerMachine* m
     cdef cbool _busy
     cdef vector[LedgerEvent] _events
+    # The timestamp of the last per-call create's result (TigerBeetle 0.17).
+    cdef uint64_t _result_timestamp
     cdef int _enter(self) except -1

@@ -241,8 +241,18 @@ class LedgerMachine {
   std::size_t advance_time(std::int64_t time_ns);  // holds released
   std::size_t evict(std::int64_t time_ns);         // transfers evicted
   // Hands over up to `max` archived transfers into `out` (room for
-  // min(max, archived_count())), oldest first; returns how many.
+  // drain_room(max)), oldest first; returns how many.
   std::size_t drain_evicted(std::uint64_t max, std::int64_t time_ns, Transfer* out);
+  // The most drain_evicted(max, ...) can hand over: more than
+  // archived_count() when the drain closes an open transfer chain, whose
+  // eviction step may archive up to kEvictPerEvent records per member first.
+  std::size_t drain_room(std::uint64_t max) const noexcept {
+    const std::uint64_t most =
+        ledger_.archived_count() + (open_chain_kind() == static_cast<std::uint64_t>(LedgerCommandKind::kCreateTransfer)
+                                        ? Ledger::kEvictPerEvent * std::uint64_t{chain_len_}
+                                        : 0);
+    return static_cast<std::size_t>(most < max ? most : max);
+  }
 
   // ---- queries -------------------------------------------------------------------
   // The core, for queries (lookups, history, counts, prefetch hints).
