@@ -16,7 +16,7 @@ the absolute figures:
   baseline for throughput), and ``process(run[i:i+1])`` per command (the
   baseline for latency).
 * **runner throughput**: forked producer processes push their commands with
-  ``push_many`` into a shared-memory ``MpscRing``; the ``EngineRunner``'s
+  ``push_many`` into a shared-memory ``MpscRing``; the ``Runner``'s
   C++ thread, in this process, applies them; this process's main thread pops
   the events (``pop_view``). Timed from the producers' start signal until the
   event ring closes behind the last event. With one producer the commands go
@@ -49,7 +49,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from shanraq_core import COMMAND_DTYPE, EVENT_DTYPE, Closed, EngineRunner, MatchingEngine, MpscRing, SpscRing
+from shanraq_core import (
+    BOOK_COMMAND_DTYPE,
+    BOOK_EVENT_DTYPE,
+    Closed,
+    MatchingEngine,
+    MpscRing,
+    Runner,
+    SpscRing,
+)
 
 from .book_data import filled_engine, workload
 from .machine import cpu_model
@@ -70,8 +78,8 @@ def stamped_run(n: int = N_RUN) -> tuple[Commands, npt.NDArray[np.int64], int, i
     """(commands, events per command, total events, state hash after the run
     applied directly) for the first `n` commands of the workload."""
     _, run = workload(1, 1000, n)
-    out = np.zeros(n, COMMAND_DTYPE)  # a fresh array: zeroed padding, writable
-    for field in COMMAND_DTYPE.names or ():
+    out = np.zeros(n, BOOK_COMMAND_DTYPE)  # a fresh array: zeroed padding, writable
+    for field in BOOK_COMMAND_DTYPE.names or ():
         out[field] = run[field]
     out["time_ns"] = TIME_BASE + np.arange(n)
     out.flags.writeable = False
@@ -87,7 +95,7 @@ def _name(tag: str) -> str:
 
 
 def _as_ring_records(ring: MpscRing | SpscRing, cmds: Commands) -> Commands:
-    # attach() returns the creator's dtype (COMMAND_DTYPE, padding included).
+    # attach() returns the creator's dtype (BOOK_COMMAND_DTYPE, padding included).
     assert ring.dtype == cmds.dtype
     return cmds
 
@@ -110,7 +118,7 @@ def _serve(commands_name: str, events_name: str, wait: str) -> None:
     """Child: the engine process. Runs until the command ring is closed."""
     commands = SpscRing.attach(commands_name, wait=wait)  # type: ignore[arg-type]
     events = SpscRing.attach(events_name, wait=wait)  # type: ignore[arg-type]
-    runner = EngineRunner(filled_engine(), commands, events)
+    runner = Runner(filled_engine(), commands, events)
     runner.start()
     runner.join()
 
@@ -176,9 +184,9 @@ def runner_rate(producers: int = 1, chunk: int = 256, n: int = N_RUN) -> tuple[f
     `chunk`, or push() per command if chunk is 1)."""
     run, _, n_events, final_hash = stamped_run(n)
     name = _name("rate")
-    commands = MpscRing.create(name, 8192, COMMAND_DTYPE)
-    events = SpscRing(1 << 16, EVENT_DTYPE)
-    runner = EngineRunner(filled_engine(1, 1000, n), commands, events)
+    commands = MpscRing.create(name, 8192, BOOK_COMMAND_DTYPE)
+    events = SpscRing(1 << 16, BOOK_EVENT_DTYPE)
+    runner = Runner(filled_engine(1, 1000, n), commands, events)
     with _Pinned() as pin:
         pin.engine_cpu()
         runner.start()
@@ -187,7 +195,7 @@ def runner_rate(producers: int = 1, chunk: int = 256, n: int = N_RUN) -> tuple[f
 
 
 def _run_rate(
-    runner: EngineRunner,
+    runner: Runner,
     commands: MpscRing,
     events: SpscRing,
     run: Commands,
@@ -228,7 +236,7 @@ def _run_rate(
     runner.join()
     for p in procs:
         p.join()
-    if producers == 1 and (got != n_events or runner.engine.state_hash() != final_hash):
+    if producers == 1 and (got != n_events or runner.machine.state_hash() != final_hash):
         raise RuntimeError("the runner's outcome differs from direct processing")
     return n / dt, got / dt
 
@@ -255,9 +263,9 @@ def _round_trips(commands: SpscRing, events: SpscRing, n: int) -> npt.NDArray[np
 def runner_round_trip_thread(wait: str = "blocking", n: int = N_ROUND_TRIPS) -> npt.NDArray[np.float64]:
     """ns from push(command) to its first event popped; the runner is a
     thread of this process."""
-    commands = SpscRing(1024, COMMAND_DTYPE, wait=wait)  # type: ignore[arg-type]
-    events = SpscRing(4096, EVENT_DTYPE, wait=wait)  # type: ignore[arg-type]
-    runner = EngineRunner(filled_engine(), commands, events)
+    commands = SpscRing(1024, BOOK_COMMAND_DTYPE, wait=wait)  # type: ignore[arg-type]
+    events = SpscRing(4096, BOOK_EVENT_DTYPE, wait=wait)  # type: ignore[arg-type]
+    runner = Runner(filled_engine(), commands, events)
     with _Pinned() as pin:
         pin.engine_cpu()
         runner.start()
@@ -272,8 +280,8 @@ def runner_round_trip_process(wait: str = "blocking", n: int = N_ROUND_TRIPS) ->
     """The same, with the runner in another (forked) process: the LMAX
     layout for a Python service talking to an engine process."""
     cname, ename = _name("cmd"), _name("ev")
-    commands = SpscRing.create(cname, 1024, COMMAND_DTYPE, wait=wait)  # type: ignore[arg-type]
-    events = SpscRing.create(ename, 4096, EVENT_DTYPE, wait=wait)  # type: ignore[arg-type]
+    commands = SpscRing.create(cname, 1024, BOOK_COMMAND_DTYPE, wait=wait)  # type: ignore[arg-type]
+    events = SpscRing.create(ename, 4096, BOOK_EVENT_DTYPE, wait=wait)  # type: ignore[arg-type]
     server = FORK.Process(target=_serve, args=(cname, ename, wait), daemon=True)
     with _Pinned() as pin:
         pin.engine_cpu()
@@ -304,7 +312,7 @@ class DirectProcess:
         self.eng.process(self.run)
 
 
-class Runner:
+class ThroughRunner:
     """Through the runner: commands/s from a producer process, round trip p50."""
 
     timeout = 300

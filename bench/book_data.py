@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from shanraq_core import COMMAND_DTYPE, CommandKind, EventType, MatchingEngine, OrderState, TimeInForce
+from shanraq_core import BOOK_COMMAND_DTYPE, CommandKind, EventType, MatchingEngine, OrderState, TimeInForce
 
 SEED = 20240601
 MID = 100_000
@@ -54,12 +54,8 @@ class _Gen:
             self.where[last] = (s, i)
 
     def emit(self, kind: int, oid: int, sym: int, side: int, price: int, qty: int, tif: int) -> None:
-        # COMMAND_DTYPE field order: order_id, account, price, qty, stop_price, display_qty,
-        # expire_ns, time_ns, symbol, kind, side, order_type, tif, stp, flags
         account = self.rnd(0, 999)
-        self.rows.append(
-            (oid, account, price, qty, 0, 0, 0, 0, sym + 1, kind, side, 1 if kind == 1 else 0, tif, 0, 0)
-        )
+        self.rows.append((oid, account, price, qty, sym + 1, kind, side, 1 if kind == 1 else 0, tif))
         e = self.engine
         if kind == CommandKind.SUBMIT:
             e.submit(oid, sym + 1, side, price, qty, account=account, tif=tif)
@@ -90,7 +86,10 @@ class _Gen:
         self.next_id += 1
 
     def array(self) -> Commands:
-        out = np.array(self.rows, dtype=COMMAND_DTYPE)
+        out = np.zeros(len(self.rows), dtype=BOOK_COMMAND_DTYPE)
+        fields = ("order_id", "account", "price", "qty", "symbol", "kind", "side", "order_type", "tif")
+        for name, column in zip(fields, zip(*self.rows, strict=True), strict=True):
+            out[name] = column
         self.rows = []
         out.flags.writeable = False
         return out

@@ -36,7 +36,6 @@ from pathlib import Path
 if not __package__:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np
 
 from bench.book_data import MID, filled_engine, workload
 from shanraq_core import LatencyHistogram, Side
@@ -157,11 +156,12 @@ def reference_ratio(repeats: int) -> tuple[float, float]:
 
 _MEMORY_CHILD = """
 import os, sys, numpy as np
-from shanraq_core import MatchingEngine
+from shanraq_core import BOOK_COMMAND_DTYPE, MatchingEngine
 def rss():
     with open('/proc/self/statm') as f:
         return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
-fill = np.load(sys.argv[1])
+with open(sys.argv[1], 'rb') as f:
+    fill = np.frombuffer(f.read(), BOOK_COMMAND_DTYPE)
 e = MatchingEngine(max_symbols=1000, max_levels=1 << 21)
 for s in range(1, 1001):
     e.add_symbol(s)
@@ -177,8 +177,10 @@ def memory_per_order() -> tuple[float, int]:
     engine's default capacities except max_levels."""
     fill, _ = workload(1000, 1000, N_RUN, 1.0)
     with tempfile.TemporaryDirectory() as d:
-        path = os.path.join(d, "fill.npy")
-        np.save(path, fill)
+        # Raw records: np.save cannot write a dtype with overlapping (alias) fields.
+        path = os.path.join(d, "fill.bin")
+        with open(path, "wb") as f:
+            f.write(fill.tobytes())
         out = subprocess.run(
             [sys.executable, "-c", _MEMORY_CHILD, path], check=True, capture_output=True, text=True
         ).stdout.split()

@@ -47,11 +47,7 @@ ALLOWED: dict[str, frozenset[str]] = {
 
 # Edges that break the rules today, each with the change that removes it. An exception that no include
 # uses any more is an error too, so this list cannot go stale.
-TEMPORARY_EXCEPTIONS: dict[tuple[str, str], str] = {
-    # EngineRunner drives book::MatchingEngine directly; the lead's sequencer rewrite makes the runner
-    # generic over the state-machine contract in common/ and removes this edge.
-    ("runner", "book"): "runner/engine_runner.hpp drives the matching engine until the sequencer rewrite",
-}
+TEMPORARY_EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 # Folders under cpp/ that hold no module and may include any of ours.
 FREE_FOLDERS = frozenset({"tests", "bench"})

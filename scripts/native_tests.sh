@@ -45,12 +45,15 @@ for p in "${presets[@]}"; do [[ "$p" == aarch64 ]] && needs_aarch64=1; done
 # Debian packages, installed only when missing. cmake comes from pip; ninja may
 # too, in which case ninja-build is not needed.
 ensure_packages() {
-  local wanted=(libgtest-dev libbenchmark-dev)
+  # libssl-dev (libcrypto: SHA-256, AES-256-GCM) and libisal-dev (CRC32C) for the journal.
+  local wanted=(libgtest-dev libbenchmark-dev libssl-dev libisal-dev)
   if ((needs_aarch64)); then wanted+=(g++-aarch64-linux-gnu qemu-user file); fi
   if ! command -v ninja >/dev/null 2>&1; then wanted+=(ninja-build); fi
   local missing=() pkg
   for pkg in "${wanted[@]}"; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    # The qualified name too: with a foreign architecture's copy installed
+    # as well, the bare name is ambiguous to dpkg -s.
+    dpkg -s "$pkg" >/dev/null 2>&1 || dpkg -s "$pkg:$(dpkg --print-architecture)" >/dev/null 2>&1 || missing+=("$pkg")
   done
   ((${#missing[@]} == 0)) && return 0
   log "installing missing Debian packages: ${missing[*]}"
@@ -62,8 +65,36 @@ ensure_packages() {
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
 }
+# The aarch64 build links the journal against arm64 libcrypto and ISA-L.
+# They are unpacked (dpkg -x) into build/aarch64-deps/root, which the
+# toolchain file adds to its search roots, rather than installed: Debian's
+# libisal-dev and libisal2 are not Multi-Arch: same, so installing the arm64
+# ones removes the amd64 ones the native presets need, and libssl-dev:arm64
+# must be the very version of libssl-dev:amd64 (an upgrade of the host's).
+readonly AARCH64_DEPS="$ROOT/build/aarch64-deps"
+readonly AARCH64_DEBS=(libssl-dev libssl3 libisal-dev libisal2)
+ensure_aarch64_deps() {
+  local stamp="$AARCH64_DEPS/root/.unpacked"
+  [[ -f "$stamp" ]] && return 0
+  log "unpacking arm64 libcrypto and ISA-L into $AARCH64_DEPS/root"
+  local sudo=()
+  if ((EUID != 0)); then sudo=(sudo); fi
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    "${sudo[@]}" dpkg --add-architecture arm64
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
+  fi
+  rm -rf "$AARCH64_DEPS"
+  mkdir -p "$AARCH64_DEPS/debs" "$AARCH64_DEPS/root"
+  local pkg
+  (cd "$AARCH64_DEPS/debs" && for pkg in "${AARCH64_DEBS[@]}"; do apt-get download "$pkg:arm64" 2>/dev/null \
+     || { "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update && apt-get download "$pkg:arm64"; }; done)
+  for deb in "$AARCH64_DEPS"/debs/*.deb; do dpkg -x "$deb" "$AARCH64_DEPS/root"; done
+  touch "$stamp"
+}
+
 export DEBIAN_FRONTEND=noninteractive
 ensure_packages
+if ((needs_aarch64)); then ensure_aarch64_deps; fi
 command -v cmake >/dev/null 2>&1 || die "cmake not found (the project uses pip's: pip install cmake)"
 command -v ctest >/dev/null 2>&1 || die "ctest not found"
 command -v ninja >/dev/null 2>&1 || die "ninja not found"

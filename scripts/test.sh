@@ -26,10 +26,11 @@ echo "==> installing that wheel with its test and lint dependencies"
 "${PIP[@]}" install --quiet --force-reinstall --no-deps "${wheel[0]}"
 "${PIP[@]}" install --quiet "${wheel[0]}[dev]"
 
-echo "==> ruff, the include layering, mypy --strict"
+echo "==> ruff, the include layering, clang-format, mypy --strict"
 "$PYTHON" -m ruff check src tests bench scripts
 "$PYTHON" -m ruff format --check src tests bench scripts
 "$PYTHON" scripts/check_includes.py
+PYTHON="$PYTHON" bash scripts/check_format.sh
 "$PYTHON" -m mypy
 
 echo "==> Python tests"

@@ -6,7 +6,7 @@
 Run against a wheel installed in a fresh environment (scripts/aarch64_wheel.sh runs it under
 qemu-aarch64). It needs only shanraq_core and numpy, and checks results, not timings: a histogram's
 percentiles and its HdrHistogram round trip, records through each ring kind between two threads and
-through shared memory, a trade in the matching engine, a two-phase ledger payment, and the EngineRunner
+through shared memory, a trade in the matching engine, a two-phase ledger payment, and the Runner
 giving the same events as direct processing. Prints one line per check; exit status 1 on the first
 failure.
 """
@@ -129,7 +129,7 @@ def check_ledger() -> str:
 def check_runner() -> str:
     n = 2_000
     rng = np.random.default_rng(3)
-    cmds = np.zeros(n, dtype=sc.COMMAND_DTYPE)
+    cmds = np.zeros(n, dtype=sc.BOOK_COMMAND_DTYPE)
     cmds["kind"] = int(sc.CommandKind.SUBMIT)
     cmds["order_id"] = np.arange(1, n + 1)
     cmds["time_ns"] = 1_000 + np.arange(n)
@@ -141,14 +141,14 @@ def check_runner() -> str:
     cmds["price"] = 95 + rng.integers(0, 11, n)
     cmds["qty"] = 1 + rng.integers(0, 20, n)
     want = _engine().process(cmds)
-    commands = sc.SpscRing(64, sc.COMMAND_DTYPE)
-    events = sc.SpscRing(64, sc.EVENT_DTYPE)
-    with sc.EngineRunner(_engine(), commands, events, batch=16):
+    commands = sc.SpscRing(64, sc.BOOK_COMMAND_DTYPE)
+    events = sc.SpscRing(64, sc.BOOK_EVENT_DTYPE)
+    with sc.Runner(_engine(), commands, events, batch=16, time_source="command"):
         producer = push_all(commands, cmds)
         got = pop_all(events, len(want))
         producer.join()
     np.testing.assert_array_equal(got, want)
-    return f"{n:,} commands through EngineRunner: {len(want):,} events equal to direct processing"
+    return f"{n:,} commands through Runner: {len(want):,} events equal to direct processing"
 
 
 def main() -> int:

@@ -5,8 +5,11 @@ Written for clarity, not speed: books are dicts of price -> list of orders
 (FIFO), every lookup is a scan or a sort. The rules, in the order they apply,
 are those of docs/book.md.
 
-Commands are dicts with the COMMAND_DTYPE field names; events are dicts with
-the EVENT_DTYPE field names (absent fields are 0).
+Commands are dicts with the BOOK_COMMAND_DTYPE field names (the symbol
+commands' spec in the order fields it views: tick_size = price, lot_size =
+qty, min_price = stop_price, max_price = display_qty, max_qty = expire_ns);
+events are dicts with the BOOK_EVENT_DTYPE field names (absent fields are 0).
+Every command takes one sequence number and all its events carry it.
 """
 
 from __future__ import annotations
@@ -17,15 +20,18 @@ from typing import Any
 
 # Enum values (shanraq_core.book).
 SUBMIT, CANCEL, AMEND, MASS_CANCEL, ADVANCE_TIME = 1, 2, 3, 4, 5
+ADD_SYMBOL, UPDATE_SYMBOL, HALT_SYMBOL, RESUME_SYMBOL = 6, 7, 8, 9
+SYMBOL_KINDS = (ADD_SYMBOL, UPDATE_SYMBOL, HALT_SYMBOL, RESUME_SYMBOL)
 BUY, SELL = 1, 2
 LIMIT, MARKET, STOP, STOP_LIMIT = 1, 2, 3, 4
 GTC, IOC, FOK, GTD = 1, 2, 3, 4
 STP_NONE, CANCEL_NEWEST, CANCEL_OLDEST, CANCEL_BOTH, DECREMENT_BOTH = 0, 1, 2, 3, 4
 POST_ONLY = 1
 BY_ACCOUNT, BY_SYMBOL = 1, 2
-(ACCEPTED, REJECTED, TRADE, CANCELLED, AMENDED, TRIGGERED, MASS_CANCELLED, MD_ADD, MD_MODIFY, MD_DELETE) = (
-    range(1, 11)
-)
+(
+    ACCEPTED, REJECTED, TRADE, CANCELLED, AMENDED, TRIGGERED, MASS_CANCELLED, MD_ADD, MD_MODIFY, MD_DELETE,
+    SYMBOL_ADDED, SYMBOL_UPDATED, SYMBOL_HALTED, SYMBOL_RESUMED, TIME_ADVANCED,
+) = range(1, 16)  # fmt: skip
 # Reject reasons.
 (
     R_NONE, R_INVALID_COMMAND, R_INVALID_ORDER_ID, R_DUPLICATE_ORDER_ID, R_UNKNOWN_SYMBOL, R_INVALID_SIDE,
@@ -34,14 +40,30 @@ BY_ACCOUNT, BY_SYMBOL = 1, 2
     R_QTY_OFF_LOT, R_NOTIONAL_OVERFLOW, R_INVALID_STOP_PRICE, R_INVALID_DISPLAY_QTY, R_INVALID_EXPIRE_TIME,
     R_INVALID_STP, R_INVALID_FLAGS, R_UNSUPPORTED_COMBINATION, R_POST_ONLY_WOULD_TAKE, R_UNKNOWN_ORDER,
     R_AMEND_BELOW_FILLED, R_ORDER_CAPACITY, R_LEVEL_CAPACITY, R_INVALID_TIME, R_ID_OUTSIDE_WINDOW,
-) = range(27)  # fmt: skip
+    R_DUPLICATE_SYMBOL, R_SYMBOL_CAPACITY, R_INVALID_SPEC, R_SYMBOL_HALTED, R_SYMBOL_NOT_HALTED,
+    R_QTY_OVERFLOW, R_TOO_MANY_SLICES,
+) = range(34)  # fmt: skip
 # Cancel reasons.
-C_USER, C_IOC_REMAINDER, C_FOK, C_SELF_TRADE, C_EXPIRED, C_MASS_CANCEL, C_CAPACITY = range(1, 8)
+C_USER, C_IOC_REMAINDER, C_FOK, C_SELF_TRADE, C_EXPIRED, C_MASS_CANCEL, C_CAPACITY, C_QTY_OVERFLOW = range(
+    1, 9
+)
 # Order states.
 S_UNKNOWN, S_RESTING, S_PENDING_STOP, S_FILLED, S_CANCELLED = range(5)
 
+COMMAND_FIELDS = (
+    "seq", "time_ns", "kind", "side", "order_type", "tif", "stp", "flags", "reserved0", "symbol", "reserved1",
+    "order_id", "account", "price", "qty", "stop_price", "display_qty", "expire_ns",
+)  # fmt: skip
 INT64_MAX = (1 << 63) - 1
 INT64_MIN = -(1 << 63)
+MAX_ORDER_ID = INT64_MAX
+U64 = (1 << 64) - 1
+MAX_ICEBERG_SLICES = 1 << 16
+
+
+def too_many_slices(open_qty: int, display: int) -> bool:
+    """An iceberg needs at most MAX_ICEBERG_SLICES slices of its display."""
+    return display > 0 and open_qty > display and -(-open_qty // display) > MAX_ICEBERG_SLICES
 
 
 @dataclass
@@ -52,6 +74,28 @@ class Spec:
     min_price: int = 1
     max_price: int = INT64_MAX
     max_qty: int = INT64_MAX
+
+    def valid(self) -> bool:
+        return (
+            self.tick_size > 0
+            and self.lot_size > 0
+            and self.min_price > 0
+            and self.max_price >= self.min_price
+            and self.max_qty > 0
+        )
+
+
+def spec_of(c: dict[str, int]) -> Spec:
+    """The spec a symbol command carries in its order fields."""
+    return Spec(c["symbol"], c["price"], c["qty"], c["stop_price"], c["display_qty"], c["expire_ns"])
+
+
+def spec_fields(spec: Spec) -> dict[str, int]:
+    """A spec at its event offsets (min_price and max_price in u64 fields)."""
+    return {
+        "price": spec.tick_size, "qty": spec.lot_size, "other_order_id": spec.min_price & U64,
+        "other_account": spec.max_price & U64, "remaining": spec.max_qty,
+    }  # fmt: skip
 
 
 @dataclass
@@ -87,6 +131,11 @@ class Book:
     buy_stops: dict[int, list[Order]] = field(default_factory=dict)
     sell_stops: dict[int, list[Order]] = field(default_factory=dict)
     last_price: int | None = None
+    halted: bool = False
+
+    def open_qty(self, levels: dict[int, list[Order]]) -> int:
+        """Open quantity (shown + hidden) waiting in one ladder."""
+        return sum(o.leaves for q in levels.values() for o in q)
 
     def side(self, side: int) -> dict[int, list[Order]]:
         return self.bids if side == BUY else self.asks
@@ -126,17 +175,22 @@ class ReferenceEngine:
         # Largest id ever pushed out of the history (every finished id when
         # id_history is 0): ids at or below it cannot be proven fresh.
         self.evicted_max = 0
-        self.seq = 1
+        self.seq = 1  # the next command's sequence number
+        self.cur_seq = 0  # the current command's: every event it causes carries it
         self.now = 0
         self.accept_counter = 0
         self.kind = 0
+        self.expired = 0  # GTD orders the current command expired
         self.events: list[dict[str, int]] = []
 
     # ---- configuration and queries -------------------------------------------------
-    def add_symbol(self, symbol: int, **kw: int) -> None:
-        assert symbol not in self.books
-        assert len(self.books) < self.max_symbols
-        self.books[symbol] = Book(Spec(symbol, **kw))
+    def add_symbol(self, symbol: int, **kw: int) -> list[dict[str, int]]:
+        """Applies an ADD_SYMBOL command (it takes a sequence number)."""
+        spec = Spec(symbol, **kw)
+        c = dict.fromkeys(COMMAND_FIELDS, 0)
+        c.update(kind=ADD_SYMBOL, symbol=symbol, price=spec.tick_size, qty=spec.lot_size,
+                 stop_price=spec.min_price, display_qty=spec.max_price, expire_ns=spec.max_qty)  # fmt: skip
+        return self.apply(c)
 
     def level_count(self) -> int:
         return sum(
@@ -167,8 +221,7 @@ class ReferenceEngine:
 
     # ---- events -----------------------------------------------------------------------
     def emit(self, type_: int, **fields: int) -> dict[str, int]:
-        e = {"seq": self.seq, "time_ns": self.now, "type": type_, "command": self.kind, **fields}
-        self.seq += 1
+        e = {"seq": self.cur_seq, "time_ns": self.now, "type": type_, "command": self.kind, **fields}
         self.events.append(e)
         return e
 
@@ -185,10 +238,12 @@ class ReferenceEngine:
             self.emit_order(type_, o, qty=0 if type_ == MD_DELETE else o.visible, remaining=o.leaves)
 
     def reject(self, c: dict[str, int], reason: int) -> None:
-        self.emit(
+        e = self.emit(
             REJECTED, order_id=c["order_id"], account=c["account"], price=c["price"], qty=c["qty"],
             symbol=c["symbol"], side=c["side"], order_type=c["order_type"], tif=c["tif"], reason=reason,
         )  # fmt: skip
+        if c["kind"] in SYMBOL_KINDS:
+            e.update(spec_fields(spec_of(c)))
 
     # ---- order lifecycle -----------------------------------------------------------------
     def finish(self, o: Order, state: int) -> None:
@@ -227,8 +282,9 @@ class ReferenceEngine:
             due = [o for o in self.live.values() if o.tif == GTD and o.expire_ns <= self.now]
             if not due:
                 return
-            o = min(due, key=lambda x: (x.expire_ns, x.accept_seq))
+            o = min(due, key=lambda x: (x.expire_ns, x.accept_seq, x.id))
             self.cancel_linked(o, C_EXPIRED)
+            self.expired += 1
 
     # ---- matching ----------------------------------------------------------------------------
     def fok_fillable(self, t: Order, need: int) -> bool:
@@ -337,7 +393,12 @@ class ReferenceEngine:
         if t.type == MARKET or t.tif in (IOC, FOK):
             self.cancel_unlinked(t, rem, C_IOC_REMAINDER)
             return
-        levels = self.books[t.symbol].side(t.side)
+        book = self.books[t.symbol]
+        levels = book.side(t.side)
+        # Submits and amends were checked up front: this catches a triggered stop-limit.
+        if book.open_qty(levels) + rem > INT64_MAX:
+            self.cancel_unlinked(t, rem, C_QTY_OVERFLOW)
+            return
         if t.price not in levels and self.level_count() >= self.max_levels:
             self.cancel_unlinked(t, rem, C_CAPACITY)
             return
@@ -396,10 +457,12 @@ class ReferenceEngine:
         return order_id in self.live or any(oid == order_id for oid, _ in self.history)
 
     def validate_submit(self, c: dict[str, int]) -> int:
-        if c["order_id"] == 0:
+        if not 0 < c["order_id"] <= MAX_ORDER_ID:
             return R_INVALID_ORDER_ID
         if c["symbol"] not in self.books:
             return R_UNKNOWN_SYMBOL
+        if self.books[c["symbol"]].halted:
+            return R_SYMBOL_HALTED
         spec = self.books[c["symbol"]].spec
         otype, tif, price, qty = c["order_type"], c["tif"], c["price"], c["qty"]
         if c["side"] not in (BUY, SELL):
@@ -430,6 +493,8 @@ class ReferenceEngine:
         display = c["display_qty"]
         if display < 0 or (display > 0 and display % spec.lot_size):
             return R_INVALID_DISPLAY_QTY
+        if too_many_slices(qty, display):
+            return R_TOO_MANY_SLICES
         if tif == GTD:
             if c["expire_ns"] <= self.now:
                 return R_INVALID_EXPIRE_TIME
@@ -458,6 +523,13 @@ class ReferenceEngine:
                     return R_LEVEL_CAPACITY
             elif resting_tif and price not in book.side(c["side"]):
                 return R_LEVEL_CAPACITY
+        # The whole quantity must fit where the order would wait.
+        book = self.books[c["symbol"]]
+        if otype in (STOP, STOP_LIMIT):
+            if book.open_qty(book.stops(c["side"])) + qty > INT64_MAX:
+                return R_QTY_OVERFLOW
+        elif resting_tif and book.open_qty(book.side(c["side"])) + qty > INT64_MAX:
+            return R_QTY_OVERFLOW
         return R_NONE
 
     def submit(self, c: dict[str, int]) -> None:
@@ -488,7 +560,7 @@ class ReferenceEngine:
         self.run_stops(o.symbol)
 
     def cancel(self, c: dict[str, int]) -> None:
-        if c["order_id"] == 0:
+        if not 0 < c["order_id"] <= MAX_ORDER_ID:
             self.reject(c, R_INVALID_ORDER_ID)
         elif c["order_id"] not in self.live:
             self.reject(c, R_UNKNOWN_ORDER)
@@ -496,13 +568,15 @@ class ReferenceEngine:
             self.cancel_linked(self.live[c["order_id"]], C_USER)
 
     def amend(self, c: dict[str, int]) -> None:
-        if c["order_id"] == 0:
+        if not 0 < c["order_id"] <= MAX_ORDER_ID:
             return self.reject(c, R_INVALID_ORDER_ID)
         if c["flags"] != 0:
             return self.reject(c, R_INVALID_FLAGS)
         o = self.live.get(c["order_id"])
         if o is None:
             return self.reject(c, R_UNKNOWN_ORDER)
+        if self.books[o.symbol].halted:
+            return self.reject(c, R_SYMBOL_HALTED)
         spec = self.books[o.symbol].spec
         pending = o.where == "stops"
         has_limit = o.type in (LIMIT, STOP_LIMIT)
@@ -517,6 +591,8 @@ class ReferenceEngine:
                 return self.reject(c, r)
             if c["qty"] <= o.filled:
                 return self.reject(c, R_AMEND_BELOW_FILLED)
+            if too_many_slices(c["qty"] - o.filled, o.display):
+                return self.reject(c, R_TOO_MANY_SLICES)
         new_price = c["price"] or o.price
         new_total = c["qty"] or (o.filled + old_leaves)
         if has_limit and not INT64_MIN <= new_price * new_total <= INT64_MAX:
@@ -540,6 +616,10 @@ class ReferenceEngine:
                 return self.reject(c, R_LEVEL_CAPACITY)
             if not pending and price_moves and new_price not in book.side(o.side):
                 return self.reject(c, R_LEVEL_CAPACITY)
+        book = self.books[o.symbol]
+        ladder = book.stops(o.side) if pending else book.side(o.side)
+        if new_leaves > old_leaves and book.open_qty(ladder) + new_leaves - old_leaves > INT64_MAX:
+            return self.reject(c, R_QTY_OVERFLOW)
         self.emit_order(
             AMENDED, o, price=new_price, qty=new_total, remaining=new_leaves, other_remaining=old_leaves
         )
@@ -612,10 +692,47 @@ class ReferenceEngine:
         )  # fmt: skip
         return None
 
+    # ---- symbols and time ------------------------------------------------------------------
+    def add_symbol_cmd(self, c: dict[str, int]) -> None:
+        spec = spec_of(c)
+        if not spec.valid():
+            return self.reject(c, R_INVALID_SPEC)
+        if spec.symbol in self.books:
+            return self.reject(c, R_DUPLICATE_SYMBOL)
+        if len(self.books) >= self.max_symbols:
+            return self.reject(c, R_SYMBOL_CAPACITY)
+        self.books[spec.symbol] = Book(spec)
+        self.emit(SYMBOL_ADDED, symbol=spec.symbol, **spec_fields(spec))
+        return None
+
+    def update_symbol_cmd(self, c: dict[str, int]) -> None:
+        """The new spec applies to new orders and amends; resting orders keep theirs."""
+        if c["symbol"] not in self.books:
+            return self.reject(c, R_UNKNOWN_SYMBOL)
+        spec = spec_of(c)
+        if not spec.valid():
+            return self.reject(c, R_INVALID_SPEC)
+        self.books[spec.symbol].spec = spec
+        self.emit(SYMBOL_UPDATED, symbol=spec.symbol, **spec_fields(spec))
+        return None
+
+    def set_halted(self, c: dict[str, int], halt: bool) -> None:
+        book = self.books.get(c["symbol"])
+        if book is None:
+            return self.reject(c, R_UNKNOWN_SYMBOL)
+        if book.halted == halt:
+            return self.reject(c, R_SYMBOL_HALTED if halt else R_SYMBOL_NOT_HALTED)
+        book.halted = halt
+        self.emit(SYMBOL_HALTED if halt else SYMBOL_RESUMED, symbol=c["symbol"])
+        return None
+
     def apply(self, c: dict[str, int]) -> list[dict[str, int]]:
         """Applies one command; returns its events."""
         self.events = []
         self.kind = c["kind"]
+        self.cur_seq = self.seq
+        self.seq += 1
+        self.expired = 0
         if c["time_ns"] < 0:
             self.reject(c, R_INVALID_TIME)
             return self.events
@@ -623,7 +740,10 @@ class ReferenceEngine:
             self.advance(c["time_ns"])
         handler = {
             SUBMIT: self.submit, CANCEL: self.cancel, AMEND: self.amend, MASS_CANCEL: self.mass_cancel,
-            ADVANCE_TIME: lambda _c: None,
+            ADVANCE_TIME: lambda _c: self.emit(TIME_ADVANCED, qty=self.expired),
+            ADD_SYMBOL: self.add_symbol_cmd, UPDATE_SYMBOL: self.update_symbol_cmd,
+            HALT_SYMBOL: lambda c: self.set_halted(c, True),
+            RESUME_SYMBOL: lambda c: self.set_halted(c, False),
         }.get(c["kind"])  # fmt: skip
         if handler is None:
             self.reject(c, R_INVALID_COMMAND)

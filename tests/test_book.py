@@ -13,8 +13,8 @@ import pytest
 
 import shanraq_core
 from shanraq_core import (
-    COMMAND_DTYPE,
-    EVENT_DTYPE,
+    BOOK_COMMAND_DTYPE,
+    BOOK_EVENT_DTYPE,
     CancelReason,
     CommandKind,
     EventType,
@@ -39,27 +39,73 @@ def eng() -> MatchingEngine:
     return e
 
 
-def test_dtypes_mirror_the_cpp_structs() -> None:
-    for dtype, layout in (
-        (COMMAND_DTYPE, core_book.command_layout()),
-        (EVENT_DTYPE, core_book.event_layout()),
-    ):
-        assert dtype.itemsize == layout.pop("__size__")
-        assert dtype.names is not None
-        assert set(dtype.names) == set(layout)
-        for name, offset in layout.items():
-            assert dtype.fields is not None
+def test_dtypes_are_built_from_the_cpp_tables() -> None:
+    command, event = core_book.layouts()
+    for dtype, (_name, fields, size) in ((BOOK_COMMAND_DTYPE, command), (BOOK_EVENT_DTYPE, event)):
+        assert dtype.itemsize == size
+        assert dtype.names == tuple(f[0] for f in fields)
+        assert dtype.fields is not None
+        for name, offset, width, fmt, _alias in fields:
             assert dtype.fields[name][1] == offset, name
-    assert COMMAND_DTYPE.itemsize == 80
-    assert EVENT_DTYPE.itemsize == 96
+            assert dtype.fields[name][0] == np.dtype(fmt), name
+            assert dtype.fields[name][0].itemsize == width, name
+    assert (BOOK_COMMAND_DTYPE.itemsize, BOOK_EVENT_DTYPE.itemsize) == (88, 96)
+    # The contract's header at fixed offsets.
+    for dtype, kind in ((BOOK_COMMAND_DTYPE, "kind"), (BOOK_EVENT_DTYPE, "type")):
+        assert dtype.fields is not None
+        assert [dtype.fields[f][1] for f in ("seq", "time_ns", kind)] == [0, 8, 16]
+    # The symbol spec views the order fields, in commands and events alike.
+    for dtype in (BOOK_COMMAND_DTYPE, BOOK_EVENT_DTYPE):
+        assert dtype.fields is not None
+        offsets = [dtype.fields[f][1] for f in ("tick_size", "lot_size", "min_price", "max_price", "max_qty")]
+        assert offsets == [48, 56, 64, 72, 80]
+    assert MatchingEngine.COMMAND_DTYPE is BOOK_COMMAND_DTYPE
+    assert MatchingEngine.EVENT_DTYPE is BOOK_EVENT_DTYPE
+
+
+def test_spec_fields_alias_the_order_fields() -> None:
+    cmd = np.zeros(1, BOOK_COMMAND_DTYPE)
+    cmd["tick_size"] = 5
+    cmd["max_qty"] = 77
+    assert int(cmd["price"][0]) == 5
+    assert int(cmd["expire_ns"][0]) == 77
+
+
+def test_enums_match_the_cpp_tables() -> None:
+    from enum import IntEnum
+
+    from shanraq_core._layout import check_enum
+
+    exported = core_book.enums()
+    for cls, table in zip(
+        (
+            CommandKind, Side, OrderType, TimeInForce, SelfTradePrevention, EventType, RejectReason,
+            CancelReason, OrderState,
+        ),
+        exported,
+        strict=True,
+    ):  # fmt: skip
+        check_enum(cls, table)
+        assert {m.name: int(m) for m in cls} == dict(table[1])
+
+    class Wrong(IntEnum):
+        BUY = 1
+        SELL = 3
+
+    with pytest.raises(ImportError, match="Side"):
+        check_enum(Wrong, exported[1])
 
 
 def test_public_names_are_exported() -> None:
     names = ["MatchingEngine", "Side", "OrderType", "TimeInForce", "SelfTradePrevention", "RejectReason"]
-    names += ["CancelReason", "EventType", "COMMAND_DTYPE", "EVENT_DTYPE", "Report", "Trade", "OrderInfo"]
+    names += ["CancelReason", "EventType", "BOOK_COMMAND_DTYPE", "BOOK_EVENT_DTYPE", "Report", "Trade"]
+    names += ["OrderInfo", "SymbolInfo"]
     for name in names:
         assert name in shanraq_core.__all__
         assert hasattr(shanraq_core, name)
+    # Dtypes are named for their module: no bare COMMAND_DTYPE at the top level.
+    assert not hasattr(shanraq_core, "COMMAND_DTYPE")
+    assert not hasattr(shanraq_core, "EVENT_DTYPE")
 
 
 def test_limit_orders_rest_match_and_report(eng: MatchingEngine) -> None:
@@ -289,22 +335,17 @@ def test_programmer_errors_raise(eng: MatchingEngine) -> None:
         eng.submit(1, 1, BUY, 100, 2**63)
     with pytest.raises(ValueError, match="pass None"):
         eng.amend(1, price=0)
-    with pytest.raises(ValueError, match="already registered"):
-        eng.add_symbol(1)
-    with pytest.raises(ValueError, match="tick_size"):
-        eng.add_symbol(9, tick_size=0)
     with pytest.raises(ValueError, match="max_orders"):
         MatchingEngine(max_orders=0)
     with pytest.raises(ValueError, match="max_levels"):
         MatchingEngine(max_levels=2**31)
     with pytest.raises(TypeError):
         MatchingEngine(max_orders=1.5)  # type: ignore[arg-type]
-    small = MatchingEngine(max_symbols=1)
-    small.add_symbol(1)
-    with pytest.raises(ValueError, match="capacity"):
-        small.add_symbol(2)
+    with pytest.raises(TypeError, match="market_data"):
+        MatchingEngine(market_data=1)  # type: ignore[arg-type]
+    # Nothing was applied: the fixture's two symbols took seqs 1 and 2.
     assert eng.live_orders == 0
-    assert eng.next_seq == 1
+    assert eng.next_seq == 3
 
 
 def test_capacity_rejects() -> None:
@@ -344,17 +385,19 @@ def test_capacity_rejects() -> None:
 
 
 def test_process_validates_the_array(eng: MatchingEngine) -> None:
-    with pytest.raises(TypeError, match="COMMAND_DTYPE"):
+    with pytest.raises(TypeError, match="BOOK_COMMAND_DTYPE"):
         eng.process(np.zeros(3, dtype=np.int64))
-    with pytest.raises(TypeError, match="COMMAND_DTYPE"):
+    with pytest.raises(TypeError, match="BOOK_COMMAND_DTYPE"):
         eng.process([1, 2])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="missing"):
+        eng.process(np.zeros(2, dtype=[("kind", "u1")]))
     with pytest.raises(ValueError, match="one-dimensional"):
-        eng.process(np.zeros((2, 2), dtype=COMMAND_DTYPE))
-    out = eng.process(np.zeros(0, dtype=COMMAND_DTYPE))
-    assert out.dtype == EVENT_DTYPE
+        eng.process(np.zeros((2, 2), dtype=BOOK_COMMAND_DTYPE))
+    out = eng.process(np.zeros(0, dtype=BOOK_COMMAND_DTYPE))
+    assert out.dtype == BOOK_EVENT_DTYPE
     assert out.size == 0
     # Every bad record becomes a reject event; nothing raises mid-batch.
-    cmds = np.zeros(4, dtype=COMMAND_DTYPE)
+    cmds = np.zeros(4, dtype=BOOK_COMMAND_DTYPE)
     cmds["kind"] = [0, CommandKind.SUBMIT, CommandKind.SUBMIT, 200]
     cmds["order_id"] = [1, 2, 3, 4]
     cmds["symbol"] = 1
@@ -372,11 +415,12 @@ def test_process_validates_the_array(eng: MatchingEngine) -> None:
         EventType.REJECTED,
     ]
     assert ev["reason"].tolist()[3:] == [RejectReason.INVALID_SIDE, RejectReason.INVALID_COMMAND]
+    assert ev["seq"].tolist() == [3, 4, 4, 5, 6]
     # A strided view is accepted (copied to contiguous first).
-    both = np.zeros(4, dtype=COMMAND_DTYPE)
+    both = np.zeros(4, dtype=BOOK_COMMAND_DTYPE)
     both["kind"] = CommandKind.ADVANCE_TIME
     both["time_ns"] = [5, 6, 7, 8]
-    assert eng.process(both[::2]).size == 0
+    assert eng.process(both[::2])["type"].tolist() == [EventType.TIME_ADVANCED] * 2
     assert eng.now_ns == 7
 
 
@@ -384,7 +428,7 @@ def test_process_releases_the_gil() -> None:
     e = MatchingEngine()
     e.add_symbol(1)
     n = 300_000
-    cmds = np.zeros(n, dtype=COMMAND_DTYPE)
+    cmds = np.zeros(n, dtype=BOOK_COMMAND_DTYPE)
     cmds["kind"] = CommandKind.SUBMIT
     cmds["order_id"] = np.arange(1, n + 1)
     cmds["symbol"] = 1
@@ -426,7 +470,7 @@ def test_a_second_thread_is_refused_while_process_runs() -> None:
     e = MatchingEngine()
     e.add_symbol(1)
     n = 1_000_000
-    cmds = np.zeros(n, dtype=COMMAND_DTYPE)
+    cmds = np.zeros(n, dtype=BOOK_COMMAND_DTYPE)
     cmds["kind"] = CommandKind.SUBMIT
     cmds["order_id"] = np.arange(1, n + 1)
     cmds["symbol"] = 1
@@ -446,9 +490,9 @@ def test_a_second_thread_is_refused_while_process_runs() -> None:
                 refused.append(str(exc))
     worker.join()
     assert refused
-    assert "busy" in refused[0]
+    assert "in use by another thread" in refused[0]
     # Afterwards the engine is usable again and nothing was lost.
-    assert e.next_seq == 2 * n + 1
+    assert e.next_seq == n + 2
     assert e.submit(n + 2, 1, BUY, 100, 1).status == OrderState.RESTING
 
 
@@ -483,3 +527,26 @@ def test_snapshot_restore_and_pickle(eng: MatchingEngine) -> None:
 
 def test_repr(eng: MatchingEngine) -> None:
     assert repr(eng).startswith("MatchingEngine(symbols=2")
+
+
+def test_reports_stay_as_they_were_when_held() -> None:
+    """The engine recycles its last Report only when the caller dropped it: a
+    report someone holds never changes under them."""
+    e = MatchingEngine()
+    e.add_symbol(1)
+    e.submit(1, 1, SELL, 100, 5)
+    kept = e.submit(2, 1, BUY, 100, 2)
+    assert (kept.order_id, kept.filled, len(kept.trades)) == (2, 2, 1)
+    for oid in range(3, 20):
+        e.submit(oid, 1, BUY, 90, 1)
+    assert (kept.order_id, kept.filled, kept.status) == (2, 2, OrderState.FILLED)
+    assert kept.trades[0].maker_order_id == 1
+    trades = e.submit(20, 1, BUY, 100, 3).trades  # the report itself is dropped
+    e.submit(21, 1, BUY, 80, 1)
+    assert [(t.price, t.qty, t.taker_order_id) for t in trades] == [(100, 3, 20)]
+    # Several trades in one report, decoded on first access.
+    for oid in range(30, 35):
+        e.submit(oid, 1, SELL, 110, 1)
+    r = e.submit(40, 1, BUY, 110, 5)
+    assert [t.maker_order_id for t in r.trades] == [30, 31, 32, 33, 34]
+    assert r.trades is r.trades

@@ -278,6 +278,11 @@ class LedgerMachine(RuleBasedStateMachine):
         assert got == self.ref.process(specs)
         self.now = self.ref.clock
         assert self.real.open_chain_length == len(self.ref.chain)
+        # A limit set by a command bounds the account like set_limit's.
+        for aid in ACCOUNT_IDS:
+            a = self.ref.lookup_account(aid)
+            if a is not None:
+                self.max_limit[aid] = max(self.max_limit.get(aid, 0), a.limit)
 
     @rule()
     def evict(self) -> None:

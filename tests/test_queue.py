@@ -411,10 +411,10 @@ def test_repr(cls: Any) -> None:
 def test_attach_returns_the_creators_padded_dtype(cls: Any) -> None:
     """A dtype with padding (trailing, between fields, aligned structs) comes
     back from attach() equal to the creator's, so its records push as they are."""
-    from shanraq_core import COMMAND_DTYPE, EVENT_DTYPE
+    from shanraq_core import BOOK_COMMAND_DTYPE, BOOK_EVENT_DTYPE
 
     aligned = np.dtype([("a", "<u8"), ("b", "u1"), ("c", "<u4")], align=True)
-    for dt in (COMMAND_DTYPE, EVENT_DTYPE, aligned):
+    for dt in (BOOK_COMMAND_DTYPE, BOOK_EVENT_DTYPE, aligned):
         name = unique_name("pad")
         owner = cls.create(name, 4, dt)
         peer = cls.attach(name)
@@ -430,11 +430,11 @@ def test_attach_returns_the_creators_padded_dtype(cls: Any) -> None:
 def test_pop_many_keeps_padding_bytes(cls: Any) -> None:
     """pop_many is a byte copy, padding included, whether it fills its
     buffer or returns a shorter batch."""
-    from shanraq_core import EVENT_DTYPE
+    from shanraq_core import BOOK_EVENT_DTYPE
 
-    raw = bytes((i * 37 + 11) % 256 for i in range(EVENT_DTYPE.itemsize * 5))
-    recs = np.frombuffer(raw, dtype=EVENT_DTYPE)
-    ring = cls(8, EVENT_DTYPE)
+    raw = bytes((i * 37 + 11) % 256 for i in range(BOOK_EVENT_DTYPE.itemsize * 5))
+    recs = np.frombuffer(raw, dtype=BOOK_EVENT_DTYPE)
+    ring = cls(8, BOOK_EVENT_DTYPE)
     ring.push_many(recs)
     full = ring.pop_many(2)
     partial = ring.pop_many(8)  # 3 of 8: the short-batch copy

@@ -45,17 +45,17 @@ def check_taken(per_consumer: list[npt.NDArray[Any]], producers: int, n: int) ->
 
 def test_mpmc_ring_is_its_own_type() -> None:
     """Not an MpscRing with a flag: nothing that takes an SpscRing or MpscRing
-    (the engine runner, which assumes one consumer) takes an MpmcRing."""
-    from shanraq_core import COMMAND_DTYPE, EVENT_DTYPE, EngineRunner, MatchingEngine, SpscRing
+    (the runner, which assumes one consumer) takes an MpmcRing."""
+    from shanraq_core import BOOK_COMMAND_DTYPE, BOOK_EVENT_DTYPE, MatchingEngine, Runner, SpscRing
     from shanraq_core._core.queue import MpmcRingBase, RingBase
 
-    ring = MpmcRing(8, COMMAND_DTYPE)
+    ring = MpmcRing(8, BOOK_COMMAND_DTYPE)
     assert isinstance(ring, MpmcRingBase)
     assert not isinstance(ring, (RingBase, MpscRing, SpscRing))
     assert not isinstance(MpscRing(8, REC), MpmcRingBase)
     eng = MatchingEngine(max_orders=16, max_symbols=1, max_levels=16, id_history=16)
     with pytest.raises(TypeError, match="RingBase"):
-        EngineRunner(eng, ring, SpscRing(8, EVENT_DTYPE))  # type: ignore[arg-type]
+        Runner(eng, ring, SpscRing(8, BOOK_EVENT_DTYPE))  # type: ignore[arg-type]
 
 
 def test_pop_view_is_refused_and_kind_is_checked() -> None:

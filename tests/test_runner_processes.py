@@ -1,4 +1,4 @@
-"""EngineRunner fed by forked producer processes through a shared-memory
+"""Runner fed by forked producer processes through a shared-memory
 MpscRing: every command applied exactly once, in per-producer order, and the
 event stream byte-identical to a fresh MatchingEngine given the commands in
 the order the runner applied them; a producer killed with SIGKILL mid-stream
@@ -27,14 +27,14 @@ import numpy.typing as npt
 import pytest
 
 from shanraq_core import (
-    COMMAND_DTYPE,
-    EVENT_DTYPE,
+    BOOK_COMMAND_DTYPE,
+    BOOK_EVENT_DTYPE,
     Closed,
     CommandKind,
-    EngineRunner,
     MatchingEngine,
     MpscRing,
     OrderType,
+    Runner,
     Side,
     SpscRing,
     TimeInForce,
@@ -68,7 +68,7 @@ def producer_commands(p: int, n: int, seed: int) -> Records:
     rejected); a few qty-0 submits (rejected)."""
     rng = np.random.default_rng([seed, p])
     base = np.uint64((p + 1) << ID_SHIFT)
-    cmds = np.zeros(n, dtype=COMMAND_DTYPE)
+    cmds = np.zeros(n, dtype=BOOK_COMMAND_DTYPE)
     roll = rng.integers(0, 100, n)
     k = np.arange(n, dtype=np.uint64)
     own_submit = (roll < 70) | (k == 0)
@@ -100,16 +100,16 @@ def producer_commands(p: int, n: int, seed: int) -> Records:
 
 def as_ring_records(ring: MpscRing, cmds: Records) -> Records:
     """The commands as the attached handle takes them: attach() returns the
-    creator's dtype, COMMAND_DTYPE's trailing padding included, so records
+    creator's dtype, BOOK_COMMAND_DTYPE's trailing padding included, so records
     go in as they are."""
-    assert ring.dtype == COMMAND_DTYPE
+    assert ring.dtype == BOOK_COMMAND_DTYPE
     return cmds
 
 
 def _produce(name: str, cmds: Records, seed: int) -> None:
     """Child: pushes its commands in order, singly and in batches of random
     size (the record kinds the Python API accepts: numpy scalars and arrays)."""
-    ring = MpscRing.attach(name, COMMAND_DTYPE)
+    ring = MpscRing.attach(name, BOOK_COMMAND_DTYPE)
     cmds = as_ring_records(ring, cmds)
     rng = np.random.default_rng(seed)
     i = 0
@@ -125,7 +125,7 @@ def _produce(name: str, cmds: Records, seed: int) -> None:
 def _produce_until_killed(name: str, cmds: Records) -> None:
     """Child: pushes its (long) stream, a single then a batch of up to
     VICTIM_BATCH, waiting for room as needed, until SIGKILL ends it."""
-    ring = MpscRing.attach(name, COMMAND_DTYPE)
+    ring = MpscRing.attach(name, BOOK_COMMAND_DTYPE)
     cmds = as_ring_records(ring, cmds)
     i = 0
     while i < len(cmds):
@@ -140,7 +140,7 @@ def _produce_then_die_mid_push(name: str, cmds: Records, unreadable: int, gate: 
     are published: a producer dead mid-push, without relying on timing."""
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     faulthandler.disable()  # the fault is the point; no traceback dump
-    ring = MpscRing.attach(name, COMMAND_DTYPE)
+    ring = MpscRing.attach(name, BOOK_COMMAND_DTYPE)
     ring.push_many(as_ring_records(ring, cmds), timeout=TIMEOUT)
     assert ring.dtype is not None
     if gate is not None:
@@ -164,7 +164,7 @@ def replay(streams: list[Records], events: Records) -> tuple[list[int], Matching
     ref = new_engine()
     pos = [0] * len(streams)
     raw = events.tobytes()
-    size = EVENT_DTYPE.itemsize
+    size = BOOK_EVENT_DTYPE.itemsize
     at = 0
     n_events = len(events)
     while at < n_events:
@@ -198,7 +198,7 @@ def pop_events(events: SpscRing, sink: list[Records], timeout: float) -> int:
     n = len(view)
     if n:
         raw = b"".join(view[i : i + 1].tobytes() for i in range(n))
-        sink.append(np.frombuffer(raw, dtype=EVENT_DTYPE))
+        sink.append(np.frombuffer(raw, dtype=BOOK_EVENT_DTYPE))
     del view  # hands the slots back to the runner
     return n
 
@@ -220,7 +220,7 @@ def join_records(parts: list[Records], dtype: np.dtype[Any]) -> Records:
 
 def test_reference_engine_answers_every_command() -> None:
     """The replay's premise: each command's first event carries its order id."""
-    cmds = join_records([producer_commands(p, 400, 3) for p in range(3)], COMMAND_DTYPE)
+    cmds = join_records([producer_commands(p, 400, 3) for p in range(3)], BOOK_COMMAND_DTYPE)
     eng = new_engine()
     for i in range(len(cmds)):
         ev = eng.process(cmds[i : i + 1])
@@ -233,10 +233,10 @@ def test_forked_producers_exactly_once_in_order(
     producers: int, per_producer: int, cap: int, batch: int
 ) -> None:
     name = unique_name("runner")
-    commands = MpscRing.create(name, cap, COMMAND_DTYPE)
-    events = SpscRing(256, EVENT_DTYPE)
+    commands = MpscRing.create(name, cap, BOOK_COMMAND_DTYPE)
+    events = SpscRing(256, BOOK_EVENT_DTYPE)
     streams = [producer_commands(p, per_producer, 11) for p in range(producers)]
-    runner = EngineRunner(new_engine(), commands, events, batch=batch)
+    runner = Runner(new_engine(), commands, events, batch=batch, time_source="command")
     runner.start()
     procs = [FORK.Process(target=_produce, args=(name, streams[p], 100 + p)) for p in range(producers)]
     for proc in procs:
@@ -254,26 +254,28 @@ def test_forked_producers_exactly_once_in_order(
     commands.close()  # end of stream: the runner drains, closes events, ends
     drain_until_closed(events, parts)
     runner.join()
-    got = join_records(parts, EVENT_DTYPE)
+    got = join_records(parts, BOOK_EVENT_DTYPE)
     applied, ref = replay(streams, got)
     assert applied == [per_producer] * producers  # each exactly once
     assert runner.commands_processed == total
     assert runner.events_published == len(got)
     assert runner.producer_deaths == 0
     assert commands.lost == 0
-    assert runner.engine.state_hash() == ref.state_hash()
+    assert runner.machine.state_hash() == ref.state_hash()
 
 
 def test_sigkilled_producer_does_not_stop_the_others() -> None:
     rng = np.random.default_rng(5)
     for round_ in range(3):
         name = unique_name("runkill")
-        commands = MpscRing.create(name, int(rng.choice([4, 64, 256])), COMMAND_DTYPE)
-        events = SpscRing(1024, EVENT_DTYPE)
+        commands = MpscRing.create(name, int(rng.choice([4, 64, 256])), BOOK_COMMAND_DTYPE)
+        events = SpscRing(1024, BOOK_EVENT_DTYPE)
         good, victim = 2, 2
         streams = [producer_commands(p, 1500, 20 + round_) for p in range(good)]
         streams.append(producer_commands(victim, 100_000, 20 + round_))
-        runner = EngineRunner(new_engine(), commands, events, batch=int(rng.choice([1, 16, 256])))
+        runner = Runner(
+            new_engine(), commands, events, batch=int(rng.choice([1, 16, 256])), time_source="command"
+        )
         runner.start()
         killer = FORK.Process(target=_produce_until_killed, args=(name, streams[victim]))
         killer.start()
@@ -304,7 +306,7 @@ def test_sigkilled_producer_does_not_stop_the_others() -> None:
         commands.close()
         drain_until_closed(events, parts)
         runner.join()  # no error: a dead producer is not the runner's failure
-        got = join_records(parts, EVENT_DTYPE)
+        got = join_records(parts, BOOK_EVENT_DTYPE)
         applied, ref = replay(streams, got)
         assert applied[:good] == [1500] * good
         # The victim's applied commands are a prefix of its stream (replay
@@ -314,7 +316,7 @@ def test_sigkilled_producer_does_not_stop_the_others() -> None:
         assert runner.producer_deaths == commands.lost
         assert commands.lost <= VICTIM_BATCH  # at most one push_many's worth
         assert runner.commands_processed == sum(applied)
-        assert runner.engine.state_hash() == ref.state_hash()
+        assert runner.machine.state_hash() == ref.state_hash()
 
 
 def test_producer_dead_mid_push_is_reported_and_the_others_go_on() -> None:
@@ -325,11 +327,11 @@ def test_producer_dead_mid_push_is_reported_and_the_others_go_on() -> None:
     and none of the dead one's garbage reaches the engine."""
     unreadable = 1
     name = unique_name("rundie")
-    commands = MpscRing.create(name, 64, COMMAND_DTYPE)
-    events = SpscRing(1024, EVENT_DTYPE)
+    commands = MpscRing.create(name, 64, BOOK_COMMAND_DTYPE)
+    events = SpscRing(1024, BOOK_EVENT_DTYPE)
     streams = [producer_commands(p, 1000, 31) for p in range(3)]
     victim = 2
-    runner = EngineRunner(new_engine(), commands, events, batch=16)
+    runner = Runner(new_engine(), commands, events, batch=16, time_source="command")
     runner.start()
     dying = FORK.Process(target=_produce_then_die_mid_push, args=(name, streams[victim], unreadable))
     dying.start()
@@ -352,12 +354,12 @@ def test_producer_dead_mid_push_is_reported_and_the_others_go_on() -> None:
     commands.close()
     drain_until_closed(events, parts)
     runner.join()
-    applied, ref = replay(streams, join_records(parts, EVENT_DTYPE))
+    applied, ref = replay(streams, join_records(parts, BOOK_EVENT_DTYPE))
     assert applied == [1000, 1000, 1000]  # everything it published, nothing more
     assert commands.lost == unreadable
     assert runner.producer_deaths == unreadable
     assert runner.commands_processed == 3000
-    assert runner.engine.state_hash() == ref.state_hash()
+    assert runner.machine.state_hash() == ref.state_hash()
 
 
 def test_producer_dead_mid_batch_is_counted_or_reported_never_a_spin() -> None:
@@ -371,10 +373,10 @@ def test_producer_dead_mid_batch_is_counted_or_reported_never_a_spin() -> None:
     Everything else is applied before the death (a gate holds the victim
     back), so the outcome does not depend on timing."""
     name = unique_name("rundie5")
-    commands = MpscRing.create(name, 64, COMMAND_DTYPE)
-    events = SpscRing(1024, EVENT_DTYPE)
+    commands = MpscRing.create(name, 64, BOOK_COMMAND_DTYPE)
+    events = SpscRing(1024, BOOK_EVENT_DTYPE)
     streams = [producer_commands(p, 500, 41) for p in range(2)]
-    runner = EngineRunner(new_engine(), commands, events, batch=16)
+    runner = Runner(new_engine(), commands, events, batch=16, time_source="command")
     runner.start()
     gate = FORK.Event()
     dying = FORK.Process(target=_produce_then_die_mid_push, args=(name, streams[1], 5, gate))
@@ -407,7 +409,7 @@ def test_producer_dead_mid_batch_is_counted_or_reported_never_a_spin() -> None:
         assert commands.lost < 5
         while pop_events(events, parts, 0) > 0:
             pass
-    applied, ref = replay(streams, join_records(parts, EVENT_DTYPE))
+    applied, ref = replay(streams, join_records(parts, BOOK_EVENT_DTYPE))
     assert applied == [500, 500]
     assert runner.commands_processed == 1000
-    assert runner.engine.state_hash() == ref.state_hash()
+    assert runner.machine.state_hash() == ref.state_hash()

@@ -18,6 +18,7 @@
 // steadier numbers and compare medians of repetitions.
 #include <benchmark/benchmark.h>
 
+#include <unistd.h>
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -28,7 +29,6 @@
 #include <string>
 #include <unordered_map>
 #include <utility>
-#include <unistd.h>
 #include <vector>
 
 #include "book_workload.hpp"
@@ -87,8 +87,8 @@ void run_batch(benchmark::State& state, const Workload& w, std::uint32_t per_sym
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(w.run.size()));
   // Commands per second of this thread's CPU time: on a shared machine the
   // wall clock also counts the time other processes held the core.
-  state.counters["cpu_items_per_second"] = static_cast<double>(state.iterations()) *
-                                           static_cast<double>(w.run.size()) / (static_cast<double>(cpu_ns) * 1e-9);
+  state.counters["cpu_items_per_second"] = static_cast<double>(state.iterations()) * static_cast<double>(w.run.size()) /
+                                           (static_cast<double>(cpu_ns) * 1e-9);
 }
 
 void BM_ExchangeCore_Batch(benchmark::State& state) { run_batch(state, exchange_core(), 1000); }

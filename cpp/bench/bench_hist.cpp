@@ -49,7 +49,8 @@ const std::vector<std::int64_t>& ring() {
 }
 
 const std::vector<std::int64_t>& many() {
-  static const std::vector<std::int64_t> values = shanraq::bench::make_latencies(kManyValues, shanraq::bench::kSeed + 3);
+  static const std::vector<std::int64_t> values =
+      shanraq::bench::make_latencies(kManyValues, shanraq::bench::kSeed + 3);
   return values;
 }
 
@@ -114,9 +115,8 @@ void BM_Histogram_record_many(benchmark::State& state) {
   }
   const auto items = static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(values.size());
   state.SetItemsProcessed(items);
-  state.counters["ns_per_value"] = benchmark::Counter(static_cast<double>(values.size()),
-                                                      benchmark::Counter::kIsIterationInvariantRate |
-                                                          benchmark::Counter::kInvert);
+  state.counters["ns_per_value"] = benchmark::Counter(
+      static_cast<double>(values.size()), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
   if (h.total_count() != static_cast<std::uint64_t>(items)) state.SkipWithError("lost records");
 }
 BENCHMARK(BM_Histogram_record_many)->Unit(benchmark::kMillisecond);

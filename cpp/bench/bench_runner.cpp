@@ -61,7 +61,7 @@
 #include "shanraq/common/clock.hpp"
 #include "shanraq/hist/histogram.hpp"
 #include "shanraq/queue/ring.hpp"
-#include "shanraq/runner/engine_runner.hpp"
+#include "shanraq/runner/runner.hpp"
 
 using namespace shanraq::book;
 using namespace shanraq::bench;
@@ -70,7 +70,7 @@ using shanraq::bench::pin_self;
 using shanraq::bench::unpin_self;
 using shanraq::queue::SpscRing;
 using shanraq::queue::WaitStrategy;
-using shanraq::runner::EngineRunner;
+using EngineRunner = shanraq::runner::Runner<shanraq::book::MatchingEngine>;
 
 namespace {
 
@@ -321,7 +321,8 @@ void BM_Runner_OpenLoop(benchmark::State& state) {
 }
 BENCHMARK(BM_Runner_OpenLoop)
     ->ArgsProduct({{100'000, 1'000'000},
-                   {static_cast<std::int64_t>(WaitStrategy::kBusySpin), static_cast<std::int64_t>(WaitStrategy::kBlocking)},
+                   {static_cast<std::int64_t>(WaitStrategy::kBusySpin),
+                    static_cast<std::int64_t>(WaitStrategy::kBlocking)},
                    {2, 3}})
     ->ArgNames({"rate", "wait", "threads"})
     ->Unit(benchmark::kMillisecond)

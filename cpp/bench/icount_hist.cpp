@@ -79,7 +79,8 @@ int main() {
   shanraq::hist::Recorder rec;
   icount_recorder_try_record(rec, ring.data(), kRecordOps);
 
-  std::printf("icount_record: %zu records (total %llu)\n", kRecordOps, static_cast<unsigned long long>(h.total_count()));
+  std::printf("icount_record: %zu records (total %llu)\n", kRecordOps,
+              static_cast<unsigned long long>(h.total_count()));
   std::printf("icount_record_many: %zu values (total %llu)\n", many.size(),
               static_cast<unsigned long long>(h2.total_count()));
   std::printf("icount_values_at_percentiles: %zu calls of 4 percentiles (p50=%lld p99.9=%lld)\n", kPercentileOps,

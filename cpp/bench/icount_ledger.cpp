@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
   std::vector<std::uint32_t> results(bench::kBatch);
   std::uint32_t failed = 0;
   if (!setup_only) failed = icount_create_transfers(*l, transfers.data(), kTransfers, results.data());
-  std::printf("icount_create_transfers: %zu transfers on %u accounts, %u failed%s\n", kTransfers,
-              bench::kAccounts, failed, setup_only ? " (setup only: kernel skipped)" : "");
+  std::printf("icount_create_transfers: %zu transfers on %u accounts, %u failed%s\n", kTransfers, bench::kAccounts,
+              failed, setup_only ? " (setup only: kernel skipped)" : "");
   return failed == 0 ? 0 : 1;
 }

@@ -7,7 +7,13 @@ set(CMAKE_SYSTEM_PROCESSOR aarch64)
 set(CMAKE_C_COMPILER aarch64-linux-gnu-gcc)
 set(CMAKE_CXX_COMPILER aarch64-linux-gnu-g++)
 set(SHANRAQ_AARCH64_SYSROOT /usr/aarch64-linux-gnu CACHE PATH "aarch64 libraries and loader for qemu -L")
-set(CMAKE_FIND_ROOT_PATH ${SHANRAQ_AARCH64_SYSROOT})
+# arm64 libcrypto and ISA-L for the journal, unpacked from Debian's arm64
+# packages by scripts/native_tests.sh (Debian's multiarch layout:
+# usr/lib/aarch64-linux-gnu, usr/include and usr/include/aarch64-linux-gnu).
+set(SHANRAQ_AARCH64_DEPS "${CMAKE_CURRENT_LIST_DIR}/../../build/aarch64-deps/root" CACHE PATH
+    "arm64 journal dependencies (dpkg -x of libssl-dev, libssl3, libisal-dev, libisal2)")
+set(CMAKE_LIBRARY_ARCHITECTURE aarch64-linux-gnu)
+set(CMAKE_FIND_ROOT_PATH ${SHANRAQ_AARCH64_SYSROOT} ${SHANRAQ_AARCH64_DEPS})
 set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
 set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)

@@ -9,8 +9,8 @@ checks wired into matching) and the journal follow.
 
 from shanraq_core._version import __version__
 from shanraq_core.book import (
-    COMMAND_DTYPE,
-    EVENT_DTYPE,
+    BOOK_COMMAND_DTYPE,
+    BOOK_EVENT_DTYPE,
     CancelReason,
     CommandKind,
     EventType,
@@ -22,6 +22,7 @@ from shanraq_core.book import (
     Report,
     SelfTradePrevention,
     Side,
+    SymbolInfo,
     TimeInForce,
     Trade,
 )
@@ -46,13 +47,13 @@ from shanraq_core.ledger import (
     make_transfer_id,
 )
 from shanraq_core.queue import Closed, MpmcRing, MpscRing, SpscRing
-from shanraq_core.runner import EngineRunner
+from shanraq_core.runner import Runner
 
 __all__ = [
     "ACCOUNT_BALANCE_DTYPE",
     "ACCOUNT_DTYPE",
-    "COMMAND_DTYPE",
-    "EVENT_DTYPE",
+    "BOOK_COMMAND_DTYPE",
+    "BOOK_EVENT_DTYPE",
     "LEDGER_COMMAND_DTYPE",
     "LEDGER_EVENT_DTYPE",
     "TRANSFER_DTYPE",
@@ -65,7 +66,6 @@ __all__ = [
     "CommandRejection",
     "CreateAccountResult",
     "CreateTransferResult",
-    "EngineRunner",
     "EventType",
     "LatencyHistogram",
     "Ledger",
@@ -80,10 +80,12 @@ __all__ = [
     "Recorder",
     "RejectReason",
     "Report",
+    "Runner",
     "SelfTradePrevention",
     "SetLimitResult",
     "Side",
     "SpscRing",
+    "SymbolInfo",
     "TimeInForce",
     "Trade",
     "TransferFlags",

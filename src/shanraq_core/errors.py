@@ -30,7 +30,7 @@ class SequenceError(ValueError):
     applied."""
 
 
-class QueueError(RuntimeError):
+class QueueError(Exception):
     """Base class of the ring errors."""
 
 

@@ -1,191 +1,110 @@
 // Matching engine implementation. The rules live in docs/book.md and the
 // executable specification in tests/book_reference.py; this file is the fast
-// version of the same thing.
+// version of the same thing. Private layout: records.hpp (pools),
+// ladder.hpp (price ladders), id_index.hpp (order ids).
 #include "shanraq/book/engine.hpp"
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
-#include <type_traits>
 #include <new>
+#include <numeric>
 #include <stdexcept>
+#include <string>
 #include <utility>
 
+#include "id_index.hpp"
+#include "ladder.hpp"
+#include "records.hpp"
 #include "shanraq/common/checksum.hpp"
 #include "shanraq/common/hash.hpp"
-#include "shanraq/common/zeroed.hpp"
+#include "shanraq/common/index_heap.hpp"
 #include "shanraq/common/platform.hpp"
+#include "shanraq/common/snapshot_io.hpp"
+#include "shanraq/common/zeroed.hpp"
 
 namespace shanraq::book {
+
+using detail::Ext;
+using detail::IdIndex;
+using detail::kHistoryBit;
+using detail::kNil;
+using detail::Ladder;
+using detail::Level;
+using detail::LevelRef;
+using detail::Live;
+using detail::Order;
+using detail::OrderRecord;
+
 namespace {
 
-constexpr std::uint32_t kNil = 0xFFFFFFFFU;
-// Id index refs at or above this point into the finished-id history ring.
-constexpr std::uint32_t kHistoryBit = 0x80000000U;
-
-enum class Live : std::uint8_t { kFree = 0, kInFlight = 1, kResting = 2, kPendingStop = 3 };
-
-// 64 bytes: one cache line on x86-64. Rarely used fields (iceberg reserve,
-// stop price, expiry) live in Ext so plain limit orders stay this small.
-struct Order {
-  std::uint64_t id;
-  std::uint64_t account;
-  std::int64_t price;    // limit price; 0 for market and stop-market
-  std::int64_t visible;  // displayed open quantity (the whole open quantity unless iceberg)
-  std::int64_t filled;
-  std::uint32_t next, prev;  // neighbours in the level's FIFO (or the free list)
-  std::uint32_t level;       // level pool index while resting or pending
-  std::uint32_t ext;         // Ext pool index or kNil
-  Side side;
-  OrderType type;
-  TimeInForce tif;
-  Stp stp;
-  std::uint8_t flags;
-  Live live;
-  std::uint16_t reserved;
-};
-static_assert(sizeof(Order) == 64);
-
-struct Ext {
-  std::int64_t hidden;      // iceberg reserve not yet displayed
-  std::int64_t display;     // iceberg slice size (0: not an iceberg)
-  std::int64_t stop_price;  // 0: not a stop
-  std::int64_t expire_ns;   // 0: not GTD
-  std::uint64_t accept_seq;  // acceptance order, breaks GTD expiry ties
-  std::uint32_t heap_pos;    // position in the GTD heap or kNil
-  std::uint32_t next_free;
-};
-
-// 24 bytes: a busy book has nearly as many levels as orders, so this counts
-// toward the per-order memory budget. The price is the ladder's key.
-struct Level {
-  std::int64_t total;  // visible quantity
-  std::uint32_t head, tail, count;
-  std::uint32_t sym : 30;  // symbol index (max_symbols < 2^30)
-  std::uint32_t book : 2;  // 0 bids, 1 asks, 2 buy stops, 3 sell stops
-};
-static_assert(sizeof(Level) == 24);
-
-// A ladder keeps its levels sorted with the best (first to match or trigger)
-// at the back, so the busy top of the book moves the fewest bytes on insert
-// and erase. key = price for bids and sell stops, -price for asks and buy
-// stops: every ladder is ascending by key.
-struct LevelRef {
-  std::int64_t key;
-  std::uint32_t level;
-  std::uint32_t reserved;
-};
-
-//
-// A level that empties away from the back stays in the ladder, empty, so the
-// next order at that price (quotes move back and forth over the same prices)
-// finds it without an insert that shifts the array; the back is never left
-// empty, so the best price stays O(1). Empty levels are compacted away when
-// they outnumber live ones, or when the level pool runs out.
-struct Ladder {
-  std::vector<LevelRef> v;
-  std::uint32_t empties = 0;
-  bool negate = false;
-  std::int64_t tick = 1;
-  std::int64_t key(std::int64_t price) const noexcept { return negate ? -price : price; }
-  std::int64_t price_at(std::size_t i) const noexcept { return negate ? -v[i].key : v[i].key; }
-  std::int64_t best_price() const noexcept { return price_at(v.size() - 1); }
-  // First position whose key is >= key(price).
-  std::size_t lower(std::int64_t price) const noexcept {
-    const std::int64_t k = key(price);
-    const std::size_t size = v.size();
-    if (size == 0) return 0;
-    const std::int64_t top = v[size - 1].key;
-    if (top < k) return size;
-    // Keys are distinct multiples of the tick, so at most `ticks` levels lie
-    // between k and the top: the answer is at or above g = size-1-ticks, and
-    // exactly g where the ladder is dense (parked levels keep the busy top of
-    // book one level per tick). Probe g, then gallop upwards over the gaps.
-    const LevelRef* base = v.data();
-    std::size_t n = size;
-    const auto ticks = static_cast<std::uint64_t>(top - k) / static_cast<std::uint64_t>(tick);
-    if (ticks < size) {
-      const std::size_t g = size - 1 - static_cast<std::size_t>(ticks);
-      if (v[g].key >= k) return g;
-      std::size_t lo = g + 1;  // v[lo - 1].key < k <= v[size - 1].key
-      std::size_t step = 1;
-      while (lo + step < size && v[lo + step - 1].key < k) {
-        lo += step;
-        step *= 2;
-      }
-      base += lo;
-      n = std::min(step, size - lo);
-    }
-    // Branch-free halving: the comparisons are unpredictable, a conditional
-    // move is not.
-    while (n > 1) {
-      const std::size_t half = n / 2;
-      base = base[half - 1].key < k ? base + half : base;
-      n -= half;
-    }
-    return static_cast<std::size_t>(base - v.data()) + (base->key < k ? 1 : 0);
-  }
-  std::uint32_t find(std::int64_t price) const noexcept {
-    const std::size_t i = lower(price);
-    return i < v.size() && v[i].key == key(price) ? v[i].level : kNil;
-  }
-};
+constexpr std::int64_t kMaxQty = INT64_MAX;
 
 struct SymbolState {
   SymbolSpec spec;
   Ladder ladders[4];  // bids, asks, buy stops, sell stops
+  // Open quantity (shown + hidden) of the orders in each ladder. Every rule
+  // that lets an order join or grow keeps it <= 2^63-1, and every level
+  // total, FOK sum and depth sum is bounded by it, so none can overflow.
+  std::int64_t open[4] = {0, 0, 0, 0};
   std::int64_t last_price = 0;
   bool has_last = false;
+  bool halted = false;
 };
 
 inline int side_index(Side s) noexcept { return s == Side::kBuy ? 0 : 1; }
 inline bool is_stop_type(OrderType t) noexcept { return t == OrderType::kStop || t == OrderType::kStopLimit; }
-inline bool has_limit_price(OrderType t) noexcept {
-  return t == OrderType::kLimit || t == OrderType::kStopLimit;
+inline bool has_limit_price(OrderType t) noexcept { return t == OrderType::kLimit || t == OrderType::kStopLimit; }
+inline bool is_symbol_kind(CommandKind k) noexcept {
+  return k == CommandKind::kAddSymbol || k == CommandKind::kUpdateSymbol || k == CommandKind::kHaltSymbol ||
+         k == CommandKind::kResumeSymbol;
+}
+inline bool valid_spec(const SymbolSpec& s) noexcept {
+  return s.tick_size > 0 && s.lot_size > 0 && s.min_price > 0 && s.max_price >= s.min_price && s.max_qty > 0;
+}
+// The spec at the command's offsets (types.hpp): tick_size = price, lot_size
+// = qty, min_price = other_order_id, max_price = other_account, max_qty =
+// remaining.
+inline void write_spec(Event& e, const SymbolSpec& s) noexcept {
+  e.price = s.tick_size;
+  e.qty = s.lot_size;
+  e.other_order_id = static_cast<std::uint64_t>(s.min_price);
+  e.other_account = static_cast<std::uint64_t>(s.max_price);
+  e.remaining = s.max_qty;
 }
 
-constexpr char kMagic[8] = {'S', 'H', 'Q', 'B', 'O', 'O', 'K', '1'};
-// 2: evicted_max after the id history. 3: symbol specs field by field (the
-// struct's padding made snapshots and state_hash depend on stack garbage).
-constexpr std::uint32_t kSnapshotVersion = 3;
+constexpr char kMagic[9] = "SHQBOOK1";
+// The only format this build reads: the package has not been released, so
+// formats that never shipped have no readers.
+constexpr std::uint32_t kSnapshotVersion = 4;
+// Bytes of the envelope and configuration before the state (state_hash
+// leaves them out: capacities are configuration).
+constexpr std::size_t kConfigEnd = 8 + 4 + 4 * 4 + 1;
 
-struct Writer {
-  std::string s;
-  template <class T>
-  void put(const T& v) {
-    // Raw bytes go into snapshots and state_hash: a type with padding would
-    // leak indeterminate bytes and make equal engines hash differently.
-    static_assert(std::has_unique_object_representations_v<T> || std::is_floating_point_v<T>,
-                  "snapshot fields must have no padding");
-    s.append(reinterpret_cast<const char*>(&v), sizeof(T));
+void check_config(const EngineConfig& c) {
+  if (c.max_orders == 0 || c.max_orders >= (1U << 30) || c.id_history >= (1U << 30) || c.max_symbols == 0 ||
+      c.max_symbols >= (1U << 30) || c.max_levels == 0 || c.max_levels >= (1U << 31)) {
+    throw std::invalid_argument("book: capacities must be in 1..2^30-1 (max_levels 1..2^31-1, id_history 0..2^30-1)");
   }
-};
+}
 
-struct Reader {
-  const std::uint8_t* p;
-  std::size_t n;
-  std::size_t i = 0;
-  template <class T>
-  T get() {
-    if (n - i < sizeof(T)) throw std::invalid_argument("book snapshot is truncated");
-    T v;
-    std::memcpy(&v, p + i, sizeof(T));
-    i += sizeof(T);
-    return v;
+const EngineConfig& checked(const EngineConfig& c) {
+  check_config(c);
+  return c;
+}
+
+// GTD expiries: a min-heap of order indices by (expire_ns, acceptance
+// order, id); the id makes the order total even for a restored state.
+struct GtdPolicy {
+  const Order* orders;
+  Ext* exts;
+  bool less(std::uint32_t a, std::uint32_t b) const noexcept {
+    const Ext& x = exts[orders[a].ext];
+    const Ext& y = exts[orders[b].ext];
+    if (x.expire_ns != y.expire_ns) return x.expire_ns < y.expire_ns;
+    if (x.accept_seq != y.accept_seq) return x.accept_seq < y.accept_seq;
+    return orders[a].id < orders[b].id;
   }
-};
-
-// Order fields in a snapshot, in a fixed layout independent of pool indices.
-struct OrderRecord {
-  std::uint64_t id, account;
-  std::int64_t price, visible, filled, hidden, display, stop_price, expire_ns;
-  std::uint64_t accept_seq;
-  Side side;
-  OrderType type;
-  TimeInForce tif;
-  Stp stp;
-  std::uint8_t flags;
-  std::uint8_t reserved[3];
+  void placed(std::uint32_t item, std::uint32_t pos) noexcept { exts[orders[item].ext].heap_pos = pos; }
 };
 
 }  // namespace
@@ -200,11 +119,7 @@ struct MatchingEngine::Impl {
   RawArray<Level> levels;
   std::uint32_t level_hwm = 0, level_free = kNil, levels_live = 0;
   std::uint64_t empty_total = 0;  // empty levels parked in ladders
-  // Id index: slot = (32-bit hash tag << 32) | (ref + 1), 0 = empty. The home
-  // slot is a function of the tag, so deletion can shift entries without
-  // re-hashing keys, and the tag answers most probes without touching the order.
-  RawArray<std::uint64_t> slots;
-  std::uint64_t slot_count = 0;
+  IdIndex index;
   // Finished ids, oldest first, with their final state.
   RawArray<std::uint64_t> hist_ids;
   RawArray<std::uint8_t> hist_state;
@@ -214,36 +129,33 @@ struct MatchingEngine::Impl {
   // memory of the ring cannot tell, so they are rejected rather than risk
   // accepting a duplicate.
   std::uint64_t evicted_max = 0;
-  // GTD min-heap of order indices by (expire_ns, accept_seq).
-  RawArray<std::uint32_t> heap;
-  std::uint32_t heap_size = 0;
+  RawArray<std::uint32_t> heap_storage;
+  IndexHeap<GtdPolicy> gtd;
   // Symbols, in registration order; an open-addressing map symbol -> index.
   std::vector<SymbolState> syms;
   RawArray<std::uint64_t> sym_slots;
   std::uint64_t sym_mask = 0;
   // Counters.
-  std::uint64_t seq = 1;
+  std::uint64_t next_seq = 1;
   std::int64_t now = 0;
   std::uint64_t accept_counter = 0;
   // Per-command context.
   std::vector<Event>* out = nullptr;
   CommandKind cur_kind = CommandKind::kSubmit;
+  std::uint64_t cur_seq = 0;
+  std::int64_t expired = 0;  // GTD orders the current command expired
+  std::uint64_t new_id_slot = 0;  // validate_submit -> submit: where the new id goes
 
-  explicit Impl(const EngineConfig& c) : cfg(c) {
-    if (c.max_orders == 0 || c.max_orders >= (1U << 30) || c.id_history >= (1U << 30) || c.max_symbols == 0 ||
-        c.max_symbols >= (1U << 30) || c.max_levels == 0 || c.max_levels >= (1U << 31)) {
-      throw std::invalid_argument("book: capacities must be in 1..2^30 (id_history 0..2^30)");
-    }
-    orders = make_zeroed<Order>(c.max_orders);
-    exts = make_zeroed<Ext>(c.max_orders);
-    levels = make_zeroed<Level>(c.max_levels);
-    heap = make_zeroed<std::uint32_t>(c.max_orders);
-    hist_ids = make_zeroed<std::uint64_t>(c.id_history);
-    hist_state = make_zeroed<std::uint8_t>(c.id_history);
-    // Load <= 2/3 at full capacity, in a table of exactly that size (no
-    // rounding up to a power of two): the index is a third of an order's memory.
-    slot_count = std::max<std::uint64_t>(16, (3 * (std::uint64_t{c.max_orders} + c.id_history) + 1) / 2);
-    slots = make_zeroed<std::uint64_t>(slot_count);
+  explicit Impl(const EngineConfig& c)
+      : cfg(checked(c)),
+        orders(make_zeroed<Order>(c.max_orders)),
+        exts(make_zeroed<Ext>(c.max_orders)),
+        levels(make_zeroed<Level>(c.max_levels)),
+        index(std::uint64_t{c.max_orders} + c.id_history),
+        hist_ids(make_zeroed<std::uint64_t>(c.id_history)),
+        hist_state(make_zeroed<std::uint8_t>(c.id_history)),
+        heap_storage(make_zeroed<std::uint32_t>(c.max_orders)),
+        gtd(heap_storage.get(), GtdPolicy{orders.get(), exts.get()}) {
     std::uint64_t ssize = 16;
     while (ssize < 2 * std::uint64_t{c.max_symbols}) ssize <<= 1;
     sym_slots = make_zeroed<std::uint64_t>(ssize);
@@ -253,8 +165,8 @@ struct MatchingEngine::Impl {
 
   std::size_t memory_reserved() const noexcept {
     return std::size_t{cfg.max_orders} * (sizeof(Order) + sizeof(Ext) + sizeof(std::uint32_t)) +
-           std::size_t{cfg.max_levels} * sizeof(Level) + slot_count * sizeof(std::uint64_t) +
-           std::size_t{cfg.id_history} * 9 + (sym_mask + 1) * 8;
+           std::size_t{cfg.max_levels} * sizeof(Level) + index.memory_bytes() + std::size_t{cfg.id_history} * 9 +
+           (sym_mask + 1) * 8;
   }
 
   // ---- symbols -------------------------------------------------------------
@@ -266,14 +178,9 @@ struct MatchingEngine::Impl {
     }
   }
 
-  SymbolError add_symbol(const SymbolSpec& spec) {
-    if (spec.tick_size <= 0 || spec.lot_size <= 0 || spec.min_price <= 0 || spec.max_price < spec.min_price ||
-        spec.max_qty <= 0) {
-      return SymbolError::kInvalidSpec;
-    }
-    if (find_symbol(spec.symbol) != kNil) return SymbolError::kDuplicate;
-    if (syms.size() >= cfg.max_symbols) return SymbolError::kCapacity;
-    const auto index = static_cast<std::uint32_t>(syms.size());
+  // Registers a valid, new symbol within capacity.
+  std::uint32_t register_symbol(const SymbolSpec& spec) {
+    const auto index_of = static_cast<std::uint32_t>(syms.size());
     SymbolState& s = syms.emplace_back();
     s.spec = spec;
     s.ladders[1].negate = true;  // asks: lowest price at the back
@@ -281,71 +188,29 @@ struct MatchingEngine::Impl {
     for (Ladder& lad : s.ladders) lad.tick = spec.tick_size;
     std::uint64_t pos = fmix64(spec.symbol) & sym_mask;
     while (sym_slots[pos] != 0) pos = (pos + 1) & sym_mask;
-    sym_slots[pos] = (std::uint64_t{spec.symbol} << 32) | (std::uint64_t{index} + 1);
-    return SymbolError::kOk;
+    sym_slots[pos] = (std::uint64_t{spec.symbol} << 32) | (std::uint64_t{index_of} + 1);
+    return index_of;
   }
 
   // ---- id index ------------------------------------------------------------
   std::uint64_t ref_id(std::uint32_t ref) const noexcept {
     return (ref & kHistoryBit) != 0 ? hist_ids[ref & ~kHistoryBit] : orders[ref].id;
   }
-
-  // Home slot of a 32-bit tag: multiply-shift maps it onto [0, slot_count).
-  std::uint64_t home(std::uint64_t tag) const noexcept { return (tag * slot_count) >> 32; }
-  std::uint64_t next_slot(std::uint64_t pos) const noexcept { return pos + 1 == slot_count ? 0 : pos + 1; }
-
-  void prefetch_slot(std::uint64_t id) const noexcept { __builtin_prefetch(&slots[home(fmix64(id) >> 32)]); }
-
-  // Prefetches the order `id` most likely maps to (its home slot's, if the
-  // tag matches); the slot itself should have been prefetched earlier.
-  void prefetch_order(std::uint64_t id) const noexcept {
-    const std::uint64_t tag = fmix64(id) >> 32;
-    const std::uint64_t s = slots[home(tag)];
-    const auto ref = static_cast<std::uint32_t>(s) - 1;
-    if (s != 0 && (s >> 32) == tag && (ref & kHistoryBit) == 0) __builtin_prefetch(&orders[ref]);
-  }
-
-  // Slot position of `id`, or ~0 if absent.
   std::uint64_t find_slot(std::uint64_t id) const noexcept {
-    const std::uint64_t tag = fmix64(id) >> 32;
-    for (std::uint64_t pos = home(tag);; pos = next_slot(pos)) {
-      const std::uint64_t s = slots[pos];
-      if (s == 0) return ~std::uint64_t{0};
-      if ((s >> 32) == tag && ref_id(static_cast<std::uint32_t>(s) - 1) == id) return pos;
-    }
+    return index.find(id, [this](std::uint32_t ref) { return ref_id(ref); });
   }
-
-  void index_insert(std::uint64_t id, std::uint32_t ref) noexcept {
-    const std::uint64_t tag = fmix64(id) >> 32;
-    std::uint64_t pos = home(tag);
-    while (slots[pos] != 0) pos = next_slot(pos);
-    slots[pos] = (tag << 32) | (std::uint64_t{ref} + 1);
-  }
-
-  void index_set(std::uint64_t pos, std::uint32_t ref) noexcept {
-    slots[pos] = (slots[pos] & 0xFFFFFFFF00000000ULL) | (std::uint64_t{ref} + 1);
-  }
-
-  // Backward-shift deletion: no tombstones, so probe lengths never degrade.
-  void index_erase(std::uint64_t hole) noexcept {
-    for (std::uint64_t j = next_slot(hole);; j = next_slot(j)) {
-      const std::uint64_t s = slots[j];
-      if (s == 0) break;
-      const std::uint64_t h = home(s >> 32);
-      const bool stays = hole <= j ? (h > hole && h <= j) : (h > hole || h <= j);
-      if (!stays) {
-        slots[hole] = s;
-        hole = j;
-      }
-    }
-    slots[hole] = 0;
+  // Prefetches the order `id` most likely maps to; its slot should have been
+  // prefetched earlier.
+  void prefetch_order(std::uint64_t id) const noexcept {
+    const std::uint32_t ref = index.home_ref(id);
+    if ((ref & kHistoryBit) == 0) __builtin_prefetch(&orders[ref]);
   }
 
   // The live order with this id, or kNil.
   std::uint32_t find_live(std::uint64_t id) const noexcept {
     const std::uint64_t pos = find_slot(id);
-    if (pos == ~std::uint64_t{0}) return kNil;
-    const auto ref = static_cast<std::uint32_t>(slots[pos]) - 1;
+    if (pos == IdIndex::kAbsent) return kNil;
+    const std::uint32_t ref = index.ref_at(pos);
     return (ref & kHistoryBit) != 0 ? kNil : ref;
   }
 
@@ -353,14 +218,14 @@ struct MatchingEngine::Impl {
   // forgetting the oldest finished id when the ring is full.
   void retire_id(std::uint64_t id, OrderState state) noexcept {
     if (cfg.id_history == 0) {
-      index_erase(find_slot(id));
+      index.erase(find_slot(id));
       evicted_max = std::max(evicted_max, id);
       return;
     }
     std::uint32_t at;
     if (hist_size == cfg.id_history) {
       const std::uint64_t old = hist_ids[hist_head];
-      index_erase(find_slot(old));
+      index.erase(find_slot(old));
       evicted_max = std::max(evicted_max, old);
       at = hist_head;
       hist_head = hist_head + 1 == cfg.id_history ? 0 : hist_head + 1;
@@ -373,7 +238,7 @@ struct MatchingEngine::Impl {
     const std::uint64_t pos = find_slot(id);
     hist_ids[at] = id;
     hist_state[at] = static_cast<std::uint8_t>(state);
-    index_set(pos, at | kHistoryBit);
+    index.set(pos, at | kHistoryBit);
   }
 
   // ---- pools ---------------------------------------------------------------
@@ -429,6 +294,23 @@ struct MatchingEngine::Impl {
     level_free = li;
   }
 
+  std::uint32_t new_level(std::uint32_t si, int book) noexcept {
+    std::uint32_t li;
+    if (level_free != kNil) {
+      li = level_free;
+      level_free = levels[li].head;
+    } else {
+      li = level_hwm++;
+    }
+    ++levels_live;
+    Level& l = levels[li];
+    l = Level{};
+    l.head = l.tail = kNil;
+    l.sym = si & 0x3FFFFFFFU;
+    l.book = static_cast<std::uint32_t>(book) & 3U;
+    return li;
+  }
+
   void compact(Ladder& lad) {
     std::size_t w = 0;
     for (std::size_t r = 0; r < lad.v.size(); ++r) {
@@ -460,19 +342,7 @@ struct MatchingEngine::Impl {
     }
     if (!level_available()) return kNil;
     pos = lad.lower(price);  // compaction may have moved it
-    std::uint32_t li;
-    if (level_free != kNil) {
-      li = level_free;
-      level_free = levels[li].head;
-    } else {
-      li = level_hwm++;
-    }
-    ++levels_live;
-    Level& l = levels[li];
-    l = Level{};
-    l.head = l.tail = kNil;
-    l.sym = si & 0x3FFFFFFFU;
-    l.book = static_cast<std::uint32_t>(book) & 3U;
+    const std::uint32_t li = new_level(si, book);
     lad.v.insert(lad.v.begin() + static_cast<std::ptrdiff_t>(pos), LevelRef{key, li, 0});
     return li;
   }
@@ -504,7 +374,11 @@ struct MatchingEngine::Impl {
     return li != kNil && levels[li].count > 0;
   }
 
-  void link_back(std::uint32_t li, std::uint32_t oi) noexcept {
+  SHANRAQ_ALWAYS_INLINE std::int64_t leaves(const Order& o) const noexcept {
+    return o.visible + (o.ext != kNil ? exts[o.ext].hidden : 0);
+  }
+
+  SHANRAQ_ALWAYS_INLINE void link_back(std::uint32_t li, std::uint32_t oi) noexcept {
     Level& l = levels[li];
     Order& o = orders[oi];
     o.level = li;
@@ -518,10 +392,11 @@ struct MatchingEngine::Impl {
     l.tail = oi;
     ++l.count;
     l.total += o.visible;
+    syms[l.sym].open[l.book] += leaves(o);
   }
 
   // Unlinks a resting or pending order; drops its level if it empties.
-  void unlink(std::uint32_t oi) {
+  SHANRAQ_ALWAYS_INLINE void unlink(std::uint32_t oi) {
     Order& o = orders[oi];
     Level& l = levels[o.level];
     if (o.prev != kNil) {
@@ -536,68 +411,33 @@ struct MatchingEngine::Impl {
     }
     --l.count;
     l.total -= o.visible;
+    syms[l.sym].open[l.book] -= leaves(o);
     if (l.count == 0) drop_level(o.level);
   }
 
+  // Whether `more` lots fit in ladder `book` of symbol `si` (open quantity
+  // stays <= 2^63-1).
+  SHANRAQ_ALWAYS_INLINE bool room(std::uint32_t si, int book, std::int64_t more) const noexcept {
+    return more <= 0 || syms[si].open[book] <= kMaxQty - more;
+  }
+
   // ---- GTD heap --------------------------------------------------------------
-  bool heap_less(std::uint32_t a, std::uint32_t b) const noexcept {
-    const Ext& x = exts[orders[a].ext];
-    const Ext& y = exts[orders[b].ext];
-    return x.expire_ns != y.expire_ns ? x.expire_ns < y.expire_ns : x.accept_seq < y.accept_seq;
-  }
-  void heap_place(std::uint32_t pos, std::uint32_t oi) noexcept {
-    heap[pos] = oi;
-    exts[orders[oi].ext].heap_pos = pos;
-  }
-  void heap_up(std::uint32_t pos) noexcept {
-    const std::uint32_t oi = heap[pos];
-    while (pos > 0) {
-      const std::uint32_t parent = (pos - 1) / 2;
-      if (!heap_less(oi, heap[parent])) break;
-      heap_place(pos, heap[parent]);
-      pos = parent;
-    }
-    heap_place(pos, oi);
-  }
-  void heap_down(std::uint32_t pos) noexcept {
-    const std::uint32_t oi = heap[pos];
-    while (true) {
-      std::uint32_t child = 2 * pos + 1;
-      if (child >= heap_size) break;
-      if (child + 1 < heap_size && heap_less(heap[child + 1], heap[child])) ++child;
-      if (!heap_less(heap[child], oi)) break;
-      heap_place(pos, heap[child]);
-      pos = child;
-    }
-    heap_place(pos, oi);
-  }
-  void heap_push(std::uint32_t oi) noexcept {
-    heap[heap_size] = oi;
-    heap_up(heap_size++);
-  }
   void heap_remove(std::uint32_t oi) noexcept {
-    const std::uint32_t pos = exts[orders[oi].ext].heap_pos;
-    exts[orders[oi].ext].heap_pos = kNil;
-    const std::uint32_t last = heap[--heap_size];
-    if (pos == heap_size) return;
-    heap_place(pos, last);
-    heap_up(pos);
-    heap_down(exts[orders[last].ext].heap_pos);
+    Ext& x = exts[orders[oi].ext];
+    gtd.remove_at(x.heap_pos);
+    x.heap_pos = kNil;
   }
 
   // ---- events ----------------------------------------------------------------
-  Event& emit(EventType t) {
+  SHANRAQ_ALWAYS_INLINE Event& emit(EventType t) {
     Event& e = out->emplace_back();
-    e.seq = seq++;
+    e.seq = cur_seq;
     e.time_ns = now;
     e.type = t;
     e.command = cur_kind;
     return e;
   }
-  std::int64_t leaves(const Order& o) const noexcept {
-    return o.visible + (o.ext != kNil ? exts[o.ext].hidden : 0);
-  }
-  Event& emit_order(EventType t, const Order& o, std::uint32_t si) {
+  SHANRAQ_ALWAYS_INLINE Event& emit_order(EventType t, const Order& o, std::uint32_t si) {
     Event& e = emit(t);
     e.order_id = o.id;
     e.account = o.account;
@@ -614,6 +454,8 @@ struct MatchingEngine::Impl {
     e.qty = t == EventType::kMdDelete ? 0 : o.visible;
     e.remaining = leaves(o);
   }
+  // The command's own refusal: its fields echoed (a symbol command's spec at
+  // the spec offsets), nothing changed.
   void reject(const Command& c, RejectReason r) {
     Event& e = emit(EventType::kRejected);
     e.order_id = c.order_id;
@@ -625,6 +467,7 @@ struct MatchingEngine::Impl {
     e.order_type = c.order_type;
     e.tif = c.tif;
     e.reason = static_cast<std::uint8_t>(r);
+    if (is_symbol_kind(c.kind)) write_spec(e, spec_of(c));
   }
 
   // Order leaves the engine: out of the GTD heap, its id into history.
@@ -667,8 +510,9 @@ struct MatchingEngine::Impl {
   // ---- time ------------------------------------------------------------------
   void advance(std::int64_t t) {
     now = t;
-    while (heap_size > 0 && exts[orders[heap[0]].ext].expire_ns <= now) {
-      cancel_linked(heap[0], CancelReason::kExpired);
+    while (!gtd.empty() && exts[orders[gtd.top()].ext].expire_ns <= now) {
+      cancel_linked(gtd.top(), CancelReason::kExpired);
+      ++expired;
     }
   }
 
@@ -680,27 +524,27 @@ struct MatchingEngine::Impl {
 
   // Whether the whole `need` would trade now (FOK), walking the book exactly
   // as match() would: an own order with a blocking STP mode stops the walk, and
-  // iceberg reserves refill behind the rest of their level.
+  // iceberg reserves refill behind the rest of their level. Counts down what
+  // is still needed, so no sum is ever formed.
   bool fok_fillable(std::uint32_t si, const Order& t, std::int64_t need) const noexcept {
     const Ladder& lad = syms[si].ladders[side_index(t.side) ^ 1];
     const bool market = t.type == OrderType::kMarket;
-    std::int64_t avail = 0;
     for (std::size_t i = lad.v.size(); i-- > 0;) {
       const Level& l = levels[lad.v[i].level];
       if (!crosses(t.side, market, t.price, lad.price_at(i))) break;
-      std::int64_t reserve = 0;
+      std::int64_t reserve = 0;  // <= the side's open quantity: cannot overflow
       for (std::uint32_t oi = l.head; oi != kNil; oi = orders[oi].next) {
         const Order& m = orders[oi];
         if (t.stp != Stp::kNone && m.account == t.account) {
           if (t.stp == Stp::kCancelOldest) continue;
-          return avail >= need;
+          return false;
         }
-        avail += m.visible;
-        if (avail >= need) return true;
+        if (m.visible >= need) return true;
+        need -= m.visible;
         if (m.ext != kNil) reserve += exts[m.ext].hidden;
       }
-      avail += reserve;
-      if (avail >= need) return true;
+      if (reserve >= need) return true;
+      need -= reserve;
     }
     return false;
   }
@@ -710,7 +554,8 @@ struct MatchingEngine::Impl {
   std::int64_t match(std::uint32_t si, std::uint32_t ti, std::int64_t rem) {
     SymbolState& s = syms[si];
     Order& t = orders[ti];
-    Ladder& lad = s.ladders[side_index(t.side) ^ 1];
+    const int opp = side_index(t.side) ^ 1;
+    Ladder& lad = s.ladders[opp];
     const bool market = t.type == OrderType::kMarket;
     while (rem > 0 && !lad.v.empty()) {
       const std::uint32_t li = lad.v.back().level;
@@ -733,6 +578,7 @@ struct MatchingEngine::Impl {
         m.visible -= q;
         m.filled += q;
         l.total -= q;
+        s.open[opp] -= q;
         s.last_price = px;
         s.has_last = true;
         const std::int64_t hidden = m.ext != kNil ? exts[m.ext].hidden : 0;
@@ -754,13 +600,12 @@ struct MatchingEngine::Impl {
           continue;  // the taker is exhausted
         }
         if (hidden > 0) {
-          // Iceberg refill: a new slice from the reserve, at the back of the queue.
+          // Iceberg refill: a new slice from the reserve, at the back of the
+          // queue. Open quantity is unchanged (reserve becomes shown).
           const bool alone = l.count == 1;
           md(EventType::kMdDelete, m, si);
           Ext& x = exts[m.ext];
-          if (!alone) {
-            unlink(mi);
-          }
+          if (!alone) unlink(mi);
           m.visible = std::min(x.display, x.hidden);
           x.hidden -= m.visible;
           if (!alone) {
@@ -814,7 +659,9 @@ struct MatchingEngine::Impl {
         from_visible -= h;
       }
       m.visible -= from_visible;
-      levels[m.level].total -= from_visible;
+      Level& ml = levels[m.level];
+      ml.total -= from_visible;
+      syms[si].open[ml.book] -= d;
       Event& e = emit_order(EventType::kCancelled, m, si);
       e.qty = d;
       e.remaining = mleft - d;
@@ -853,7 +700,14 @@ struct MatchingEngine::Impl {
       cancel_unlinked(ti, si, rem, CancelReason::kIocRemainder);
       return;
     }
-    const std::uint32_t li = level_for(si, side_index(t.side), t.price);
+    // Submits and amends were checked up front; a triggered stop-limit is
+    // checked here, where it would join its side.
+    const int book = side_index(t.side);
+    if (!room(si, book, rem)) {
+      cancel_unlinked(ti, si, rem, CancelReason::kQtyOverflow);
+      return;
+    }
+    const std::uint32_t li = level_for(si, book, t.price);
     if (li == kNil) {
       cancel_unlinked(ti, si, rem, CancelReason::kCapacity);
       return;
@@ -907,16 +761,23 @@ struct MatchingEngine::Impl {
   }
 
   // ---- commands --------------------------------------------------------------
-  RejectReason check_price(const SymbolSpec& sp, std::int64_t price) const noexcept {
+  static RejectReason check_price(const SymbolSpec& sp, std::int64_t price) noexcept {
     if (price <= 0) return RejectReason::kInvalidPrice;
     if (price < sp.min_price || price > sp.max_price) return RejectReason::kPriceOutOfBand;
-    if (price % sp.tick_size != 0) return RejectReason::kPriceOffTick;
+    // Most instruments trade on a grid of 1: skip the 64-bit division (tens
+    // of cycles) on every submit and amend for them.
+    if (sp.tick_size != 1 && price % sp.tick_size != 0) return RejectReason::kPriceOffTick;
     return RejectReason::kNone;
   }
-  RejectReason check_qty(const SymbolSpec& sp, std::int64_t qty) const noexcept {
+  static RejectReason check_qty(const SymbolSpec& sp, std::int64_t qty) noexcept {
     if (qty <= 0 || qty > sp.max_qty) return RejectReason::kInvalidQty;
-    if (qty % sp.lot_size != 0) return RejectReason::kQtyOffLot;
+    if (sp.lot_size != 1 && qty % sp.lot_size != 0) return RejectReason::kQtyOffLot;
     return RejectReason::kNone;
+  }
+  static bool valid_id(std::uint64_t id) noexcept { return id != 0 && id <= kMaxOrderId; }
+  // Whether `open` lots shown `display` at a time need more slices than allowed.
+  static bool too_many_slices(std::int64_t open, std::int64_t display) noexcept {
+    return display > 0 && open > display && (open - 1) / display >= kMaxIcebergSlices;
   }
   bool would_take(std::uint32_t si, Side side, std::int64_t price) const noexcept {
     const Ladder& lad = syms[si].ladders[side_index(side) ^ 1];
@@ -924,10 +785,11 @@ struct MatchingEngine::Impl {
   }
 
   RejectReason validate_submit(const Command& c, std::uint32_t* out_si) {
-    if (c.order_id == 0) return RejectReason::kInvalidOrderId;
+    if (!valid_id(c.order_id)) return RejectReason::kInvalidOrderId;
     const std::uint32_t si = find_symbol(c.symbol);
     if (si == kNil) return RejectReason::kUnknownSymbol;
     *out_si = si;
+    if (syms[si].halted) return RejectReason::kSymbolHalted;
     const SymbolSpec& sp = syms[si].spec;
     if (c.side != Side::kBuy && c.side != Side::kSell) return RejectReason::kInvalidSide;
     const auto type = static_cast<std::uint8_t>(c.order_type);
@@ -944,7 +806,8 @@ struct MatchingEngine::Impl {
     } else if (c.price != 0) {
       return RejectReason::kInvalidPrice;
     }
-    if (is_stop_type(c.order_type)) {
+    const bool stop = is_stop_type(c.order_type);
+    if (stop) {
       if (check_price(sp, c.stop_price) != RejectReason::kNone) return RejectReason::kInvalidStopPrice;
     } else if (c.stop_price != 0) {
       return RejectReason::kInvalidStopPrice;
@@ -952,6 +815,7 @@ struct MatchingEngine::Impl {
     if (c.display_qty < 0 || (c.display_qty > 0 && c.display_qty % sp.lot_size != 0)) {
       return RejectReason::kInvalidDisplayQty;
     }
+    if (too_many_slices(c.qty, c.display_qty)) return RejectReason::kTooManySlices;
     if (c.tif == TimeInForce::kGtd) {
       if (c.expire_ns <= now) return RejectReason::kInvalidExpireTime;
     } else if (c.expire_ns != 0) {
@@ -966,18 +830,30 @@ struct MatchingEngine::Impl {
     if (c.display_qty > 0 && (!resting_tif || c.order_type != OrderType::kLimit)) {
       return RejectReason::kUnsupportedCombination;
     }
-    if (find_slot(c.order_id) != ~std::uint64_t{0}) return RejectReason::kDuplicateOrderId;
+    // The probe that proves the id new also finds the slot submit() fills.
+    const auto id_of = [this](std::uint32_t ref) { return ref_id(ref); };
+    if (index.find_or_empty(c.order_id, id_of, &new_id_slot) != IdIndex::kAbsent) {
+      return RejectReason::kDuplicateOrderId;
+    }
     if (c.order_id <= evicted_max) return RejectReason::kIdOutsideWindow;
     if (!order_available()) return RejectReason::kOrderCapacity;
     if ((c.flags & kFlagPostOnly) != 0 && would_take(si, c.side, c.price)) {
       return RejectReason::kPostOnlyWouldTake;
     }
     if (!level_available()) {
-      if (is_stop_type(c.order_type)) {
+      if (stop) {
         if (!level_exists(si, 2 + side_index(c.side), c.stop_price)) return RejectReason::kLevelCapacity;
       } else if (resting_tif && !level_exists(si, side_index(c.side), c.price)) {
         return RejectReason::kLevelCapacity;
       }
+    }
+    // Up front, as for levels: the whole quantity must fit where the order
+    // would wait (its stop book, or its side if it may rest), even if it
+    // might trade in full.
+    if (stop) {
+      if (!room(si, 2 + side_index(c.side), c.qty)) return RejectReason::kQtyOverflow;
+    } else if (resting_tif && !room(si, side_index(c.side), c.qty)) {
+      return RejectReason::kQtyOverflow;
     }
     return RejectReason::kNone;
   }
@@ -1014,11 +890,11 @@ struct MatchingEngine::Impl {
       x.expire_ns = c.tif == TimeInForce::kGtd ? c.expire_ns : 0;
       x.accept_seq = accept_seq;
     }
-    index_insert(c.order_id, oi);
+    index.insert_at(new_id_slot, c.order_id, oi);  // nothing touched the index since validate_submit
     Event& e = emit_order(EventType::kAccepted, o, si);
     e.qty = c.qty;
     e.remaining = c.qty;
-    if (c.tif == TimeInForce::kGtd) heap_push(oi);
+    if (c.tif == TimeInForce::kGtd) gtd.push(oi);
     if (stop) {
       if (triggers(syms[si], o.side, c.stop_price)) {
         trigger(si, oi);
@@ -1034,19 +910,20 @@ struct MatchingEngine::Impl {
   }
 
   void cancel(const Command& c) {
-    if (c.order_id == 0) return reject(c, RejectReason::kInvalidOrderId);
+    if (!valid_id(c.order_id)) return reject(c, RejectReason::kInvalidOrderId);
     const std::uint32_t oi = find_live(c.order_id);
     if (oi == kNil) return reject(c, RejectReason::kUnknownOrder);
     cancel_linked(oi, CancelReason::kUser);
   }
 
   void amend(const Command& c) {
-    if (c.order_id == 0) return reject(c, RejectReason::kInvalidOrderId);
+    if (!valid_id(c.order_id)) return reject(c, RejectReason::kInvalidOrderId);
     if (c.flags != 0) return reject(c, RejectReason::kInvalidFlags);
     const std::uint32_t oi = find_live(c.order_id);
     if (oi == kNil) return reject(c, RejectReason::kUnknownOrder);
     Order& o = orders[oi];
     const std::uint32_t si = levels[o.level].sym;
+    if (syms[si].halted) return reject(c, RejectReason::kSymbolHalted);
     const SymbolSpec& sp = syms[si].spec;
     const bool pending = o.live == Live::kPendingStop;
     if (c.price != 0) {
@@ -1058,6 +935,9 @@ struct MatchingEngine::Impl {
     if (c.qty != 0) {
       if (const RejectReason r = check_qty(sp, c.qty); r != RejectReason::kNone) return reject(c, r);
       if (c.qty <= o.filled) return reject(c, RejectReason::kAmendBelowFilled);
+      if (o.ext != kNil && too_many_slices(c.qty - o.filled, exts[o.ext].display)) {
+        return reject(c, RejectReason::kTooManySlices);
+      }
     }
     const std::int64_t new_price = c.price != 0 ? c.price : o.price;
     const std::int64_t new_total = c.qty != 0 ? c.qty : old_total;
@@ -1087,6 +967,8 @@ struct MatchingEngine::Impl {
         return reject(c, RejectReason::kLevelCapacity);
       }
     }
+    const int book = (pending ? 2 : 0) + side_index(o.side);
+    if (!room(si, book, new_leaves - old_leaves)) return reject(c, RejectReason::kQtyOverflow);
     Event& e = emit_order(EventType::kAmended, o, si);
     e.price = new_price;
     e.qty = new_total;
@@ -1100,9 +982,10 @@ struct MatchingEngine::Impl {
         unlink(oi);
         exts[o.ext].stop_price = new_stop;
         o.visible = new_leaves;
-        link_back(level_for(si, 2 + side_index(o.side), new_stop), oi);
+        link_back(level_for(si, book, new_stop), oi);
       } else {
         levels[o.level].total += new_leaves - o.visible;
+        syms[si].open[book] += new_leaves - old_leaves;
         o.visible = new_leaves;
       }
       // A moved stop may already be due.
@@ -1122,22 +1005,27 @@ struct MatchingEngine::Impl {
       const std::uint32_t li = o.level;
       const bool alone = levels[li].count == 1;
       md(EventType::kMdDelete, o, si);
-      if (!alone) unlink(oi);
-      levels[li].total -= alone ? o.visible : 0;
+      if (alone) {
+        levels[li].total -= o.visible;
+        syms[si].open[book] += new_leaves - old_leaves;
+      } else {
+        unlink(oi);
+      }
       if (o.ext != kNil && exts[o.ext].display > 0) {
         o.visible = std::min(exts[o.ext].display, new_leaves);
         exts[o.ext].hidden = new_leaves - o.visible;
       } else {
         o.visible = new_leaves;
       }
-      if (!alone) {
-        link_back(li, oi);
-      } else {
+      if (alone) {
         levels[li].total += o.visible;
+      } else {
+        link_back(li, oi);
       }
       md(EventType::kMdAdd, o, si);
     } else if (new_leaves < old_leaves) {
       std::int64_t cut = old_leaves - new_leaves;
+      syms[si].open[book] -= cut;
       if (o.ext != kNil) {
         const std::int64_t h = std::min(exts[o.ext].hidden, cut);
         exts[o.ext].hidden -= h;
@@ -1189,8 +1077,47 @@ struct MatchingEngine::Impl {
     e.qty = static_cast<std::int64_t>(count);
   }
 
-  void apply(const Command& c) {
+  // ---- symbol commands -----------------------------------------------------------
+  void add_symbol(const Command& c) {
+    const SymbolSpec sp = spec_of(c);
+    if (!valid_spec(sp)) return reject(c, RejectReason::kInvalidSpec);
+    if (find_symbol(sp.symbol) != kNil) return reject(c, RejectReason::kDuplicateSymbol);
+    if (syms.size() >= cfg.max_symbols) return reject(c, RejectReason::kSymbolCapacity);
+    register_symbol(sp);
+    Event& e = emit(EventType::kSymbolAdded);
+    e.symbol = sp.symbol;
+    write_spec(e, sp);
+  }
+
+  // The new spec applies to new orders and amends; resting orders and pending
+  // stops keep their prices and quantities even where it would refuse them.
+  void update_symbol(const Command& c) {
+    const std::uint32_t si = find_symbol(c.symbol);
+    if (si == kNil) return reject(c, RejectReason::kUnknownSymbol);
+    const SymbolSpec sp = spec_of(c);
+    if (!valid_spec(sp)) return reject(c, RejectReason::kInvalidSpec);
+    SymbolState& s = syms[si];
+    s.spec = sp;
+    for (Ladder& lad : s.ladders) lad.retick(sp.tick_size);
+    Event& e = emit(EventType::kSymbolUpdated);
+    e.symbol = sp.symbol;
+    write_spec(e, sp);
+  }
+
+  void set_halted(const Command& c, bool halt) {
+    const std::uint32_t si = find_symbol(c.symbol);
+    if (si == kNil) return reject(c, RejectReason::kUnknownSymbol);
+    SymbolState& s = syms[si];
+    if (s.halted == halt) return reject(c, halt ? RejectReason::kSymbolHalted : RejectReason::kSymbolNotHalted);
+    s.halted = halt;
+    Event& e = emit(halt ? EventType::kSymbolHalted : EventType::kSymbolResumed);
+    e.symbol = c.symbol;
+  }
+
+  SHANRAQ_ALWAYS_INLINE void apply(const Command& c) {
     cur_kind = c.kind;
+    cur_seq = next_seq++;
+    expired = 0;
     if (c.time_ns < 0) return reject(c, RejectReason::kInvalidTime);
     if (c.time_ns > now) advance(c.time_ns);
     switch (c.kind) {
@@ -1203,7 +1130,16 @@ struct MatchingEngine::Impl {
       case CommandKind::kMassCancel:
         return mass_cancel(c);
       case CommandKind::kAdvanceTime:
+        emit(EventType::kTimeAdvanced).qty = expired;
         return;
+      case CommandKind::kAddSymbol:
+        return add_symbol(c);
+      case CommandKind::kUpdateSymbol:
+        return update_symbol(c);
+      case CommandKind::kHaltSymbol:
+        return set_halted(c, true);
+      case CommandKind::kResumeSymbol:
+        return set_halted(c, false);
     }
     reject(c, RejectReason::kInvalidCommand);
   }
@@ -1233,21 +1169,18 @@ struct MatchingEngine::Impl {
   }
 
   std::string snapshot() const {
-    Writer w;
-    w.s.append(kMagic, sizeof(kMagic));
-    w.put(kSnapshotVersion);
+    SnapshotWriter w(kMagic, kSnapshotVersion, std::size_t{orders_live} * (sizeof(OrderRecord) + 4));
     w.put(cfg.max_orders);
     w.put(cfg.max_symbols);
     w.put(cfg.max_levels);
     w.put(cfg.id_history);
     w.put(static_cast<std::uint8_t>(cfg.market_data));
-    w.put(seq);
+    w.put(next_seq);
     w.put(now);
     w.put(accept_counter);
-    w.put(static_cast<std::uint32_t>(syms.size()));
+    w.put(static_cast<std::uint64_t>(syms.size()));
     for (const SymbolState& s : syms) {
-      // Field by field: SymbolSpec has padding after `symbol`, whose bytes
-      // are whatever the caller's stack held.
+      // Field by field: SymbolSpec has padding after `symbol`.
       w.put(s.spec.symbol);
       w.put(s.spec.tick_size);
       w.put(s.spec.lot_size);
@@ -1256,18 +1189,19 @@ struct MatchingEngine::Impl {
       w.put(s.spec.max_qty);
       w.put(s.last_price);
       w.put(static_cast<std::uint8_t>(s.has_last));
+      w.put(static_cast<std::uint8_t>(s.halted));
       for (const Ladder& lad : s.ladders) {
-        w.put(static_cast<std::uint32_t>(lad.v.size() - lad.empties));
+        w.put(static_cast<std::uint64_t>(lad.live()));
         for (std::size_t i = lad.v.size(); i-- > 0;) {
           const Level& l = levels[lad.v[i].level];
           if (l.count == 0) continue;
           w.put(lad.price_at(i));
-          w.put(l.count);
+          w.put(static_cast<std::uint64_t>(l.count));
           for (std::uint32_t oi = l.head; oi != kNil; oi = orders[oi].next) w.put(record_of(orders[oi]));
         }
       }
     }
-    w.put(hist_size);
+    w.put(static_cast<std::uint64_t>(hist_size));
     for (std::uint32_t k = 0; k < hist_size; ++k) {
       std::uint32_t at = hist_head + k;
       if (at >= cfg.id_history) at -= cfg.id_history;
@@ -1275,158 +1209,235 @@ struct MatchingEngine::Impl {
       w.put(hist_state[at]);
     }
     w.put(evicted_max);
-    w.put(checksum64(w.s.data(), w.s.size()));
-    return std::move(w.s);
+    return w.finish();
   }
 
-  void restore_order(std::uint32_t si, int book, const OrderRecord& r) {
-    const auto type = static_cast<std::uint8_t>(r.type);
-    const auto tif = static_cast<std::uint8_t>(r.tif);
-    const bool valid = (r.side == Side::kBuy || r.side == Side::kSell) && type >= 1 && type <= 4 && tif >= 1 &&
-                       tif <= 4 && static_cast<std::uint8_t>(r.stp) <= 4 && r.visible > 0 && r.hidden >= 0 &&
-                       r.filled >= 0 && (book < 2) != is_stop_type(r.type);
-    if (!valid || r.id == 0 || find_slot(r.id) != ~std::uint64_t{0} || !order_available()) {
-      throw std::invalid_argument("book snapshot: bad order record");
+  // One order record of level `li` (price `price`) in ladder `book` of symbol
+  // `si`, checked against every rule the engine keeps for a live order.
+  void restore_order(SnapshotReader& r, std::uint32_t si, int book, std::uint32_t li, std::int64_t price,
+                     const OrderRecord& rec) {
+    const auto bad = [&](const char* why) {
+      r.fail("order " + std::to_string(rec.id) + " of symbol " + std::to_string(syms[si].spec.symbol) + ": " + why);
+    };
+    if (!valid_id(rec.id)) bad("id outside 1..2^63-1");
+    if (find_slot(rec.id) != IdIndex::kAbsent) bad("id appears twice");
+    if (rec.side != ((book & 1) == 0 ? Side::kBuy : Side::kSell)) bad("side does not match its book");
+    if (static_cast<std::uint8_t>(rec.stp) > 4) bad("unknown self-trade prevention mode");
+    if (rec.reserved[0] != 0 || rec.reserved[1] != 0 || rec.reserved[2] != 0) bad("reserved bytes set");
+    if ((rec.flags & ~kFlagPostOnly) != 0) bad("unknown flags");
+    const bool gtc_gtd = rec.tif == TimeInForce::kGtc || rec.tif == TimeInForce::kGtd;
+    const bool tif_ok = gtc_gtd || rec.tif == TimeInForce::kIoc || rec.tif == TimeInForce::kFok;
+    if (!tif_ok) bad("unknown time in force");
+    if (rec.visible <= 0 || rec.hidden < 0 || rec.filled < 0 || rec.display < 0) bad("negative or zero quantity");
+    std::int64_t open, total;
+    if (__builtin_add_overflow(rec.visible, rec.hidden, &open) || __builtin_add_overflow(open, rec.filled, &total)) {
+      bad("quantities overflow");
     }
+    if (rec.hidden > 0 && rec.display == 0) bad("hidden quantity without a display size");
+    if (rec.display > 0 && rec.visible > rec.display) bad("shows more than its display size");
+    if (too_many_slices(open, rec.display)) bad("an iceberg with more slices than allowed");
+    if (book < 2) {
+      if (rec.type != OrderType::kLimit) bad("only limit orders rest");
+      if (!gtc_gtd) bad("a resting order must be GTC or GTD");
+      if (rec.price != price) bad("price differs from its level");
+      if (rec.stop_price < 0) bad("negative stop price");
+    } else {
+      if (!is_stop_type(rec.type)) bad("only stops wait in a stop book");
+      if (rec.stop_price != price) bad("stop price differs from its level");
+      if (rec.hidden != 0 || rec.display != 0) bad("a stop cannot be an iceberg");
+      if (rec.type == OrderType::kStop ? (rec.price != 0 || gtc_gtd) : rec.price <= 0) {
+        bad("price or time in force does not fit its type");
+      }
+    }
+    if ((rec.flags & kFlagPostOnly) != 0 && (book >= 2 || !gtc_gtd)) bad("post-only on an order that cannot be");
+    std::int64_t notional;
+    if (has_limit_price(rec.type) && __builtin_mul_overflow(rec.price, total, &notional)) bad("notional overflows");
+    if ((rec.tif == TimeInForce::kGtd) != (rec.expire_ns != 0) || rec.expire_ns < 0) bad("bad expiry");
+    if ((rec.display != 0 || rec.stop_price != 0 || rec.expire_ns != 0) && rec.accept_seq >= accept_counter) {
+      bad("acceptance number from the future");
+    }
+    if (!order_available()) bad("more orders than max_orders");
+    if (!room(si, book, open)) bad("its side's open quantity overflows");
     const std::uint32_t oi = alloc_order();
     Order& o = orders[oi];
     o = Order{};
-    o.id = r.id;
-    o.account = r.account;
-    o.price = r.price;
-    o.visible = r.visible;
-    o.filled = r.filled;
+    o.id = rec.id;
+    o.account = rec.account;
+    o.price = rec.price;
+    o.visible = rec.visible;
+    o.filled = rec.filled;
     o.ext = kNil;
-    o.side = r.side;
-    o.type = r.type;
-    o.tif = r.tif;
-    o.stp = r.stp;
-    o.flags = r.flags;
+    o.side = rec.side;
+    o.type = rec.type;
+    o.tif = rec.tif;
+    o.stp = rec.stp;
+    o.flags = rec.flags;
     o.live = book < 2 ? Live::kResting : Live::kPendingStop;
-    if (r.display != 0 || r.stop_price != 0 || r.expire_ns != 0 || r.hidden != 0) {
+    if (rec.display != 0 || rec.stop_price != 0 || rec.expire_ns != 0 || rec.hidden != 0) {
       o.ext = alloc_ext();
       Ext& x = exts[o.ext];
-      x.hidden = r.hidden;
-      x.display = r.display;
-      x.stop_price = r.stop_price;
-      x.expire_ns = r.expire_ns;
-      x.accept_seq = r.accept_seq;
+      x.hidden = rec.hidden;
+      x.display = rec.display;
+      x.stop_price = rec.stop_price;
+      x.expire_ns = rec.expire_ns;
+      x.accept_seq = rec.accept_seq;
     }
-    index_insert(r.id, oi);
-    const std::int64_t price = book < 2 ? r.price : r.stop_price;
-    const std::uint32_t li = level_for(si, book, price);
-    if (li == kNil) throw std::invalid_argument("book snapshot: more levels than the capacity");
+    index.insert(rec.id, oi);
     link_back(li, oi);
-    if (o.tif == TimeInForce::kGtd) {
-      if (o.ext == kNil) throw std::invalid_argument("book snapshot: GTD order without expiry");
-      heap_push(oi);
-    }
+    if (o.tif == TimeInForce::kGtd) gtd.push(oi);
   }
 
-  void restore_from(const std::uint8_t* data, std::size_t size) {
-    Reader rd{data, size};
-    char magic[sizeof(kMagic)];
-    for (char& ch : magic) ch = static_cast<char>(rd.get<std::uint8_t>());
-    if (std::memcmp(magic, kMagic, sizeof(kMagic)) != 0) throw std::invalid_argument("not a book snapshot");
-    if (size < sizeof(kMagic) + 8) throw std::invalid_argument("book snapshot is truncated");
-    std::uint64_t stored;
-    std::memcpy(&stored, data + size - 8, 8);
-    if (stored != checksum64(data, size - 8)) throw std::invalid_argument("book snapshot checksum mismatch");
-    rd.n = size - 8;
-    if (rd.get<std::uint32_t>() != kSnapshotVersion) throw std::invalid_argument("unsupported book snapshot");
-    rd.i += 16 + 1;  // configuration, already applied by the caller
-    seq = rd.get<std::uint64_t>();
-    now = rd.get<std::int64_t>();
-    accept_counter = rd.get<std::uint64_t>();
-    const auto n_syms = rd.get<std::uint32_t>();
-    for (std::uint32_t k = 0; k < n_syms; ++k) {
+  void restore_from(SnapshotReader& r) {
+    next_seq = r.get<std::uint64_t>();
+    now = r.get<std::int64_t>();
+    accept_counter = r.get<std::uint64_t>();
+    if (next_seq == 0) r.fail("next_seq is 0");
+    if (now < 0) r.fail("negative clock");
+    constexpr std::size_t kSymbolBytes = 4 + 6 * 8 + 2 + 4 * 8;  // with empty books
+    constexpr std::size_t kLevelBytes = 8 + 8 + sizeof(OrderRecord);
+    const std::uint64_t n_syms = r.get_count(cfg.max_symbols, kSymbolBytes, "symbol");
+    for (std::uint64_t k = 0; k < n_syms; ++k) {
       SymbolSpec spec;
-      spec.symbol = rd.get<std::uint32_t>();
-      spec.tick_size = rd.get<std::int64_t>();
-      spec.lot_size = rd.get<std::int64_t>();
-      spec.min_price = rd.get<std::int64_t>();
-      spec.max_price = rd.get<std::int64_t>();
-      spec.max_qty = rd.get<std::int64_t>();
-      if (add_symbol(spec) != SymbolError::kOk) throw std::invalid_argument("book snapshot: bad symbol");
-      SymbolState& s = syms.back();
-      s.last_price = rd.get<std::int64_t>();
-      s.has_last = rd.get<std::uint8_t>() != 0;
+      spec.symbol = r.get<std::uint32_t>();
+      spec.tick_size = r.get<std::int64_t>();
+      spec.lot_size = r.get<std::int64_t>();
+      spec.min_price = r.get<std::int64_t>();
+      spec.max_price = r.get<std::int64_t>();
+      spec.max_qty = r.get<std::int64_t>();
+      const std::string name = "symbol " + std::to_string(spec.symbol);
+      if (!valid_spec(spec)) r.fail(name + ": invalid spec");
+      if (find_symbol(spec.symbol) != kNil) r.fail(name + " appears twice");
+      const std::uint32_t si = register_symbol(spec);
+      SymbolState& s = syms[si];
+      s.last_price = r.get<std::int64_t>();
+      const auto has_last = r.get<std::uint8_t>();
+      const auto halted = r.get<std::uint8_t>();
+      if (has_last > 1 || halted > 1) r.fail(name + ": flag byte not 0 or 1");
+      s.has_last = has_last != 0;
+      s.halted = halted != 0;
+      if (s.has_last ? s.last_price <= 0 : s.last_price != 0) r.fail(name + ": bad last trade price");
       for (int b = 0; b < 4; ++b) {
-        const auto n_levels = rd.get<std::uint32_t>();
-        for (std::uint32_t lv = 0; lv < n_levels; ++lv) {
-          const auto price = rd.get<std::int64_t>();
-          const auto count = rd.get<std::uint32_t>();
-          if (count == 0) throw std::invalid_argument("book snapshot: empty level");
-          for (std::uint32_t j = 0; j < count; ++j) {
-            const auto r = rd.get<OrderRecord>();
-            if ((b < 2 ? r.price : r.stop_price) != price) throw std::invalid_argument("book snapshot: bad level");
-            restore_order(k, b, r);
-          }
+        Ladder& lad = s.ladders[b];
+        // Resting prices may lie on an older tick grid (update_symbol): the
+        // search spacing is the gcd of every key, computed below.
+        lad.tick = 1;
+        const std::uint64_t n_levels = r.get_count(cfg.max_levels, kLevelBytes, "level");
+        for (std::uint64_t lv = 0; lv < n_levels; ++lv) {
+          const auto price = r.get<std::int64_t>();
+          if (price <= 0) r.fail(name + ": level price <= 0");
+          // Written best first, so keys strictly descend.
+          if (!lad.v.empty() && lad.key(price) >= lad.v.back().key) r.fail(name + ": levels out of order");
+          const std::uint64_t count = r.get_count(cfg.max_orders, sizeof(OrderRecord), "order");
+          if (count == 0) r.fail(name + ": empty level");
+          if (level_hwm >= cfg.max_levels) r.fail("more levels than max_levels");
+          const std::uint32_t li = new_level(si, b);
+          lad.v.push_back(LevelRef{lad.key(price), li, 0});
+          for (std::uint64_t j = 0; j < count; ++j) restore_order(r, si, b, li, price, r.get<OrderRecord>());
         }
+        std::reverse(lad.v.begin(), lad.v.end());
+        std::int64_t g = spec.tick_size;
+        for (const LevelRef& ref : lad.v) g = std::gcd(g, ref.key);
+        lad.tick = g;
+      }
+      // The states no command sequence can leave behind.
+      if (!s.ladders[0].v.empty() && !s.ladders[1].v.empty() &&
+          s.ladders[0].best_price() >= s.ladders[1].best_price()) {
+        r.fail(name + ": book is crossed");
+      }
+      if (s.has_last && ((!s.ladders[2].v.empty() && s.ladders[2].best_price() <= s.last_price) ||
+                         (!s.ladders[3].v.empty() && s.ladders[3].best_price() >= s.last_price))) {
+        r.fail(name + ": a pending stop is already due");
       }
     }
-    const auto n_hist = rd.get<std::uint32_t>();
-    if (n_hist > cfg.id_history) throw std::invalid_argument("book snapshot: id history too long");
-    for (std::uint32_t k = 0; k < n_hist; ++k) {
-      const auto id = rd.get<std::uint64_t>();
-      const auto st = rd.get<std::uint8_t>();
-      if (id == 0 || find_slot(id) != ~std::uint64_t{0}) throw std::invalid_argument("book snapshot: bad id");
+    const std::uint64_t n_hist = r.get_count(cfg.id_history, 9, "finished id");
+    for (std::uint64_t k = 0; k < n_hist; ++k) {
+      const auto id = r.get<std::uint64_t>();
+      const auto st = r.get<std::uint8_t>();
+      if (!valid_id(id) || find_slot(id) != IdIndex::kAbsent) r.fail("finished id " + std::to_string(id) + " is bad");
+      if (st != static_cast<std::uint8_t>(OrderState::kFilled) &&
+          st != static_cast<std::uint8_t>(OrderState::kCancelled)) {
+        r.fail("finished id " + std::to_string(id) + " has state " + std::to_string(st));
+      }
       hist_ids[k] = id;
       hist_state[k] = st;
-      index_insert(id, k | kHistoryBit);
+      index.insert(id, static_cast<std::uint32_t>(k) | kHistoryBit);
     }
-    hist_size = n_hist;
-    evicted_max = rd.get<std::uint64_t>();
-    if (rd.i != rd.n) throw std::invalid_argument("book snapshot has trailing bytes");
+    hist_size = static_cast<std::uint32_t>(n_hist);
+    evicted_max = r.get<std::uint64_t>();
+    if (evicted_max > kMaxOrderId) r.fail("evicted_max outside the id space");
+    r.expect_end();
   }
 };
 
 MatchingEngine::MatchingEngine(const EngineConfig& config) : impl_(std::make_unique<Impl>(config)) {}
+MatchingEngine::MatchingEngine(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
 MatchingEngine::~MatchingEngine() = default;
 MatchingEngine::MatchingEngine(MatchingEngine&&) noexcept = default;
 MatchingEngine& MatchingEngine::operator=(MatchingEngine&&) noexcept = default;
 
-SymbolError MatchingEngine::add_symbol(const SymbolSpec& spec) { return impl_->add_symbol(spec); }
-
-void MatchingEngine::apply(const Command& cmd, std::vector<Event>& out) {
-  impl_->out = &out;
-  impl_->apply(cmd);
+RejectReason MatchingEngine::add_symbol(const SymbolSpec& spec, std::int64_t time_ns) {
+  std::vector<Event> ev;
+  ev.reserve(4);
+  apply(make_add_symbol(spec, time_ns), ev);
+  const Event& last = ev.back();
+  return last.type == EventType::kRejected ? static_cast<RejectReason>(last.reason) : RejectReason::kNone;
 }
+
+void MatchingEngine::apply(const Command& cmd, std::vector<Event>& out) { process(&cmd, 1, out); }
 
 void MatchingEngine::process(const Command* cmds, std::size_t n, std::vector<Event>& out) {
   Impl& m = *impl_;
+  sm::check_sequence(cmds, n, m.next_seq);
   m.out = &out;
   // With a large book every command misses the caches on its id slot and
   // then on its order. Prefetch two commands ahead for the slot and one ahead
-  // for the order the slot points to, so the misses overlap the work. (A
-  // third stage for the order's level and neighbours measured no gain.)
+  // for the order the slot points to, so the misses overlap the work.
   for (std::size_t i = 0; i < n; ++i) {
-    if (i + 2 < n) m.prefetch_slot(cmds[i + 2].order_id);
+    if (i + 2 < n) m.index.prefetch(cmds[i + 2].order_id);
     if (i + 1 < n) m.prefetch_order(cmds[i + 1].order_id);
     m.apply(cmds[i]);
   }
 }
 
-CommandResult MatchingEngine::summarize(const Command& cmd, const Event* first, const Event* last) noexcept {
+CommandResult MatchingEngine::apply_summarized(const Command& cmd, std::vector<Event>& out,
+                                               std::vector<Event>* trades) {
+  Impl& m = *impl_;
+  sm::check_sequence(&cmd, 1, m.next_seq);
+  const std::size_t first = out.size();
+  m.out = &out;
+  m.apply(cmd);
+  return summarize(cmd, out.data() + first, out.data() + out.size(), trades);
+}
+
+CommandResult MatchingEngine::summarize(const Command& cmd, const Event* first, const Event* last,
+                                        std::vector<Event>* trades) {
   CommandResult r;
+  if (first == last) return r;
+  // A refusal is always the command's last event (expiries may precede it).
+  const Event& tail = last[-1];
+  if (tail.type == EventType::kRejected) {
+    r.state = OrderState::kRejected;
+    r.reject = static_cast<RejectReason>(tail.reason);
+    return r;
+  }
+  switch (cmd.kind) {
+    case CommandKind::kMassCancel:     // ends with kMassCancelled
+    case CommandKind::kAdvanceTime:    // ends with kTimeAdvanced
+      r.count = static_cast<std::uint64_t>(tail.qty);
+      return r;
+    case CommandKind::kSubmit:
+    case CommandKind::kCancel:
+    case CommandKind::kAmend:
+      break;
+    default:
+      return r;
+  }
   const std::uint64_t id = cmd.order_id;
   for (const Event* e = first; e != last; ++e) {
-    if (e->type == EventType::kMassCancelled) {
-      r.count = static_cast<std::uint64_t>(e->qty);
-      continue;
-    }
     const bool mine = e->order_id == id;
     const bool as_maker = e->type == EventType::kTrade && e->other_order_id == id;
     if (!mine && !as_maker) continue;
     switch (e->type) {
-      case EventType::kRejected: {
-        // Only the command itself is ever rejected; events before it (a GTD
-        // expiry of the same id on this command's time step) do not count.
-        CommandResult rej;
-        rej.state = OrderState::kRejected;
-        rej.reject = static_cast<RejectReason>(e->reason);
-        return rej;
-      }
       case EventType::kAccepted:
       case EventType::kAmended:
         r.state = is_stop_type(e->order_type) ? OrderState::kPendingStop : OrderState::kResting;
@@ -1441,6 +1452,7 @@ CommandResult MatchingEngine::summarize(const Command& cmd, const Event* first, 
         ++r.trades;
         r.remaining = mine ? e->remaining : e->other_remaining;
         if (r.remaining == 0) r.state = OrderState::kFilled;
+        if (trades != nullptr) trades->push_back(*e);
         break;
       case EventType::kCancelled:
         r.cancel = static_cast<CancelReason>(e->reason);
@@ -1456,24 +1468,41 @@ CommandResult MatchingEngine::summarize(const Command& cmd, const Event* first, 
 
 bool MatchingEngine::has_symbol(std::uint32_t symbol) const noexcept { return impl_->find_symbol(symbol) != kNil; }
 
+SymbolInfo MatchingEngine::symbol_info(std::uint32_t symbol) const noexcept {
+  SymbolInfo info;
+  const std::uint32_t si = impl_->find_symbol(symbol);
+  if (si == kNil) return info;
+  const SymbolState& s = impl_->syms[si];
+  info.known = true;
+  info.halted = s.halted;
+  info.has_last = s.has_last;
+  info.spec = s.spec;
+  info.last_price = s.last_price;
+  return info;
+}
+
 Bbo MatchingEngine::bbo(std::uint32_t symbol) const noexcept {
   Bbo b;
   const std::uint32_t si = impl_->find_symbol(symbol);
   if (si == kNil) return b;
   const SymbolState& s = impl_->syms[si];
   if (!s.ladders[0].v.empty()) {
-    const Level& l = impl_->levels[s.ladders[0].v.back().level];
     b.has_bid = true;
     b.bid_price = s.ladders[0].best_price();
-    b.bid_qty = l.total;
+    b.bid_qty = impl_->levels[s.ladders[0].v.back().level].total;
   }
   if (!s.ladders[1].v.empty()) {
-    const Level& l = impl_->levels[s.ladders[1].v.back().level];
     b.has_ask = true;
     b.ask_price = s.ladders[1].best_price();
-    b.ask_qty = l.total;
+    b.ask_qty = impl_->levels[s.ladders[1].v.back().level].total;
   }
   return b;
+}
+
+std::size_t MatchingEngine::side_levels(std::uint32_t symbol, Side side) const noexcept {
+  const std::uint32_t si = impl_->find_symbol(symbol);
+  if (si == kNil || (side != Side::kBuy && side != Side::kSell)) return 0;
+  return impl_->syms[si].ladders[side_index(side)].live();
 }
 
 std::size_t MatchingEngine::depth(std::uint32_t symbol, Side side, LevelInfo* out, std::size_t n) const noexcept {
@@ -1488,8 +1517,7 @@ std::size_t MatchingEngine::depth(std::uint32_t symbol, Side side, LevelInfo* ou
   return k;
 }
 
-std::vector<std::uint64_t> MatchingEngine::level_orders(std::uint32_t symbol, Side side,
-                                                        std::int64_t price) const {
+std::vector<std::uint64_t> MatchingEngine::level_orders(std::uint32_t symbol, Side side, std::int64_t price) const {
   std::vector<std::uint64_t> ids;
   const std::uint32_t si = impl_->find_symbol(symbol);
   if (si == kNil || (side != Side::kBuy && side != Side::kSell)) return ids;
@@ -1505,8 +1533,8 @@ OrderInfo MatchingEngine::order(std::uint64_t order_id) const noexcept {
   OrderInfo info;
   if (order_id == 0) return info;
   const std::uint64_t pos = impl_->find_slot(order_id);
-  if (pos == ~std::uint64_t{0}) return info;
-  const auto ref = static_cast<std::uint32_t>(impl_->slots[pos]) - 1;
+  if (pos == IdIndex::kAbsent) return info;
+  const std::uint32_t ref = impl_->index.ref_at(pos);
   if ((ref & kHistoryBit) != 0) {
     info.state = static_cast<OrderState>(impl_->hist_state[ref & ~kHistoryBit]);
     return info;
@@ -1538,7 +1566,7 @@ bool MatchingEngine::last_trade_price(std::uint32_t symbol, std::int64_t* price)
   return true;
 }
 
-std::uint64_t MatchingEngine::next_seq() const noexcept { return impl_->seq; }
+std::uint64_t MatchingEngine::next_seq() const noexcept { return impl_->next_seq; }
 std::int64_t MatchingEngine::now_ns() const noexcept { return impl_->now; }
 std::size_t MatchingEngine::live_orders() const noexcept { return impl_->orders_live; }
 std::size_t MatchingEngine::level_count() const noexcept { return impl_->levels_live; }
@@ -1551,28 +1579,31 @@ std::string MatchingEngine::snapshot() const { return impl_->snapshot(); }
 
 std::uint64_t MatchingEngine::state_hash() const {
   const std::string s = impl_->snapshot();
-  return checksum64(s.data(), s.size() - 8, 0x5348514242303031ULL);
+  return checksum64(s.data() + kConfigEnd, s.size() - kConfigEnd - 8, 0x5348514242303031ULL);
+}
+
+std::unique_ptr<MatchingEngine> MatchingEngine::restore_unique(const std::uint8_t* data, std::size_t size) {
+  SnapshotReader r(data, size, kMagic, kSnapshotVersion, kSnapshotVersion, "book snapshot");
+  EngineConfig c;
+  c.max_orders = r.get<std::uint32_t>();
+  c.max_symbols = r.get<std::uint32_t>();
+  c.max_levels = r.get<std::uint32_t>();
+  c.id_history = r.get<std::uint32_t>();
+  const auto md = r.get<std::uint8_t>();
+  if (md > 1) r.fail("market_data flag not 0 or 1");
+  c.market_data = md != 0;
+  try {
+    check_config(c);
+  } catch (const std::invalid_argument& e) {
+    r.fail(e.what());
+  }
+  auto impl = std::make_unique<Impl>(c);
+  impl->restore_from(r);
+  return std::unique_ptr<MatchingEngine>(new MatchingEngine(std::move(impl)));
 }
 
 MatchingEngine MatchingEngine::restore(const std::uint8_t* data, std::size_t size) {
-  if (size < sizeof(kMagic) + 8 || std::memcmp(data, kMagic, sizeof(kMagic)) != 0) {
-    throw std::invalid_argument("not a book snapshot");
-  }
-  // Verify before trusting the configuration: it sizes the allocations.
-  std::uint64_t stored;
-  std::memcpy(&stored, data + size - 8, 8);
-  if (stored != checksum64(data, size - 8)) throw std::invalid_argument("book snapshot checksum mismatch");
-  Reader rd{data, size - 8};
-  rd.i = sizeof(kMagic) + 4;
-  EngineConfig c;
-  c.max_orders = rd.get<std::uint32_t>();
-  c.max_symbols = rd.get<std::uint32_t>();
-  c.max_levels = rd.get<std::uint32_t>();
-  c.id_history = rd.get<std::uint32_t>();
-  c.market_data = rd.get<std::uint8_t>() != 0;
-  MatchingEngine e(c);
-  e.impl_->restore_from(data, size);
-  return e;
+  return std::move(*restore_unique(data, size));
 }
 
 }  // namespace shanraq::book

@@ -20,9 +20,7 @@ std::uint32_t get_be32(const std::uint8_t* p) {
   return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | p[3];
 }
 
-std::uint64_t get_be64(const std::uint8_t* p) {
-  return (std::uint64_t{get_be32(p)} << 32) | get_be32(p + 4);
-}
+std::uint64_t get_be64(const std::uint8_t* p) { return (std::uint64_t{get_be32(p)} << 32) | get_be32(p + 4); }
 
 // HdrHistogram's ZigZag LEB128: up to eight 7-bit groups, then a ninth byte
 // carrying the top 8 bits whole (so 64 bits fit in 9 bytes, not 10).
@@ -39,7 +37,9 @@ void put_zigzag(std::string& out, std::int64_t value) {
   out.push_back(static_cast<char>(v));
 }
 
-[[noreturn]] void bad(const std::string& why) { throw std::invalid_argument("invalid HdrHistogram V2 encoding: " + why); }
+[[noreturn]] void bad(const std::string& why) {
+  throw std::invalid_argument("invalid HdrHistogram V2 encoding: " + why);
+}
 
 std::int64_t get_zigzag(const std::uint8_t*& p, const std::uint8_t* end) {
   std::uint64_t v = 0;
@@ -131,7 +131,8 @@ Histogram decode_v2_payload(const std::uint8_t* data, std::size_t size) {
   while (p < end) {
     const std::int64_t v = get_zigzag(p, end);
     if (v < 0) {
-      if (v == std::numeric_limits<std::int64_t>::min() || -v > layout.counts_len - index) bad("zero run past the last slot");
+      if (v == std::numeric_limits<std::int64_t>::min() || -v > layout.counts_len - index)
+        bad("zero run past the last slot");
       index += -v;
     } else {
       if (index >= layout.counts_len) bad("counts past the last slot");

@@ -160,8 +160,9 @@ void Histogram::record_corrected(std::int64_t value, std::int64_t expected_inter
   }
   if (count == 0) return;
   // Synthesized values: value - k*I for k = 1..K with K = value/I - 1.
-  const std::uint64_t synthesized =
-      (expected_interval > 0 && value > expected_interval) ? static_cast<std::uint64_t>(value / expected_interval - 1) : 0;
+  const std::uint64_t synthesized = (expected_interval > 0 && value > expected_interval)
+                                        ? static_cast<std::uint64_t>(value / expected_interval - 1)
+                                        : 0;
   std::uint64_t all;
   std::uint64_t new_total;
   if (__builtin_mul_overflow(synthesized + 1, count, &all) || __builtin_add_overflow(total_count_, all, &new_total)) {
@@ -535,7 +536,8 @@ Histogram Histogram::restore(const std::uint8_t* data, std::size_t size) {
     corrupt(e.what());
   }
   if (h.counts_len != static_cast<std::uint32_t>(layout.counts_len)) corrupt("counts length does not match layout");
-  const std::size_t expected = sizeof h + std::size_t{h.counts_len} * 4 + std::size_t{h.overflow_len} * sizeof(OverflowEntry);
+  const std::size_t expected =
+      sizeof h + std::size_t{h.counts_len} * 4 + std::size_t{h.overflow_len} * sizeof(OverflowEntry);
   if (h.overflow_len > h.counts_len || size != expected) corrupt("size does not match its header");
   Histogram out(layout);
   const std::uint8_t* p = data + sizeof h;

@@ -37,7 +37,8 @@ AtomicHistogram::AtomicHistogram(const Layout& layout)
 }
 
 void AtomicHistogram::reset() noexcept {
-  for (std::int32_t i = 0; i < layout_.counts_len; ++i) counts_[static_cast<std::size_t>(i)].store(0, std::memory_order_relaxed);
+  for (std::int32_t i = 0; i < layout_.counts_len; ++i)
+    counts_[static_cast<std::size_t>(i)].store(0, std::memory_order_relaxed);
   min_.store(std::numeric_limits<std::int64_t>::max(), std::memory_order_relaxed);
   max_.store(0, std::memory_order_relaxed);
 }

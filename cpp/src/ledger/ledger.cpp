@@ -239,8 +239,7 @@ AR Ledger::apply_account(const Account& a, bool imported_request, std::uint64_t&
   accounts_[index] = AccountHot{a.id,    a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted,
                                 a.limit, a.ledger,         a.code,          a.flags,           0,
                                 0};
-  accounts_cold_[index] =
-      AccountCold{{a.user_data_128[0], a.user_data_128[1]}, a.user_data_64, a.user_data_32, 0, ts};
+  accounts_cold_[index] = AccountCold{{a.user_data_128[0], a.user_data_128[1]}, a.user_data_64, a.user_data_32, 0, ts};
   account_map_.insert_at(slot, h, index);
   if (has(a.flags, af::kHistory)) ++history_accounts_;
   return AR::kOk;
@@ -486,8 +485,8 @@ void Ledger::save(SnapshotWriter& w) const {
 std::string Ledger::snapshot() const {
   SnapshotWriter w(kSnapshotMagic, kSnapshotVersion,
                    std::size_t{account_count_} * sizeof(Account) + std::size_t{transfer_count_} * sizeof(Transfer) +
-                       std::size_t{history_count_} * (sizeof(AccountBalance) + 4) +
-                       std::size_t{expiries_.size()} * 4 + std::size_t{archive_count_} * sizeof(Transfer) + 128);
+                       std::size_t{history_count_} * (sizeof(AccountBalance) + 4) + std::size_t{expiries_.size()} * 4 +
+                       std::size_t{archive_count_} * sizeof(Transfer) + 128);
   save(w);
   return w.finish();
 }
@@ -646,8 +645,8 @@ Ledger Ledger::load(SnapshotReader& r) {
         continue;
       }
       const Transfer& p = l.transfers_[pi];
-      const PendingStatus want =
-          has(t.flags, tf::kPostPendingTransfer) ? PendingStatus::kPosted : PendingStatus::kVoided;
+      const PendingStatus want = has(t.flags, tf::kPostPendingTransfer) ? PendingStatus::kPosted
+                                                                        : PendingStatus::kVoided;
       if (!is_hold(p) || status_of(p) != want || p.debit_account_id != t.debit_account_id ||
           p.credit_account_id != t.credit_account_id || t.amount > p.amount) {
         fail_at("transfer", i, "disagrees with its hold");

@@ -119,8 +119,7 @@ inline bool ud128_eq(const std::uint64_t (&a)[2], const std::uint64_t (&b)[2]) n
 
 inline std::uint32_t same_bits(const Transfer& e, const Transfer& p) noexcept {
   return (e.amount == p.amount ? kSameAmount : 0) |
-         (e.user_data_128[0] == p.user_data_128[0] && e.user_data_128[1] == p.user_data_128[1] ? kSameUserData128
-                                                                                                : 0) |
+         (e.user_data_128[0] == p.user_data_128[0] && e.user_data_128[1] == p.user_data_128[1] ? kSameUserData128 : 0) |
          (e.user_data_64 == p.user_data_64 ? kSameUserData64 : 0) |
          (e.user_data_32 == p.user_data_32 ? kSameUserData32 : 0);
 }
@@ -243,7 +242,6 @@ inline void Ledger::evict_step(std::size_t budget, std::uint64_t at) noexcept {
   }
 }
 
-
 inline void Ledger::touch_account(std::uint32_t index) noexcept {
   if (in_chain_) account_undo_[account_undo_count_++] = AccountUndo{index, accounts_[index]};
 }
@@ -349,7 +347,8 @@ inline CreateTransferResult Ledger::apply_transfer(const Transfer& t, const IdHa
   if (t.id == kIdMax) return TR::kIdMustNotBeIntMax;
   // Before the lookup, so the answer is the same whether evict() has dropped
   // the id yet or not.
-  if (outside_window(t.id, ts)) [[unlikely]] return TR::kIdOutsideIdempotencyWindow;
+  if (outside_window(t.id, ts)) [[unlikely]]
+    return TR::kIdOutsideIdempotencyWindow;
   // One probe answers idempotency and, for a new id, where it will be stored.
   std::size_t slot = 0;
   const std::uint32_t found = transfer_map_.find_or_slot(t.id, h.id, transfers_.get(), &slot);
@@ -426,7 +425,8 @@ inline CreateTransferResult Ledger::apply_transfer(const Transfer& t, const IdHa
   }
 
   // Past every check: the transfer succeeds.
-  if (imported_request) [[unlikely]] ts = last_timestamp_ = t.timestamp;
+  if (imported_request) [[unlikely]]
+    ts = last_timestamp_ = t.timestamp;
   if (in_chain_) [[unlikely]] {
     touch_account(dr);
     touch_account(cr);
@@ -464,8 +464,8 @@ inline CreateTransferResult Ledger::apply_post_or_void(const Transfer& t, const 
   const bool post = has(t.flags, tf::kPostPendingTransfer);
   const bool is_void = has(t.flags, tf::kVoidPendingTransfer);
   if (post && is_void) return TR::kFlagsAreMutuallyExclusive;
-  if (has(t.flags, tf::kPending | tf::kBalancingDebit | tf::kBalancingCredit | tf::kClosingDebit |
-                       tf::kClosingCredit)) {
+  if (has(t.flags,
+          tf::kPending | tf::kBalancingDebit | tf::kBalancingCredit | tf::kClosingDebit | tf::kClosingCredit)) {
     return TR::kFlagsAreMutuallyExclusive;
   }
   if (t.pending_id == 0) return TR::kPendingIdMustNotBeZero;
@@ -476,8 +476,8 @@ inline CreateTransferResult Ledger::apply_post_or_void(const Transfer& t, const 
   const std::uint32_t pi = transfer_map_.find_h(t.pending_id, h.pending, transfers_.get());
   // evict() keeps live holds only, so outside the window anything else answers
   // this code, whether or not it has been dropped yet.
-  if (outside_window(t.pending_id, ts) &&
-      (pi == kNotFound || status_of(transfers_[pi]) != PendingStatus::kPending)) [[unlikely]] {
+  if (outside_window(t.pending_id, ts) && (pi == kNotFound || status_of(transfers_[pi]) != PendingStatus::kPending))
+      [[unlikely]] {
     return TR::kPendingIdOutsideIdempotencyWindow;
   }
   if (pi == kNotFound || status_of(transfers_[pi]) == PendingStatus::kFailed) return TR::kPendingTransferNotFound;
@@ -544,7 +544,8 @@ inline CreateTransferResult Ledger::apply_post_or_void(const Transfer& t, const 
   stored.ledger = p.ledger;
   stored.code = p.code;
   stored.flags = t.flags;
-  if (imported) [[unlikely]] ts = last_timestamp_ = t.timestamp;
+  if (imported) [[unlikely]]
+    ts = last_timestamp_ = t.timestamp;
   stored.timestamp = ts;
   stored.reserved = same_bits(stored, p);
   const std::uint64_t held = p.amount;
@@ -591,20 +592,20 @@ std::size_t Ledger::expire_due(std::uint64_t now, std::size_t at, Sink& sink) no
 }
 
 template <class Sink>
-CreateTransferResult Ledger::transfer_one(const Transfer& t, std::uint64_t now, std::size_t at,
-                                          Sink& sink) noexcept {
+CreateTransferResult Ledger::transfer_one(const Transfer& t, std::uint64_t now, std::size_t at, Sink& sink) noexcept {
   // Exactly run_transfers over this one record (a request of its own) without
   // the pipeline's set-up (measured: the per-call binding spends most of its
   // time around this call; docs/perf_ledger.md). A lone LINKED transfer is a
   // chain left open: it changes nothing but takes its timestamp.
-  if (!expiries_.empty()) [[unlikely]] expire_due(now, at, sink);
+  if (!expiries_.empty()) [[unlikely]]
+    expire_due(now, at, sink);
   if (capacity_.idempotency_window_ns != 0) evict_step(kEvictPerEvent, std::max(now, last_timestamp_ + 1));
   const bool imported = detail::has(t.flags, transfer_flags::kImported);
   std::uint64_t ts = imported ? std::max(now, last_timestamp_ + 1) : next_timestamp(now);
   CreateTransferResult r = CreateTransferResult::kLinkedEventChainOpen;
   if (!detail::has(t.flags, transfer_flags::kLinked)) [[likely]] {
-    const IdHashes h{hash_id(t.id), hash_id(t.debit_account_id), hash_id(t.credit_account_id),
-                     hash_id(t.pending_id), 0, 0};
+    const IdHashes h{
+        hash_id(t.id), hash_id(t.debit_account_id), hash_id(t.credit_account_id), hash_id(t.pending_id), 0, 0};
     r = apply_transfer(t, h, imported, ts);
     if (r != CreateTransferResult::kCreated && is_transient(r)) [[unlikely]] {
       remember_failed(t.id, imported ? last_timestamp_ : ts);
@@ -631,7 +632,8 @@ void Ledger::run_accounts(const Src& src, std::size_t n, Sink& sink, Request& re
     if (chain_start == kNone) {
       // Holds are released only between chains, so a chain's rollback never
       // has to undo an expiry.
-      if (!expiries_.empty()) [[unlikely]] expire_due(now, i, sink);
+      if (!expiries_.empty()) [[unlikely]]
+        expire_due(now, i, sink);
       if (linked) {
         chain_start = i;
         chain_begin(imported);
@@ -766,7 +768,8 @@ void Ledger::run_transfers(const Src& src, std::size_t n, Sink& sink, Request& r
       // Holds are released only between chains, so a chain's rollback never
       // has to undo an expiry; eviction likewise (a chain's rollback drops
       // the records it appended, by position).
-      if (!expiries_.empty()) [[unlikely]] expire_due(now, i, sink);
+      if (!expiries_.empty()) [[unlikely]]
+        expire_due(now, i, sink);
       if (capacity_.idempotency_window_ns != 0) {
         const std::size_t members =
             linked ? detail::chain_length(src, i, n, [&](std::size_t k) { return src.transfer(k).flags; }) : 1;
@@ -801,7 +804,8 @@ void Ledger::run_transfers(const Src& src, std::size_t n, Sink& sink, Request& r
       }
       if (is_transient(r)) remember_failed(t.id, imported ? last_timestamp_ : ts);
     }
-    if (src.ends_request(i)) [[unlikely]] request.open = false;
+    if (src.ends_request(i)) [[unlikely]]
+      request.open = false;
     if (chain_start == kNone) [[likely]] {
       sink.result(i, static_cast<std::uint32_t>(r), t.id, ts);
       continue;
@@ -829,14 +833,13 @@ void ledger_check_room(const LedgerCapacity& cap, std::size_t account_count, std
                        std::uint64_t history_used, bool any_history, std::size_t accounts, std::size_t transfers,
                        NeedHistory need_history) {
   if (accounts > std::size_t{cap.accounts} - account_count) {
-    throw CapacityError("ledger account capacity exceeded: " + std::to_string(accounts) +
-                        " accounts need room, " + std::to_string(cap.accounts - account_count) + " of " +
-                        std::to_string(cap.accounts) + " left; nothing was applied");
+    throw CapacityError("ledger account capacity exceeded: " + std::to_string(accounts) + " accounts need room, " +
+                        std::to_string(cap.accounts - account_count) + " of " + std::to_string(cap.accounts) +
+                        " left; nothing was applied");
   }
   if (transfers > std::size_t{cap.transfers} - transfer_count) {
-    throw CapacityError("ledger transfer capacity exceeded: " + std::to_string(transfers) +
-                        " transfers need room, " + std::to_string(cap.transfers - transfer_count) + " of " +
-                        std::to_string(cap.transfers) +
+    throw CapacityError("ledger transfer capacity exceeded: " + std::to_string(transfers) + " transfers need room, " +
+                        std::to_string(cap.transfers - transfer_count) + " of " + std::to_string(cap.transfers) +
                         " left (stored transfers and remembered failed ids count); nothing was applied");
   }
   if (!any_history || transfers == 0) return;

@@ -27,8 +27,7 @@ bool is_create(LedgerCommandKind k) noexcept {
 
 std::uint16_t record_flags(const LedgerCommand& c) noexcept {
   // Account.flags and Transfer.flags sit at different offsets.
-  return c.kind == static_cast<std::uint8_t>(LedgerCommandKind::kCreateAccount) ? c.account().flags
-                                                                                 : c.payload.flags;
+  return c.kind == static_cast<std::uint8_t>(LedgerCommandKind::kCreateAccount) ? c.account().flags : c.payload.flags;
 }
 bool linked(const LedgerCommand& c) noexcept { return (record_flags(c) & transfer_flags::kLinked) != 0; }
 bool last_in_batch(const LedgerCommand& c) noexcept { return (c.flags & cf::kLastInBatch) != 0; }
@@ -213,7 +212,8 @@ void LedgerMachine::check_room(const Command* cmds, std::size_t n) const {
   ledger_.check_room(accounts, transfers, [&] {
     std::uint64_t need = 0;
     auto add = [&](const Command& c) {
-      if (c.kind == static_cast<std::uint8_t>(LedgerCommandKind::kCreateTransfer)) need += ledger_.history_need(c.payload);
+      if (c.kind == static_cast<std::uint8_t>(LedgerCommandKind::kCreateTransfer))
+        need += ledger_.history_need(c.payload);
     };
     for (std::size_t i = 0; i < n; ++i) add(cmds[i]);
     for (std::uint32_t k = 0; k < chain_len_; ++k) add(chain_[k]);
@@ -588,8 +588,8 @@ LedgerMachine LedgerMachine::restore(const std::uint8_t* data, std::size_t size)
   std::int64_t t = 0;
   for (std::uint64_t k = 0; k < len; ++k) {
     const Command& c = members[k];
-    if (c.kind != kind || rejection(c) != 0 || !linked(c) || last_in_batch(c) ||
-        c.seq != next_seq - len + k || c.time_ns < t || c.time_ns > clock) {
+    if (c.kind != kind || rejection(c) != 0 || !linked(c) || last_in_batch(c) || c.seq != next_seq - len + k ||
+        c.time_ns < t || c.time_ns > clock) {
       r.fail("chain member " + std::to_string(k) + " is not one the machine could have buffered");
     }
     t = c.time_ns;

@@ -167,8 +167,7 @@ bool MpmcRing::pop(void* out, nanoseconds timeout) {
 }
 
 std::size_t MpmcRing::pop_many(void* out, std::size_t max_n, nanoseconds timeout) {
-  return take_blocking(
-      max_n, timeout, [&] { return try_pop_many(out, max_n); }, [] { return false; });
+  return take_blocking(max_n, timeout, [&] { return try_pop_many(out, max_n); }, [] { return false; });
 }
 
 }  // namespace shanraq::queue

@@ -129,8 +129,7 @@ bool MpscRing::pop(void* out, nanoseconds timeout) {
 std::size_t MpscRing::pop_many(void* out, std::size_t max_n, nanoseconds timeout) {
   // Many producers: one gone says nothing about the others (a dead claimer
   // is handled slot by slot, see check_stalled_slot).
-  return take_blocking(
-      max_n, timeout, [&] { return try_pop_many(out, max_n); }, [] { return false; });
+  return take_blocking(max_n, timeout, [&] { return try_pop_many(out, max_n); }, [] { return false; });
 }
 
 RecordSpan MpscRing::peek(std::size_t max_n) {
@@ -158,8 +157,7 @@ RecordSpan MpscRing::peek(std::size_t max_n) {
 }
 
 RecordSpan MpscRing::peek(std::size_t max_n, nanoseconds timeout) {
-  return take_blocking(
-      max_n, timeout, [&] { return peek(max_n); }, [] { return false; });
+  return take_blocking(max_n, timeout, [&] { return peek(max_n); }, [] { return false; });
 }
 
 void MpscRing::release(std::size_t n) {

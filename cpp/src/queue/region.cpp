@@ -94,8 +94,7 @@ void Region::release() noexcept {
   if (shared_) {
     // Unlink only from the creating process: a forked child inherits the
     // handle but not the ownership.
-    const bool unlink =
-        owner_ && pid_of(static_cast<Header*>(base_)->owner) == static_cast<std::int32_t>(::getpid());
+    const bool unlink = owner_ && pid_of(static_cast<Header*>(base_)->owner) == static_cast<std::int32_t>(::getpid());
     ::munmap(base_, size_);
     if (unlink) ::shm_unlink(name_.c_str());
   } else {

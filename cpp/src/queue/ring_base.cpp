@@ -22,10 +22,14 @@ std::atomic<std::int64_t> g_sleep_slice_ns{50'000'000};
 
 const char* kind_name(std::uint32_t kind) noexcept {
   switch (kind) {
-    case 1: return "SpscRing";
-    case 2: return "MpscRing";
-    case 3: return "MpmcRing";
-    default: return "unknown ring kind";
+    case 1:
+      return "SpscRing";
+    case 2:
+      return "MpscRing";
+    case 3:
+      return "MpmcRing";
+    default:
+      return "unknown ring kind";
   }
 }
 
@@ -142,10 +146,16 @@ RingBase::RingBase(detail::Region region, RingKind kind, const RingLayout& layou
       std::byte* s = slots + i * h_->slot_stride;
       switch (kind) {
         // 0 never equals an awaited p + 1: every slot starts empty.
-        case RingKind::kSpsc: new (s) detail::SpscSlot{0}; break;
+        case RingKind::kSpsc:
+          new (s) detail::SpscSlot{0};
+          break;
         // 2i: free for position i.
-        case RingKind::kMpsc: new (s) detail::MpscSlot{2 * i, 0}; break;
-        case RingKind::kMpmc: new (s) detail::MpmcSlot{2 * i, 0, 0}; break;
+        case RingKind::kMpsc:
+          new (s) detail::MpscSlot{2 * i, 0};
+          break;
+        case RingKind::kMpmc:
+          new (s) detail::MpmcSlot{2 * i, 0, 0};
+          break;
       }
     }
     // Release: an attacher that sees the magic sees every field above.
@@ -268,14 +278,14 @@ bool RingBase::recorded_consumer_gone() const noexcept {
 
 void RingBase::throw_consumer_gone() const {
   throw PeerDead("the consumer process (pid " +
-                 std::to_string(detail::pid_of(h_->consumer.load(std::memory_order_relaxed))) + ") of ring '" +
-                 name() + "' is gone; the ring will not drain");
+                 std::to_string(detail::pid_of(h_->consumer.load(std::memory_order_relaxed))) + ") of ring '" + name() +
+                 "' is gone; the ring will not drain");
 }
 
 void RingBase::throw_producer_gone() const {
   throw PeerDead("the producer process (pid " +
-                 std::to_string(detail::pid_of(h_->producer.load(std::memory_order_relaxed))) + ") of ring '" +
-                 name() + "' is gone and the ring is empty");
+                 std::to_string(detail::pid_of(h_->producer.load(std::memory_order_relaxed))) + ") of ring '" + name() +
+                 "' is gone and the ring is empty");
 }
 
 }  // namespace shanraq::queue

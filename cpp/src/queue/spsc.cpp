@@ -20,11 +20,20 @@ inline std::byte* record(std::byte* p) noexcept { return detail::record_of<detai
 // compiler turns into a few moves instead of a call.
 SHANRAQ_ALWAYS_INLINE void copy_record(void* dst, const void* src, std::size_t n) noexcept {
   switch (n) {
-    case 8: std::memcpy(dst, src, 8); break;
-    case 16: std::memcpy(dst, src, 16); break;
-    case 32: std::memcpy(dst, src, 32); break;
-    case 64: std::memcpy(dst, src, 64); break;
-    default: std::memcpy(dst, src, n);
+    case 8:
+      std::memcpy(dst, src, 8);
+      break;
+    case 16:
+      std::memcpy(dst, src, 16);
+      break;
+    case 32:
+      std::memcpy(dst, src, 32);
+      break;
+    case 64:
+      std::memcpy(dst, src, 64);
+      break;
+    default:
+      std::memcpy(dst, src, n);
   }
 }
 
@@ -267,8 +276,7 @@ RecordSpan SpscRing::peek(std::size_t max_n) {
 }
 
 RecordSpan SpscRing::peek(std::size_t max_n, nanoseconds timeout) {
-  return take_blocking(
-      max_n, timeout, [&] { return peek(max_n); }, [&] { return recorded_producer_gone(); });
+  return take_blocking(max_n, timeout, [&] { return peek(max_n); }, [&] { return recorded_producer_gone(); });
 }
 
 void SpscRing::release(std::size_t n) {

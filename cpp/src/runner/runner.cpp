@@ -5,8 +5,8 @@ namespace shanraq::runner::detail {
 namespace {
 void check_record(const char* which, std::size_t got, std::size_t want) {
   if (got != want) {
-    throw std::invalid_argument(std::string("Runner: the ") + which + " ring's record size is " +
-                                std::to_string(got) + " bytes, expected " + std::to_string(want));
+    throw std::invalid_argument(std::string("Runner: the ") + which + " ring's record size is " + std::to_string(got) +
+                                " bytes, expected " + std::to_string(want));
   }
 }
 }  // namespace

@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <new>
 #include <random>
@@ -28,7 +28,7 @@ struct Fixture {
     spec.min_price = 1;
     spec.max_price = 1'000'000;
     spec.max_qty = 1'000'000;
-    EXPECT_EQ(eng.add_symbol(spec), SymbolError::kOk);
+    EXPECT_EQ(eng.add_symbol(spec), RejectReason::kNone);
   }
 
   static EngineConfig small_config() {
@@ -46,8 +46,8 @@ struct Fixture {
     eng.apply(c, ev);
     return ev;
   }
-  std::vector<Event> limit(std::uint64_t id, Side side, std::int64_t price, std::int64_t qty,
-                           std::uint64_t account = 0, TimeInForce tif = TimeInForce::kGtc, Stp stp = Stp::kNone) {
+  std::vector<Event> limit(std::uint64_t id, Side side, std::int64_t price, std::int64_t qty, std::uint64_t account = 0,
+                           TimeInForce tif = TimeInForce::kGtc, Stp stp = Stp::kNone) {
     Command c{};
     c.kind = CommandKind::kSubmit;
     c.order_id = id;
@@ -103,7 +103,7 @@ TEST(Book, RestingOrdersAndBbo) {
   auto ev = f.limit(1, Side::kBuy, 100, 5);
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_EQ(ev[0].type, EventType::kAccepted);
-  EXPECT_EQ(ev[0].seq, 1u);
+  EXPECT_EQ(ev[0].seq, 2u);  // the fixture's add_symbol took seq 1
   f.limit(2, Side::kBuy, 101, 3);
   f.limit(3, Side::kSell, 105, 4);
   f.limit(4, Side::kBuy, 101, 2);
@@ -119,7 +119,7 @@ TEST(Book, RestingOrdersAndBbo) {
   EXPECT_EQ(lv[0].orders, 2u);
   EXPECT_EQ(lv[1].price, 100);
   EXPECT_EQ(f.eng.level_orders(kSym, Side::kBuy, 101), (std::vector<std::uint64_t>{2, 4}));
-  EXPECT_EQ(f.eng.next_seq(), 5u);
+  EXPECT_EQ(f.eng.next_seq(), 6u);  // one seq per command: add_symbol and four submits
 }
 
 TEST(Book, PriceTimePriorityAndMakerPrice) {
@@ -141,7 +141,7 @@ TEST(Book, PriceTimePriorityAndMakerPrice) {
   EXPECT_EQ(trades[0].side, Side::kBuy);
   EXPECT_EQ(f.eng.order(4).state, OrderState::kFilled);
   EXPECT_EQ(f.eng.order(1).remaining, 1);
-  for (std::size_t i = 1; i < ev.size(); ++i) EXPECT_EQ(ev[i].seq, ev[i - 1].seq + 1);
+  for (const Event& e : ev) EXPECT_EQ(e.seq, ev[0].seq);  // every event carries its command's seq
 }
 
 TEST(Book, MarketIocAndFok) {
@@ -186,11 +186,9 @@ TEST(Book, CancelAndRejects) {
   EXPECT_EQ(ev[0].reason, static_cast<std::uint8_t>(RejectReason::kDuplicateOrderId));
   EXPECT_EQ(f.limit(0, Side::kBuy, 100, 5)[0].reason, static_cast<std::uint8_t>(RejectReason::kInvalidOrderId));
   EXPECT_EQ(f.limit(2, Side::kBuy, 0, 5)[0].reason, static_cast<std::uint8_t>(RejectReason::kInvalidPrice));
-  EXPECT_EQ(f.limit(2, Side::kBuy, 2'000'000, 5)[0].reason,
-            static_cast<std::uint8_t>(RejectReason::kPriceOutOfBand));
+  EXPECT_EQ(f.limit(2, Side::kBuy, 2'000'000, 5)[0].reason, static_cast<std::uint8_t>(RejectReason::kPriceOutOfBand));
   EXPECT_EQ(f.limit(2, Side::kBuy, 100, 0)[0].reason, static_cast<std::uint8_t>(RejectReason::kInvalidQty));
-  EXPECT_EQ(f.limit(2, static_cast<Side>(9), 100, 1)[0].reason,
-            static_cast<std::uint8_t>(RejectReason::kInvalidSide));
+  EXPECT_EQ(f.limit(2, static_cast<Side>(9), 100, 1)[0].reason, static_cast<std::uint8_t>(RejectReason::kInvalidSide));
   Command bad{};
   bad.kind = static_cast<CommandKind>(77);
   EXPECT_EQ(f.run(bad)[0].reason, static_cast<std::uint8_t>(RejectReason::kInvalidCommand));
@@ -203,11 +201,11 @@ TEST(Book, TickLotAndOverflow) {
   s.symbol = 1;
   s.tick_size = 5;
   s.lot_size = 10;
-  ASSERT_EQ(eng.add_symbol(s), SymbolError::kOk);
-  EXPECT_EQ(eng.add_symbol(s), SymbolError::kDuplicate);
+  ASSERT_EQ(eng.add_symbol(s), RejectReason::kNone);
+  EXPECT_EQ(eng.add_symbol(s), RejectReason::kDuplicateSymbol);
   s.symbol = 2;
   s.tick_size = 0;
-  EXPECT_EQ(eng.add_symbol(s), SymbolError::kInvalidSpec);
+  EXPECT_EQ(eng.add_symbol(s), RejectReason::kInvalidSpec);
   std::vector<Event> ev;
   Command c{};
   c.kind = CommandKind::kSubmit;
@@ -341,15 +339,24 @@ TEST(Book, PostOnlyAndGtd) {
   t.kind = CommandKind::kAdvanceTime;
   t.time_ns = 999;
   auto ev = f.run(t);
-  ASSERT_EQ(ev.size(), 1u);
+  // The expiry, then the command's own event counting it.
+  ASSERT_EQ(ev.size(), 2u);
   EXPECT_EQ(ev[0].order_id, 4u);
   EXPECT_EQ(ev[0].reason, static_cast<std::uint8_t>(CancelReason::kExpired));
+  EXPECT_EQ(ev[1].type, EventType::kTimeAdvanced);
+  EXPECT_EQ(ev[1].qty, 1);
+  EXPECT_EQ(ev[1].time_ns, 999);
+  EXPECT_EQ(ev[1].seq, ev[0].seq);
   t.time_ns = 5;  // the clock never goes back
-  EXPECT_TRUE(f.run(t).empty());
+  ev = f.run(t);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].type, EventType::kTimeAdvanced);
+  EXPECT_EQ(ev[0].qty, 0);
+  EXPECT_EQ(ev[0].time_ns, 999);
   EXPECT_EQ(f.eng.now_ns(), 999);
   t.time_ns = 1000;
   ev = f.run(t);
-  ASSERT_EQ(ev.size(), 1u);
+  ASSERT_EQ(ev.size(), 2u);
   EXPECT_EQ(ev[0].order_id, 3u);
   c.order_id = 5;
   c.expire_ns = 1000;
@@ -518,8 +525,10 @@ std::vector<Command> random_flow(std::uint64_t seed, int n) {
       c.qty = 1 + static_cast<std::int64_t>(rng() % 10);
       c.stp = static_cast<Stp>(rng() % 5);
       const int ty = static_cast<int>(rng() % 10);
-      c.order_type = ty < 6 ? OrderType::kLimit : ty < 7 ? OrderType::kMarket : ty < 8 ? OrderType::kStop
-                                                                                      : OrderType::kStopLimit;
+      c.order_type = ty < 6   ? OrderType::kLimit
+                     : ty < 7 ? OrderType::kMarket
+                     : ty < 8 ? OrderType::kStop
+                              : OrderType::kStopLimit;
       const bool limit = c.order_type == OrderType::kLimit || c.order_type == OrderType::kStopLimit;
       if (limit) c.price = 95 + static_cast<std::int64_t>(rng() % 11);
       if (c.order_type == OrderType::kStop || c.order_type == OrderType::kStopLimit) {
@@ -564,14 +573,15 @@ TEST(Book, RandomFlowInvariantsDeterminismAndSnapshot) {
     std::vector<Event> ea, eb;
     // An amend sets filled + open; quantity an STP decrement removed stays cancelled.
     std::map<std::uint64_t, std::int64_t> qty, filled_or_cancelled, stp_cut;
-    std::uint64_t expect_seq = 1;
     for (std::size_t i = 0; i < cmds.size(); ++i) {
       const std::size_t before = ea.size();
+      const std::uint64_t seq = a.eng.next_seq();
       a.eng.apply(cmds[i], ea);
       ASSERT_GT(ea.size(), before) << "every command is answered, command " << i;
+      ASSERT_EQ(a.eng.next_seq(), seq + 1) << "every command takes one seq";
       for (std::size_t k = before; k < ea.size(); ++k) {
         const Event& e = ea[k];
-        ASSERT_EQ(e.seq, expect_seq++);
+        ASSERT_EQ(e.seq, seq);
         if (e.type == EventType::kAccepted) qty[e.order_id] = e.qty;
         if (e.type == EventType::kAmended) qty[e.order_id] = e.qty + stp_cut[e.order_id];
         if (e.type == EventType::kTrade) {
@@ -604,9 +614,8 @@ TEST(Book, RandomFlowInvariantsDeterminismAndSnapshot) {
     // Conservation: for every order, filled + cancelled + open = quantity.
     for (const auto& [id, q] : qty) {
       const OrderInfo info = a.eng.order(id);
-      const std::int64_t open = info.state == OrderState::kResting || info.state == OrderState::kPendingStop
-                                    ? info.remaining
-                                    : 0;
+      const std::int64_t open =
+          info.state == OrderState::kResting || info.state == OrderState::kPendingStop ? info.remaining : 0;
       if (filled_or_cancelled[id] + open != q) {
         for (const Event& e : ea) {
           if (e.order_id == id || e.other_order_id == id) {
@@ -637,8 +646,7 @@ TEST(Book, RestoreRejectsCorruptSnapshots) {
   bad[bad.size() / 2] ^= 1;
   EXPECT_THROW(MatchingEngine::restore(reinterpret_cast<const std::uint8_t*>(bad.data()), bad.size()),
                std::invalid_argument);
-  EXPECT_THROW(MatchingEngine::restore(reinterpret_cast<const std::uint8_t*>(snap.data()), 10),
-               std::invalid_argument);
+  EXPECT_THROW(MatchingEngine::restore(reinterpret_cast<const std::uint8_t*>(snap.data()), 10), std::invalid_argument);
   EXPECT_THROW(MatchingEngine::restore(reinterpret_cast<const std::uint8_t*>(snap.data()), snap.size() - 1),
                std::invalid_argument);
 }
@@ -663,8 +671,8 @@ TEST(Book, StateHashIgnoresSpecPaddingBytes) {
   }
   MatchingEngine e1(Fixture::small_config());
   MatchingEngine e2(Fixture::small_config());
-  ASSERT_EQ(e1.add_symbol(*a), SymbolError::kOk);
-  ASSERT_EQ(e2.add_symbol(*b), SymbolError::kOk);
+  ASSERT_EQ(e1.add_symbol(*a), RejectReason::kNone);
+  ASSERT_EQ(e2.add_symbol(*b), RejectReason::kNone);
   EXPECT_EQ(e1.state_hash(), e2.state_hash());
   EXPECT_EQ(e1.snapshot(), e2.snapshot());
 }

@@ -35,15 +35,20 @@ struct TallyEvent {
 template <>
 struct shanraq::sm::RecordLayout<shanraq::test_machines::TallyCommand> {
   static constexpr const char* kName = "TallyCommand";
-  static constexpr FieldInfo kFields[] = {{"seq", 0, 8, "<u8"},      {"time_ns", 8, 8, "<i8"},
-                                          {"kind", 16, 1, "u1"},     {"reserved", 17, 7, "V7"},
+  static constexpr FieldInfo kFields[] = {{"seq", 0, 8, "<u8"},
+                                          {"time_ns", 8, 8, "<i8"},
+                                          {"kind", 16, 1, "u1"},
+                                          {"reserved", 17, 7, "V7"},
                                           {"value", 24, 8, "<i8"}};
 };
 template <>
 struct shanraq::sm::RecordLayout<shanraq::test_machines::TallyEvent> {
   static constexpr const char* kName = "TallyEvent";
-  static constexpr FieldInfo kFields[] = {{"seq", 0, 8, "<u8"},  {"time_ns", 8, 8, "<i8"}, {"type", 16, 1, "u1"},
-                                          {"reserved", 17, 7, "V7"}, {"total", 24, 8, "<i8"}};
+  static constexpr FieldInfo kFields[] = {{"seq", 0, 8, "<u8"},
+                                          {"time_ns", 8, 8, "<i8"},
+                                          {"type", 16, 1, "u1"},
+                                          {"reserved", 17, 7, "V7"},
+                                          {"total", 24, 8, "<i8"}};
 };
 
 namespace shanraq::test_machines {

@@ -146,7 +146,8 @@ TEST(IndexHeap, MatchesASortedReferenceUnderRandomPushesAndRemovals) {
       pos[item] = UINT32_MAX;
       in.erase(in.begin() + static_cast<std::ptrdiff_t>(k));
     } else if (r == 1 && !in.empty()) {
-      const auto best = *std::min_element(in.begin(), in.end(), [&](auto a, auto b) { return Keys{&key, &pos}.less(a, b); });
+      const auto best =
+          *std::min_element(in.begin(), in.end(), [&](auto a, auto b) { return Keys{&key, &pos}.less(a, b); });
       ASSERT_EQ(heap.top(), best);
       heap.pop();
       pos[best] = UINT32_MAX;

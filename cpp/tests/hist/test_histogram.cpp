@@ -236,10 +236,12 @@ TEST(Histogram, SnapshotRoundTripAndCorruption) {
   EXPECT_THROW(Histogram::restore(p, 10), std::invalid_argument);
   std::string bad = snap;
   bad[100] = static_cast<char>(bad[100] + 1);  // change a count: total mismatch
-  EXPECT_THROW(Histogram::restore(reinterpret_cast<const std::uint8_t*>(bad.data()), bad.size()), std::invalid_argument);
+  EXPECT_THROW(Histogram::restore(reinterpret_cast<const std::uint8_t*>(bad.data()), bad.size()),
+               std::invalid_argument);
   bad = snap;
   bad[0] = 'X';
-  EXPECT_THROW(Histogram::restore(reinterpret_cast<const std::uint8_t*>(bad.data()), bad.size()), std::invalid_argument);
+  EXPECT_THROW(Histogram::restore(reinterpret_cast<const std::uint8_t*>(bad.data()), bad.size()),
+               std::invalid_argument);
 }
 
 TEST(Histogram, RecordedSlotsAndCountBetween) {

@@ -465,8 +465,7 @@ TEST(LedgerRandom, ConservationDeterminismAndSnapshots) {
 
   std::string bad = snap;
   bad[100] ^= 1;
-  EXPECT_THROW(Ledger::restore(reinterpret_cast<const std::uint8_t*>(bad.data()), bad.size()),
-               std::invalid_argument);
+  EXPECT_THROW(Ledger::restore(reinterpret_cast<const std::uint8_t*>(bad.data()), bad.size()), std::invalid_argument);
   EXPECT_THROW(Ledger::restore(reinterpret_cast<const std::uint8_t*>(snap.data()), snap.size() - 1),
                std::invalid_argument);
 }

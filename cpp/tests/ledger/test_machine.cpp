@@ -325,7 +325,8 @@ TEST(LedgerMachine, ConveniencesEqualTheirCommandsProcessedInAnySplit) {
       std::vector<std::uint32_t> want(n);
       direct.create_transfers(ts.data(), n, now, want.data());
       std::vector<LedgerCommand> cmds;
-      for (std::size_t k = 0; k < n; ++k) cmds.push_back(make_create_transfer(ts[k], now, k + 1 == n ? cf::kLastInBatch : 0));
+      for (std::size_t k = 0; k < n; ++k)
+        cmds.push_back(make_create_transfer(ts[k], now, k + 1 == n ? cf::kLastInBatch : 0));
       std::vector<std::size_t> cuts;
       for (std::size_t k = 1; k < n; ++k) {
         if (rng() % 4 == 0) cuts.push_back(k);

@@ -80,8 +80,8 @@ TEST(TigerBeetle017, AChainLeftOpenIsAnsweredSoEvenWhenItHasFailed) {
   const auto r = transfers(l, {xfer(1, 9, 2, 5, tf::kLinked), xfer(2, 1, 2, 5, tf::kLinked)}, 2000);
   EXPECT_EQ(r[0].status, code(TR::kDebitAccountNotFound));
   EXPECT_EQ(r[1].status, code(TR::kLinkedEventChainOpen));
-  std::vector<Account> accounts = {acct(7, af::kLinked | af::kDebitsMustNotExceedCredits | af::kCreditsMustNotExceedDebits),
-                                   acct(8, af::kLinked)};
+  std::vector<Account> accounts = {
+      acct(7, af::kLinked | af::kDebitsMustNotExceedCredits | af::kCreditsMustNotExceedDebits), acct(8, af::kLinked)};
   std::vector<CreateResult> ra(2);
   l.create_accounts(accounts.data(), 2, 3000, ra.data());
   EXPECT_EQ(ra[0].status, static_cast<std::uint32_t>(AR::kFlagsAreMutuallyExclusive));
@@ -143,10 +143,11 @@ TEST(TigerBeetle017, ImportedEventsKeepTheirTimestampsOnOneTimeline) {
   EXPECT_EQ(l.last_timestamp(), 200u);  // failures of an imported request take no timestamp
   EXPECT_EQ(l.lookup_account(2)->timestamp, 200u);
 
-  auto r = transfers(l, {xfer(10, 1, 2, 7, tf::kImported, 300), xfer(11, 1, 2, 7, tf::kImported, 300),
-                         xfer(12, 1, 2, 7, tf::kImported, 250), xfer(13, 1, 2, 7, tf::kImported, 2'000'000),
-                         xfer(14, 1, 2, 7, tf::kImported, 0), xfer(15, 1, 2, 7, 0, 0),
-                         xfer(16, 1, 2, 7, tf::kImported | tf::kPending, 400)},
+  auto r = transfers(l,
+                     {xfer(10, 1, 2, 7, tf::kImported, 300), xfer(11, 1, 2, 7, tf::kImported, 300),
+                      xfer(12, 1, 2, 7, tf::kImported, 250), xfer(13, 1, 2, 7, tf::kImported, 2'000'000),
+                      xfer(14, 1, 2, 7, tf::kImported, 0), xfer(15, 1, 2, 7, 0, 0),
+                      xfer(16, 1, 2, 7, tf::kImported | tf::kPending, 400)},
                      1'000'000);
   EXPECT_EQ(r[0].status, code(TR::kCreated));
   EXPECT_EQ(r[0].timestamp, 300u);
@@ -169,7 +170,8 @@ TEST(TigerBeetle017, ImportedEventsKeepTheirTimestampsOnOneTimeline) {
   Transfer timed = xfer(17, 1, 2, 1, tf::kImported | tf::kPending, 500);
   timed.timeout_ns = 10;
   EXPECT_EQ(l.create_transfer(timed, 1'000'000), TR::kImportedEventTimeoutMustBeZero);
-  EXPECT_EQ(l.create_transfer(post(18, 16, kAmountMax, tf::kImported), 1'000'000), TR::kImportedEventTimestampOutOfRange);
+  EXPECT_EQ(l.create_transfer(post(18, 16, kAmountMax, tf::kImported), 1'000'000),
+            TR::kImportedEventTimestampOutOfRange);
   Transfer p = post(18, 16, kAmountMax, tf::kImported);
   p.timestamp = 450;
   EXPECT_EQ(l.create_transfer(p, 1'000'000), TR::kCreated);

@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -479,8 +479,8 @@ TEST(SharedRing, SpscSuccessorDiscardsABatchItsPredecessorDiedPublishing) {
       if (!mine.try_push(&r)) ::_exit(5);
     }
     const long page = ::sysconf(_SC_PAGESIZE);
-    auto* pages = static_cast<std::byte*>(
-        ::mmap(nullptr, 2 * static_cast<std::size_t>(page), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    auto* pages = static_cast<std::byte*>(::mmap(nullptr, 2 * static_cast<std::size_t>(page), PROT_READ | PROT_WRITE,
+                                                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
     if (pages == MAP_FAILED) ::_exit(4);
     // Records 1..3 of the batch at the start of the second page, record 0
     // at the end of the first, which becomes unreadable.

@@ -6,16 +6,16 @@
 // which only a hang exhausts.
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/syscall.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <cstdio>
-#include <cstring>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <random>
 #include <string>
 #include <thread>
@@ -657,7 +657,8 @@ void mpmc_stress(MpmcRing& ring, int producers, int consumers, std::uint64_t per
       ASSERT_TRUE(intact(r));
       ASSERT_LT(r.producer, static_cast<std::uint32_t>(producers));
       ASSERT_LT(r.seq, per_producer);
-      ASSERT_GT(static_cast<std::int64_t>(r.seq), last[r.producer]) << "a consumer saw a producer's records out of order";
+      ASSERT_GT(static_cast<std::int64_t>(r.seq), last[r.producer])
+          << "a consumer saw a producer's records out of order";
       last[r.producer] = static_cast<std::int64_t>(r.seq);
       ASSERT_EQ(delivered[r.producer][r.seq]++, 0) << "delivered twice";
       ++count;

@@ -1,6 +1,9 @@
 // The generic sequencer (runner/runner.hpp), driven over the contract's test
 // machine: stamping, the sink, delivery, stop never waiting on the consumer.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -9,6 +12,7 @@
 #include <cstring>
 #include <memory>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -223,6 +227,55 @@ TEST(Runner, ADurabilityErrorEndsTheRunnerWithTheBatchAppliedButUnpublished) {
   EXPECT_EQ(evs.size(), 0U);
   ASSERT_EQ(r.unpublished().size(), 1U);
   EXPECT_EQ(r.unpublished()[0].seq, 1U);
+}
+
+TEST(Runner, MpscProducerDyingMidPushCostsOnlyItsRecord) {
+  constexpr std::size_t kSplit = 400, kTotal = 600;  // the child pushes [0, kSplit), the parent the rest
+  const std::string name = "/shanraq_ctest_runner_die_" + std::to_string(::getpid());
+  auto in = queue::MpscRing::create(name, {sizeof(TallyCommand), 64, ""});
+  // Forked before any thread starts (the runner's included), so the child
+  // is a plain single-threaded copy.
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    int rc = 3;
+    try {
+      auto mine = queue::MpscRing::attach(name);
+      for (std::size_t i = 0; i < kSplit; ++i) {
+        TallyCommand c = add(static_cast<std::int64_t>(i));
+        mine.push(&c, std::chrono::seconds(20));
+      }
+      void* trap = ::mmap(nullptr, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (trap != MAP_FAILED) (void)mine.try_push_many(trap, 1);  // faults after claiming
+    } catch (...) {
+      rc = 4;
+    }
+    ::_exit(rc);  // reached only if the push did not fault
+  }
+  Tally m;
+  queue::SpscRing out(sizeof(TallyEvent), 1 << 12);
+  runner::RunnerConfig cfg;
+  cfg.time_source = runner::TimeSource::kCommand;
+  TallyRunner r(m, in, out, cfg);
+  r.start();
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);  // reaped: now provably dead
+  // Killed by SIGSEGV, or (sanitizer builds) exited by the sanitizer's SEGV
+  // handler: either way without reaching _exit(3/4).
+  ASSERT_TRUE(WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 3 && WEXITSTATUS(status) != 4))
+      << "the faulting push did not fault";
+  for (std::size_t i = kSplit; i < kTotal; ++i) {
+    TallyCommand c = add(static_cast<std::int64_t>(i));
+    ASSERT_TRUE(in.push(&c, std::chrono::seconds(20)));
+  }
+  in.close();
+  const auto got = pop_all(out);
+  r.join();  // the stream ended normally: a dead producer is not an error
+  ASSERT_EQ(got.size(), kTotal);
+  EXPECT_EQ(got.back().total, static_cast<std::int64_t>(kTotal * (kTotal - 1) / 2));
+  EXPECT_EQ(r.commands_processed(), kTotal);
+  EXPECT_EQ(in.lost(), 1U);
+  EXPECT_EQ(r.producer_deaths(), 1U);
 }
 
 TEST(Runner, RefusesWrongRecordSizesAndBadConfig) {

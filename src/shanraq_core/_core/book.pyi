@@ -1,12 +1,13 @@
 """Type stubs for the Cython matching-engine bindings (shanraq_core._core.book).
 
-Units: prices in ticks, quantities in lots, times in ns, ids unsigned 64-bit.
-Thread contract: single writer; one thread at a time may call any method.
-While process() runs (GIL released), every other call on the same engine
-raises RuntimeError instead of racing it.
-Per-call methods raise TypeError for a non-integer argument and ValueError for
-a value outside its field (negative id, unknown side/order type/TIF/STP code);
-everything else becomes a REJECTED report with a RejectReason.
+Units: prices in ticks, quantities in lots, times in ns, ids unsigned 64-bit
+(order ids 1..2**63-1). Thread contract: single writer; one thread at a time
+may call any method. While process() runs (GIL released), or a runner drives
+the engine, every other call on the same engine raises RuntimeError instead of
+racing it. Per-call methods raise TypeError for a non-integer argument and
+ValueError for a value outside its field (negative id, unknown side/order
+type/TIF/STP code); everything else becomes a REJECTED report with a
+RejectReason.
 """
 
 from typing import Any, Self, SupportsIndex
@@ -14,15 +15,21 @@ from typing import Any, Self, SupportsIndex
 import numpy as np
 import numpy.typing as npt
 
-def command_layout() -> dict[str, int]: ...
-def event_layout() -> dict[str, int]: ...
+def layouts() -> tuple[Any, Any]: ...
+def enums() -> tuple[Any, ...]: ...
 def _register(
-    side: Any, order_state: Any, reject_reason: Any, cancel_reason: Any, command_dtype: Any, event_dtype: Any
+    side: Any,
+    order_state: Any,
+    reject_reason: Any,
+    cancel_reason: Any,
+    command_dtype: Any,
+    event_dtype: Any,
+    as_commands: Any,
 ) -> None: ...
 
 class Trade:
     """One execution seen from a per-call report; price and qty are the
-    maker's price and the traded lots."""
+    maker's price and the traded lots; seq is the command's."""
 
     @property
     def seq(self) -> int: ...
@@ -45,13 +52,14 @@ class Trade:
         """Side of the taker."""
 
 class Report:
-    """What one per-call command did to its order."""
+    """What one per-call command did."""
 
     @property
     def order_id(self) -> int: ...
     @property
     def status(self) -> Any:
-        """OrderState after the command (REJECTED if refused)."""
+        """OrderState after the command (REJECTED if refused; UNKNOWN for
+        commands without an order)."""
     @property
     def reason(self) -> Any:
         """RejectReason if rejected, CancelReason if cancelled (fully or by an
@@ -66,7 +74,7 @@ class Report:
         """Open lots after the command, iceberg reserve included."""
     @property
     def count(self) -> int:
-        """mass_cancel: orders cancelled."""
+        """mass_cancel: orders cancelled; advance_time: orders expired."""
     @property
     def trades(self) -> tuple[Trade, ...]:
         """Trades of this order during the command, in sequence order."""
@@ -81,20 +89,6 @@ class MatchingEngineBase:
         id_history: SupportsIndex = ...,
         market_data: bool = False,
     ) -> None: ...
-    def add_symbol(
-        self,
-        symbol: SupportsIndex,
-        *,
-        tick_size: SupportsIndex = 1,
-        lot_size: SupportsIndex = 1,
-        min_price: SupportsIndex = 1,
-        max_price: SupportsIndex = ...,
-        max_qty: SupportsIndex = ...,
-    ) -> None:
-        """Registers a symbol (u32 id). Prices must be multiples of tick_size
-        within [min_price, max_price]; quantities multiples of lot_size up to
-        max_qty. ValueError if already registered, out of capacity, or the
-        spec is invalid (non-positive sizes, min_price > max_price)."""
     @property
     def max_orders(self) -> int: ...
     @property
@@ -150,27 +144,44 @@ class MatchingEngineBase:
         """Cancels every order of an account, a symbol or both; ``count`` says
         how many. ValueError without a filter."""
     def advance_time(self, time_ns: SupportsIndex) -> Report:
-        """Moves the clock forward and expires due GTD orders."""
+        """Moves the clock forward and expires due GTD orders; ``count`` says
+        how many."""
+    def _symbol_command(
+        self,
+        kind: SupportsIndex,
+        symbol: SupportsIndex,
+        tick_size: SupportsIndex,
+        lot_size: SupportsIndex,
+        min_price: SupportsIndex,
+        max_price: SupportsIndex,
+        max_qty: SupportsIndex,
+        time_ns: SupportsIndex,
+    ) -> Report: ...
+    def _halt_command(self, kind: SupportsIndex, symbol: SupportsIndex, time_ns: SupportsIndex) -> Report: ...
     def last_events(self) -> npt.NDArray[np.void]:
-        """Events of the last per-call command (EVENT_DTYPE)."""
+        """Events of the last per-call command (BOOK_EVENT_DTYPE)."""
     def process(self, commands: npt.NDArray[np.void]) -> npt.NDArray[np.void]:
-        """Applies a COMMAND_DTYPE array in order, GIL released; returns every
-        event (EVENT_DTYPE). Bad records become REJECTED events. TypeError for
-        another dtype, ValueError for a non-1-D array."""
+        """Applies a BOOK_COMMAND_DTYPE array in order, GIL released; returns
+        every event (BOOK_EVENT_DTYPE). Bad records become REJECTED events.
+        SequenceError (nothing applied) if a stamped seq is out of place;
+        TypeError for an array whose fields do not match, ValueError for a
+        non-1-D array."""
     def best_bid(self, symbol: SupportsIndex) -> tuple[int, int] | None:
         """(price, visible qty) of the best bid, or None."""
     def best_ask(self, symbol: SupportsIndex) -> tuple[int, int] | None:
         """(price, visible qty) of the best ask, or None."""
     def has_symbol(self, symbol: SupportsIndex) -> bool: ...
+    def _symbol_info(self, symbol: SupportsIndex) -> tuple[Any, ...] | None: ...
     def _depth(
-        self, symbol: SupportsIndex, side: SupportsIndex, n: SupportsIndex
+        self, symbol: SupportsIndex, side: SupportsIndex, levels: SupportsIndex
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
     def level_orders(self, symbol: SupportsIndex, side: SupportsIndex, price: SupportsIndex) -> list[int]:
         """Order ids resting at one price, in priority order (L3)."""
     def _order(self, order_id: SupportsIndex) -> tuple[int, ...]: ...
     def last_trade_price(self, symbol: SupportsIndex) -> int | None: ...
     @property
-    def next_seq(self) -> int: ...
+    def next_seq(self) -> int:
+        """The seq the next command takes (1 when new)."""
     @property
     def now_ns(self) -> int: ...
     @property
@@ -193,5 +204,6 @@ class MatchingEngineBase:
         """64-bit hash of the state: equal for engines fed the same commands."""
     @classmethod
     def restore(cls, data: bytes | bytearray | memoryview) -> Self:
-        """An engine in the snapshot's state. ValueError if corrupt."""
+        """An engine in the snapshot's state. ValueError if corrupt, or if any
+        invariant the engine relies on does not hold."""
     def __reduce__(self) -> tuple[Any, ...]: ...

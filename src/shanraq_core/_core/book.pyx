@@ -1,146 +1,69 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
 # distutils: language = c++
 """Bindings of the matching engine core. Translation only: argument
-conversion, GIL handling, numpy and report objects; behaviour lives in C++
-(cpp/src/book/engine.cpp) and the thin Python layer (shanraq_core.book)."""
+conversion (the boundary layer's glue), GIL handling, numpy arrays and report
+objects; behaviour lives in C++ (cpp/src/book/) and the typed Python layer
+(shanraq_core.book)."""
 
 cimport cython
-from cpython.bool cimport PyBool_Check
-from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_AsUnsignedLongLong, PyLong_Check
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.object cimport PyObject
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
+from libcpp.memory cimport unique_ptr
 from libcpp.string cimport string
 from libcpp.vector cimport vector
 
+from shanraq_core._core.glue cimport (
+    check_idle,
+    enter,
+    enum_members,
+    leave,
+    record_layout,
+    to_i64,
+    to_u8,
+    to_u32,
+    to_u64,
+    translate_exception,
+)
+
 import numpy as np
 
-cdef extern from *:
-    """
-    #include <cstddef>
-    #include "shanraq/book/engine.hpp"
-    static shanraq::book::MatchingEngine* shq_book_restore(const unsigned char* p, std::size_t n) {
-      return new shanraq::book::MatchingEngine(shanraq::book::MatchingEngine::restore(p, n));
-    }
-    #define SHQ_C(f) offsetof(shanraq::book::Command, f)
-    #define SHQ_E(f) offsetof(shanraq::book::Event, f)
-    static const std::size_t shq_cmd_offsets[15] = {
-        SHQ_C(order_id), SHQ_C(account), SHQ_C(price), SHQ_C(qty), SHQ_C(stop_price), SHQ_C(display_qty),
-        SHQ_C(expire_ns), SHQ_C(time_ns), SHQ_C(symbol), SHQ_C(kind), SHQ_C(side), SHQ_C(order_type),
-        SHQ_C(tif), SHQ_C(stp), SHQ_C(flags)};
-    static const std::size_t shq_evt_offsets[17] = {
-        SHQ_E(seq), SHQ_E(time_ns), SHQ_E(order_id), SHQ_E(account), SHQ_E(other_order_id),
-        SHQ_E(other_account), SHQ_E(price), SHQ_E(qty), SHQ_E(remaining), SHQ_E(other_remaining),
-        SHQ_E(symbol), SHQ_E(type), SHQ_E(reason), SHQ_E(side), SHQ_E(order_type), SHQ_E(command),
-        SHQ_E(tif)};
-    """
-    MatchingEngine* shq_book_restore(const unsigned char*, size_t) except +
-    const size_t shq_cmd_offsets[15]
-    const size_t shq_evt_offsets[17]
-
-_CMD_FIELDS = ("order_id", "account", "price", "qty", "stop_price", "display_qty", "expire_ns", "time_ns",
-               "symbol", "kind", "side", "order_type", "tif", "stp", "flags")
-_EVT_FIELDS = ("seq", "time_ns", "order_id", "account", "other_order_id", "other_account", "price", "qty",
-               "remaining", "other_remaining", "symbol", "type", "reason", "side", "order_type", "command",
-               "tif")
-
-# Command kinds, flags and enum values used here (types.hpp).
-cdef enum:
-    K_SUBMIT = 1
-    K_CANCEL = 2
-    K_AMEND = 3
-    K_MASS = 4
-    K_TIME = 5
-    FLAG_POST_ONLY = 1
-    FLAG_BY_ACCOUNT = 1
-    FLAG_BY_SYMBOL = 2
-    EV_TRADE = 3
-    T_LIMIT = 1
-    T_MARKET = 2
-    T_STOP = 3
-    T_STOP_LIMIT = 4
-    TIF_GTC = 1
-    TIF_IOC = 2
-    STATE_REJECTED = 5
-    STATE_CANCELLED = 4
-
 # Filled in by shanraq_core.book at import (_register): the IntEnum classes
-# reports convert to, and the numpy dtypes process() accepts and returns.
+# reports convert to, the numpy dtypes, and the typed layer's conversion of
+# other record arrays whose fields match (np.concatenate's packed dtype).
 cdef object _Side = int
 cdef object _OrderState = int
 cdef object _RejectReason = int
 cdef object _CancelReason = int
 cdef object _command_dtype = None
 cdef object _event_dtype = None
+cdef object _as_commands = None
 cdef tuple _NO_TRADES = ()
 # Largest event buffer (in events, ~64 MiB) kept between batches.
 cdef size_t _KEEP_EVENTS = (64 << 20) // sizeof(Event)
+cdef const char* _NAME = "MatchingEngine"
 
 
-def _register(side, order_state, reject_reason, cancel_reason, command_dtype, event_dtype):
-    global _Side, _OrderState, _RejectReason, _CancelReason, _command_dtype, _event_dtype
+def layouts():
+    """The C++ field tables of the Command and Event records (for
+    shanraq_core._layout.dtype_from_layout)."""
+    return record_layout[Command](), record_layout[Event]()
+
+
+def enums():
+    """The C++ enum tables (for shanraq_core._layout.check_enum)."""
+    return (enum_members[CommandKind](), enum_members[CSide](), enum_members[COrderType](),
+            enum_members[CTif](), enum_members[CStp](), enum_members[CEventType](),
+            enum_members[CRejectReason](), enum_members[CCancelReason](), enum_members[COrderState]())
+
+
+def _register(side, order_state, reject_reason, cancel_reason, command_dtype, event_dtype, as_commands):
+    global _Side, _OrderState, _RejectReason, _CancelReason, _command_dtype, _event_dtype, _as_commands
     if command_dtype.itemsize != sizeof(Command) or event_dtype.itemsize != sizeof(Event):
-        raise RuntimeError("COMMAND_DTYPE/EVENT_DTYPE do not match the C++ structs")
+        raise RuntimeError("BOOK_COMMAND_DTYPE/BOOK_EVENT_DTYPE do not match the C++ records")
     _Side, _OrderState, _RejectReason, _CancelReason = side, order_state, reject_reason, cancel_reason
-    _command_dtype, _event_dtype = command_dtype, event_dtype
-
-
-def command_layout():
-    """Offsets (bytes) of every Command field, from offsetof, and its size."""
-    out = {name: shq_cmd_offsets[i] for i, name in enumerate(_CMD_FIELDS)}
-    out["__size__"] = sizeof(Command)
-    return out
-
-
-def event_layout():
-    """Offsets (bytes) of every Event field, from offsetof, and its size."""
-    out = {name: shq_evt_offsets[i] for i, name in enumerate(_EVT_FIELDS)}
-    out["__size__"] = sizeof(Event)
-    return out
-
-
-# ---- argument conversion -------------------------------------------------------
-cdef inline int64_t _i64(object v, str what) except? -1:
-    cdef int overflow = 0
-    cdef long long r
-    # Exact ints and int subclasses (the IntEnums) convert directly; bool is
-    # refused, anything else must offer __index__ (numpy integers).
-    if not PyLong_Check(v) or PyBool_Check(v):
-        if PyBool_Check(v) or not hasattr(type(v), "__index__"):
-            raise TypeError(f"{what} must be an integer, not {type(v).__name__}")
-        v = v.__index__()
-    r = PyLong_AsLongLongAndOverflow(v, &overflow)
-    if overflow:
-        raise ValueError(f"{what} {v} does not fit in a signed 64-bit integer")
-    return r
-
-
-cdef inline uint64_t _u64(object v, str what) except? 0:
-    cdef int overflow = 0
-    cdef long long r
-    if not PyLong_Check(v) or PyBool_Check(v):
-        if PyBool_Check(v) or not hasattr(type(v), "__index__"):
-            raise TypeError(f"{what} must be an integer, not {type(v).__name__}")
-        v = v.__index__()
-    r = PyLong_AsLongLongAndOverflow(v, &overflow)
-    if overflow == 0 and r >= 0:
-        return <uint64_t>r
-    if overflow > 0 and v < 18446744073709551616:
-        return PyLong_AsUnsignedLongLong(v)
-    raise ValueError(f"{what} {v} is outside 0..2**64-1")
-
-
-cdef inline uint32_t _u32(object v, str what) except? 0:
-    cdef int64_t r = _i64(v, what)
-    if r < 0 or r > 0xFFFFFFFF:
-        raise ValueError(f"{what} {r} is outside 0..2**32-1")
-    return <uint32_t>r
-
-
-cdef inline uint8_t _code(object v, str what, int lo, int hi) except? 255:
-    cdef int64_t r = _i64(v, what)
-    if r < lo or r > hi:
-        raise ValueError(f"{what} must be one of the {what} enum values, got {r}")
-    return <uint8_t>r
+    _command_dtype, _event_dtype, _as_commands = command_dtype, event_dtype, as_commands
 
 
 # ---- report objects ---------------------------------------------------------------
@@ -179,43 +102,6 @@ cdef class Trade:
     __hash__ = None
 
 
-@cython.freelist(16)
-cdef class Report:
-    """What one per-call command did to its order."""
-    cdef readonly uint64_t order_id
-    cdef readonly int64_t filled
-    cdef readonly int64_t remaining
-    cdef readonly uint64_t count
-    cdef readonly tuple trades
-    cdef uint8_t _state
-    cdef uint8_t _reject
-    cdef uint8_t _cancel
-
-    @property
-    def status(self):
-        """OrderState of the order after the command (REJECTED if refused)."""
-        return _OrderState(self._state)
-
-    @property
-    def reason(self):
-        """RejectReason if rejected, CancelReason if the order ended or was cut
-        by a cancel, else None."""
-        if self._state == STATE_REJECTED:
-            return _RejectReason(self._reject)
-        if self._cancel != 0:
-            return _CancelReason(self._cancel)
-        return None
-
-    @property
-    def accepted(self):
-        """False when the command was rejected."""
-        return self._state != STATE_REJECTED
-
-    def __repr__(self):
-        return (f"Report(order_id={self.order_id}, status={self.status!r}, reason={self.reason!r}, "
-                f"filled={self.filled}, remaining={self.remaining}, trades={len(self.trades)})")
-
-
 cdef Trade _trade(const Event* e):
     cdef Trade t = Trade.__new__(Trade)
     t.seq = e.seq
@@ -230,6 +116,67 @@ cdef Trade _trade(const Event* e):
     return t
 
 
+@cython.freelist(16)
+@cython.no_gc  # holds only bytes and a tuple of Trades: no cycles to collect
+cdef class Report:
+    """What one per-call command did (to its order, for submit, cancel and
+    amend)."""
+    cdef readonly uint64_t order_id
+    cdef readonly int64_t filled
+    cdef readonly int64_t remaining
+    cdef readonly uint64_t count
+    cdef uint8_t _state
+    cdef uint8_t _reject
+    cdef uint8_t _cancel
+    # The order's trade events, decoded into Trade objects on the first
+    # access of `trades`: one is kept inline (the common case costs a copy),
+    # more as raw Event records in a bytes object.
+    cdef uint32_t _n_trades
+    cdef Event _first_trade
+    cdef bytes _trade_events
+    cdef tuple _trades
+
+    @property
+    def status(self):
+        """OrderState of the order after the command (REJECTED if refused)."""
+        return _OrderState(self._state)
+
+    @property
+    def reason(self):
+        """RejectReason if rejected, CancelReason if the order ended or was cut
+        by a cancel, else None."""
+        if self._state == <uint8_t>COrderState.kRejected:
+            return _RejectReason(self._reject)
+        if self._cancel != 0:
+            return _CancelReason(self._cancel)
+        return None
+
+    @property
+    def accepted(self):
+        """False when the command was rejected."""
+        return self._state != <uint8_t>COrderState.kRejected
+
+    @property
+    def trades(self):
+        """Trades of this order during the command, in sequence order."""
+        cdef Py_ssize_t i, n
+        cdef const Event* ev
+        if self._trades is None:
+            if self._n_trades == 0:
+                self._trades = _NO_TRADES
+            elif self._n_trades == 1:
+                self._trades = (_trade(&self._first_trade),)
+            else:
+                ev = <const Event*>PyBytes_AS_STRING(self._trade_events)
+                n = self._n_trades
+                self._trades = tuple([_trade(&ev[i]) for i in range(n)])
+        return self._trades
+
+    def __repr__(self):
+        return (f"Report(order_id={self.order_id}, status={self.status!r}, reason={self.reason!r}, "
+                f"filled={self.filled}, remaining={self.remaining}, trades={len(self.trades)})")
+
+
 cdef object _events_array(const vector[Event]& ev):
     cdef size_t n = ev.size()
     out = np.empty(n, dtype=_event_dtype)
@@ -240,28 +187,29 @@ cdef object _events_array(const vector[Event]& ev):
     return out
 
 
+cdef inline void _clear(Command* c) noexcept nogil:
+    memset(c, 0, sizeof(Command))
+
+
 cdef class MatchingEngineBase:
     """C++ engine holder; use shanraq_core.MatchingEngine."""
 
     def __cinit__(self, *args, **kwargs):
         self.eng = NULL
+        self._busy = False
 
     def __init__(self, *, max_orders=1 << 20, max_symbols=1024, max_levels=1 << 18, id_history=1 << 20,
                  market_data=False):
         cdef EngineConfig cfg
-        cfg.max_orders = _u32(max_orders, "max_orders")
-        cfg.max_symbols = _u32(max_symbols, "max_symbols")
-        cfg.max_levels = _u32(max_levels, "max_levels")
-        cfg.id_history = _u32(id_history, "id_history")
-        cfg.market_data = bool(market_data)
-        if cfg.max_orders == 0 or cfg.max_orders >= (1 << 30):
-            raise ValueError(f"max_orders must be in 1..2**30-1, got {cfg.max_orders}")
-        if cfg.max_symbols == 0 or cfg.max_symbols >= (1 << 30):
-            raise ValueError(f"max_symbols must be in 1..2**30-1, got {cfg.max_symbols}")
-        if cfg.max_levels == 0 or cfg.max_levels >= (1 << 31):
-            raise ValueError(f"max_levels must be in 1..2**31-1, got {cfg.max_levels}")
-        if cfg.id_history >= (1 << 30):
-            raise ValueError(f"id_history must be in 0..2**30-1, got {cfg.id_history}")
+        to_u32(max_orders, "max_orders", &cfg.max_orders, (1 << 30) - 1)
+        to_u32(max_symbols, "max_symbols", &cfg.max_symbols, (1 << 30) - 1)
+        to_u32(max_levels, "max_levels", &cfg.max_levels, (1 << 31) - 1)
+        to_u32(id_history, "id_history", &cfg.id_history, (1 << 30) - 1)
+        if cfg.max_orders == 0 or cfg.max_symbols == 0 or cfg.max_levels == 0:
+            raise ValueError("max_orders, max_symbols and max_levels must be at least 1")
+        if not isinstance(market_data, bool):
+            raise TypeError(f"market_data must be a bool, not {type(market_data).__name__}")
+        cfg.market_data = market_data
         if self.eng != NULL:
             raise RuntimeError("MatchingEngine is already initialised")
         self.eng = new MatchingEngine(cfg)
@@ -272,28 +220,7 @@ cdef class MatchingEngineBase:
     cdef int _check(self) except -1:
         if self.eng == NULL:
             raise RuntimeError("MatchingEngine is not initialised")
-        if self.busy:
-            raise RuntimeError("MatchingEngine is busy in process() on another thread; it is single-writer")
-        return 0
-
-    # ---- configuration ---------------------------------------------------------
-    def add_symbol(self, symbol, *, tick_size=1, lot_size=1, min_price=1, max_price=(1 << 63) - 1,
-                   max_qty=(1 << 63) - 1):
-        self._check()
-        cdef SymbolSpec spec
-        spec.symbol = _u32(symbol, "symbol")
-        spec.tick_size = _i64(tick_size, "tick_size")
-        spec.lot_size = _i64(lot_size, "lot_size")
-        spec.min_price = _i64(min_price, "min_price")
-        spec.max_price = _i64(max_price, "max_price")
-        spec.max_qty = _i64(max_qty, "max_qty")
-        cdef int err = <int>self.eng.add_symbol(spec)
-        if err == 1:
-            raise ValueError(f"symbol {spec.symbol} is already registered")
-        if err == 2:
-            raise ValueError(f"symbol capacity ({self.eng.config().max_symbols}) is exhausted")
-        if err == 3:
-            raise ValueError("tick_size, lot_size, min_price and max_qty must be > 0 and min_price <= max_price")
+        return check_idle(self._busy, _NAME)
 
     @property
     def max_orders(self):
@@ -321,13 +248,20 @@ cdef class MatchingEngineBase:
         return self.eng.config().market_data
 
     # ---- per-call commands -------------------------------------------------------
-    cdef object _run(self, Command* cmd):
+    cdef object _run(self, const Command* cmd):
         self.events.clear()
-        self.eng.apply(cmd[0], self.events)
-        cdef const Event* first = self.events.data()
-        cdef const Event* last = first + self.events.size()
-        cdef CommandResult r = summarize(cmd[0], first, last)
-        cdef Report rep = Report.__new__(Report)
+        self.trades.clear()
+        cdef CommandResult r = self.eng.apply_summarized(cmd[0], self.events, &self.trades)
+        cdef Report rep
+        # A report is immutable to its holders: the last one is recycled only
+        # when this engine holds the sole reference (the caller dropped it).
+        if self._report is not None and (<PyObject*>self._report).ob_refcnt == 1:
+            rep = <Report>self._report
+            rep._trade_events = None
+            rep._trades = None
+        else:
+            rep = Report.__new__(Report)
+            self._report = rep
         rep.order_id = cmd.order_id
         rep._state = <uint8_t>r.state
         rep._reject = <uint8_t>r.reject
@@ -335,126 +269,152 @@ cdef class MatchingEngineBase:
         rep.filled = r.filled
         rep.remaining = r.remaining
         rep.count = r.count
-        if r.trades == 0:
-            rep.trades = _NO_TRADES
-            return rep
-        trades = []
-        cdef const Event* e = first
-        while e != last:
-            if <uint8_t>e.type == EV_TRADE and (e.order_id == cmd.order_id or e.other_order_id == cmd.order_id):
-                trades.append(_trade(e))
-            e += 1
-        rep.trades = tuple(trades)
+        rep._n_trades = <uint32_t>self.trades.size()
+        if rep._n_trades == 1:
+            rep._first_trade = self.trades[0]
+        elif rep._n_trades > 1:
+            rep._trade_events = PyBytes_FromStringAndSize(<const char*>self.trades.data(),
+                                                          self.trades.size() * sizeof(Event))
         return rep
 
     def submit(self, order_id, symbol, side, price, qty, *, account=0, order_type=1, tif=None, stp=0,
                post_only=False, display_qty=0, stop_price=0, expire_ns=0, time_ns=0):
-        if self.eng == NULL or self.busy:
+        if self.eng == NULL or self._busy:
             self._check()
         cdef Command cmd
-        memset(&cmd, 0, sizeof(Command))
-        cmd.kind = <CommandKind>K_SUBMIT
-        cmd.order_id = _u64(order_id, "order_id")
-        cmd.symbol = _u32(symbol, "symbol")
-        cmd.side = <CSide>_code(side, "side", 1, 2)
+        _clear(&cmd)
+        cmd.kind = CommandKind.kSubmit
+        to_u64(order_id, "order_id", &cmd.order_id)
+        to_u32(symbol, "symbol", &cmd.symbol)
+        to_u8(side, "side", <uint8_t*>&cmd.side, 1, 2)
         if price is not None:
-            cmd.price = _i64(price, "price")
-        cmd.qty = _i64(qty, "qty")
+            to_i64(price, "price", &cmd.price)
+        to_i64(qty, "qty", &cmd.qty)
         if account is not 0:
-            cmd.account = _u64(account, "account")
-        cmd.order_type = <COrderType>_code(order_type, "order_type", 1, 4)
-        if tif is None:
-            ot = <uint8_t>cmd.order_type
-            cmd.tif = <CTif>(TIF_IOC if ot == T_MARKET or ot == T_STOP else TIF_GTC)
+            to_u64(account, "account", &cmd.account)
+        if order_type is not 1:
+            to_u8(order_type, "order_type", <uint8_t*>&cmd.order_type, 1, 4)
         else:
-            cmd.tif = <CTif>_code(tif, "tif", 1, 4)
+            cmd.order_type = <COrderType>1
+        if tif is None:
+            cmd.tif = default_tif(cmd.order_type)
+        else:
+            to_u8(tif, "tif", <uint8_t*>&cmd.tif, 1, 4)
         if stp is not 0:
-            cmd.stp = <CStp>_code(stp, "stp", 0, 4)
+            to_u8(stp, "stp", <uint8_t*>&cmd.stp, 0, 4)
         if post_only:
-            cmd.flags = FLAG_POST_ONLY
+            cmd.flags = kFlagPostOnly
         if display_qty is not 0:
-            cmd.display_qty = _i64(display_qty, "display_qty")
+            to_i64(display_qty, "display_qty", &cmd.display_qty)
         if stop_price is not 0:
-            cmd.stop_price = _i64(stop_price, "stop_price")
+            to_i64(stop_price, "stop_price", &cmd.stop_price)
         if expire_ns is not 0:
-            cmd.expire_ns = _i64(expire_ns, "expire_ns")
+            to_i64(expire_ns, "expire_ns", &cmd.expire_ns)
         if time_ns is not 0:
-            cmd.time_ns = _i64(time_ns, "time_ns")
+            to_i64(time_ns, "time_ns", &cmd.time_ns)
         return self._run(&cmd)
 
     def cancel(self, order_id, *, time_ns=0):
-        if self.eng == NULL or self.busy:
+        if self.eng == NULL or self._busy:
             self._check()
         cdef Command cmd
-        memset(&cmd, 0, sizeof(Command))
-        cmd.kind = <CommandKind>K_CANCEL
-        cmd.order_id = _u64(order_id, "order_id")
+        _clear(&cmd)
+        cmd.kind = CommandKind.kCancel
+        to_u64(order_id, "order_id", &cmd.order_id)
         if time_ns is not 0:
-            cmd.time_ns = _i64(time_ns, "time_ns")
+            to_i64(time_ns, "time_ns", &cmd.time_ns)
         return self._run(&cmd)
 
     def amend(self, order_id, *, price=None, qty=None, stop_price=None, time_ns=0):
-        if self.eng == NULL or self.busy:
+        if self.eng == NULL or self._busy:
             self._check()
         cdef Command cmd
-        memset(&cmd, 0, sizeof(Command))
-        cmd.kind = <CommandKind>K_AMEND
-        cmd.order_id = _u64(order_id, "order_id")
+        _clear(&cmd)
+        cmd.kind = CommandKind.kAmend
+        to_u64(order_id, "order_id", &cmd.order_id)
+        # 0 means "keep" in the record, so an explicit 0 is a caller's mistake.
         if price is not None:
-            cmd.price = _i64(price, "price")
+            to_i64(price, "price", &cmd.price)
             if cmd.price == 0:
                 raise ValueError("price 0 is not a price; pass None to keep the current one")
         if qty is not None:
-            cmd.qty = _i64(qty, "qty")
+            to_i64(qty, "qty", &cmd.qty)
             if cmd.qty == 0:
                 raise ValueError("qty 0 is not a quantity; cancel the order, or pass None to keep it")
         if stop_price is not None:
-            cmd.stop_price = _i64(stop_price, "stop_price")
+            to_i64(stop_price, "stop_price", &cmd.stop_price)
             if cmd.stop_price == 0:
                 raise ValueError("stop_price 0 is not a price; pass None to keep the current one")
         if time_ns is not 0:
-            cmd.time_ns = _i64(time_ns, "time_ns")
+            to_i64(time_ns, "time_ns", &cmd.time_ns)
         return self._run(&cmd)
 
     def mass_cancel(self, *, account=None, symbol=None, tag=0, time_ns=0):
         self._check()
         cdef Command cmd
-        memset(&cmd, 0, sizeof(Command))
-        cmd.kind = <CommandKind>K_MASS
-        cmd.order_id = _u64(tag, "tag")
+        _clear(&cmd)
+        cmd.kind = CommandKind.kMassCancel
+        to_u64(tag, "tag", &cmd.order_id)
         if account is None and symbol is None:
             raise ValueError("mass_cancel needs account=, symbol= or both")
         if account is not None:
-            cmd.account = _u64(account, "account")
-            cmd.flags |= FLAG_BY_ACCOUNT
+            to_u64(account, "account", &cmd.account)
+            cmd.flags |= kFlagMassByAccount
         if symbol is not None:
-            cmd.symbol = _u32(symbol, "symbol")
-            cmd.flags |= FLAG_BY_SYMBOL
-        cmd.time_ns = _i64(time_ns, "time_ns")
+            to_u32(symbol, "symbol", &cmd.symbol)
+            cmd.flags |= kFlagMassBySymbol
+        to_i64(time_ns, "time_ns", &cmd.time_ns)
         return self._run(&cmd)
 
     def advance_time(self, time_ns):
         self._check()
         cdef Command cmd
-        memset(&cmd, 0, sizeof(Command))
-        cmd.kind = <CommandKind>K_TIME
-        cmd.time_ns = _i64(time_ns, "time_ns")
+        _clear(&cmd)
+        cmd.kind = CommandKind.kAdvanceTime
+        to_i64(time_ns, "time_ns", &cmd.time_ns)
+        return self._run(&cmd)
+
+    def _symbol_command(self, kind, symbol, tick_size, lot_size, min_price, max_price, max_qty, time_ns):
+        self._check()
+        cdef SymbolSpec spec
+        cdef uint8_t k
+        cdef int64_t t
+        to_u8(kind, "kind", &k, <uint8_t>CommandKind.kAddSymbol, <uint8_t>CommandKind.kUpdateSymbol)
+        to_u32(symbol, "symbol", &spec.symbol)
+        to_i64(tick_size, "tick_size", &spec.tick_size)
+        to_i64(lot_size, "lot_size", &spec.lot_size)
+        to_i64(min_price, "min_price", &spec.min_price)
+        to_i64(max_price, "max_price", &spec.max_price)
+        to_i64(max_qty, "max_qty", &spec.max_qty)
+        to_i64(time_ns, "time_ns", &t)
+        cdef Command cmd = make_symbol_command(<CommandKind>k, spec, t)
+        return self._run(&cmd)
+
+    def _halt_command(self, kind, symbol, time_ns):
+        self._check()
+        cdef Command cmd
+        _clear(&cmd)
+        to_u8(kind, "kind", <uint8_t*>&cmd.kind, <uint8_t>CommandKind.kHaltSymbol,
+              <uint8_t>CommandKind.kResumeSymbol)
+        to_u32(symbol, "symbol", &cmd.symbol)
+        to_i64(time_ns, "time_ns", &cmd.time_ns)
         return self._run(&cmd)
 
     def last_events(self):
         """The events of the last per-call command (or of the last batch, if
-        it was kept), as an EVENT_DTYPE array."""
+        it was kept), as a BOOK_EVENT_DTYPE array."""
         self._check()
         return _events_array(self.events)
 
     # ---- batch -------------------------------------------------------------------
     def process(self, commands):
         self._check()
+        arr = commands
         if not isinstance(commands, np.ndarray) or commands.dtype != _command_dtype:
-            raise TypeError("commands must be a numpy array of COMMAND_DTYPE")
-        if commands.ndim != 1:
-            raise ValueError(f"commands must be one-dimensional, got {commands.ndim} dimensions")
-        arr = np.ascontiguousarray(commands)
+            arr = _as_commands(commands)
+        if arr.ndim != 1:
+            raise ValueError(f"commands must be one-dimensional, got {arr.ndim} dimensions")
+        arr = np.ascontiguousarray(arr)
         cdef size_t n = arr.shape[0]
         cdef const unsigned char[::1] raw
         cdef const Command* cmds = NULL
@@ -465,15 +425,14 @@ cdef class MatchingEngineBase:
         # batches, so a warm engine does not page-fault on every call.
         self.events.clear()
         self.events.reserve(n + n // 4 + 16)
-        # Safe without the GIL: the engine and this object are single-writer by
-        # contract (no other thread may use them meanwhile), and `raw` keeps
-        # the commands alive.
-        self.busy = True
+        # Safe without the GIL: the busy flag refuses every other call on this
+        # object meanwhile, and `raw` keeps the commands alive.
+        enter(&self._busy, _NAME)
         try:
             with nogil:
                 self.eng.process(cmds, n, self.events)
         finally:
-            self.busy = False
+            leave(&self._busy)
         out = _events_array(self.events)
         if self.events.capacity() > _KEEP_EVENTS:
             self.events.clear()
@@ -483,28 +442,48 @@ cdef class MatchingEngineBase:
     # ---- queries -------------------------------------------------------------------
     def best_bid(self, symbol):
         self._check()
-        cdef Bbo b = self.eng.bbo(_u32(symbol, "symbol"))
+        cdef uint32_t sym
+        to_u32(symbol, "symbol", &sym)
+        cdef Bbo b = self.eng.bbo(sym)
         return (b.bid_price, b.bid_qty) if b.has_bid else None
 
     def best_ask(self, symbol):
         self._check()
-        cdef Bbo b = self.eng.bbo(_u32(symbol, "symbol"))
+        cdef uint32_t sym
+        to_u32(symbol, "symbol", &sym)
+        cdef Bbo b = self.eng.bbo(sym)
         return (b.ask_price, b.ask_qty) if b.has_ask else None
 
     def has_symbol(self, symbol):
-        self._check()
-        return self.eng.has_symbol(_u32(symbol, "symbol"))
+        if self.eng == NULL or self._busy:
+            self._check()
+        cdef uint32_t sym
+        to_u32(symbol, "symbol", &sym)
+        return self.eng.has_symbol(sym)
 
-    def _depth(self, symbol, side, n):
+    def _symbol_info(self, symbol):
         self._check()
-        cdef uint32_t sym = _u32(symbol, "symbol")
-        cdef uint8_t sd = _code(side, "side", 1, 2)
-        cdef int64_t k = _i64(n, "levels")
-        if k < 0:
-            raise ValueError(f"levels must be >= 0, got {k}")
+        cdef uint32_t sym
+        to_u32(symbol, "symbol", &sym)
+        cdef SymbolInfo s = self.eng.symbol_info(sym)
+        if not s.known:
+            return None
+        return (s.spec.symbol, s.spec.tick_size, s.spec.lot_size, s.spec.min_price, s.spec.max_price,
+                s.spec.max_qty, s.halted, s.last_price if s.has_last else None)
+
+    def _depth(self, symbol, side, levels):
+        self._check()
+        cdef uint32_t sym
+        cdef uint8_t sd
+        cdef int64_t want
+        to_u32(symbol, "symbol", &sym)
+        to_u8(side, "side", &sd, 1, 2)
+        to_i64(levels, "levels", &want, 0, 0x7FFFFFFFFFFFFFFF)
+        # Sized by the book, not the request: "all levels" is cheap.
+        cdef size_t k = min(<size_t>want, self.eng.side_levels(sym, <CSide>sd))
         cdef vector[LevelInfo] buf
-        buf.resize(<size_t>k)
-        cdef size_t got = self.eng.depth(sym, <CSide>sd, buf.data(), <size_t>k)
+        buf.resize(k)
+        cdef size_t got = self.eng.depth(sym, <CSide>sd, buf.data(), k)
         prices = np.empty(got, dtype=np.int64)
         qtys = np.empty(got, dtype=np.int64)
         counts = np.empty(got, dtype=np.int64)
@@ -520,19 +499,28 @@ cdef class MatchingEngineBase:
 
     def level_orders(self, symbol, side, price):
         self._check()
-        return list(self.eng.level_orders(_u32(symbol, "symbol"), <CSide>_code(side, "side", 1, 2),
-                                          _i64(price, "price")))
+        cdef uint32_t sym
+        cdef uint8_t sd
+        cdef int64_t px
+        to_u32(symbol, "symbol", &sym)
+        to_u8(side, "side", &sd, 1, 2)
+        to_i64(price, "price", &px)
+        return list(self.eng.level_orders(sym, <CSide>sd, px))
 
     def _order(self, order_id):
         self._check()
-        cdef OrderInfo o = self.eng.order(_u64(order_id, "order_id"))
-        return (<uint8_t>o.state, o.symbol, <uint8_t>o.side, <uint8_t>o.order_type, <uint8_t>o.tif, o.account, o.price, o.stop_price, o.qty,
-                o.filled, o.remaining, o.visible, o.expire_ns)
+        cdef uint64_t oid
+        to_u64(order_id, "order_id", &oid)
+        cdef OrderInfo o = self.eng.order(oid)
+        return (<uint8_t>o.state, o.symbol, <uint8_t>o.side, <uint8_t>o.order_type, <uint8_t>o.tif, o.account,
+                o.price, o.stop_price, o.qty, o.filled, o.remaining, o.visible, o.expire_ns)
 
     def last_trade_price(self, symbol):
         self._check()
+        cdef uint32_t sym
+        to_u32(symbol, "symbol", &sym)
         cdef int64_t px = 0
-        if self.eng.last_trade_price(_u32(symbol, "symbol"), &px):
+        if self.eng.last_trade_price(sym, &px):
             return px
         return None
 
@@ -583,18 +571,19 @@ cdef class MatchingEngineBase:
 
     @classmethod
     def restore(cls, data):
-        cdef const unsigned char[::1] view
         if isinstance(data, str):
             raise TypeError("snapshot must be bytes-like, not str")
-        view = memoryview(data).cast("B")
+        cdef const uint8_t[::1] view = memoryview(data).cast("B")
         cdef MatchingEngineBase obj = <MatchingEngineBase>cls.__new__(cls)
         cdef size_t n = view.shape[0]
         if n == 0:
             raise ValueError("cannot restore MatchingEngine: empty snapshot")
+        cdef unique_ptr[MatchingEngine] restored
         try:
-            obj.eng = shq_book_restore(&view[0], n)
+            restored = restore_unique(&view[0], n)
         except ValueError as exc:
             raise ValueError(f"cannot restore MatchingEngine: {exc}") from None
+        obj.eng = restored.release()
         return obj
 
     def __reduce__(self):

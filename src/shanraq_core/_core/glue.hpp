@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <new>
 #include <stdexcept>
 #include <system_error>
@@ -98,6 +99,28 @@ inline void translate_exception() noexcept {
   }
 }
 
+// A C++ exception caught where the GIL is not held (inside `with nogil`),
+// kept until the GIL is back; raise_captured() then translates it exactly as
+// translate_exception() would have.
+struct Captured {
+  std::exception_ptr error;
+};
+inline void capture(Captured* c) noexcept { c->error = std::current_exception(); }
+inline int raise_captured(Captured* c) noexcept {
+  std::exception_ptr e = c->error;
+  c->error = nullptr;
+  if (!e) {
+    PyErr_SetString(PyExc_SystemError, "raise_captured: no C++ exception was captured");
+    return -1;
+  }
+  try {
+    std::rethrow_exception(e);
+  } catch (...) {
+    translate_exception();
+  }
+  return -1;
+}
+
 // ---- the busy flag ------------------------------------------------------------------------------
 // An object whose methods release the GIL sets its flag (with the GIL held)
 // before releasing it and clears it after taking it back; any other thread
@@ -106,8 +129,7 @@ inline void translate_exception() noexcept {
 inline int enter(bool* busy, const char* what) noexcept {
   if (*busy) {
     PyErr_Format(PyExc_RuntimeError,
-                 "%s is in use by another thread (it is single-writer, and a call is running without the GIL)",
-                 what);
+                 "%s is in use by another thread (it is single-writer, and a call is running without the GIL)", what);
     return -1;
   }
   *busy = true;
@@ -117,8 +139,7 @@ inline void leave(bool* busy) noexcept { *busy = false; }
 inline int check_idle(bool busy, const char* what) noexcept {
   if (busy) {
     PyErr_Format(PyExc_RuntimeError,
-                 "%s is in use by another thread (it is single-writer, and a call is running without the GIL)",
-                 what);
+                 "%s is in use by another thread (it is single-writer, and a call is running without the GIL)", what);
     return -1;
   }
   return 0;

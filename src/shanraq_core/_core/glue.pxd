@@ -13,6 +13,9 @@ from libcpp cimport bool as cbool
 
 cdef extern from "glue.hpp" namespace "shq":
     void translate_exception() noexcept
+    cdef cppclass Captured:
+        pass
+    int raise_captured(Captured* c) except -1
 
     int enter(cbool* busy, const char* what) except -1
     void leave(cbool* busy) noexcept

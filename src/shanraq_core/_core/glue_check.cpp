@@ -11,20 +11,22 @@
 #include "shanraq/ledger/machine.hpp"
 #include "shanraq/ledger/types.hpp"
 
+#include "shanraq/book/types.hpp"
+
 namespace shq_check {
 using shanraq::test_machines::Tally;
 [[maybe_unused]] void (*const kTranslate)() noexcept = &shq::translate_exception;
 [[maybe_unused]] PyObject* (*const kTallyCommand)() noexcept = &shq::record_layout<Tally::Command>;
 [[maybe_unused]] PyObject* (*const kTallyEvent)() noexcept = &shq::record_layout<Tally::Event>;
 [[maybe_unused]] shq::AnyRunner* (*const kTallyRunner)(Tally&, shanraq::queue::SpscRing*, shanraq::queue::MpscRing*,
-                                                        shanraq::queue::SpscRing&, const shanraq::runner::RunnerConfig&,
-                                                        shanraq::queue::SpscRing*) = &shq::new_runner<Tally>;
+                                                       shanraq::queue::SpscRing&, const shanraq::runner::RunnerConfig&,
+                                                       shanraq::queue::SpscRing*) = &shq::new_runner<Tally>;
 
 namespace ledger = shanraq::ledger;
 [[maybe_unused]] PyObject* (*const kLedgerRecords[])() noexcept = {
-    &shq::record_layout<ledger::Account>,       &shq::record_layout<ledger::Transfer>,
+    &shq::record_layout<ledger::Account>,        &shq::record_layout<ledger::Transfer>,
     &shq::record_layout<ledger::AccountBalance>, &shq::record_layout<ledger::LedgerCommand>,
-    &shq::record_layout<ledger::LedgerEvent>, &shq::record_layout<ledger::CreateResult>,
+    &shq::record_layout<ledger::LedgerEvent>,    &shq::record_layout<ledger::CreateResult>,
 };
 [[maybe_unused]] PyObject* (*const kLedgerEnums[])() noexcept = {
     &shq::enum_members<ledger::CreateAccountResult>, &shq::enum_members<ledger::CreateTransferResult>,
@@ -33,8 +35,20 @@ namespace ledger = shanraq::ledger;
     &shq::enum_members<ledger::LedgerCommandKind>,   &shq::enum_members<ledger::LedgerEventType>,
     &shq::enum_members<ledger::CommandRejection>,
 };
-[[maybe_unused]] shq::AnyRunner* (*const kLedgerRunner)(ledger::LedgerMachine&, shanraq::queue::SpscRing*,
-                                                         shanraq::queue::MpscRing*, shanraq::queue::SpscRing&,
-                                                         const shanraq::runner::RunnerConfig&,
-                                                         shanraq::queue::SpscRing*) = &shq::new_runner<ledger::LedgerMachine>;
+[[maybe_unused]] shq::AnyRunner* (*const kLedgerRunner)(
+    ledger::LedgerMachine&, shanraq::queue::SpscRing*, shanraq::queue::MpscRing*, shanraq::queue::SpscRing&,
+    const shanraq::runner::RunnerConfig&, shanraq::queue::SpscRing*) = &shq::new_runner<ledger::LedgerMachine>;
+
+namespace book = shanraq::book;
+[[maybe_unused]] PyObject* (*const kBookLayouts[])() noexcept = {
+    &shq::record_layout<book::Command>,
+    &shq::record_layout<book::Event>,
+};
+[[maybe_unused]] PyObject* (*const kBookEnums[])() noexcept = {
+    &shq::enum_members<book::CommandKind>,  &shq::enum_members<book::Side>,
+    &shq::enum_members<book::OrderType>,    &shq::enum_members<book::TimeInForce>,
+    &shq::enum_members<book::Stp>,          &shq::enum_members<book::EventType>,
+    &shq::enum_members<book::RejectReason>, &shq::enum_members<book::CancelReason>,
+    &shq::enum_members<book::OrderState>,
+};
 }  // namespace shq_check

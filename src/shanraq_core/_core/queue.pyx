@@ -15,6 +15,8 @@ from libc.string cimport memcpy
 from libcpp cimport bool as cbool
 from libcpp.string cimport string
 
+from shanraq_core._core.glue cimport Captured, raise_captured
+
 import ast
 import math
 import operator
@@ -25,143 +27,27 @@ from numpy.lib.format import descr_to_dtype
 cdef extern from "shanraq/common/clock.hpp" namespace "shanraq" nogil:
     int64_t monotonic_ns() noexcept
 
-# The ring calls run without the GIL, so C++ exceptions are caught here, in
-# C++, and turned into a code and a message; the Python exception is raised
+# The ring calls run without the GIL; queue_glue.hpp catches their C++
+# exceptions (Captured) and the binding raises them, translated by glue.hpp,
 # once the GIL is held again.
-cdef extern from *:
-    """
-    #include <string>
-    #include <stdexcept>
-    #include "shanraq/queue/ring.hpp"
-    namespace shanraq_bind {
-    struct Err {
-      int code = 0;
-      std::string msg;
-    };
-    enum : int { kOk = 0, kClosed = 1, kPeerDead = 2, kProducerDied = 3, kLayout = 4, kExists = 5,
-                 kValue = 6, kQueue = 7, kOther = 8 };
-    inline void classify(Err* e) noexcept {
-      namespace q = shanraq::queue;
-      try {
-        throw;
-      } catch (const q::Closed& x) { e->code = kClosed; e->msg = x.what();
-      } catch (const q::ProducerDied& x) { e->code = kProducerDied; e->msg = x.what();
-      } catch (const q::PeerDead& x) { e->code = kPeerDead; e->msg = x.what();
-      } catch (const q::LayoutMismatch& x) { e->code = kLayout; e->msg = x.what();
-      } catch (const q::AlreadyExists& x) { e->code = kExists; e->msg = x.what();
-      } catch (const q::QueueError& x) { e->code = kQueue; e->msg = x.what();
-      } catch (const std::invalid_argument& x) { e->code = kValue; e->msg = x.what();
-      } catch (const std::exception& x) { e->code = kOther; e->msg = x.what();
-      } catch (...) { e->code = kOther; e->msg = "unknown C++ exception";
-      }
-    }
-    // ns < 0: wait forever; ns == 0: do not wait. Returns 1 done, 0 not, -1 error.
-    template <class R> int push(R* r, const void* p, long long ns, Err* e) noexcept {
-      try { return (ns == 0 ? r->try_push(p) : r->push(p, std::chrono::nanoseconds(ns))) ? 1 : 0; }
-      catch (...) { classify(e); return -1; }
-    }
-    template <class R> int pop(R* r, void* p, long long ns, Err* e) noexcept {
-      try { return (ns == 0 ? r->try_pop(p) : r->pop(p, std::chrono::nanoseconds(ns))) ? 1 : 0; }
-      catch (...) { classify(e); return -1; }
-    }
-    // Returns the count, or -1 on error.
-    template <class R> long long push_many(R* r, const void* p, size_t n, long long ns, Err* e) noexcept {
-      try {
-        return static_cast<long long>(ns == 0 ? r->try_push_many(p, n) : r->push_many(p, n, std::chrono::nanoseconds(ns)));
-      } catch (...) { classify(e); return -1; }
-    }
-    template <class R> long long pop_many(R* r, void* p, size_t n, long long ns, Err* e) noexcept {
-      try {
-        return static_cast<long long>(ns == 0 ? r->try_pop_many(p, n) : r->pop_many(p, n, std::chrono::nanoseconds(ns)));
-      } catch (...) { classify(e); return -1; }
-    }
-    // Returns the count (0: timed out / empty), or -1 on error.
-    template <class R> long long peek(R* r, size_t n, long long ns, shanraq::queue::RecordSpan* out, Err* e) noexcept {
-      try {
-        *out = ns == 0 ? r->peek(n) : r->peek(n, std::chrono::nanoseconds(ns));
-        return static_cast<long long>(out->count);
-      } catch (...) { classify(e); return -1; }
-    }
-    template <class R> void release_quietly(R* r, size_t n) noexcept {
-      try { r->release(n); } catch (...) {}
-    }
-    template <class R> R* make(size_t record_size, size_t capacity, shanraq::queue::WaitStrategy w, Err* e) noexcept {
-      try { return new R(record_size, capacity, w); } catch (...) { classify(e); return nullptr; }
-    }
-    template <class R> R* create(const std::string& name, const shanraq::queue::RingLayout& layout,
-                                 shanraq::queue::WaitStrategy w, bool replace_stale, Err* e) noexcept {
-      try { return new R(R::create(name, layout, w, replace_stale)); } catch (...) { classify(e); return nullptr; }
-    }
-    template <class R> R* attach(const std::string& name, const shanraq::queue::RingLayout& expect,
-                                 shanraq::queue::WaitStrategy w, Err* e) noexcept {
-      try { return new R(R::attach(name, expect, w)); } catch (...) { classify(e); return nullptr; }
-    }
-    inline int unlink(const std::string& name, Err* e) noexcept {
-      try { return shanraq::queue::unlink_segment(name) ? 1 : 0; } catch (...) { classify(e); return -1; }
-    }
-    inline int cleanup_stale(const std::string& name, Err* e) noexcept {
-      try { return shanraq::queue::cleanup_stale(name) ? 1 : 0; } catch (...) { classify(e); return -1; }
-    }
-    }  // namespace shanraq_bind
-    """
-    cdef cppclass Err "shanraq_bind::Err":
-        int code
-        string msg
-    int b_push "shanraq_bind::push"[R](R*, const void*, long long, Err*) noexcept nogil
-    int b_pop "shanraq_bind::pop"[R](R*, void*, long long, Err*) noexcept nogil
-    long long b_push_many "shanraq_bind::push_many"[R](R*, const void*, size_t, long long, Err*) noexcept nogil
-    long long b_pop_many "shanraq_bind::pop_many"[R](R*, void*, size_t, long long, Err*) noexcept nogil
-    R* b_make "shanraq_bind::make"[R](size_t, size_t, WaitStrategy, Err*) noexcept nogil
-    R* b_create "shanraq_bind::create"[R](const string&, const RingLayout&, WaitStrategy, cbool, Err*) noexcept nogil
-    R* b_attach "shanraq_bind::attach"[R](const string&, const RingLayout&, WaitStrategy, Err*) noexcept nogil
-    long long b_peek "shanraq_bind::peek"[R](R*, size_t, long long, RecordSpan*, Err*) noexcept nogil
-    void b_release_quietly "shanraq_bind::release_quietly"[R](R*, size_t) noexcept nogil
-    int b_unlink "shanraq_bind::unlink"(const string&, Err*) noexcept nogil
-    int b_cleanup_stale "shanraq_bind::cleanup_stale"(const string&, Err*) noexcept nogil
+cdef extern from "queue_glue.hpp":
+    int b_push "shq::queue_calls::push"[R](R*, const void*, long long, Captured*) noexcept nogil
+    int b_pop "shq::queue_calls::pop"[R](R*, void*, long long, Captured*) noexcept nogil
+    long long b_push_many "shq::queue_calls::push_many"[R](R*, const void*, size_t, long long, Captured*) noexcept nogil
+    long long b_pop_many "shq::queue_calls::pop_many"[R](R*, void*, size_t, long long, Captured*) noexcept nogil
+    R* b_make "shq::queue_calls::make"[R](size_t, size_t, WaitStrategy, Captured*) noexcept nogil
+    R* b_create "shq::queue_calls::create"[R](const string&, const RingLayout&, WaitStrategy, cbool, Captured*) noexcept nogil
+    R* b_attach "shq::queue_calls::attach"[R](const string&, const RingLayout&, WaitStrategy, Captured*) noexcept nogil
+    long long b_peek "shq::queue_calls::peek"[R](R*, size_t, long long, RecordSpan*, Captured*) noexcept nogil
+    void b_release_quietly "shq::queue_calls::release_quietly"[R](R*, size_t) noexcept nogil
+    int b_unlink "shq::queue_calls::unlink"(const string&, Captured*) noexcept nogil
+    int b_cleanup_stale "shq::queue_calls::cleanup_stale"(const string&, Captured*) noexcept nogil
+    cbool b_is_closed "shq::queue_calls::is_closed"(const Captured*) noexcept
 
 
-class QueueError(Exception):
-    """Base class of the ring errors."""
+from shanraq_core.errors import (  # noqa: F401 (re-exported: shanraq_core.queue takes them from here)
+    AlreadyExists, Closed, LayoutMismatch, PeerDead, ProducerDied, QueueError)
 
-
-class Closed(QueueError):
-    """The ring was closed: pushes fail, pops fail once it is drained."""
-
-
-class PeerDead(QueueError):
-    """The process on the other side of a shared ring no longer exists."""
-
-
-class ProducerDied(PeerDead):
-    """An MPSC or MPMC producer process died mid-push; its record was discarded
-    (never delivered torn, counted in ``lost``) and the ring remains usable."""
-
-
-class LayoutMismatch(QueueError, ValueError):
-    """attach() found a segment that is not a ring of the expected layout."""
-
-
-class AlreadyExists(QueueError, FileExistsError):
-    """create() found a live segment of that name."""
-
-
-cdef object _error(Err& e):
-    msg = e.msg.decode("utf-8", "replace")
-    if e.code == 1:
-        return Closed(msg)
-    if e.code == 2:
-        return PeerDead(msg)
-    if e.code == 3:
-        return ProducerDied(msg)
-    if e.code == 4:
-        return LayoutMismatch(msg)
-    if e.code == 5:
-        return AlreadyExists(msg)
-    if e.code == 6:
-        return ValueError(msg)
-    if e.code == 7:
-        return QueueError(msg)
-    return RuntimeError(msg)
 
 
 _WAITS = {"blocking": <int>kBlocking, "yield": <int>kYield, "spin": <int>kBusySpin}
@@ -179,7 +65,7 @@ cdef enum _Op:
 
 
 cdef inline long long _ring_call(SpscRing* s, MpscRing* m, MpmcRing* c, _Op op, char* p, size_t n, int64_t ns,
-                                 RecordSpan* span, Err* err) noexcept nogil:
+                                 RecordSpan* span, Captured* err) noexcept nogil:
     """One ring operation on whichever ring the handle holds (MpmcRing has no
     peek: pop_view refuses it before it gets here)."""
     if s != NULL:
@@ -256,13 +142,25 @@ def _descr_of(dtype) -> str:
     """Text stored in the segment header that attach() turns back into the dtype."""
     if dtype.fields is None:
         return dtype.str
-    return repr(dtype.descr)
+    try:
+        return repr(dtype.descr)
+    except ValueError:
+        # Overlapping fields (alias views, such as BOOK_COMMAND_DTYPE's symbol
+        # spec over its order fields) have no descr: store the names/offsets
+        # form, which np.dtype takes back as it is.
+        names = list(dtype.names)
+        formats = [dtype.fields[n][0].str if dtype.fields[n][0].fields is None else dtype.fields[n][0].descr
+                   for n in names]
+        return repr({"names": names, "formats": formats, "offsets": [dtype.fields[n][1] for n in names],
+                     "itemsize": dtype.itemsize})
 
 
 def _dtype_from_descr(text):
+    if text.startswith("{"):
+        return np.dtype(ast.literal_eval(text))
     if text.startswith("["):
         # descr_to_dtype, not np.dtype: it turns descr's unnamed void entries
-        # back into padding, so a padded dtype (COMMAND_DTYPE) comes back equal
+        # back into padding, so a padded dtype comes back equal
         # to the creator's instead of gaining fields named f15, ...
         return descr_to_dtype(ast.literal_eval(text))
     return np.dtype(text)
@@ -333,7 +231,7 @@ cdef long long _wait_sliced(_RingCore ring, _Op op, char* p, size_t n, int64_t t
     record (for _OP_PUSH_MANY: until all n are in), or `t` ns pass (t < 0:
     forever; t == 0: one non-waiting try). Returns the records moved, 0 on
     timeout."""
-    cdef Err err
+    cdef Captured err
     cdef long long r
     cdef size_t done = 0
     cdef int64_t slice_ns
@@ -351,9 +249,9 @@ cdef long long _wait_sliced(_RingCore ring, _Op op, char* p, size_t n, int64_t t
         with nogil:
             r = _ring_call(ring.s, ring.m, ring.c, op, p + done * ring.rsize, n - done, slice_ns, span, &err)
         if r < 0:
-            if accumulate and done and err.code == 1:
+            if accumulate and done and b_is_closed(&err):
                 return <long long>done
-            raise _error(err)
+            raise_captured(&err)
         if accumulate:
             done += <size_t>r
             if done == n or t == 0:
@@ -413,7 +311,7 @@ cdef class _RingCore:
         return 0
 
     def _init_local(self, int kind, capacity, dtype, wait):
-        cdef Err err
+        cdef Captured err
         self._check_kind(kind)
         cdef size_t cap = _capacity(capacity)
         rsize, dt = _as_dtype(dtype)
@@ -425,11 +323,11 @@ cdef class _RingCore:
         else:
             self.c = b_make[MpmcRing](rsize, cap, w, &err)
         if self.s == NULL and self.m == NULL and self.c == NULL:
-            raise _error(err)
+            raise_captured(&err)
         self._setup(dt, wait)
 
     def _init_shared(self, int kind, bint create, name, capacity, dtype, wait, bint replace_stale):
-        cdef Err err
+        cdef Captured err
         cdef RingLayout layout
         self._check_kind(kind)
         if not isinstance(name, str):
@@ -463,7 +361,7 @@ cdef class _RingCore:
                 self.c = b_create[MpmcRing](cname, layout, w, replace_stale, &err) if create else \
                     b_attach[MpmcRing](cname, layout, w, &err)
         if self.s == NULL and self.m == NULL and self.c == NULL:
-            raise _error(err)
+            raise_captured(&err)
         self._setup(None, wait)
         if not create:
             descr = self.dtype_descr
@@ -568,7 +466,7 @@ cdef class _RingCore:
         """1 pushed, 0 timed out."""
         cdef Py_buffer view
         cdef const char* p
-        cdef Err err
+        cdef Captured err
         cdef int r
         self._check()
         if PyBytes_Check(record):
@@ -591,7 +489,7 @@ cdef class _RingCore:
         # The first attempt never waits, so it keeps the GIL.
         r = <int>_ring_call(self.s, self.m, self.c, _OP_PUSH, <char*>p, 1, 0, NULL, &err)
         if r < 0:
-            raise _error(err)
+            raise_captured(&err)
         if r == 1 or timeout_ns == 0:
             return r
         return <int>_wait_sliced(self, _OP_PUSH, <char*>p, 1, timeout_ns, NULL)
@@ -611,7 +509,7 @@ cdef class _RingCore:
 
     cdef object _pop(self, int64_t timeout_ns):
         """The record, or None on timeout / empty."""
-        cdef Err err
+        cdef Captured err
         cdef int r
         self._check()
         self._check_not_leased()
@@ -620,7 +518,7 @@ cdef class _RingCore:
         # The first attempt never waits, so it keeps the GIL.
         r = <int>_ring_call(self.s, self.m, self.c, _OP_POP, p, 1, 0, NULL, &err)
         if r < 0:
-            raise _error(err)
+            raise_captured(&err)
         if r == 0 and timeout_ns != 0:
             r = <int>_wait_sliced(self, _OP_POP, p, 1, timeout_ns, NULL)
         return self._wrap(out) if r == 1 else None
@@ -744,17 +642,17 @@ cdef class MpmcRingBase(_RingCore):
 
 def unlink(str name) -> bool:
     """Removes the named segment (shm_unlink). False if it did not exist."""
-    cdef Err err
+    cdef Captured err
     cdef int r = b_unlink(name.encode(), &err)
     if r < 0:
-        raise _error(err)
+        raise_captured(&err)
     return r == 1
 
 
 def cleanup_stale(str name) -> bool:
     """Removes the named segment if its owner process is gone; True if removed."""
-    cdef Err err
+    cdef Captured err
     cdef int r = b_cleanup_stale(name.encode(), &err)
     if r < 0:
-        raise _error(err)
+        raise_captured(&err)
     return r == 1

@@ -1,9 +1,10 @@
-# C++ declarations of the engine runner (cpp/include/shanraq/runner/) and the
-# binding class.
-from libc.stdint cimport int64_t, uint64_t
+# C++ declarations of the sequencer (cpp/include/shanraq/runner/runner.hpp)
+# through its type-erased binding handle (runner_glue.hpp), and the binding
+# class.
+from libc.stdint cimport int64_t, uint8_t, uint64_t
 from libcpp cimport bool as cbool
 
-from shanraq_core._core.book cimport MatchingEngine, MatchingEngineBase
+from shanraq_core._core.glue cimport translate_exception
 from shanraq_core._core.queue cimport MpscRing, RingBase, SpscRing
 
 
@@ -12,31 +13,48 @@ cdef extern from "<chrono>" namespace "std::chrono" nogil:
         rnanoseconds(int64_t) noexcept
 
 
-cdef extern from "shanraq/runner/engine_runner.hpp" namespace "shanraq::runner" nogil:
+cdef extern from "shanraq/runner/runner.hpp" namespace "shanraq::runner" nogil:
+    cdef enum class TimeSource(uint8_t):
+        kClock "shanraq::runner::TimeSource::kClock"
+        kCommand "shanraq::runner::TimeSource::kCommand"
+
     cdef cppclass RunnerConfig:
         size_t batch
         rnanoseconds poll_interval
         size_t events_reserve
+        TimeSource time_source
 
-    cdef cppclass EngineRunner:
-        EngineRunner(MatchingEngine&, SpscRing&, SpscRing&, const RunnerConfig&) except +
-        EngineRunner(MatchingEngine&, MpscRing&, SpscRing&, const RunnerConfig&) except +
-        void start() except +
+
+cdef extern from "runner_glue.hpp" namespace "shq" nogil:
+    cdef cppclass AnyRunner:
+        void start() except +translate_exception
         void request_stop() noexcept
-        cbool wait_for(rnanoseconds) except +
+        cbool wait_for(rnanoseconds) except +translate_exception
+        void finish(cbool ask_stop) except +translate_exception
         cbool running() noexcept
         uint64_t commands_processed() noexcept
         uint64_t events_published() noexcept
         uint64_t batches() noexcept
+        uint64_t last_seq() noexcept
         uint64_t producer_deaths() noexcept
+        uint64_t tap_dropped() noexcept
+        size_t event_size() noexcept
+        size_t unpublished_count() noexcept
+        void take_unpublished(void* out) noexcept
+
+    AnyRunner* new_runner[M](M& machine, SpscRing* spsc, MpscRing* mpsc, SpscRing& events,
+                             const RunnerConfig& config, SpscRing* tap) except +translate_exception
 
 
-cdef class EngineRunnerBase:
-    cdef EngineRunner* r
-    cdef MatchingEngineBase _engine
+cdef class RunnerBase:
+    cdef AnyRunner* r
+    cdef object _machine
     cdef RingBase _commands
     cdef RingBase _events
-    # True while this runner holds the engine's busy flag.
-    cdef bint _holds_engine
+    cdef RingBase _stamped
+    # The machine's busy flag, held (True) from start() until the thread is
+    # collected: every call on the machine then raises RuntimeError.
+    cdef cbool* _busy
+    cdef cbool _holds_machine
     cdef int _check(self) except -1
-    cdef int _finish(self, bint ask_stop) except -1
+    cdef int _finish(self, cbool ask_stop) except -1

@@ -1,27 +1,34 @@
-"""Type stubs for the Cython engine-runner bindings (shanraq_core._core.runner).
+"""Type stubs for the Cython sequencer bindings (shanraq_core._core.runner).
 
-Thread contract: start(), stop() and join() from the thread that owns the
-runner; the counters and `running` from any thread. From start() until
-stop()/join() returns, the engine refuses every call (RuntimeError: busy), and
-nobody else may pop the command ring or push the event ring.
+Thread contract: start(), stop(), join() and take_unpublished() from the
+thread that owns the runner; the counters and `running` from any thread. From
+start() until stop()/join() returns, the machine refuses every call
+(RuntimeError: busy), and nobody else may pop the command ring or push the
+event or stamped rings.
 """
 
-from shanraq_core._core.book import MatchingEngineBase
+from typing import Any
+
+import numpy as np
+
 from shanraq_core._core.queue import RingBase
 
-class EngineRunnerBase:
+class RunnerBase:
     def __init__(
         self,
-        engine: MatchingEngineBase,
+        machine: Any,
         commands: RingBase,
         events: RingBase,
         *,
         batch: int = 256,
         poll_interval: float = 0.002,
+        time_source: str = "clock",
+        stamped: RingBase | None = None,
     ) -> None: ...
     def start(self) -> None: ...
     def stop(self) -> None: ...
     def join(self) -> None: ...
+    def take_unpublished(self) -> np.ndarray[Any, np.dtype[np.void]]: ...
     @property
     def running(self) -> bool: ...
     @property
@@ -31,10 +38,18 @@ class EngineRunnerBase:
     @property
     def batches(self) -> int: ...
     @property
+    def last_seq(self) -> int: ...
+    @property
     def producer_deaths(self) -> int: ...
     @property
-    def engine(self) -> MatchingEngineBase: ...
+    def stamped_dropped(self) -> int: ...
+    @property
+    def unpublished(self) -> int: ...
+    @property
+    def machine(self) -> Any: ...
     @property
     def commands(self) -> RingBase: ...
     @property
     def events(self) -> RingBase: ...
+    @property
+    def stamped(self) -> RingBase | None: ...

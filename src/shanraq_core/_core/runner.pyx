@@ -1,70 +1,40 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
 # distutils: language = c++
-"""Bindings of the engine runner core. Translation only: argument checks, GIL
-handling and error mapping; behaviour lives in C++ (shanraq::runner) and the
-thin Python layer (shanraq_core.runner)."""
+"""Bindings of the sequencer. Translation only: argument checks, GIL
+handling, choosing the C++ instantiation for the machine; behaviour lives in
+C++ (shanraq::runner::Runner<M>) and the thin Python layer
+(shanraq_core.runner)."""
 
 from cpython.exc cimport PyErr_CheckSignals
-from libc.stdint cimport int64_t
-from libcpp.string cimport string
+from libc.stdint cimport int64_t, uint8_t
 
-from shanraq_core._core.book cimport MatchingEngineBase
-from shanraq_core._core.queue cimport RingBase
+from shanraq_core._core.book cimport MatchingEngine, MatchingEngineBase
+from shanraq_core._core.glue cimport check_idle
+from shanraq_core._core.ledger cimport LedgerBase, LedgerMachine
 
-from shanraq_core._core import queue as _queue
-
-
-cdef extern from *:
-    """
-    #include <new>
-    #include <stdexcept>
-    #include <string>
-    #include "shanraq/runner/engine_runner.hpp"
-    namespace shanraq_runner_bind {
-    // Joins (asking the thread to stop first when ask_stop) and turns the
-    // thread's exception into a code the binding maps to a Python class:
-    // 0 none, 1 Closed, 2 ProducerDied, 3 PeerDead, 4 other QueueError,
-    // 5 MemoryError, 6 RuntimeError.
-    inline int finish(shanraq::runner::EngineRunner* r, bool ask_stop, std::string* msg) noexcept {
-      try {
-        if (ask_stop) r->stop(); else r->join();
-        return 0;
-      } catch (const shanraq::queue::Closed& e) { *msg = e.what(); return 1;
-      } catch (const shanraq::queue::ProducerDied& e) { *msg = e.what(); return 2;
-      } catch (const shanraq::queue::PeerDead& e) { *msg = e.what(); return 3;
-      } catch (const shanraq::queue::QueueError& e) { *msg = e.what(); return 4;
-      } catch (const std::bad_alloc&) { *msg = "out of memory on the runner thread"; return 5;
-      } catch (const std::exception& e) { *msg = e.what(); return 6;
-      } catch (...) { *msg = "unknown error on the runner thread"; return 6; }
-    }
-    }  // namespace shanraq_runner_bind
-    """
-    int b_finish "shanraq_runner_bind::finish"(EngineRunner*, cbool, string*) noexcept nogil
-
+import numpy as np
 
 # Slices in which a join waits with the GIL released, checking for signals
 # (Ctrl-C) in between.
 cdef int64_t _JOIN_SLICE_NS = 50_000_000
 
 
-cdef class EngineRunnerBase:
-    """Runs a MatchingEngine on its own C++ thread between two rings.
+cdef class RunnerBase:
+    """Runs a machine on its own C++ thread between two rings; use
+    shanraq_core.Runner."""
 
-    Commands (COMMAND_DTYPE records) are popped from ``commands`` (SpscRing or
-    MpscRing), applied in order, and their events (EVENT_DTYPE records) pushed
-    to ``events`` (SpscRing), the GIL released throughout. See
-    shanraq_core.runner.EngineRunner.
-    """
-
-    def __cinit__(self, MatchingEngineBase engine not None, RingBase commands not None,
-                  RingBase events not None, *, int batch=256, double poll_interval=0.002):
-        engine._check()
+    def __cinit__(self, machine, RingBase commands not None, RingBase events not None, *, int batch=256,
+                  double poll_interval=0.002, str time_source="clock", RingBase stamped=None):
         commands._check()
         events._check()
         if events.s == NULL:
             raise TypeError("events must be an SpscRing (the runner is its only producer)")
-        if commands is events:
-            raise ValueError("commands and events must be different rings")
+        if commands is events or stamped is commands or stamped is events:
+            raise ValueError("commands, events and stamped must be different rings")
+        if stamped is not None:
+            stamped._check()
+            if stamped.s == NULL:
+                raise TypeError("stamped must be an SpscRing (the runner is its only producer)")
         if batch < 1 or batch > (1 << 20):
             raise ValueError(f"batch must be in [1, 2**20], got {batch}")
         if not (poll_interval > 0.0 and poll_interval <= 10.0):
@@ -72,138 +42,166 @@ cdef class EngineRunnerBase:
         cdef RunnerConfig cfg
         cfg.batch = <size_t>batch
         cfg.poll_interval = rnanoseconds(<int64_t>(poll_interval * 1e9) or 1)
-        if commands.s != NULL:
-            self.r = new EngineRunner(engine.eng[0], commands.s[0], events.s[0], cfg)
+        if time_source == "clock":
+            cfg.time_source = TimeSource.kClock
+        elif time_source == "command":
+            cfg.time_source = TimeSource.kCommand
         else:
-            self.r = new EngineRunner(engine.eng[0], commands.m[0], events.s[0], cfg)
-        self._engine = engine
+            raise ValueError(f"time_source must be 'clock' or 'command', got {time_source!r}")
+        cdef SpscRing* tap = stamped.s if stamped is not None else NULL
+        cdef MatchingEngineBase book
+        cdef LedgerBase led
+        if isinstance(machine, MatchingEngineBase):
+            book = <MatchingEngineBase>machine
+            book._check()
+            self.r = new_runner[MatchingEngine](book.eng[0], commands.s, commands.m, events.s[0], cfg, tap)
+            self._busy = &book._busy
+        elif isinstance(machine, LedgerBase):
+            led = <LedgerBase>machine
+            led._enter()
+            self.r = new_runner[LedgerMachine](led.m[0], commands.s, commands.m, events.s[0], cfg, tap)
+            self._busy = &led._busy
+        else:
+            raise TypeError(f"machine must be a MatchingEngine or a Ledger, not {type(machine).__name__}")
+        self._machine = machine
         self._commands = commands
         self._events = events
+        self._stamped = stamped
 
     def __dealloc__(self):
-        cdef string msg
         if self.r != NULL:
-            # Errors cannot be reported from here; stop() first to see them.
+            # Never blocks on a consumer (the C++ stop() does not wait on the
+            # event ring); errors cannot be reported from here.
             with nogil:
-                b_finish(self.r, True, &msg)
+                self.r.request_stop()
+            try:
+                with nogil:
+                    self.r.finish(True)
+            except BaseException:
+                pass
             del self.r
             self.r = NULL
-        if self._holds_engine and self._engine is not None:
-            self._engine.busy = False
+        if self._holds_machine:
+            self._busy[0] = False
 
     cdef int _check(self) except -1:
         if self.r == NULL:
-            raise RuntimeError("EngineRunner is not initialised")
+            raise RuntimeError("Runner is not initialised")
         return 0
 
     def start(self) -> None:
-        """Launches the runner thread. From now until stop()/join() returns,
-        the engine refuses every call (it is busy), and the command ring's
-        consumer side and the event ring's producer side belong to the
-        runner. RuntimeError if already started or the engine is busy."""
+        """Launches the runner thread, which continues the machine's sequence
+        (next_seq). From now until stop()/join() returns, the machine refuses
+        every call (RuntimeError), and the command ring's consumer side and
+        the event ring's producer side belong to the runner. RuntimeError if
+        already started or the machine is busy."""
         self._check()
-        self._engine._check()  # not busy in process() or another runner
-        if self.r.running() or self._holds_engine:
-            raise RuntimeError("EngineRunner is already running")
-        self._engine.busy = True
-        self._holds_engine = True
+        if self.r.running() or self._holds_machine:
+            raise RuntimeError("Runner is already running")
+        check_idle(self._busy[0], type(self._machine).__name__.encode())
+        self._busy[0] = True
+        self._holds_machine = True
         try:
             self.r.start()
-        except Exception:
-            self._engine.busy = False
-            self._holds_engine = False
+        except BaseException:
+            self._busy[0] = False
+            self._holds_machine = False
             raise
 
-    cdef int _finish(self, bint ask_stop) except -1:
-        cdef string msg
-        cdef int code
-        cdef bint done = False
+    cdef int _finish(self, cbool ask_stop) except -1:
+        cdef cbool done = False
         self._check()
         if ask_stop:
             self.r.request_stop()
         # Wait in slices with the GIL released so Ctrl-C is honoured (the
-        # KeyboardInterrupt propagates; the runner keeps going, or stops if
-        # asked: call stop() again to collect it).
+        # KeyboardInterrupt propagates; call stop() again to collect).
         while not done:
             with nogil:
                 done = self.r.wait_for(rnanoseconds(_JOIN_SLICE_NS))
             if not done:
                 PyErr_CheckSignals()
-        with nogil:
-            code = b_finish(self.r, ask_stop, &msg)
-        if self._holds_engine:
-            self._engine.busy = False
-            self._holds_engine = False
-        if code == 0:
-            return 0
-        text = msg.decode("utf-8", "replace")
-        if code == 1:
-            raise _queue.Closed(text)
-        if code == 2:
-            raise _queue.ProducerDied(text)
-        if code == 3:
-            raise _queue.PeerDead(text)
-        if code == 4:
-            raise _queue.QueueError(text)
-        if code == 5:
-            raise MemoryError(text)
-        raise RuntimeError(text)
+        try:
+            with nogil:
+                self.r.finish(ask_stop)
+        finally:
+            if self._holds_machine:
+                self._busy[0] = False
+                self._holds_machine = False
+        return 0
 
     def stop(self) -> None:
-        """Asks the thread to finish the batch it popped, and joins it (GIL
-        released). Idempotent. Rethrows, once, what ended the thread: Closed
-        if the event ring was closed while events were pending, PeerDead,
-        ProducerDied if the MpscRing of commands is stuck on a slot it cannot
-        discard (claimed, never published, no pid to prove its claimer
-        dead), MemoryError."""
         self._finish(True)
 
     def join(self) -> None:
-        """Waits (GIL released, Ctrl-C honoured) for the thread to end by
-        itself: the command ring closed and drained, or an error, which it
-        raises like stop()."""
         self._finish(False)
+
+    def take_unpublished(self):
+        """Events the runner applied but could not publish (stop() while the
+        event ring was full, or a durability error), oldest first, as an
+        array of the machine's EVENT_DTYPE; they are handed over once."""
+        self._check()
+        if self.r.running():
+            raise RuntimeError("take_unpublished() needs the runner stopped")
+        cdef size_t n = self.r.unpublished_count()
+        out = np.zeros(n, dtype=type(self._machine).EVENT_DTYPE)
+        cdef unsigned char[::1] raw
+        if n:
+            raw = out.view(np.uint8)
+            self.r.take_unpublished(&raw[0])
+        return out
 
     @property
     def running(self) -> bool:
-        """True from start() until the thread has ended."""
         self._check()
         return self.r.running()
 
     @property
     def commands_processed(self) -> int:
-        """Commands applied to the engine so far."""
         self._check()
         return self.r.commands_processed()
 
     @property
     def events_published(self) -> int:
-        """Events pushed to the event ring so far."""
         self._check()
         return self.r.events_published()
 
     @property
     def batches(self) -> int:
-        """Batches of commands popped so far."""
         self._check()
         return self.r.batches()
 
     @property
+    def last_seq(self) -> int:
+        self._check()
+        return self.r.last_seq()
+
+    @property
     def producer_deaths(self) -> int:
-        """Command records an MpscRing discarded because their producer
-        process died mid-push (the runner goes on); the change of the ring's
-        ``lost`` while the runner consumed it."""
         self._check()
         return self.r.producer_deaths()
 
     @property
-    def engine(self) -> MatchingEngineBase:
-        return self._engine
+    def stamped_dropped(self) -> int:
+        self._check()
+        return self.r.tap_dropped()
 
     @property
-    def commands(self) -> RingBase:
+    def unpublished(self) -> int:
+        self._check()
+        return self.r.unpublished_count()
+
+    @property
+    def machine(self):
+        return self._machine
+
+    @property
+    def commands(self):
         return self._commands
 
     @property
-    def events(self) -> RingBase:
+    def events(self):
         return self._events
+
+    @property
+    def stamped(self):
+        return self._stamped

@@ -117,9 +117,8 @@ class RunnerOf final : public AnyRunner {
                                              const shanraq::runner::RunnerConfig& config) {
     if (ring == nullptr) return nullptr;
     if (ring->record_size() != sizeof(Command)) {
-      throw std::invalid_argument("Runner: the stamped ring's record size is " +
-                                  std::to_string(ring->record_size()) + " bytes, expected " +
-                                  std::to_string(sizeof(Command)));
+      throw std::invalid_argument("Runner: the stamped ring's record size is " + std::to_string(ring->record_size()) +
+                                  " bytes, expected " + std::to_string(sizeof(Command)));
     }
     return std::make_unique<RingTap<Command>>(*ring, config.poll_interval, &stop_);
   }

@@ -1,11 +1,13 @@
-// A deterministic, single-writer, multi-symbol matching engine.
+// A deterministic, single-writer, multi-symbol matching engine: a machine of
+// the state-machine contract (common/state_machine.hpp).
 //
 // Commands in, events out (see types.hpp). Price-time priority; trades at the
 // resting order's price; limit, market, stop, stop-limit, iceberg and
 // post-only orders; GTC, IOC, FOK and GTD; amend, cancel, mass cancel;
 // self-trade prevention; an optional order-by-order market-data feed.
-// docs/book.md states every rule; tests/book_reference.py is the executable
-// specification the engine is tested against.
+// Defining, changing, halting and resuming a symbol, and the passage of time,
+// are commands too. docs/book.md states every rule; tests/book_reference.py
+// is the executable specification the engine is tested against.
 //
 // Memory is fixed at construction: an order pool, an extension pool for
 // icebergs/stops/GTD, a price-level pool and an open-addressing id index. The
@@ -25,6 +27,7 @@
 #include <vector>
 
 #include "shanraq/book/types.hpp"
+#include "shanraq/common/state_machine.hpp"
 
 namespace shanraq::book {
 
@@ -39,21 +42,12 @@ struct EngineConfig {
   bool market_data = false;              // emit kMdAdd/kMdModify/kMdDelete
 };
 
-struct SymbolSpec {
-  std::uint32_t symbol = 0;
-  std::int64_t tick_size = 1;  // valid prices are multiples of this
-  std::int64_t lot_size = 1;   // valid quantities are multiples of this
-  std::int64_t min_price = 1;  // price band, inclusive, in ticks
-  std::int64_t max_price = INT64_MAX;
-  std::int64_t max_qty = INT64_MAX;  // largest quantity of one order
-};
-
-// Why add_symbol refused (the engine is unchanged).
-enum class SymbolError : std::uint8_t {
-  kOk = 0,
-  kDuplicate = 1,
-  kCapacity = 2,
-  kInvalidSpec = 3,  // non-positive tick/lot/min_price/max_qty, min > max
+struct SymbolInfo {
+  bool known = false;  // false: not registered (the other fields are 0)
+  bool halted = false;
+  bool has_last = false;
+  SymbolSpec spec{};
+  std::int64_t last_price = 0;  // last trade price (has_last)
 };
 
 struct OrderInfo {
@@ -83,7 +77,9 @@ struct Bbo {
   std::int64_t bid_price = 0, bid_qty = 0, ask_price = 0, ask_qty = 0;
 };
 
-// What one command did to its own order, summarised from its events.
+// What one command did, summarised from its events: to its order for
+// submit, cancel and amend; the count for mass cancel (orders cancelled) and
+// advance time (orders expired); accepted or rejected for the others.
 struct CommandResult {
   OrderState state = OrderState::kUnknown;
   RejectReason reject = RejectReason::kNone;
@@ -91,13 +87,21 @@ struct CommandResult {
   std::int64_t filled = 0;     // filled during this command
   std::int64_t remaining = 0;  // open after it
   std::uint32_t trades = 0;    // trade events involving the order
-  std::uint64_t count = 0;     // mass cancel: orders cancelled
+  std::uint64_t count = 0;     // mass cancel: orders cancelled; advance time: orders expired
 };
 
 class MatchingEngine {
  public:
-  // Throws std::invalid_argument if a capacity is 0 or >= 2^31, or
-  // std::bad_alloc if the pools cannot be reserved.
+  using Command = book::Command;
+  using Event = book::Event;
+  static constexpr std::uint32_t kMachineTag = sm::machine_tag("BOOK");
+  // Version of the Command/Event layouts (types.hpp); a journal written with
+  // another refuses to replay.
+  static constexpr std::uint32_t kWireVersion = 1;
+
+  // Throws std::invalid_argument if a capacity is 0 or too large (max_orders,
+  // max_symbols, id_history < 2^30, max_levels < 2^31), or std::bad_alloc if
+  // the pools cannot be reserved.
   explicit MatchingEngine(const EngineConfig& config = {});
   ~MatchingEngine();
   MatchingEngine(MatchingEngine&&) noexcept;
@@ -105,33 +109,48 @@ class MatchingEngine {
   MatchingEngine(const MatchingEngine&) = delete;
   MatchingEngine& operator=(const MatchingEngine&) = delete;
 
-  // Registers a symbol. Configuration, not a command: it is part of the
-  // snapshot but not of the event stream.
-  SymbolError add_symbol(const SymbolSpec& spec);
+  // Convenience: builds an kAddSymbol command (make_add_symbol), applies it
+  // (it takes the next seq; its event is dropped) and returns kNone or the
+  // reject reason. Use process() to keep the event.
+  RejectReason add_symbol(const SymbolSpec& spec, std::int64_t time_ns = 0);
 
-  // Applies one command, appending its events to `out`. Never throws for bad
-  // input (it becomes a kRejected event); throws only std::bad_alloc when `out`
-  // cannot grow.
+  // Applies one command, appending its events to `out` (== process(&cmd, 1, out)).
   void apply(const Command& cmd, std::vector<Event>& out);
-  // Applies `n` commands in order; same contract as apply.
+  // Applies `n` commands in order, appending their events. Throws
+  // sm::SequenceError, before anything is applied, if a command's seq is
+  // neither 0 nor its place in the sequence (next_seq() + i). Otherwise
+  // never throws for bad input (it becomes a kRejected event); only
+  // std::bad_alloc when `out` cannot grow.
   void process(const Command* cmds, std::size_t n, std::vector<Event>& out);
+  // The per-call path in one call: apply(cmd, out), then summarize() of the
+  // events it appended; the trade events involving cmd's order are also
+  // appended to *trades when it is not null.
+  CommandResult apply_summarized(const Command& cmd, std::vector<Event>& out, std::vector<Event>* trades = nullptr);
 
-  // Summarises events [first, last) produced by one command for `order_id`.
-  static CommandResult summarize(const Command& cmd, const Event* first, const Event* last) noexcept;
+  // Summarises events [first, last), all produced by the one command `cmd`;
+  // appends the trade events involving cmd's order to *trades if not null.
+  static CommandResult summarize(const Command& cmd, const Event* first, const Event* last,
+                                 std::vector<Event>* trades = nullptr);
 
   // ---- queries (read-only) ------------------------------------------------
   bool has_symbol(std::uint32_t symbol) const noexcept;
+  SymbolInfo symbol_info(std::uint32_t symbol) const noexcept;
   Bbo bbo(std::uint32_t symbol) const noexcept;  // empty if the symbol is unknown
+  // Number of price levels with orders on one side (0 if unknown): what a
+  // depth() of every level needs room for. O(1).
+  std::size_t side_levels(std::uint32_t symbol, Side side) const noexcept;
   // Up to `n` levels of one side, best first; returns the number written.
+  // O(levels written + empty levels parked between them).
   std::size_t depth(std::uint32_t symbol, Side side, LevelInfo* out, std::size_t n) const noexcept;
-  // Ids of the orders resting at one price, in priority order (L3).
+  // Ids of the orders resting at one price, in priority order (L3); empty for
+  // a price with no orders (any int64, non-positive ones included).
   std::vector<std::uint64_t> level_orders(std::uint32_t symbol, Side side, std::int64_t price) const;
   OrderInfo order(std::uint64_t order_id) const noexcept;
   bool last_trade_price(std::uint32_t symbol, std::int64_t* price) const noexcept;
 
-  std::uint64_t next_seq() const noexcept;   // seq of the next event
-  std::int64_t now_ns() const noexcept;       // engine clock
-  std::size_t live_orders() const noexcept;   // resting + pending stops
+  std::uint64_t next_seq() const noexcept;  // seq of the next command (1 when new)
+  std::int64_t now_ns() const noexcept;     // engine clock: the largest time_ns applied
+  std::size_t live_orders() const noexcept;  // resting + pending stops
   std::size_t level_count() const noexcept;
   std::size_t symbol_count() const noexcept;
   const EngineConfig& config() const noexcept;
@@ -144,19 +163,28 @@ class MatchingEngine {
   std::size_t memory_reserved() const noexcept;
 
   // ---- persistence --------------------------------------------------------
-  // A canonical encoding of the logical state (book contents in priority
-  // order, counters, id history and evicted_max), checksummed. Two engines in the same state
-  // produce the same bytes.
+  // A canonical encoding of the whole state (configuration, symbols and their
+  // halts, books in priority order, id history, evicted_max, next_seq and the
+  // clock) in the common snapshot envelope (common/snapshot_io.hpp). Two
+  // engines in the same state produce the same bytes.
   std::string snapshot() const;
-  // Throws std::invalid_argument on a corrupt or foreign snapshot.
+  // Validates every invariant the engine relies on and throws
+  // std::invalid_argument (naming what is wrong) for a corrupt, truncated or
+  // foreign snapshot; std::bad_alloc if its capacities cannot be reserved.
   static MatchingEngine restore(const std::uint8_t* data, std::size_t size);
-  // 64-bit hash of snapshot(): equal for equal states.
+  // The same, on the heap (for bindings that hold the engine by pointer).
+  static std::unique_ptr<MatchingEngine> restore_unique(const std::uint8_t* data, std::size_t size);
+  // 64-bit hash of the logical state (the snapshot without the
+  // configuration): equal for equal states.
   std::uint64_t state_hash() const;
 
   struct Impl;
 
  private:
+  explicit MatchingEngine(std::unique_ptr<Impl> impl) noexcept;
   std::unique_ptr<Impl> impl_;
 };
+
+static_assert(sm::StateMachine<MatchingEngine>);
 
 }  // namespace shanraq::book

@@ -124,24 +124,22 @@ constexpr std::size_t enum_count() noexcept {
 
 // ---- the records' common header -----------------------------------------------------------
 template <class C>
-concept CommandRecord =
-    std::is_trivially_copyable_v<C> && std::is_standard_layout_v<C> && std::has_unique_object_representations_v<C> &&
-    DescribedRecord<C> && requires(C c) {
-      requires std::same_as<decltype(c.seq), std::uint64_t>;
-      requires std::same_as<decltype(c.time_ns), std::int64_t>;
-      requires sizeof(c.kind) == 1;
-      requires offsetof(C, seq) == 0 && offsetof(C, time_ns) == 8 && offsetof(C, kind) == 16;
-    };
+concept CommandRecord = std::is_trivially_copyable_v<C> && std::is_standard_layout_v<C> &&
+                        std::has_unique_object_representations_v<C> && DescribedRecord<C> && requires(C c) {
+                          requires std::same_as<decltype(c.seq), std::uint64_t>;
+                          requires std::same_as<decltype(c.time_ns), std::int64_t>;
+                          requires sizeof(c.kind) == 1;
+                          requires offsetof(C, seq) == 0 && offsetof(C, time_ns) == 8 && offsetof(C, kind) == 16;
+                        };
 
 template <class E>
-concept EventRecord =
-    std::is_trivially_copyable_v<E> && std::is_standard_layout_v<E> && std::has_unique_object_representations_v<E> &&
-    DescribedRecord<E> && requires(E e) {
-      requires std::same_as<decltype(e.seq), std::uint64_t>;
-      requires std::same_as<decltype(e.time_ns), std::int64_t>;
-      requires sizeof(e.type) == 1;
-      requires offsetof(E, seq) == 0 && offsetof(E, time_ns) == 8 && offsetof(E, type) == 16;
-    };
+concept EventRecord = std::is_trivially_copyable_v<E> && std::is_standard_layout_v<E> &&
+                      std::has_unique_object_representations_v<E> && DescribedRecord<E> && requires(E e) {
+                        requires std::same_as<decltype(e.seq), std::uint64_t>;
+                        requires std::same_as<decltype(e.time_ns), std::int64_t>;
+                        requires sizeof(e.type) == 1;
+                        requires offsetof(E, seq) == 0 && offsetof(E, time_ns) == 8 && offsetof(E, type) == 16;
+                      };
 
 // ---- sequence checks ------------------------------------------------------------------------
 // A batch whose stamped sequence numbers are out of place (a journal replayed

@@ -337,8 +337,8 @@ SHANRAQ_NO_VECTORIZE std::uint64_t Histogram::record_many(const T* values, std::
 
 #if SHANRAQ_HIST_DISPATCH_V3
 template <typename T>
-__attribute__((target("arch=x86-64-v3"))) SHANRAQ_NO_VECTORIZE std::uint64_t Histogram::record_many_v3(const T* values, std::size_t n,
-                                                                                   std::uint64_t new_total) {
+__attribute__((target("arch=x86-64-v3"))) SHANRAQ_NO_VECTORIZE
+    std::uint64_t Histogram::record_many_v3(const T* values, std::size_t n, std::uint64_t new_total) {
   return record_many_loop(values, n, new_total);
 }
 #endif

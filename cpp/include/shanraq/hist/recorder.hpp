@@ -59,7 +59,8 @@ class AtomicHistogram {
   const Layout& layout() const noexcept { return layout_; }
 
   SHANRAQ_ALWAYS_INLINE RecordStatus try_record(std::int64_t value, std::uint64_t count) noexcept {
-    if (SHANRAQ_UNLIKELY(static_cast<std::uint64_t>(value) > static_cast<std::uint64_t>(layout_.highest_trackable_value))) {
+    if (SHANRAQ_UNLIKELY(static_cast<std::uint64_t>(value) >
+                         static_cast<std::uint64_t>(layout_.highest_trackable_value))) {
       return RecordStatus::kOutOfRange;
     }
     if (SHANRAQ_UNLIKELY(count == 0)) return RecordStatus::kRecorded;

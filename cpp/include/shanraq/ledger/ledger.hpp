@@ -100,8 +100,7 @@ class Ledger {
   // create_transfer skips the request pipeline (one record has nothing to
   // overlap) and answers a lone LINKED transfer without opening a chain.
   CreateAccountResult create_account(const Account& account, std::uint64_t now, std::uint64_t* timestamp = nullptr);
-  CreateTransferResult create_transfer(const Transfer& transfer, std::uint64_t now,
-                                       std::uint64_t* timestamp = nullptr);
+  CreateTransferResult create_transfer(const Transfer& transfer, std::uint64_t now, std::uint64_t* timestamp = nullptr);
 
   // A hint for the per-call path (the binding): starts loading the cache
   // lines create_transfer will need for a transfer with these ids (the id and
@@ -378,9 +377,7 @@ class Ledger {
   std::uint32_t logical_of(std::uint32_t slot) const noexcept {
     return slot >= head_ ? slot - head_ : slot + (capacity_.transfers - head_);
   }
-  std::uint32_t next_slot(std::uint32_t slot) const noexcept {
-    return slot + 1 == capacity_.transfers ? 0 : slot + 1;
-  }
+  std::uint32_t next_slot(std::uint32_t slot) const noexcept { return slot + 1 == capacity_.transfers ? 0 : slot + 1; }
   // Examines up to `budget` of the oldest records against time `at` (the
   // timestamp the coming event will take, or last_timestamp_ for evict()).
   void evict_step(std::size_t budget, std::uint64_t at) noexcept;

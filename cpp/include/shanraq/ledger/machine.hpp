@@ -342,10 +342,9 @@ struct RecordLayout<ledger::LedgerCommand> {
       {"payload", 32, 96, "V96"},
       {"account", 32, 96, nullptr, RecordLayout<ledger::Account>::kFields, field_count<ledger::Account>(), true},
       {"transfer", 32, 96, nullptr, RecordLayout<ledger::Transfer>::kFields, field_count<ledger::Transfer>(), true},
-      {"set_limit", 32, 96, nullptr, RecordLayout<ledger::SetLimitBody>::kFields,
-       field_count<ledger::SetLimitBody>(), true},
-      {"drain", 32, 96, nullptr, RecordLayout<ledger::DrainBody>::kFields, field_count<ledger::DrainBody>(),
+      {"set_limit", 32, 96, nullptr, RecordLayout<ledger::SetLimitBody>::kFields, field_count<ledger::SetLimitBody>(),
        true},
+      {"drain", 32, 96, nullptr, RecordLayout<ledger::DrainBody>::kFields, field_count<ledger::DrainBody>(), true},
   };
 };
 
@@ -379,9 +378,8 @@ template <>
 struct EnumTable<ledger::LedgerEventType> {
   static constexpr const char* kName = "LedgerEventType";
   static constexpr EnumMember kMembers[] = {
-      {"ACCOUNT_RESULT", 1}, {"TRANSFER_RESULT", 2},  {"LIMIT_RESULT", 3},
-      {"HOLD_EXPIRED", 4},   {"TRANSFER_DRAINED", 5}, {"TIME_ADVANCED", 6},
-      {"EVICTED", 7},        {"DRAINED", 8},          {"REJECTED", 9},
+      {"ACCOUNT_RESULT", 1}, {"TRANSFER_RESULT", 2}, {"LIMIT_RESULT", 3}, {"HOLD_EXPIRED", 4}, {"TRANSFER_DRAINED", 5},
+      {"TIME_ADVANCED", 6},  {"EVICTED", 7},         {"DRAINED", 8},      {"REJECTED", 9},
   };
 };
 template <>

@@ -26,8 +26,8 @@ inline constexpr std::uint16_t kCreditsMustNotExceedDebits = 1U << 2;
 inline constexpr std::uint16_t kHistory = 1U << 3;
 inline constexpr std::uint16_t kImported = 1U << 4;
 inline constexpr std::uint16_t kClosed = 1U << 5;
-inline constexpr std::uint16_t kKnown = kLinked | kDebitsMustNotExceedCredits | kCreditsMustNotExceedDebits |
-                                        kHistory | kImported | kClosed;
+inline constexpr std::uint16_t kKnown = kLinked | kDebitsMustNotExceedCredits | kCreditsMustNotExceedDebits | kHistory |
+                                        kImported | kClosed;
 }  // namespace account_flags
 
 namespace transfer_flags {
@@ -42,8 +42,7 @@ inline constexpr std::uint16_t kClosingDebit = 1U << 6;
 inline constexpr std::uint16_t kClosingCredit = 1U << 7;
 inline constexpr std::uint16_t kImported = 1U << 8;
 inline constexpr std::uint16_t kKnown = kLinked | kPending | kPostPendingTransfer | kVoidPendingTransfer |
-                                        kBalancingDebit | kBalancingCredit | kClosingDebit | kClosingCredit |
-                                        kImported;
+                                        kBalancingDebit | kBalancingCredit | kClosingDebit | kClosingCredit | kImported;
 }  // namespace transfer_flags
 
 // Reserved id value (TigerBeetle reserves 2^128 - 1; our ids are 64-bit).
@@ -395,7 +394,7 @@ template <>
 struct RecordLayout<ledger::AccountBalance> {
   static constexpr const char* kName = "AccountBalance";
   static constexpr FieldInfo kFields[] = {
-      {"timestamp", 0, 8, "<u8"},       {"debits_pending", 8, 8, "<u8"},  {"debits_posted", 16, 8, "<u8"},
+      {"timestamp", 0, 8, "<u8"},        {"debits_pending", 8, 8, "<u8"},  {"debits_posted", 16, 8, "<u8"},
       {"credits_pending", 24, 8, "<u8"}, {"credits_posted", 32, 8, "<u8"},
   };
 };
@@ -524,7 +523,10 @@ template <>
 struct EnumTable<ledger::SetLimitResult> {
   static constexpr const char* kName = "SetLimitResult";
   static constexpr EnumMember kMembers[] = {
-      {"OK", 0}, {"ID_MUST_NOT_BE_ZERO", 1}, {"ACCOUNT_NOT_FOUND", 2}, {"LIMIT_REQUIRES_BALANCE_FLAG", 3},
+      {"OK", 0},
+      {"ID_MUST_NOT_BE_ZERO", 1},
+      {"ACCOUNT_NOT_FOUND", 2},
+      {"LIMIT_REQUIRES_BALANCE_FLAG", 3},
       {"ACCOUNT_CLOSED", 4},
   };
 };

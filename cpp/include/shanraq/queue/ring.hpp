@@ -365,8 +365,8 @@ class SpscRing : public RingBase {
   SpscRing(std::size_t record_size, std::size_t capacity, WaitStrategy wait = WaitStrategy::kBlocking);
   // Creates the named shared-memory segment; this handle owns it and unlinks
   // it on destruction. Name as for shm_open ("/name"; a leading '/' is added).
-  static SpscRing create(const std::string& name, const RingLayout& layout,
-                         WaitStrategy wait = WaitStrategy::kBlocking, bool replace_stale = true);
+  static SpscRing create(const std::string& name, const RingLayout& layout, WaitStrategy wait = WaitStrategy::kBlocking,
+                         bool replace_stale = true);
   // Attaches to an existing segment. LayoutMismatch if it is not an SPSC ring
   // or differs from a non-zero/non-empty field of `expect`.
   static SpscRing attach(const std::string& name, const RingLayout& expect = {},
@@ -460,8 +460,8 @@ class MultiProducerRing : public RingBase {
 class MpscRing : public detail::MultiProducerRing {
  public:
   MpscRing(std::size_t record_size, std::size_t capacity, WaitStrategy wait = WaitStrategy::kBlocking);
-  static MpscRing create(const std::string& name, const RingLayout& layout,
-                         WaitStrategy wait = WaitStrategy::kBlocking, bool replace_stale = true);
+  static MpscRing create(const std::string& name, const RingLayout& layout, WaitStrategy wait = WaitStrategy::kBlocking,
+                         bool replace_stale = true);
   static MpscRing attach(const std::string& name, const RingLayout& expect = {},
                          WaitStrategy wait = WaitStrategy::kBlocking);
 
@@ -502,8 +502,8 @@ class MpscRing : public detail::MultiProducerRing {
 class MpmcRing : public detail::MultiProducerRing {
  public:
   MpmcRing(std::size_t record_size, std::size_t capacity, WaitStrategy wait = WaitStrategy::kBlocking);
-  static MpmcRing create(const std::string& name, const RingLayout& layout,
-                         WaitStrategy wait = WaitStrategy::kBlocking, bool replace_stale = true);
+  static MpmcRing create(const std::string& name, const RingLayout& layout, WaitStrategy wait = WaitStrategy::kBlocking,
+                         bool replace_stale = true);
   static MpmcRing attach(const std::string& name, const RingLayout& expect = {},
                          WaitStrategy wait = WaitStrategy::kBlocking);
 

@@ -191,11 +191,11 @@ class Runner {
   std::vector<Event> take_unpublished() noexcept { return std::exchange(unpublished_, {}); }
 
  private:
-  Runner(M& machine, queue::SpscRing* spsc, queue::MpscRing* mpsc, queue::SpscRing& events,
-         const RunnerConfig& config, StampedSink<Command>* sink)
+  Runner(M& machine, queue::SpscRing* spsc, queue::MpscRing* mpsc, queue::SpscRing& events, const RunnerConfig& config,
+         StampedSink<Command>* sink)
       : machine_(machine), cmd_spsc_(spsc), cmd_mpsc_(mpsc), out_(events), config_(config), sink_(sink) {
-    detail::check_runner_config(config_, spsc != nullptr ? spsc->record_size() : mpsc->record_size(),
-                                sizeof(Command), events.record_size(), sizeof(Event));
+    detail::check_runner_config(config_, spsc != nullptr ? spsc->record_size() : mpsc->record_size(), sizeof(Command),
+                                events.record_size(), sizeof(Event));
     // Allocated here so the thread's steady state allocates nothing.
     cmd_buf_.resize(config_.batch);
     ev_buf_.reserve(config_.events_reserve);
@@ -245,8 +245,7 @@ class Runner {
       std::size_t k = out_.try_push_many(p, total - pushed);
       if (k == 0) {
         if (stop_.load(std::memory_order_acquire)) {
-          unpublished_.insert(unpublished_.end(), ev_buf_.begin() + static_cast<std::ptrdiff_t>(pushed),
-                              ev_buf_.end());
+          unpublished_.insert(unpublished_.end(), ev_buf_.begin() + static_cast<std::ptrdiff_t>(pushed), ev_buf_.end());
           return;
         }
         // One record at a time on the waiting path, so events_published()

@@ -129,8 +129,8 @@ void MultiProducerRing::check_stalled_slot(std::uint64_t pos) {
     notify(h_->not_full);
     stall_pos.store(~0ULL, std::memory_order_relaxed);
     throw ProducerDied("producer pid " + std::to_string(pid_of(claimer)) +
-                       " died while writing the record at position " + std::to_string(pos) + " of ring '" +
-                       name() + "'; that record was discarded (never delivered torn) and the ring remains usable");
+                       " died while writing the record at position " + std::to_string(pos) + " of ring '" + name() +
+                       "'; that record was discarded (never delivered torn) and the ring remains usable");
   }
   if (stalled >= kStallReportAfter) {
     throw ProducerDied("the record at position " + std::to_string(pos) + " of ring '" + name() +

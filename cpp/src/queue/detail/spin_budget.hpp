@@ -47,10 +47,17 @@ struct SpinOutcome {
 constexpr std::chrono::nanoseconds next_spin_budget(std::chrono::nanoseconds spun, SpinOutcome o) noexcept {
   std::chrono::nanoseconds next = spun;
   switch (o.kind) {
-    case SpinOutcome::Kind::kCaught: next = 2 * spun; break;
-    case SpinOutcome::Kind::kCutByDeadline: break;
-    case SpinOutcome::Kind::kArrived: next = !o.shared_core && o.after <= kGrowWithin ? 2 * spun : spun / 2; break;
-    case SpinOutcome::Kind::kTimedOut: next = spun / 2; break;
+    case SpinOutcome::Kind::kCaught:
+      next = 2 * spun;
+      break;
+    case SpinOutcome::Kind::kCutByDeadline:
+      break;
+    case SpinOutcome::Kind::kArrived:
+      next = !o.shared_core && o.after <= kGrowWithin ? 2 * spun : spun / 2;
+      break;
+    case SpinOutcome::Kind::kTimedOut:
+      next = spun / 2;
+      break;
   }
   return std::clamp(next, kSpinMin, kSpinMax);
 }

@@ -206,8 +206,8 @@ std::size_t RingBase::push_many_blocking(std::size_t n, std::chrono::nanoseconds
 // whether the ring's only producer process is gone (SPSC); a wait that finds
 // it gone and the ring still empty throws PeerDead instead of waiting on.
 template <typename Take, typename ProducerGone>
-auto RingBase::take_blocking(std::size_t max_n, std::chrono::nanoseconds timeout, Take take,
-                             ProducerGone producer_gone) -> decltype(take()) {
+auto RingBase::take_blocking(std::size_t max_n, std::chrono::nanoseconds timeout, Take take, ProducerGone producer_gone)
+    -> decltype(take()) {
   auto count = [](const auto& got) -> std::size_t {
     if constexpr (std::is_same_v<std::decay_t<decltype(got)>, RecordSpan>) {
       return got.count;
