@@ -36,8 +36,8 @@ import resource
 import statistics
 import sys
 import time
-from pathlib import Path
 from enum import IntEnum
+from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

@@ -56,6 +56,8 @@ TRANSIENT = {
     TR.CREDIT_ACCOUNT_ALREADY_CLOSED,
 }
 FAILED = 5
+#: TigerBeetle's most results per query (what one 1 MiB reply of 128-byte records holds).
+QUERY_LIMIT_MAX = 8190
 
 #: An event as tests compare them: (seq, time_ns, type, result, timestamp, id
 #: or count, remaining). See events_as_tuples in tests/test_ledger_machine.py.
@@ -735,6 +737,69 @@ class ReferenceLedger:
         if a is None:
             return []
         return [h for h in a.history if since <= h[0] <= until]
+
+    # TigerBeetle 0.17's queries, written as their documentation reads: every
+    # record tested against the filter, sorted by timestamp, then limited.
+    # ``f`` holds the filter's fields (absent ones are 0).
+    def _account_filter_valid(self, f: dict[str, int]) -> bool:
+        tmin, tmax = f.get("timestamp_min", 0), f.get("timestamp_max", 0)
+        flags = f.get("flags", 0)
+        return (
+            f.get("account_id", 0) not in (0, U64)
+            and tmin < 1 << 63
+            and tmax < 1 << 63
+            and (tmax == 0 or tmin <= tmax)
+            and f.get("limit", 0) != 0
+            and flags & 3 != 0
+            and flags & ~7 == 0
+        )
+
+    def _common_match(self, r: RefTransfer | RefAccount, f: dict[str, int]) -> bool:
+        tmax = f.get("timestamp_max", 0) or U64
+        return (
+            f.get("timestamp_min", 0) <= r.timestamp <= tmax
+            and all(
+                f.get(k, 0) in (0, getattr(r, k)) for k in ("user_data_128", "user_data_64", "user_data_32")
+            )
+            and f.get("code", 0) in (0, r.code)
+        )
+
+    def get_account_transfers(self, f: dict[str, int]) -> list[RefTransfer]:
+        if not self._account_filter_valid(f):
+            return []
+        aid, flags = f["account_id"], f.get("flags", 0)
+        found = [
+            t
+            for t in self.s.transfers.values()
+            if t.status != FAILED
+            and ((flags & 1 and t.debit_account_id == aid) or (flags & 2 and t.credit_account_id == aid))
+            and self._common_match(t, f)
+        ]
+        found.sort(key=lambda t: t.timestamp, reverse=bool(flags & 4))
+        return found[: min(f["limit"], QUERY_LIMIT_MAX)]
+
+    def get_account_balances(self, f: dict[str, int]) -> list[tuple[int, int, int, int, int]]:
+        a = self.s.accounts.get(f.get("account_id", 0))
+        if a is None or not a.flags & AF.HISTORY:
+            return []
+        by_ts = {h[0]: h for h in a.history}
+        return [by_ts[t.timestamp] for t in self.get_account_transfers(f)]
+
+    def _query(self, records: list[Any], f: dict[str, int]) -> list[Any]:
+        tmin, tmax, flags = f.get("timestamp_min", 0), f.get("timestamp_max", 0), f.get("flags", 0)
+        if tmin >= 1 << 63 or tmax >= 1 << 63 or (tmax != 0 and tmin > tmax):
+            return []
+        if f.get("limit", 0) == 0 or flags & ~1:
+            return []
+        found = [r for r in records if f.get("ledger", 0) in (0, r.ledger) and self._common_match(r, f)]
+        found.sort(key=lambda r: r.timestamp, reverse=bool(flags & 1))
+        return found[: min(f["limit"], QUERY_LIMIT_MAX)]
+
+    def query_accounts(self, f: dict[str, int]) -> list[RefAccount]:
+        return self._query(list(self.s.accounts.values()), f)
+
+    def query_transfers(self, f: dict[str, int]) -> list[RefTransfer]:
+        return self._query([t for t in self.s.transfers.values() if t.status != FAILED], f)
 
 
 def command(kind: int, time_ns: int, flags: int = 0, **fields: Any) -> dict[str, Any]:

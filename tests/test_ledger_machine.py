@@ -563,7 +563,8 @@ def test_drain_evicted_returns_what_the_chain_it_closes_archived_first() -> None
         ]
     )
     led.process(cmds)
-    assert led.open_chain_length == 1 and led.archived_count == 0
+    assert led.open_chain_length == 1
+    assert led.archived_count == 0
     drained = led.drain_evicted()
     assert sorted(int(i) for i in drained["id"]) == old
     assert led.archived_count == 0

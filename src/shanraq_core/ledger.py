@@ -45,11 +45,14 @@ from shanraq_core._core import ledger as _ledger
 from shanraq_core._core.ledger import (
     ACCOUNT_BALANCE_DTYPE,
     ACCOUNT_DTYPE,
+    ACCOUNT_FILTER_DTYPE,
     AMOUNT_MAX,
     CREATE_RESULT_DTYPE,
     LEDGER_COMMAND_DTYPE,
     LEDGER_EVENT_DTYPE,
     MAX_TIME_NS,
+    QUERY_FILTER_DTYPE,
+    QUERY_LIMIT_MAX,
     TRANSFER_DTYPE,
     LedgerBase,
 )
@@ -59,13 +62,17 @@ from shanraq_core.errors import CapacityError
 __all__ = [
     "ACCOUNT_BALANCE_DTYPE",
     "ACCOUNT_DTYPE",
+    "ACCOUNT_FILTER_DTYPE",
     "AMOUNT_MAX",
     "CREATE_RESULT_DTYPE",
     "LEDGER_COMMAND_DTYPE",
     "LEDGER_EVENT_DTYPE",
     "MAX_TIME_NS",
+    "QUERY_FILTER_DTYPE",
+    "QUERY_LIMIT_MAX",
     "TRANSFER_DTYPE",
     "Account",
+    "AccountFilterFlags",
     "AccountFlags",
     "CapacityError",
     "CommandFlags",
@@ -76,6 +83,7 @@ __all__ = [
     "LedgerCommandKind",
     "LedgerEventType",
     "PendingStatus",
+    "QueryFilterFlags",
     "SetLimitResult",
     "Transfer",
     "TransferFlags",
@@ -144,6 +152,27 @@ class TransferFlags(IntFlag):
     CLOSING_CREDIT = 1 << 7
     #: Created with its own ``timestamp`` (a migration; docs/ledger.md).
     IMPORTED = 1 << 8
+
+
+class AccountFilterFlags(IntFlag):
+    """AccountFilter.flags (TigerBeetle's): get_account_transfers and
+    get_account_balances need DEBITS and/or CREDITS, else they match nothing."""
+
+    NONE = 0
+    #: Transfers where the account is the debit account.
+    DEBITS = 1 << 0
+    #: Transfers where the account is the credit account.
+    CREDITS = 1 << 1
+    #: Newest first.
+    REVERSED = 1 << 2
+
+
+class QueryFilterFlags(IntFlag):
+    """QueryFilter.flags (TigerBeetle's)."""
+
+    NONE = 0
+    #: Newest first.
+    REVERSED = 1 << 0
 
 
 class CreateAccountResult(IntEnum):

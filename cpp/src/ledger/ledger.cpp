@@ -51,6 +51,9 @@ Ledger::Ledger(const LedgerCapacity& capacity)
       expiry_storage_(make_zeroed<std::uint32_t>(capacity.transfers, HugePages::kYes)),
       expiries_(expiry_storage_.get(), ExpiryPolicy{transfers_.get()}),
       archive_(make_zeroed<Transfer>(capacity.archive, HugePages::kYes)),
+      links_(make_zeroed<TransferLinks>(capacity.idempotency_window_ns == 0 ? capacity.transfers : 1, HugePages::kYes)),
+      transfers_first_(
+          make_zeroed<std::uint32_t>(capacity.idempotency_window_ns == 0 ? capacity.accounts : 1, HugePages::kYes)),
       // Load <= 1/3 (1M accounts: 0.24): every transfer probes two accounts,
       // and at load 1/2 over a quarter of them would not sit in their home
       // slot (measured), each a mispredicted branch and a wasted prefetch.
@@ -70,7 +73,10 @@ std::size_t Ledger::memory_bytes() const noexcept {
   return std::size_t{capacity_.accounts} * (sizeof(AccountHot) + sizeof(AccountCold)) +
          std::size_t{capacity_.transfers} * (sizeof(Transfer) + sizeof(std::uint32_t)) +
          std::size_t{capacity_.history} * sizeof(HistoryEntry) + std::size_t{capacity_.archive} * sizeof(Transfer) +
-         account_map_.memory_bytes() + transfer_map_.memory_bytes();
+         account_map_.memory_bytes() + transfer_map_.memory_bytes() +
+         (indexed() ? std::size_t{capacity_.transfers} * sizeof(TransferLinks) +
+                          std::size_t{capacity_.accounts} * sizeof(std::uint32_t)
+                    : 0);
 }
 
 void Ledger::prefault() noexcept {
@@ -80,6 +86,10 @@ void Ledger::prefault() noexcept {
   touch_pages(history_.get(), std::size_t{capacity_.history} * sizeof(HistoryEntry));
   touch_pages(expiry_storage_.get(), std::size_t{capacity_.transfers} * sizeof(std::uint32_t));
   touch_pages(archive_.get(), std::size_t{capacity_.archive} * sizeof(Transfer));
+  if (indexed()) {
+    touch_pages(links_.get(), std::size_t{capacity_.transfers} * sizeof(TransferLinks));
+    touch_pages(transfers_first_.get(), std::size_t{capacity_.accounts} * sizeof(std::uint32_t));
+  }
   account_map_.prefault();
   transfer_map_.prefault();
 }
@@ -581,6 +591,11 @@ Ledger Ledger::load(SnapshotReader& r) {
     if (!valid_id(t.id) || l.transfer_map_.find(t.id, l.transfers_.get()) != kNotFound) {
       fail_at("transfer", i, "bad or duplicate id");
     }
+    // Stored in timestamp order without a window (the queries rely on it;
+    // eviction moves records, so not with one).
+    if (cap.idempotency_window_ns == 0 && i > 0 && t.timestamp < transfers[i - 1].timestamp) {
+      fail_at("transfer", i, "out of time order");
+    }
     l.transfers_[i] = t;
     l.transfer_map_.insert(t.id, i);
   }
@@ -731,7 +746,22 @@ Ledger Ledger::load(SnapshotReader& r) {
     l.archive_[i] = t;
   }
   l.archive_count_ = static_cast<std::uint32_t>(archive_count);
+  l.rebuild_index();
   return l;
+}
+
+// The query index is derived from the stored transfers (in storage order,
+// which is timestamp order without a window), so snapshots do not hold it.
+void Ledger::rebuild_index() noexcept {
+  if (!indexed()) return;
+  for (std::uint32_t i = 0; i < account_count_; ++i) accounts_[i].transfers_tail = 0;
+  for (std::uint32_t k = 0; k < transfer_count_; ++k) {
+    const std::uint32_t slot = slot_at(k);
+    const Transfer& t = transfers_[slot];
+    if (status_of(t) == PendingStatus::kFailed) continue;
+    link_transfer(slot, account_map_.find(t.debit_account_id, accounts_.get()),
+                  account_map_.find(t.credit_account_id, accounts_.get()));
+  }
 }
 
 }  // namespace shanraq::ledger

@@ -251,6 +251,30 @@ inline void Ledger::set_status(std::uint32_t transfer, PendingStatus status) noe
   transfers_[transfer].reserved = static_cast<std::uint32_t>(status);
 }
 
+inline void Ledger::link_side(std::uint32_t slot, std::uint32_t account, std::uint32_t side) noexcept {
+  AccountHot& a = accounts_[account];
+  const std::uint32_t me = (slot + 1) * 2 + side;
+  const std::uint32_t old = a.transfers_tail;
+  TransferLinks& l = links_[slot];
+  l.ref[2 * side] = old;
+  l.ref[2 * side + 1] = 0;
+  if (old != 0) {
+    links_[(old >> 1) - 1].ref[2 * (old & 1) + 1] = me;
+  } else {
+    transfers_first_[account] = me;
+  }
+  a.transfers_tail = me;
+}
+
+// Called once the transfer is stored and its accounts were touched (a
+// chain's rollback restores their tails).
+inline void Ledger::link_transfer(std::uint32_t slot, std::uint32_t dr, std::uint32_t cr) noexcept {
+  if (!indexed()) [[unlikely]]
+    return;
+  link_side(slot, dr, 0);
+  link_side(slot, cr, 1);
+}
+
 inline void Ledger::record_history(std::uint32_t index, std::uint64_t ts) noexcept {
   AccountHot& a = accounts_[index];
   if (!has(a.flags, af::kHistory)) return;
@@ -438,6 +462,7 @@ inline CreateTransferResult Ledger::apply_transfer(const Transfer& t, const IdHa
   stored.timestamp = ts;
   stored.reserved = static_cast<std::uint32_t>(pending ? PendingStatus::kPending : PendingStatus::kNone);
   transfer_map_.insert_at(slot, h.id, index);
+  link_transfer(index, dr, cr);
   if (pending) {
     d.debits_pending += amount;
     c.credits_pending += amount;
@@ -552,7 +577,7 @@ inline CreateTransferResult Ledger::apply_post_or_void(const Transfer& t, const 
   const std::uint16_t p_flags = p.flags;
   const bool timed = p.timeout_ns != 0;
   set_status(pi, post ? PendingStatus::kPosted : PendingStatus::kVoided);
-  append_transfer_at(stored, slot, h.id);
+  link_transfer(append_transfer_at(stored, slot, h.id), dr, cr);
   d.debits_pending -= held;
   c.credits_pending -= held;
   if (post) {

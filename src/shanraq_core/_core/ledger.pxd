@@ -52,6 +52,33 @@ cdef extern from "shanraq/ledger/types.hpp" namespace "shanraq::ledger" nogil:
         uint32_t status
         uint32_t reserved
 
+    uint32_t kQueryLimitMax
+    cdef struct AccountFilter:
+        uint64_t account_id
+        uint64_t user_data_128[2]
+        uint64_t user_data_64
+        uint32_t user_data_32
+        uint16_t code
+        uint16_t reserved
+        uint64_t timestamp_min
+        uint64_t timestamp_max
+        uint32_t limit
+        uint32_t flags
+
+    cdef struct QueryFilter:
+        uint64_t user_data_128[2]
+        uint64_t user_data_64
+        uint32_t user_data_32
+        uint32_t ledger
+        uint16_t code
+        uint16_t reserved[3]
+        uint64_t timestamp_min
+        uint64_t timestamp_max
+        uint32_t limit
+        uint32_t flags
+
+    size_t query_room(uint32_t) noexcept
+
     cdef struct SignedAmount:
         uint64_t magnitude[2]
         cbool negative
@@ -87,6 +114,10 @@ cdef extern from "shanraq/ledger/ledger.hpp" namespace "shanraq::ledger" nogil:
         cbool lookup_transfer(uint64_t, Transfer&) noexcept
         size_t archived_count() noexcept
         size_t account_history(uint64_t, uint64_t, uint64_t, AccountBalance*, size_t) noexcept
+        size_t get_account_transfers(const AccountFilter&, Transfer*) except +translate_exception
+        size_t get_account_balances(const AccountFilter&, AccountBalance*) except +translate_exception
+        size_t query_accounts(const QueryFilter&, Account*) except +translate_exception
+        size_t query_transfers(const QueryFilter&, Transfer*) except +translate_exception
         size_t account_count() noexcept
         size_t transfer_count() noexcept
         size_t history_count() noexcept

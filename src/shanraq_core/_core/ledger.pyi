@@ -16,6 +16,9 @@ ACCOUNT_DTYPE: np.dtype[np.void]
 TRANSFER_DTYPE: np.dtype[np.void]
 ACCOUNT_BALANCE_DTYPE: np.dtype[np.void]
 CREATE_RESULT_DTYPE: np.dtype[np.void]
+ACCOUNT_FILTER_DTYPE: np.dtype[np.void]
+QUERY_FILTER_DTYPE: np.dtype[np.void]
+QUERY_LIMIT_MAX: int
 LEDGER_COMMAND_DTYPE: np.dtype[np.void]
 LEDGER_EVENT_DTYPE: np.dtype[np.void]
 MAX_TIME_NS: int
@@ -169,6 +172,76 @@ class LedgerBase:
         """ACCOUNT_BALANCE_DTYPE records with timestamp in [since, until],
         oldest first (the oldest ``limit`` of them); empty for accounts
         without the history flag."""
+    def get_account_transfers(
+        self,
+        account_id: int,
+        *,
+        user_data_128: int = 0,
+        user_data_64: int = 0,
+        user_data_32: int = 0,
+        code: int = 0,
+        timestamp_min: int = 0,
+        timestamp_max: int = 0,
+        limit: int = 8190,
+        flags: int = 3,
+    ) -> npt.NDArray[np.void]:
+        """TigerBeetle's get_account_transfers: the stored transfers of
+        ``account_id`` the AccountFilter matches (``flags``: AccountFilterFlags,
+        default DEBITS | CREDITS; a field left 0 does not filter; timestamps
+        inclusive, 0 = unbounded), oldest first (REVERSED: newest first), at
+        most min(limit, QUERY_LIMIT_MAX), as TRANSFER_DTYPE. A filter
+        TigerBeetle refuses (no DEBITS/CREDITS, limit 0, timestamp_min >
+        timestamp_max, ...) gives an empty array. State at the last applied
+        command; the owning thread (RuntimeError while another thread is in
+        a batch). TypeError / ValueError for a field not an integer or out
+        of its type's range."""
+    def get_account_balances(
+        self,
+        account_id: int,
+        *,
+        user_data_128: int = 0,
+        user_data_64: int = 0,
+        user_data_32: int = 0,
+        code: int = 0,
+        timestamp_min: int = 0,
+        timestamp_max: int = 0,
+        limit: int = 8190,
+        flags: int = 3,
+    ) -> npt.NDArray[np.void]:
+        """TigerBeetle's get_account_balances: the account's balances after
+        each transfer get_account_transfers would return, as
+        ACCOUNT_BALANCE_DTYPE; empty unless the account has HISTORY."""
+    def query_accounts(
+        self,
+        *,
+        user_data_128: int = 0,
+        user_data_64: int = 0,
+        user_data_32: int = 0,
+        ledger: int = 0,
+        code: int = 0,
+        timestamp_min: int = 0,
+        timestamp_max: int = 0,
+        limit: int = 8190,
+        flags: int = 0,
+    ) -> npt.NDArray[np.void]:
+        """TigerBeetle's query_accounts: accounts whose nonzero filter fields
+        all match, in the time range, oldest first (QueryFilterFlags.REVERSED:
+        newest first), at most min(limit, QUERY_LIMIT_MAX), as ACCOUNT_DTYPE.
+        Threads and errors as get_account_transfers."""
+    def query_transfers(
+        self,
+        *,
+        user_data_128: int = 0,
+        user_data_64: int = 0,
+        user_data_32: int = 0,
+        ledger: int = 0,
+        code: int = 0,
+        timestamp_min: int = 0,
+        timestamp_max: int = 0,
+        limit: int = 8190,
+        flags: int = 0,
+    ) -> npt.NDArray[np.void]:
+        """TigerBeetle's query_transfers: stored transfers, as query_accounts."""
     def state_hash(self) -> int:
         """64-bit hash of the state (next_seq, clock and open chain included)."""
     def snapshot(self) -> bytes: ...

@@ -34,6 +34,10 @@ ACCOUNT_DTYPE = dtype_from_layout(record_layout[Account]())
 TRANSFER_DTYPE = dtype_from_layout(record_layout[Transfer]())
 ACCOUNT_BALANCE_DTYPE = dtype_from_layout(record_layout[AccountBalance]())
 CREATE_RESULT_DTYPE = dtype_from_layout(record_layout[CreateResult]())
+ACCOUNT_FILTER_DTYPE = dtype_from_layout(record_layout[AccountFilter]())
+QUERY_FILTER_DTYPE = dtype_from_layout(record_layout[QueryFilter]())
+#: The most results one query returns (TigerBeetle's); a larger limit is clamped.
+QUERY_LIMIT_MAX = kQueryLimitMax
 LEDGER_COMMAND_DTYPE = dtype_from_layout(record_layout[LedgerCommand]())
 LEDGER_EVENT_DTYPE = dtype_from_layout(record_layout[LedgerEvent]())
 #: The latest time_ns a command may carry (ns).
@@ -159,6 +163,36 @@ cdef object _records(object array, object dtype, str what, str dtype_name):
                     f"shanraq_core.{dtype_name} has {dtype.fields[name][0]}")
         array = array.astype(dtype)
     return np.ascontiguousarray(array)
+
+
+cdef int _account_filter(AccountFilter* f, object account_id, object ud128, object ud64, object ud32,
+                         object code, object tmin, object tmax, object limit, object flags) except -1:
+    memset(f, 0, sizeof(AccountFilter))
+    _u64_or_0(account_id, b"account_id", &f.account_id)
+    _user_data_128(ud128, f.user_data_128)
+    _u64_or_0(ud64, b"user_data_64", &f.user_data_64)
+    _u32_or_0(ud32, b"user_data_32", &f.user_data_32)
+    _u16_or_0(code, b"code", &f.code)
+    _u64_or_0(tmin, b"timestamp_min", &f.timestamp_min)
+    _u64_or_0(tmax, b"timestamp_max", &f.timestamp_max)
+    _u32_or_0(limit, b"limit", &f.limit)
+    _u32_or_0(flags, b"flags", &f.flags)
+    return 0
+
+
+cdef int _query_filter(QueryFilter* f, object ud128, object ud64, object ud32, object ledger, object code,
+                       object tmin, object tmax, object limit, object flags) except -1:
+    memset(f, 0, sizeof(QueryFilter))
+    _user_data_128(ud128, f.user_data_128)
+    _u64_or_0(ud64, b"user_data_64", &f.user_data_64)
+    _u32_or_0(ud32, b"user_data_32", &f.user_data_32)
+    _u32_or_0(ledger, b"ledger", &f.ledger)
+    _u16_or_0(code, b"code", &f.code)
+    _u64_or_0(tmin, b"timestamp_min", &f.timestamp_min)
+    _u64_or_0(tmax, b"timestamp_max", &f.timestamp_max)
+    _u32_or_0(limit, b"limit", &f.limit)
+    _u32_or_0(flags, b"flags", &f.flags)
+    return 0
 
 
 cdef class LedgerBase:
@@ -479,6 +513,73 @@ cdef class LedgerBase:
         cdef uint8_t[::1] dst = out.view(np.uint8).reshape(-1)
         self.m.ledger().account_history(i, lo, hi, <AccountBalance*>&dst[0], n)
         return out
+
+    # ---- queries (TigerBeetle 0.17's) ----------------------------------------------
+    # Read the state at the last applied command, with the GIL held; _enter()
+    # refuses them while another thread is inside a batch.
+    def get_account_transfers(self, account_id, *, user_data_128=0, user_data_64=0, user_data_32=0, code=0,
+                              timestamp_min=0, timestamp_max=0, limit=kQueryLimitMax, flags=3):
+        cdef AccountFilter f
+        self._enter()
+        _account_filter(&f, account_id, user_data_128, user_data_64, user_data_32, code, timestamp_min,
+                        timestamp_max, limit, flags)
+        out = np.zeros(query_room(f.limit), dtype=TRANSFER_DTYPE)
+        cdef Transfer spare
+        cdef Transfer* p = &spare
+        cdef uint8_t[::1] dst
+        if out.shape[0] != 0:
+            dst = out.view(np.uint8).reshape(-1)
+            p = <Transfer*>&dst[0]
+        cdef size_t n = self.m.ledger().get_account_transfers(f, p)
+        return out[:n].copy() if n < <size_t>out.shape[0] else out
+
+    def get_account_balances(self, account_id, *, user_data_128=0, user_data_64=0, user_data_32=0, code=0,
+                             timestamp_min=0, timestamp_max=0, limit=kQueryLimitMax, flags=3):
+        cdef AccountFilter f
+        self._enter()
+        _account_filter(&f, account_id, user_data_128, user_data_64, user_data_32, code, timestamp_min,
+                        timestamp_max, limit, flags)
+        out = np.zeros(query_room(f.limit), dtype=ACCOUNT_BALANCE_DTYPE)
+        cdef AccountBalance spare
+        cdef AccountBalance* p = &spare
+        cdef uint8_t[::1] dst
+        if out.shape[0] != 0:
+            dst = out.view(np.uint8).reshape(-1)
+            p = <AccountBalance*>&dst[0]
+        cdef size_t n = self.m.ledger().get_account_balances(f, p)
+        return out[:n].copy() if n < <size_t>out.shape[0] else out
+
+    def query_accounts(self, *, user_data_128=0, user_data_64=0, user_data_32=0, ledger=0, code=0,
+                       timestamp_min=0, timestamp_max=0, limit=kQueryLimitMax, flags=0):
+        cdef QueryFilter f
+        self._enter()
+        _query_filter(&f, user_data_128, user_data_64, user_data_32, ledger, code, timestamp_min, timestamp_max,
+                      limit, flags)
+        out = np.zeros(query_room(f.limit), dtype=ACCOUNT_DTYPE)
+        cdef Account spare
+        cdef Account* p = &spare
+        cdef uint8_t[::1] dst
+        if out.shape[0] != 0:
+            dst = out.view(np.uint8).reshape(-1)
+            p = <Account*>&dst[0]
+        cdef size_t n = self.m.ledger().query_accounts(f, p)
+        return out[:n].copy() if n < <size_t>out.shape[0] else out
+
+    def query_transfers(self, *, user_data_128=0, user_data_64=0, user_data_32=0, ledger=0, code=0,
+                        timestamp_min=0, timestamp_max=0, limit=kQueryLimitMax, flags=0):
+        cdef QueryFilter f
+        self._enter()
+        _query_filter(&f, user_data_128, user_data_64, user_data_32, ledger, code, timestamp_min, timestamp_max,
+                      limit, flags)
+        out = np.zeros(query_room(f.limit), dtype=TRANSFER_DTYPE)
+        cdef Transfer spare
+        cdef Transfer* p = &spare
+        cdef uint8_t[::1] dst
+        if out.shape[0] != 0:
+            dst = out.view(np.uint8).reshape(-1)
+            p = <Transfer*>&dst[0]
+        cdef size_t n = self.m.ledger().query_transfers(f, p)
+        return out[:n].copy() if n < <size_t>out.shape[0] else out
 
     # ---- state ---------------------------------------------------------------
     def state_hash(self):

@@ -26,6 +26,7 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #include "shanraq/common/errors.hpp"
 #include "shanraq/common/hash.hpp"
@@ -187,6 +188,32 @@ class Ledger {
   std::size_t account_history(std::uint64_t id, std::uint64_t since, std::uint64_t until, AccountBalance* out,
                               std::size_t max) const noexcept;
 
+  // TigerBeetle 0.17's queries (docs/ledger.md). Each writes at most
+  // query_room(filter.limit) records into `out` and returns how many; a
+  // filter that is not is_valid() matches nothing. Transfers are the stored
+  // ones (not remembered failures, not evicted ones), in timestamp order
+  // (newest first with the reversed flag).
+  //
+  // Without an idempotency window the ledger keeps an index of each
+  // account's transfers (a doubly linked list through a 16-byte side record
+  // per stored transfer): get_account_transfers then reads the account's
+  // transfers from the end the order starts at, so its cost is the number of
+  // the account's transfers it passes over (the answer, plus those skipped by
+  // the direction, user data or code filters, or outside the time bound on
+  // the side the walk starts from); get_account_balances adds one binary
+  // search of the history per result. query_accounts and query_transfers
+  // find the time range by binary search (records are stored in timestamp
+  // order) and read it from the end the order starts at, so they cost the
+  // records they pass over. With a window (eviction moves records) every
+  // query reads every stored transfer. Allocates only with a window.
+  std::size_t get_account_transfers(const AccountFilter& filter, Transfer* out) const;
+  // The account's balances after each transfer the filter matches (only for
+  // an account with the history flag; nothing otherwise). Expiries change no
+  // historical balance, as in TigerBeetle.
+  std::size_t get_account_balances(const AccountFilter& filter, AccountBalance* out) const;
+  std::size_t query_accounts(const QueryFilter& filter, Account* out) const;
+  std::size_t query_transfers(const QueryFilter& filter, Transfer* out) const;
+
   std::size_t account_count() const noexcept { return account_count_; }
   std::size_t transfer_count() const noexcept { return transfer_count_; }
   std::size_t history_count() const noexcept { return history_count_; }
@@ -239,7 +266,10 @@ class Ledger {
     std::uint16_t code;
     std::uint16_t flags;
     std::uint32_t history_head;  // newest history entry + 1; 0 = none
-    std::uint32_t pad;
+    // The account's newest transfer in the query index (a LinkRef, see
+    // links_; 0 = none, and always 0 with a window), in the line a transfer
+    // touches anyway.
+    std::uint32_t transfers_tail;
   };
   static_assert(sizeof(AccountHot) == 64);
   // Hashed and snapshotted as raw bytes: no implicit padding allowed.
@@ -388,6 +418,29 @@ class Ledger {
     return (a.flags & account_flags::kHistory) ? 1U : 0U;
   }
 
+  // The query index (no window only): each account's transfers in a doubly
+  // linked list. A LinkRef is (slot + 1) * 2 + side, side 0 when the account
+  // is the transfer's debit account, 1 when it is the credit account (so a
+  // walk picks the right links without reading the transfer); 0 = none.
+  // links_[slot].ref[2 * side] is the previous transfer of that side's
+  // account, ref[2 * side + 1] the next. A walk forward stops at the
+  // account's transfers_tail: a rolled-back chain leaves stale next links
+  // past it, and a stale transfers_first_ only while the tail is 0.
+  struct TransferLinks {
+    std::uint32_t ref[4];
+  };
+  static_assert(sizeof(TransferLinks) == 16);
+  bool indexed() const noexcept { return capacity_.idempotency_window_ns == 0; }
+  void link_transfer(std::uint32_t slot, std::uint32_t dr, std::uint32_t cr) noexcept;
+  void link_side(std::uint32_t slot, std::uint32_t account, std::uint32_t side) noexcept;
+  void rebuild_index() noexcept;
+  template <class Visit>
+  void walk_account(const AccountFilter& f, std::uint32_t account, Visit visit) const;
+  // Logical positions [lo, hi) of the stored transfers / accounts whose
+  // timestamps are within the filter's range (binary search).
+  std::pair<std::uint32_t, std::uint32_t> transfer_range(std::uint64_t tmin, std::uint64_t tmax) const noexcept;
+  std::pair<std::uint32_t, std::uint32_t> account_range(std::uint64_t tmin, std::uint64_t tmax) const noexcept;
+
   // Linked chains: changes made inside an open chain are logged so a failing
   // member rolls the whole chain back. The logs hold kMaxChain members'
   // worth (two account states, one status, one deferred expiry each). An
@@ -409,6 +462,8 @@ class Ledger {
   RawArray<std::uint32_t> expiry_storage_;
   IndexHeap<ExpiryPolicy> expiries_;
   RawArray<Transfer> archive_;  // ring of evicted transfers awaiting drain_evicted
+  RawArray<TransferLinks> links_;            // per transfer slot (the query index)
+  RawArray<std::uint32_t> transfers_first_;  // per account: its oldest transfer (a LinkRef)
   IdMap account_map_;
   IdMap transfer_map_;
   std::uint32_t account_count_ = 0;

@@ -319,6 +319,72 @@ struct CreateResult {
 };
 static_assert(sizeof(CreateResult) == 16);
 
+// ---- queries ------------------------------------------------------------------------
+// TigerBeetle 0.17's AccountFilter and QueryFilter (u64 ids; 64 bytes each
+// here). A field left 0 does not filter; timestamps bound the range
+// inclusively (0: unbounded). A filter that breaks a constraint (is_valid
+// below) matches nothing, as in TigerBeetle.
+namespace account_filter_flags {
+inline constexpr std::uint32_t kDebits = 1U << 0;    // transfers where the account is debited
+inline constexpr std::uint32_t kCredits = 1U << 1;   // transfers where it is credited
+inline constexpr std::uint32_t kReversed = 1U << 2;  // newest first
+inline constexpr std::uint32_t kKnown = kDebits | kCredits | kReversed;
+}  // namespace account_filter_flags
+namespace query_filter_flags {
+inline constexpr std::uint32_t kReversed = 1U << 0;  // newest first
+inline constexpr std::uint32_t kKnown = kReversed;
+}  // namespace query_filter_flags
+// The most results one query returns (TigerBeetle's: the 128-byte records one
+// 1 MiB reply holds); a larger limit is clamped to it.
+inline constexpr std::uint32_t kQueryLimitMax = 8190;
+
+struct AccountFilter {
+  std::uint64_t account_id;
+  std::uint64_t user_data_128[2];
+  std::uint64_t user_data_64;
+  std::uint32_t user_data_32;
+  std::uint16_t code;
+  std::uint16_t reserved;  // must be 0
+  std::uint64_t timestamp_min;
+  std::uint64_t timestamp_max;
+  std::uint32_t limit;
+  std::uint32_t flags;  // account_filter_flags
+};
+static_assert(sizeof(AccountFilter) == 64);
+
+struct QueryFilter {
+  std::uint64_t user_data_128[2];
+  std::uint64_t user_data_64;
+  std::uint32_t user_data_32;
+  std::uint32_t ledger;
+  std::uint16_t code;
+  std::uint16_t reserved[3];  // must be 0
+  std::uint64_t timestamp_min;
+  std::uint64_t timestamp_max;
+  std::uint32_t limit;
+  std::uint32_t flags;  // query_filter_flags
+};
+static_assert(sizeof(QueryFilter) == 64);
+
+// TigerBeetle's constraints: a valid account id, time bounds below 2^63 and
+// in order, a nonzero limit, at least one of debits / credits, no unknown
+// flag, reserved bytes 0.
+constexpr bool is_valid(const AccountFilter& f) noexcept {
+  namespace ff = account_filter_flags;
+  return f.account_id != 0 && f.account_id != kIdMax && f.timestamp_min <= kTimeMax && f.timestamp_max <= kTimeMax &&
+         (f.timestamp_max == 0 || f.timestamp_min <= f.timestamp_max) && f.limit != 0 &&
+         (f.flags & (ff::kDebits | ff::kCredits)) != 0 && (f.flags & ~ff::kKnown) == 0 && f.reserved == 0;
+}
+constexpr bool is_valid(const QueryFilter& f) noexcept {
+  return f.timestamp_min <= kTimeMax && f.timestamp_max <= kTimeMax &&
+         (f.timestamp_max == 0 || f.timestamp_min <= f.timestamp_max) && f.limit != 0 &&
+         (f.flags & ~query_filter_flags::kKnown) == 0 && (f.reserved[0] | f.reserved[1] | f.reserved[2]) == 0;
+}
+// Room a query's output needs: its limit, clamped to kQueryLimitMax.
+constexpr std::size_t query_room(std::uint32_t limit) noexcept {
+  return limit < kQueryLimitMax ? limit : kQueryLimitMax;
+}
+
 // True for failures that depend on the ledger's state (TigerBeetle's
 // `transient()`): the id is then remembered, and a retry of the same id answers
 // id_already_failed instead of succeeding later.
@@ -404,6 +470,28 @@ struct RecordLayout<ledger::CreateResult> {
   static constexpr const char* kName = "CreateResult";
   static constexpr FieldInfo kFields[] = {
       {"timestamp", 0, 8, "<u8"}, {"status", 8, 4, "<u4"}, {"reserved", 12, 4, "<u4"}};
+};
+
+template <>
+struct RecordLayout<ledger::AccountFilter> {
+  static constexpr const char* kName = "AccountFilter";
+  static constexpr FieldInfo kFields[] = {
+      {"account_id", 0, 8, "<u8"},    {"user_data_128_lo", 8, 8, "<u8"}, {"user_data_128_hi", 16, 8, "<u8"},
+      {"user_data_64", 24, 8, "<u8"}, {"user_data_32", 32, 4, "<u4"},    {"code", 36, 2, "<u2"},
+      {"reserved", 38, 2, "<u2"},     {"timestamp_min", 40, 8, "<u8"},   {"timestamp_max", 48, 8, "<u8"},
+      {"limit", 56, 4, "<u4"},        {"flags", 60, 4, "<u4"},
+  };
+};
+
+template <>
+struct RecordLayout<ledger::QueryFilter> {
+  static constexpr const char* kName = "QueryFilter";
+  static constexpr FieldInfo kFields[] = {
+      {"user_data_128_lo", 0, 8, "<u8"}, {"user_data_128_hi", 8, 8, "<u8"}, {"user_data_64", 16, 8, "<u8"},
+      {"user_data_32", 24, 4, "<u4"},    {"ledger", 28, 4, "<u4"},          {"code", 32, 2, "<u2"},
+      {"reserved", 34, 6, "V6"},         {"timestamp_min", 40, 8, "<u8"},   {"timestamp_max", 48, 8, "<u8"},
+      {"limit", 56, 4, "<u4"},           {"flags", 60, 4, "<u4"},
+  };
 };
 
 template <>
@@ -577,6 +665,8 @@ static_assert(sm::tiles(sm::RecordLayout<Account>::kFields, sizeof(Account)));
 static_assert(sm::tiles(sm::RecordLayout<Transfer>::kFields, sizeof(Transfer)));
 static_assert(sm::tiles(sm::RecordLayout<AccountBalance>::kFields, sizeof(AccountBalance)));
 static_assert(sm::tiles(sm::RecordLayout<CreateResult>::kFields, sizeof(CreateResult)));
+static_assert(sm::tiles(sm::RecordLayout<AccountFilter>::kFields, sizeof(AccountFilter)));
+static_assert(sm::tiles(sm::RecordLayout<QueryFilter>::kFields, sizeof(QueryFilter)));
 namespace detail {
 // The tables' offsets are the structs' (tiles() checks only that they cover
 // every byte once).
