@@ -461,3 +461,32 @@ def test_a_rolled_back_chain_leaves_no_trace_in_the_statements(reuse: bool) -> N
         ] == [10]
     assert [int(i) for i in led.get_account_transfers(3)["id"]] == ([13] if reuse else [])
     assert led.state_hash() == Ledger.restore(led.snapshot()).state_hash()
+
+
+@pytest.mark.parametrize("field", ["user_data_128", "user_data_64"])
+def test_a_rolled_back_chain_leaves_the_user_data_index_intact(field: str) -> None:
+    """A rolled-back member is taken off its user-data chain: a transfer that
+    then reuses its storage slot with another value must not cut the first
+    value's chain (queries by that value still find its older transfers)."""
+    led = Ledger(8, 64, 64)
+    for aid in (1, 2):
+        assert led.create_account(aid, 1, 1) == CreateTransferResult.CREATED
+    assert led.transfer(10, 1, 2, 1, 1, 1, **{field: 7}) == CreateTransferResult.CREATED
+    chain = np.zeros(2, dtype=TRANSFER_DTYPE)
+    chain["id"] = [11, 12]
+    chain["debit_account_id"], chain["credit_account_id"] = 1, 2
+    chain["amount"], chain["ledger"], chain["code"] = 1, 1, [1, 0]  # code 0: not transient, not remembered
+    chain["flags"][0] = TransferFlags.LINKED
+    if field == "user_data_128":
+        chain["user_data_128_lo"] = 7
+    else:
+        chain[field] = 7
+    assert list(led.create_transfers(chain)["status"]) == [
+        CreateTransferResult.LINKED_EVENT_FAILED,
+        CreateTransferResult.CODE_MUST_NOT_BE_ZERO,
+    ]
+    assert led.transfer(13, 1, 2, 1, 1, 1, **{field: 8}) == CreateTransferResult.CREATED
+    assert [int(i) for i in led.query_transfers(**{field: 7})["id"]] == [10]
+    assert [int(i) for i in led.query_transfers(**{field: 8})["id"]] == [13]
+    restored = Ledger.restore(led.snapshot())
+    assert [int(i) for i in restored.query_transfers(**{field: 7})["id"]] == [10]

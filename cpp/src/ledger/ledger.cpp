@@ -1,6 +1,7 @@
 #include "shanraq/ledger/ledger.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <new>
 #include <string>
@@ -54,6 +55,11 @@ Ledger::Ledger(const LedgerCapacity& capacity)
       links_(make_zeroed<TransferLinks>(capacity.idempotency_window_ns == 0 ? capacity.transfers : 1, HugePages::kYes)),
       transfers_first_(
           make_zeroed<std::uint32_t>(capacity.idempotency_window_ns == 0 ? capacity.accounts : 1, HugePages::kYes)),
+      ud_buckets_(capacity.idempotency_window_ns == 0 ? std::bit_ceil(capacity.transfers) : 1),
+      ud_links_(
+          make_zeroed<UserDataLinks>(capacity.idempotency_window_ns == 0 ? capacity.transfers : 1, HugePages::kYes)),
+      ud128_heads_(make_zeroed<std::uint32_t>(ud_buckets_, HugePages::kYes)),
+      ud64_heads_(make_zeroed<std::uint32_t>(ud_buckets_, HugePages::kYes)),
       // Load <= 1/3 (1M accounts: 0.24): every transfer probes two accounts,
       // and at load 1/2 over a quarter of them would not sit in their home
       // slot (measured), each a mispredicted branch and a wasted prefetch.
@@ -75,7 +81,9 @@ std::size_t Ledger::memory_bytes() const noexcept {
          std::size_t{capacity_.history} * sizeof(HistoryEntry) + std::size_t{capacity_.archive} * sizeof(Transfer) +
          account_map_.memory_bytes() + transfer_map_.memory_bytes() +
          (indexed() ? std::size_t{capacity_.transfers} * sizeof(TransferLinks) +
-                          std::size_t{capacity_.accounts} * sizeof(std::uint32_t)
+                          std::size_t{capacity_.accounts} * sizeof(std::uint32_t) +
+                          std::size_t{capacity_.transfers} * sizeof(UserDataLinks) +
+                          std::size_t{ud_buckets_} * 2 * sizeof(std::uint32_t)
                     : 0);
 }
 
@@ -89,6 +97,9 @@ void Ledger::prefault() noexcept {
   if (indexed()) {
     touch_pages(links_.get(), std::size_t{capacity_.transfers} * sizeof(TransferLinks));
     touch_pages(transfers_first_.get(), std::size_t{capacity_.accounts} * sizeof(std::uint32_t));
+    touch_pages(ud_links_.get(), std::size_t{capacity_.transfers} * sizeof(UserDataLinks));
+    touch_pages(ud128_heads_.get(), std::size_t{ud_buckets_} * sizeof(std::uint32_t));
+    touch_pages(ud64_heads_.get(), std::size_t{ud_buckets_} * sizeof(std::uint32_t));
   }
   account_map_.prefault();
   transfer_map_.prefault();
@@ -168,7 +179,9 @@ void Ledger::chain_rollback() noexcept {
   }
   while (transfer_count_ > chain_transfer_count_) {
     --transfer_count_;
-    transfer_map_.erase(transfers_[slot_at(transfer_count_)].id, transfers_.get());
+    const std::uint32_t slot = slot_at(transfer_count_);
+    unindex_user_data(slot, transfers_[slot]);
+    transfer_map_.erase(transfers_[slot].id, transfers_.get());
   }
   while (account_count_ > chain_account_count_) {
     --account_count_;
@@ -761,6 +774,7 @@ void Ledger::rebuild_index() noexcept {
     if (status_of(t) == PendingStatus::kFailed) continue;
     link_transfer(slot, account_map_.find(t.debit_account_id, accounts_.get()),
                   account_map_.find(t.credit_account_id, accounts_.get()));
+    index_user_data(slot, t);
   }
 }
 

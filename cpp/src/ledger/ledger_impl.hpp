@@ -275,6 +275,29 @@ inline void Ledger::link_transfer(std::uint32_t slot, std::uint32_t dr, std::uin
   link_side(slot, cr, 1);
 }
 
+inline void Ledger::index_user_data(std::uint32_t slot, const Transfer& t) noexcept {
+  if (!indexed()) [[unlikely]]
+    return;
+  if (!ud128_is_zero(t.user_data_128)) {
+    std::uint32_t& head = ud128_heads_[ud_bucket(ud128_hash(t.user_data_128))];
+    ud_links_[slot].prev128 = head;
+    head = slot + 1;
+  }
+  if (t.user_data_64 != 0) {
+    std::uint32_t& head = ud64_heads_[ud_bucket(hash_id(t.user_data_64))];
+    ud_links_[slot].prev64 = head;
+    head = slot + 1;
+  }
+}
+
+// Undoes index_user_data for the newest stored transfer (a chain's rollback
+// removes members newest first, so each is its chains' head).
+inline void Ledger::unindex_user_data(std::uint32_t slot, const Transfer& t) noexcept {
+  if (!indexed() || status_of(t) == PendingStatus::kFailed) return;
+  if (!ud128_is_zero(t.user_data_128)) ud128_heads_[ud_bucket(ud128_hash(t.user_data_128))] = ud_links_[slot].prev128;
+  if (t.user_data_64 != 0) ud64_heads_[ud_bucket(hash_id(t.user_data_64))] = ud_links_[slot].prev64;
+}
+
 inline void Ledger::record_history(std::uint32_t index, std::uint64_t ts) noexcept {
   AccountHot& a = accounts_[index];
   if (!has(a.flags, af::kHistory)) return;
@@ -463,6 +486,7 @@ inline CreateTransferResult Ledger::apply_transfer(const Transfer& t, const IdHa
   stored.reserved = static_cast<std::uint32_t>(pending ? PendingStatus::kPending : PendingStatus::kNone);
   transfer_map_.insert_at(slot, h.id, index);
   link_transfer(index, dr, cr);
+  index_user_data(index, stored);
   if (pending) {
     d.debits_pending += amount;
     c.credits_pending += amount;
@@ -577,7 +601,9 @@ inline CreateTransferResult Ledger::apply_post_or_void(const Transfer& t, const 
   const std::uint16_t p_flags = p.flags;
   const bool timed = p.timeout_ns != 0;
   set_status(pi, post ? PendingStatus::kPosted : PendingStatus::kVoided);
-  link_transfer(append_transfer_at(stored, slot, h.id), dr, cr);
+  const std::uint32_t index = append_transfer_at(stored, slot, h.id);
+  link_transfer(index, dr, cr);
+  index_user_data(index, stored);
   d.debits_pending -= held;
   c.credits_pending -= held;
   if (post) {

@@ -161,6 +161,28 @@ std::size_t Ledger::query_transfers(const QueryFilter& filter, Transfer* out) co
   auto take = [&](const Transfer& t) {
     if (status_of(t) != PendingStatus::kFailed && matches(t, filter)) out[n++] = exported(t);
   };
+  if (indexed() && (!ud128_is_zero(filter.user_data_128) || filter.user_data_64 != 0)) {
+    // A user-data chain holds the value's transfers (and any whose value
+    // shares its head), newest first.
+    const bool by128 = !ud128_is_zero(filter.user_data_128);
+    std::uint32_t ref = by128 ? ud128_heads_[ud_bucket(ud128_hash(filter.user_data_128))]
+                              : ud64_heads_[ud_bucket(hash_id(filter.user_data_64))];
+    std::vector<std::uint32_t> ascending;
+    for (; ref != 0; ref = by128 ? ud_links_[ref - 1].prev128 : ud_links_[ref - 1].prev64) {
+      const Transfer& t = transfers_[ref - 1];
+      if (t.timestamp > upper(filter.timestamp_max)) continue;
+      if (t.timestamp < filter.timestamp_min) break;
+      if (!matches(t, filter)) continue;
+      if (reversed) {
+        out[n++] = exported(t);
+        if (n == room) break;
+      } else {
+        ascending.push_back(ref - 1);
+      }
+    }
+    for (std::size_t k = ascending.size(); k-- > 0 && n < room;) out[n++] = exported(transfers_[ascending[k]]);
+    return n;
+  }
   if (indexed()) {
     const auto [lo, hi] = transfer_range(filter.timestamp_min, filter.timestamp_max);
     for (std::uint32_t k = 0; k < hi - lo && n < room; ++k) take(transfers_[reversed ? hi - 1 - k : lo + k]);

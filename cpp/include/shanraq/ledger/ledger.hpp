@@ -201,11 +201,16 @@ class Ledger {
   // the account's transfers it passes over (the answer, plus those skipped by
   // the direction, user data or code filters, or outside the time bound on
   // the side the walk starts from); get_account_balances adds one binary
-  // search of the history per result. query_accounts and query_transfers
-  // find the time range by binary search (records are stored in timestamp
-  // order) and read it from the end the order starts at, so they cost the
-  // records they pass over. With a window (eviction moves records) every
-  // query reads every stored transfer. Allocates only with a window.
+  // search of the history per result. query_transfers with user_data_128
+  // or user_data_64 reads that value's chain in the user-data index (newest
+  // first; oldest first it reads the whole chain within the time bounds):
+  // the transfers with that value plus the few whose value shares its hash
+  // head. Otherwise query_accounts and query_transfers find the time range
+  // by binary search (records are stored in timestamp order) and read it
+  // from the end the order starts at, so they cost the records they pass
+  // over. With a window (eviction moves records) every query reads every
+  // stored transfer. Allocates with a window, and for a user-data query in
+  // timestamp order.
   std::size_t get_account_transfers(const AccountFilter& filter, Transfer* out) const;
   // The account's balances after each transfer the filter matches (only for
   // an account with the history flag; nothing otherwise). Expiries change no
@@ -431,6 +436,19 @@ class Ledger {
   };
   static_assert(sizeof(TransferLinks) == 16);
   bool indexed() const noexcept { return capacity_.idempotency_window_ns == 0; }
+  // User-data indexes (no window only): for user_data_128 and user_data_64,
+  // a hash table of chain heads (a power of two >= the transfer capacity of
+  // 4-byte heads) and, per stored transfer, the previous transfer (slot + 1)
+  // whose value hashed to the same head: newest first, so in timestamp
+  // order. Transfers with the value 0 are not indexed (0 filters nothing).
+  struct UserDataLinks {
+    std::uint32_t prev128;
+    std::uint32_t prev64;
+  };
+  static std::uint64_t ud128_hash(const std::uint64_t (&v)[2]) noexcept { return hash_id(v[0] ^ hash_id(v[1])); }
+  std::uint32_t ud_bucket(std::uint64_t h) const noexcept { return static_cast<std::uint32_t>(h & (ud_buckets_ - 1)); }
+  void index_user_data(std::uint32_t slot, const Transfer& t) noexcept;
+  void unindex_user_data(std::uint32_t slot, const Transfer& t) noexcept;
   void link_transfer(std::uint32_t slot, std::uint32_t dr, std::uint32_t cr) noexcept;
   void link_side(std::uint32_t slot, std::uint32_t account, std::uint32_t side) noexcept;
   void rebuild_index() noexcept;
@@ -464,6 +482,10 @@ class Ledger {
   RawArray<Transfer> archive_;  // ring of evicted transfers awaiting drain_evicted
   RawArray<TransferLinks> links_;            // per transfer slot (the query index)
   RawArray<std::uint32_t> transfers_first_;  // per account: its oldest transfer (a LinkRef)
+  std::uint32_t ud_buckets_ = 1;
+  RawArray<UserDataLinks> ud_links_;
+  RawArray<std::uint32_t> ud128_heads_;
+  RawArray<std::uint32_t> ud64_heads_;
   IdMap account_map_;
   IdMap transfer_map_;
   std::uint32_t account_count_ = 0;
