@@ -880,8 +880,11 @@ TEST(LedgerExpiry, HoldsExpireByTimeThenTimestampFromFourByteEntries) {
   const std::vector<std::uint64_t> want = {8, 2, 4, 6, 7, 1, 5};
   EXPECT_EQ(expired, want);
   EXPECT_EQ(l.lookup_account(1)->debits_pending, 0u);
-  // memory: 4 bytes of heap per transfer of capacity, not 16.
-  EXPECT_EQ(l.memory_bytes(), 64 * (64 + 40) + 256 * (sizeof(Transfer) + 4) + 256 * 48 + 256 * 8 + 512 * 8);
+  // memory: 4 bytes of heap per transfer of capacity, not 16; the query
+  // indexes: 16 + 8 bytes of links per transfer, 2 x 4 bytes of user-data
+  // chain heads per transfer of capacity (a power of two), 4 per account.
+  EXPECT_EQ(l.memory_bytes(), 64 * (64 + 40) + 256 * (sizeof(Transfer) + 4) + 256 * 48 + 256 * 8 + 512 * 8 +
+                                  256 * (16 + 8) + 256 * 2 * 4 + 64 * 4);
 }
 
 TEST(LedgerSnapshot, RoundTripsAndRejectsABadHeap) {
