@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from shanraq_core import (
+from shanraq_core.ledger import (
     ACCOUNT_DTYPE,
     AMOUNT_MAX,
     LEDGER_COMMAND_DTYPE,

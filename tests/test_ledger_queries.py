@@ -490,3 +490,36 @@ def test_a_rolled_back_chain_leaves_the_user_data_index_intact(field: str) -> No
     assert [int(i) for i in led.query_transfers(**{field: 8})["id"]] == [13]
     restored = Ledger.restore(led.snapshot())
     assert [int(i) for i in restored.query_transfers(**{field: 7})["id"]] == [10]
+
+
+def test_a_page_from_a_time_bound_of_a_rare_account() -> None:
+    """A page that starts at a time bound finds the account's first transfer
+    past it by scanning the store near the bound, or, for an account rarer
+    than that scan, from its list: both give every transfer once, in order."""
+    n = 60_000
+    led = Ledger(4, n, 16)
+    for aid in (1, 2, 3):
+        led.create_account(aid, 1, 1)
+    tr = np.zeros(n, dtype=TRANSFER_DTYPE)
+    tr["id"] = np.arange(1, n + 1)
+    rare = tr["id"] % 9000 == 0
+    tr["debit_account_id"] = np.where(rare, 3, 1)
+    tr["credit_account_id"] = 2
+    tr["amount"], tr["ledger"], tr["code"] = 1, 1, 1
+    for i in range(0, n, 8190):
+        assert (led.create_transfers(tr[i : i + 8190])["status"] == CreateTransferResult.CREATED).all()
+    ts = {int(t["id"]): int(t["timestamp"]) for t in led.query_transfers(limit=1, flags=0)}
+    first_ts = next(iter(ts.values()))
+    rare_ids = [int(i) for i in tr["id"][rare]]
+    for start in (0, 1, 8999, 9000, 9001, 30_000, 53_999, 54_000, 54_001, n):
+        tmin = first_ts + start  # transfer k took timestamp first_ts + k - 1
+        want = [i for i in rare_ids if i - 1 >= start]
+        got = [int(i) for i in led.get_account_transfers(3, timestamp_min=tmin)["id"]]
+        assert got == want, start
+        back = [
+            int(i)
+            for i in led.get_account_transfers(
+                3, timestamp_max=tmin, flags=FF.DEBITS | FF.CREDITS | FF.REVERSED
+            )["id"]
+        ]
+        assert back == [i for i in reversed(rare_ids) if i - 1 <= start], start

@@ -68,6 +68,34 @@ void Ledger::walk_account(const AccountFilter& f, std::uint32_t account, Visit v
   if (indexed()) {
     if (tail == 0) return;
     std::uint32_t ref = reversed ? tail : transfers_first_[account];
+    // A page that starts at a time bound (the next page of a statement)
+    // starts at the account's first transfer past it: the store is in
+    // timestamp order, so a binary search finds the bound and a short
+    // sequential scan of the store (cheap next to the list's cache misses)
+    // usually finds the account there. Only if the account is rarer than
+    // that near the bound does the walk start from the end of the list.
+    const std::uint64_t bound = reversed ? f.timestamp_max : f.timestamp_min;
+    if (bound != 0) {
+      constexpr std::uint32_t kScan = 4096;
+      const std::uint64_t id = accounts_[account].id;
+      const std::uint32_t first_slot = (transfers_first_[account] >> 1) - 1;
+      const std::uint32_t last_slot = (tail >> 1) - 1;
+      const auto [lo, hi] = transfer_range(f.timestamp_min, f.timestamp_max);
+      const std::uint32_t span = hi - lo;
+      std::uint32_t k = 0;
+      for (; k < kScan && k < span; ++k) {
+        const std::uint32_t slot = reversed ? hi - 1 - k : lo + k;
+        // Past the account's last (first) transfer: none in the range.
+        if (reversed ? slot < first_slot : slot > last_slot) return;
+        const Transfer& t = transfers_[slot];
+        if (status_of(t) == PendingStatus::kFailed) continue;
+        if (t.debit_account_id == id || t.credit_account_id == id) {
+          ref = (slot + 1) * 2 + (t.debit_account_id == id ? 0 : 1);
+          break;
+        }
+      }
+      if (k == span) return;  // the whole range scanned: none in it
+    }
     while (ref != 0) {
       const std::uint32_t slot = (ref >> 1) - 1;
       const std::uint32_t side = ref & 1;
