@@ -24,8 +24,12 @@ baseline:
 - --evict-cost: ns per evicted transfer (a full window against one that
   evicts nothing, same process);
 - --ab OTHER_LEDGER_SO: per-call transfer() and batch create_transfers()
-  against another build of the ledger extension (e.g. the previous commit's)
-  loaded side by side in this process (runs alternating, CPU time).
+  (also with user data on every transfer) against another build of the
+  ledger extension (e.g. the previous commit's, or main's) loaded side by
+  side in this process (runs alternating, CPU time);
+- --statement: get_account_transfers pages of an account with 10k, 100k
+  and 1M transfers (time and its growth with history);
+- --query-user-data: query_transfers by user data over 10M transfers.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import resource
 import statistics
 import sys
 import time
+from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +65,7 @@ def batch_rate(n: int) -> tuple[float, float]:
     for i in range(0, n, data.BATCH):
         res = led.create_transfers(stream[i : i + data.BATCH])
     dt, dc = time.perf_counter() - t0, time.thread_time() - c0
-    assert not res.any()
+    assert data.all_created(res)
     assert led.transfer_count == n
     return n / dt, n / dc
 
@@ -75,7 +80,7 @@ def process_rate(n: int) -> float:
     for i in range(0, n, data.BATCH):
         ev = led.process(cmds[i : i + data.BATCH])
     dc = time.thread_time() - c0
-    assert not ev["result"].any()
+    assert (ev["result"] == 0xFFFFFFFF).all()
     assert led.transfer_count == n
     return n / dc
 
@@ -154,7 +159,7 @@ def window_run(n: int = 10_000_000, room: int = 2_000_000, per_ms: int = 1000, a
         idempotency_window_ns=window_ms * 1_000_000,
         max_archived=4 * data.BATCH if archive else 0,
     )
-    assert not led.create_accounts(data.accounts()).any()
+    assert data.all_created(led.create_accounts(data.accounts()))
     led.prefault()
     stream = data.transfers(n).copy()
     ms = 1_000_000 + np.arange(n, dtype=np.uint64) // per_ms
@@ -175,7 +180,7 @@ def window_run(n: int = 10_000_000, room: int = 2_000_000, per_ms: int = 1000, a
         if archive:
             drained += len(led.drain_evicted())
         batch_s.append(time.thread_time() - c0)
-        assert not res.any()
+        assert data.all_created(res)
         peak = max(peak, led.transfer_count)
     total = time.thread_time() - t0
     evicted = n - led.transfer_count
@@ -202,7 +207,7 @@ def evict_cost(n: int = 1_000_000, repeats: int = 3) -> None:
 
     def run(window_factor: int) -> float:
         led = Ledger(data.N_ACCOUNTS, 2 * n, 1, idempotency_window_ns=n // 1000 * 1_000_000 * window_factor)
-        assert not led.create_accounts(data.accounts()).any()
+        assert data.all_created(led.create_accounts(data.accounts()))
         led.prefault()
         for i in range(0, n, data.BATCH):
             j = min(i + data.BATCH, n)
@@ -210,7 +215,7 @@ def evict_cost(n: int = 1_000_000, repeats: int = 3) -> None:
         c0 = time.thread_time()
         for i in range(n, 2 * n, data.BATCH):
             j = min(i + data.BATCH, 2 * n)
-            assert not led.create_transfers(stream[i:j], now_ns=int(ms[j - 1]) * 1_000_000).any()
+            assert data.all_created(led.create_transfers(stream[i:j], now_ns=int(ms[j - 1]) * 1_000_000))
         return time.thread_time() - c0
 
     evicting = statistics.median(run(1) for _ in range(repeats))
@@ -248,9 +253,14 @@ def _load_other(old_so: str) -> Any:
     other = importlib.util.module_from_spec(spec)
     loader.exec_module(other)
     if hasattr(other, "_register"):
-        other._register(
-            new.CreateAccountResult, new.CreateTransferResult, new.SetLimitResult, new.Account, new.Transfer
-        )
+        # Its own enum values (a build before TigerBeetle 0.17's CREATED = 2**32 - 1
+        # answers CREATED = 0), as IntEnums built from the tables it exports.
+        tables = dict(other.enum_tables())
+        enums = [
+            IntEnum(name, dict(tables[name]))  # type: ignore[misc]
+            for name in ("CreateAccountResult", "CreateTransferResult", "SetLimitResult")
+        ]
+        other._register(*enums, new.Account, new.Transfer)
     return other
 
 
@@ -280,7 +290,7 @@ def ab(old_so: str, per_call_n: int = 1_000_000, batch_n: int = 4_000_000, repea
 
     def per_call(make: Any) -> float:
         led = make(per_call_n + 1)
-        assert not led.create_accounts(data.accounts()).any()
+        assert data.all_created(led.create_accounts(data.accounts()))
         led.prefault()
         tr = led.transfer
         c0 = time.thread_time()
@@ -292,15 +302,25 @@ def ab(old_so: str, per_call_n: int = 1_000_000, batch_n: int = 4_000_000, repea
 
     def batch(make: Any, arr: Any) -> float:
         led = make(batch_n)
-        assert not led.create_accounts(data.accounts()).any()
+        assert data.all_created(led.create_accounts(data.accounts()))
         led.prefault()
         c0 = time.thread_time()
         for i in range(0, batch_n, data.BATCH):
             res = led.create_transfers(arr[i : i + data.BATCH])
         rate = batch_n / (time.thread_time() - c0)
-        assert not res.any()
+        assert data.all_created(res)
         assert led.transfer_count == batch_n
         return rate
+
+    # The same batches with user data on every transfer (random 128- and
+    # 64-bit values, a 32-bit one from a small set): this build indexes the
+    # first two (docs/ledger.md).
+    ud_stream = stream.copy()
+    rng = np.random.default_rng(11)
+    for name in ("user_data_128_lo", "user_data_128_hi", "user_data_64"):
+        ud_stream[name] = rng.integers(1, 2**63, size=batch_n, dtype=np.uint64)
+    ud_stream["user_data_32"] = rng.integers(1, 16, size=batch_n, dtype=np.uint32)
+    other_ud_stream = ud_stream.view(other.TRANSFER_DTYPE)
 
     # Batches with eviction running: time-ordered ids into a full window
     # (1M transfers' time), so every transfer also evicts one.
@@ -311,7 +331,7 @@ def ab(old_so: str, per_call_n: int = 1_000_000, batch_n: int = 4_000_000, repea
     def evicting(cls: Any, arr: Any) -> float:
         # Positional arguments: (accounts, transfers, history, window ns) in both builds.
         led = cls(data.N_ACCOUNTS, 2 * evict_n, 1, evict_n // 1000 * 1_000_000)
-        assert not led.create_accounts(data.accounts()).any()
+        assert data.all_created(led.create_accounts(data.accounts()))
         led.prefault()
         for i in range(0, evict_n, data.BATCH):
             j = min(i + data.BATCH, evict_n)
@@ -319,24 +339,25 @@ def ab(old_so: str, per_call_n: int = 1_000_000, batch_n: int = 4_000_000, repea
         c0 = time.thread_time()
         for i in range(evict_n, 2 * evict_n, data.BATCH):
             j = min(i + data.BATCH, 2 * evict_n)
-            assert not led.create_transfers(arr[i:j], int(ms[j - 1]) * 1_000_000).any()
+            assert data.all_created(led.create_transfers(arr[i:j], int(ms[j - 1]) * 1_000_000))
         return evict_n / (time.thread_time() - c0)
 
     other_cls = other.Ledger if hasattr(other, "Ledger") else other.LedgerBase
     builds = {
-        "other": (lambda n: _other_ledger(other, n), other_stream, other_cls, other_timed),
-        "this": (lambda n: Ledger(data.N_ACCOUNTS, n, 1), stream, Ledger, timed),
+        "other": (lambda n: _other_ledger(other, n), other_stream, other_cls, other_timed, other_ud_stream),
+        "this": (lambda n: Ledger(data.N_ACCOUNTS, n, 1), stream, Ledger, timed, ud_stream),
     }
     rates: dict[tuple[str, str], list[float]] = {}
     for k in range(repeats):
         order = ["other", "this"] if k % 2 == 0 else ["this", "other"]
         for name in order:
-            make, arr, cls, arr_timed = builds[name]
+            make, arr, cls, arr_timed, arr_ud = builds[name]
             rates.setdefault((name, "per call"), []).append(per_call(make))
             rates.setdefault((name, "batch"), []).append(batch(make, arr))
+            rates.setdefault((name, "batch, user data"), []).append(batch(make, arr_ud))
             rates.setdefault((name, "evicting batch"), []).append(evicting(cls, arr_timed))
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    for what in ("per call", "batch", "evicting batch"):
+    for what in ("per call", "batch", "batch, user data", "evicting batch"):
         a = statistics.median(rates[("other", what)])
         b = statistics.median(rates[("this", what)])
         runs = {n: ", ".join(f"{r / 1e6:.2f}" for r in rates[(n, what)]) for n in ("other", "this")}
@@ -378,7 +399,7 @@ def rss_run(all_holds: bool, n: int = 10_000_000) -> None:
     base = _rss_kib()
     for i in range(0, n, data.BATCH):
         res = led.create_transfers(stream[i : i + data.BATCH])
-        assert not res.any()
+        assert data.all_created(res)
     grown = _rss_kib() - base
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     kind = "all timed holds" if all_holds else "workload, holds timed"
@@ -387,6 +408,92 @@ def rss_run(all_holds: bool, n: int = 10_000_000) -> None:
         f"({int(holds.sum()):,} timed holds); RSS grew {grown / 1024:.0f} MiB while applying them = "
         f"{grown * 1024 / n:.1f} B per stored transfer (record, id map, expiry heap); "
         f"peak RSS {peak / 1024:.0f} MiB (the numpy input stream is ~{stream.nbytes / 2**20:.0f} MiB of it)"
+    )
+
+
+def statement(histories: tuple[int, ...] = (10_000, 100_000, 1_000_000), repeats: int = 21) -> None:
+    """An account statement: one account takes part in h transfers (every
+    fourth transfer of the stream, among 1M accounts), and
+    get_account_transfers returns the first page (8,190, oldest first), the
+    newest page (REVERSED) and a page from the middle (timestamp_min); median
+    wall time of `repeats` calls each, for each history length h, so the
+    growth with history shows (the account's transfers are spread over the
+    whole store, so every result is a cache miss)."""
+    from shanraq_core import AccountFilterFlags
+
+    for h in histories:
+        n = 4 * h
+        led = data.loaded_ledger(max_transfers=n)
+        stream = data.transfers(n).copy()
+        plain = stream["flags"] == 0
+        mine = np.zeros(n, dtype=bool)
+        mine[::4] = True
+        mine &= plain
+        stream["debit_account_id"][mine] = data.N_ACCOUNTS  # the statement's account
+        stream["credit_account_id"][mine & (stream["credit_account_id"] == data.N_ACCOUNTS)] = 1
+        for i in range(0, n, data.BATCH):
+            assert data.all_created(led.create_transfers(stream[i : i + data.BATCH]))
+        acct = data.N_ACCOUNTS
+        count = int((stream["debit_account_id"] == acct).sum() + (stream["credit_account_id"] == acct).sum())
+        first_end = int(led.get_account_transfers(acct)["timestamp"][-1])
+        both = AccountFilterFlags.DEBITS | AccountFilterFlags.CREDITS
+        cases: dict[str, dict[str, int]] = {
+            "first page": {},
+            "newest page (REVERSED)": {"flags": both | AccountFilterFlags.REVERSED},
+            "second page": {"timestamp_min": first_end + 1},
+        }
+        out = []
+        for what, kw in cases.items():
+            times = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                got = led.get_account_transfers(acct, **kw)
+                times.append(time.perf_counter() - t0)
+            assert len(got) == min(8190, count if what != "second page" else count - 8190)
+            out.append(f"{what} {statistics.median(times) * 1e3:.2f} ms")
+        print(
+            f"statement, account with {count:,} transfers in a store of {n:,}: "
+            + ", ".join(out)
+            + f" (median of {repeats}, 8,190 transfers a page)"
+        )
+        del led
+
+
+def query_user_data(n: int = 10_000_000, lookups: int = 2000) -> None:
+    """query_transfers by user data over n stored transfers: user_data_128 a
+    correlation id shared by 4 transfers, user_data_64 by 16, user_data_32 one
+    of 1,000 values (not indexed: the query reads the time range); median
+    wall time per query over `lookups` random values (32-bit: 5)."""
+    led = data.loaded_ledger(max_transfers=n)
+    stream = data.transfers(n).copy()
+    rng = np.random.default_rng(5)
+    k = np.arange(n, dtype=np.uint64)
+    perm = rng.permutation(n).astype(np.uint64)
+    stream["user_data_128_lo"] = 1 + perm // 4
+    stream["user_data_128_hi"] = 7
+    stream["user_data_64"] = 1 + (perm // 16)
+    stream["user_data_32"] = 1 + (k % 1000).astype(np.uint32)
+    c0 = time.thread_time()
+    for i in range(0, n, data.BATCH):
+        assert data.all_created(led.create_transfers(stream[i : i + data.BATCH]))
+    load = time.thread_time() - c0
+    rows: list[str] = []
+    for field, values, want in (
+        ("user_data_128", [(7 << 64) | int(v) for v in rng.integers(1, n // 4 + 1, size=lookups)], 4),
+        ("user_data_64", [int(v) for v in rng.integers(1, n // 16 + 1, size=lookups)], 16),
+        ("user_data_32", [int(v) for v in rng.integers(1, 1001, size=5)], min(8190, n // 1000)),
+    ):
+        for order, flags in (("oldest first", 0), ("newest first", 1)):
+            times = []
+            for v in values:
+                t0 = time.perf_counter()
+                got = led.query_transfers(**{field: v, "flags": flags})
+                times.append(time.perf_counter() - t0)
+                assert len(got) == want, (field, v, len(got))
+            rows.append(f"{field} ({want} per value, {order}) {statistics.median(times) * 1e6:.1f} us")
+    print(
+        f"query_transfers over {n:,} transfers (loaded at {n / load / 1e6:.2f} M/s CPU, user data and "
+        f"indexes on): " + "; ".join(rows) + " (medians)"
     )
 
 
@@ -400,7 +507,15 @@ def main() -> None:
     ap.add_argument("--window", action="store_true")
     ap.add_argument("--evict-cost", action="store_true")
     ap.add_argument("--ab", metavar="OTHER_LEDGER_SO", help="per-call A/B against another build's extension")
+    ap.add_argument("--statement", action="store_true")
+    ap.add_argument("--query-user-data", action="store_true")
     args = ap.parse_args()
+    if args.statement:
+        statement()
+        return
+    if args.query_user_data:
+        query_user_data()
+        return
     if args.ab:
         ab(args.ab, per_call_n=args.per_call, batch_n=args.transfers, repeats=args.repeats)
         return

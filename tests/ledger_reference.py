@@ -1,9 +1,11 @@
 """A pure-Python reference ledger: the semantics of shanraq_core.Ledger written
 as plainly as possible (dicts, deep copies for chain rollback, a linear scan
-for expiry), to compare the C++ ledger against in tests and as a benchmark
-baseline. It models the state machine too (``process``: commands in, events
-out, sequence numbers, the clock, linked chains that span commands). It does
-not model capacities, eviction or the archive.
+for expiry, brute-force queries), to compare the C++ ledger against in tests
+and as a benchmark baseline. It models the state machine too (``process``:
+commands in, events out, sequence numbers, the clock, linked chains and
+requests that span commands) and TigerBeetle 0.17's answers (result
+timestamps, imported events, queries). It does not model capacities,
+eviction or the archive.
 """
 
 from __future__ import annotations
@@ -42,8 +44,8 @@ MAX_TIME = 1 << 62
 #: The longest linked chain (types.hpp kMaxChain).
 MAX_CHAIN = 8190
 ACCOUNT_KNOWN = AF.LINKED | AF.DEBITS_MUST_NOT_EXCEED_CREDITS | AF.CREDITS_MUST_NOT_EXCEED_DEBITS | AF.HISTORY
-ACCOUNT_KNOWN |= AF.CLOSED
-TRANSFER_KNOWN = 0xFF
+ACCOUNT_KNOWN = int(ACCOUNT_KNOWN | AF.CLOSED | AF.IMPORTED)
+TRANSFER_KNOWN = 0x1FF
 TRANSIENT = {
     TR.DEBIT_ACCOUNT_NOT_FOUND,
     TR.CREDIT_ACCOUNT_NOT_FOUND,
@@ -54,6 +56,8 @@ TRANSIENT = {
     TR.CREDIT_ACCOUNT_ALREADY_CLOSED,
 }
 FAILED = 5
+#: TigerBeetle's most results per query (what one 1 MiB reply of 128-byte records holds).
+QUERY_LIMIT_MAX = 8190
 
 #: An event as tests compare them: (seq, time_ns, type, result, timestamp, id
 #: or count, remaining). See events_as_tuples in tests/test_ledger_machine.py.
@@ -119,6 +123,8 @@ class ReferenceLedger:
         # The open chain: (kind, [(seq, time, record, last_in_batch), ...]).
         self.chain_kind = 0
         self.chain: list[tuple[int, int, dict[str, int], bool]] = []
+        # The open request: (kind, imports?) or None.
+        self.request: tuple[int, bool] | None = None
 
     def _outside(self, tid: int, ts: int) -> bool:
         # Milliseconds since the epoch in the id's high 42 bits.
@@ -162,9 +168,28 @@ class ReferenceLedger:
             expired.append((p.id, ts))
 
     # ---- accounts ------------------------------------------------------------
-    def _apply_account(self, a: dict[str, int], ts: int) -> AR:
+    def _apply_account(self, a: dict[str, int], ts: int, imported: bool) -> tuple[AR, int]:
+        """The result and its timestamp (TigerBeetle 0.17)."""
+        r = self._account_result(a, ts, imported)
+        if r == AR.EXISTS:
+            return r, self.s.accounts[a["id"]].timestamp
+        if r == AR.CREATED and imported:
+            return r, a["timestamp"]
+        return r, ts
+
+    def _account_result(self, a: dict[str, int], ts: int, imported: bool) -> AR:
         flags = a.get("flags", 0)
-        if a.get("timestamp", 0):
+        stamp = a.get("timestamp", 0)
+        if imported or flags & AF.IMPORTED:
+            if not imported:
+                return AR.IMPORTED_EVENT_NOT_EXPECTED
+            if not flags & AF.IMPORTED:
+                return AR.IMPORTED_EVENT_EXPECTED
+            if not 0 < stamp <= TIME_MAX:
+                return AR.IMPORTED_EVENT_TIMESTAMP_OUT_OF_RANGE
+            if stamp >= ts:
+                return AR.IMPORTED_EVENT_TIMESTAMP_MUST_NOT_ADVANCE
+        elif stamp:
             return AR.TIMESTAMP_MUST_BE_ZERO
         if a.get("reserved", 0):
             return AR.RESERVED_FIELD
@@ -205,6 +230,10 @@ class ReferenceLedger:
             return AR.CODE_MUST_NOT_BE_ZERO
         if a.get("limit", 0) and not flags & both:
             return AR.LIMIT_REQUIRES_BALANCE_FLAG
+        if imported:
+            if stamp <= self.last_timestamp:
+                return AR.IMPORTED_EVENT_TIMESTAMP_MUST_NOT_REGRESS
+            ts = self.last_timestamp = stamp
         self.s.accounts[aid] = RefAccount(
             id=aid,
             ledger=a["ledger"],
@@ -219,7 +248,7 @@ class ReferenceLedger:
         return AR.CREATED
 
     def create_accounts(self, accounts: list[dict[str, int]], now_ns: int = 0) -> list[AR]:
-        return [AR(r) for r in self._request(K.CREATE_ACCOUNT, accounts, now_ns)]
+        return [AR(r) for r, _ in self._request(K.CREATE_ACCOUNT, accounts, now_ns)]
 
     def create_account(self, now_ns: int = 0, **a: int) -> AR:
         return self.create_accounts([a], now_ns)[0]
@@ -256,19 +285,30 @@ class ReferenceLedger:
         return LR.OK
 
     # ---- the state machine ---------------------------------------------------
-    def _request(self, kind: int, records: list[dict[str, int]], now: int) -> list[int]:
+    def _request(self, kind: int, records: list[dict[str, int]], now: int) -> list[tuple[int, int]]:
         """create_accounts / create_transfers: one command per record, the
-        last ending the request; the result codes of those commands."""
+        last ending the request; the (status, timestamp) results of those
+        commands (TigerBeetle 0.17's CreateTransferResult)."""
         first = self.next_seq
         cmds = [
             command(kind, now, CommandFlags.LAST_IN_BATCH if i == len(records) - 1 else 0, record=r)
             for i, r in enumerate(records)
         ]
-        results = [0] * len(records)
+        results = [(0, 0)] * len(records)
         for e in self.process(cmds):
             if e[0] >= first and e[2] in (ET.ACCOUNT_RESULT, ET.TRANSFER_RESULT):
-                results[e[0] - first] = e[3]
+                results[e[0] - first] = (e[3], e[4])
         return results
+
+    def create_transfer_results(
+        self, transfers: list[dict[str, int]], now_ns: int = 0
+    ) -> list[tuple[int, int]]:
+        return self._request(K.CREATE_TRANSFER, transfers, now_ns)
+
+    def create_account_results(
+        self, accounts: list[dict[str, int]], now_ns: int = 0
+    ) -> list[tuple[int, int]]:
+        return self._request(K.CREATE_ACCOUNT, accounts, now_ns)
 
     def process(self, commands: list[dict[str, Any]]) -> list[Event]:
         """Applies commands (see ``command``) as LedgerMachine.process does."""
@@ -277,12 +317,15 @@ class ReferenceLedger:
             why = _rejection(c)
             if why:
                 self._run_chain(events)
+                self.request = None
                 events.append((self.next_seq, self.clock, ET.REJECTED, why, 0, 0, 0))
                 self.next_seq += 1
                 continue
             kind = c["kind"]
             if self.chain and kind != self.chain_kind:
                 self._run_chain(events)
+            if self.request is not None and self.request[0] != kind:
+                self.request = None
             seq = self.next_seq
             self.next_seq += 1
             self.clock = max(self.clock, c["time_ns"])
@@ -327,33 +370,46 @@ class ReferenceLedger:
         chain_start: int | None = None
         saved: _State | None = None
         broken = False
+        chain_clock = 0
         for i, (seq, now, ev, last) in enumerate(members):
             linked = bool(ev.get("flags", 0) & TF.LINKED)
+            if self.request is None:
+                imported_flag = TF.IMPORTED if transfers else AF.IMPORTED
+                self.request = (self.chain_kind, bool(ev.get("flags", 0) & imported_flag))
+            imported = self.request[1]
             if chain_start is None:
                 for hold, ts in self._expire_due(now):
                     events.append((seq, now, ET.HOLD_EXPIRED, 0, ts, hold, 0))
                 if linked:
                     chain_start = i
                     saved = copy.deepcopy(self.s)
-            ts = self._ts(now)
+                    chain_clock = self.last_timestamp
+            # An imported request takes no timestamps but the ones it imports.
+            ts = max(now, self.last_timestamp + 1) if imported else self._ts(now)
             ends = linked and (i == n - 1 or last or i + 1 - (chain_start or 0) == MAX_CHAIN)
-            if broken:
-                r = codes.LINKED_EVENT_FAILED
-            elif ends:
-                r = codes.LINKED_EVENT_CHAIN_OPEN
+            # A chain left open is answered so even when it already failed.
+            if ends:
+                r, rts = codes.LINKED_EVENT_CHAIN_OPEN, ts
+            elif broken:
+                r, rts = codes.LINKED_EVENT_FAILED, ts
             else:
-                r = apply(ev, ts)
-            if r != 0:
+                r, rts = apply(ev, ts, imported)
+            if r != codes.CREATED:
                 if chain_start is not None and not broken:
                     broken = True
                     assert saved is not None
                     self.s = saved
+                    if imported:
+                        self.last_timestamp = chain_clock
                     for j in range(chain_start, i):
                         results[j] = (codes.LINKED_EVENT_FAILED, results[j][1])
                 if r in TRANSIENT and transfers:
-                    self.s.transfers[ev["id"]] = RefTransfer(id=ev["id"], timestamp=ts, status=FAILED)
+                    failed_ts = self.last_timestamp if imported else ts
+                    self.s.transfers[ev["id"]] = RefTransfer(id=ev["id"], timestamp=failed_ts, status=FAILED)
                     self.s.order.append(ev["id"])
-            results.append((int(r), ts))
+            results.append((int(r), rts))
+            if last:
+                self.request = None
             if chain_start is not None and (not linked or ends):
                 chain_start = None
                 saved = None
@@ -363,7 +419,7 @@ class ReferenceLedger:
 
     # ---- transfers -----------------------------------------------------------
     def create_transfers(self, transfers: list[dict[str, int]], now_ns: int = 0) -> list[TR]:
-        return [TR(r) for r in self._request(K.CREATE_TRANSFER, transfers, now_ns)]
+        return [TR(r) for r, _ in self._request(K.CREATE_TRANSFER, transfers, now_ns)]
 
     def transfer(self, now_ns: int = 0, **t: int) -> TR:
         return self.create_transfers([t], now_ns)[0]
@@ -384,7 +440,8 @@ class ReferenceLedger:
                 return TR.EXISTS_WITH_DIFFERENT_DEBIT_ACCOUNT_ID
             if g("credit_account_id", 0) and g("credit_account_id") != e.credit_account_id:
                 return TR.EXISTS_WITH_DIFFERENT_CREDIT_ACCOUNT_ID
-            full = amount == 0 if flags & TF.VOID_PENDING_TRANSFER else amount in (0, U64)
+            # TigerBeetle >= 0.16: a void's 0 and a post's AMOUNT_MAX mean the whole hold.
+            full = amount == 0 if flags & TF.VOID_PENDING_TRANSFER else amount == U64
             if (e.amount != p.amount) if full else (amount != e.amount):
                 return TR.EXISTS_WITH_DIFFERENT_AMOUNT
             for name, code in (
@@ -423,10 +480,29 @@ class ReferenceLedger:
         self.s.transfers[t.id] = t
         self.s.order.append(t.id)
 
-    def _apply_transfer(self, t: dict[str, int], ts: int) -> TR:
+    def _apply_transfer(self, t: dict[str, int], ts: int, imported: bool) -> tuple[TR, int]:
+        """The result and its timestamp (TigerBeetle 0.17)."""
+        r = self._transfer_result(t, ts, imported)
+        if r == TR.EXISTS:
+            return r, self.s.transfers[t["id"]].timestamp
+        if r == TR.CREATED and imported:
+            return r, t["timestamp"]
+        return r, ts
+
+    def _transfer_result(self, t: dict[str, int], ts: int, imported: bool) -> TR:
         g = t.get
         flags = g("flags", 0)
-        if g("timestamp", 0):
+        stamp = g("timestamp", 0)
+        if imported or flags & TF.IMPORTED:
+            if not imported:
+                return TR.IMPORTED_EVENT_NOT_EXPECTED
+            if not flags & TF.IMPORTED:
+                return TR.IMPORTED_EVENT_EXPECTED
+            if not 0 < stamp <= TIME_MAX:
+                return TR.IMPORTED_EVENT_TIMESTAMP_OUT_OF_RANGE
+            if stamp >= ts:
+                return TR.IMPORTED_EVENT_TIMESTAMP_MUST_NOT_ADVANCE
+        elif stamp:
             return TR.TIMESTAMP_MUST_BE_ZERO
         if flags & ~TRANSFER_KNOWN:
             return TR.RESERVED_FLAG
@@ -443,7 +519,7 @@ class ReferenceLedger:
         if e is not None:
             return TR.ID_ALREADY_FAILED if e.status == FAILED else self._exists(t, e)
         if flags & (TF.POST_PENDING_TRANSFER | TF.VOID_PENDING_TRANSFER):
-            return self._post_or_void(t, ts)
+            return self._post_or_void(t, ts, imported)
         dr_id, cr_id = g("debit_account_id", 0), g("credit_account_id", 0)
         if dr_id == 0:
             return TR.DEBIT_ACCOUNT_ID_MUST_NOT_BE_ZERO
@@ -465,10 +541,6 @@ class ReferenceLedger:
             if flags & (TF.CLOSING_DEBIT | TF.CLOSING_CREDIT):
                 return TR.CLOSING_TRANSFER_MUST_BE_PENDING
         amount = g("amount", 0)
-        if amount == 0 and not flags & (
-            TF.BALANCING_DEBIT | TF.BALANCING_CREDIT | TF.CLOSING_DEBIT | TF.CLOSING_CREDIT
-        ):
-            return TR.AMOUNT_MUST_NOT_BE_ZERO
         if not g("ledger", 0):
             return TR.LEDGER_MUST_NOT_BE_ZERO
         if not g("code", 0):
@@ -483,6 +555,12 @@ class ReferenceLedger:
             return TR.ACCOUNTS_MUST_HAVE_THE_SAME_LEDGER
         if g("ledger") != d.ledger:
             return TR.TRANSFER_MUST_HAVE_THE_SAME_LEDGER_AS_ACCOUNTS
+        if imported:
+            if stamp <= self.last_timestamp:
+                return TR.IMPORTED_EVENT_TIMESTAMP_MUST_NOT_REGRESS
+            if timeout:
+                return TR.IMPORTED_EVENT_TIMEOUT_MUST_BE_ZERO
+            ts = stamp
         if d.flags & AF.CLOSED:
             return TR.DEBIT_ACCOUNT_ALREADY_CLOSED
         if c.flags & AF.CLOSED:
@@ -533,6 +611,8 @@ class ReferenceLedger:
                 status=PS.PENDING if pending else PS.NONE,
             )
         )
+        if imported:
+            self.last_timestamp = ts
         if pending:
             d.debits_pending += amount
             c.credits_pending += amount
@@ -547,7 +627,7 @@ class ReferenceLedger:
         self._history(c, ts)
         return TR.CREATED
 
-    def _post_or_void(self, t: dict[str, int], ts: int) -> TR:
+    def _post_or_void(self, t: dict[str, int], ts: int, imported: bool) -> TR:
         g = t.get
         flags = g("flags", 0)
         post = bool(flags & TF.POST_PENDING_TRANSFER)
@@ -585,7 +665,9 @@ class ReferenceLedger:
         if g("code", 0) and g("code") != p.code:
             return TR.PENDING_TRANSFER_HAS_DIFFERENT_CODE
         amount = g("amount", 0)
-        if amount == 0 or (post and amount == U64):
+        # TigerBeetle >= 0.16: a void of 0 and a post of AMOUNT_MAX take the
+        # whole hold; a post of 0 posts 0.
+        if amount == (U64 if post else 0):
             amount = p.amount
         if amount > p.amount:
             return TR.EXCEEDS_PENDING_TRANSFER_AMOUNT
@@ -599,11 +681,15 @@ class ReferenceLedger:
             return TR.PENDING_TRANSFER_EXPIRED
         if p.timeout_ns and p.timestamp + p.timeout_ns <= ts:
             return TR.PENDING_TRANSFER_EXPIRED
+        if imported and g("timestamp", 0) <= self.last_timestamp:
+            return TR.IMPORTED_EVENT_TIMESTAMP_MUST_NOT_REGRESS
         if not void:
             if d.flags & AF.CLOSED:
                 return TR.DEBIT_ACCOUNT_ALREADY_CLOSED
             if c.flags & AF.CLOSED:
                 return TR.CREDIT_ACCOUNT_ALREADY_CLOSED
+        if imported:
+            ts = self.last_timestamp = g("timestamp", 0)
         self._store(
             RefTransfer(
                 id=t["id"],
@@ -651,6 +737,69 @@ class ReferenceLedger:
         if a is None:
             return []
         return [h for h in a.history if since <= h[0] <= until]
+
+    # TigerBeetle 0.17's queries, written as their documentation reads: every
+    # record tested against the filter, sorted by timestamp, then limited.
+    # ``f`` holds the filter's fields (absent ones are 0).
+    def _account_filter_valid(self, f: dict[str, int]) -> bool:
+        tmin, tmax = f.get("timestamp_min", 0), f.get("timestamp_max", 0)
+        flags = f.get("flags", 0)
+        return (
+            f.get("account_id", 0) not in (0, U64)
+            and tmin < 1 << 63
+            and tmax < 1 << 63
+            and (tmax == 0 or tmin <= tmax)
+            and f.get("limit", 0) != 0
+            and flags & 3 != 0
+            and flags & ~7 == 0
+        )
+
+    def _common_match(self, r: RefTransfer | RefAccount, f: dict[str, int]) -> bool:
+        tmax = f.get("timestamp_max", 0) or U64
+        return (
+            f.get("timestamp_min", 0) <= r.timestamp <= tmax
+            and all(
+                f.get(k, 0) in (0, getattr(r, k)) for k in ("user_data_128", "user_data_64", "user_data_32")
+            )
+            and f.get("code", 0) in (0, r.code)
+        )
+
+    def get_account_transfers(self, f: dict[str, int]) -> list[RefTransfer]:
+        if not self._account_filter_valid(f):
+            return []
+        aid, flags = f["account_id"], f.get("flags", 0)
+        found = [
+            t
+            for t in self.s.transfers.values()
+            if t.status != FAILED
+            and ((flags & 1 and t.debit_account_id == aid) or (flags & 2 and t.credit_account_id == aid))
+            and self._common_match(t, f)
+        ]
+        found.sort(key=lambda t: t.timestamp, reverse=bool(flags & 4))
+        return found[: min(f["limit"], QUERY_LIMIT_MAX)]
+
+    def get_account_balances(self, f: dict[str, int]) -> list[tuple[int, int, int, int, int]]:
+        a = self.s.accounts.get(f.get("account_id", 0))
+        if a is None or not a.flags & AF.HISTORY:
+            return []
+        by_ts = {h[0]: h for h in a.history}
+        return [by_ts[t.timestamp] for t in self.get_account_transfers(f)]
+
+    def _query(self, records: list[Any], f: dict[str, int]) -> list[Any]:
+        tmin, tmax, flags = f.get("timestamp_min", 0), f.get("timestamp_max", 0), f.get("flags", 0)
+        if tmin >= 1 << 63 or tmax >= 1 << 63 or (tmax != 0 and tmin > tmax):
+            return []
+        if f.get("limit", 0) == 0 or flags & ~1:
+            return []
+        found = [r for r in records if f.get("ledger", 0) in (0, r.ledger) and self._common_match(r, f)]
+        found.sort(key=lambda r: r.timestamp, reverse=bool(flags & 1))
+        return found[: min(f["limit"], QUERY_LIMIT_MAX)]
+
+    def query_accounts(self, f: dict[str, int]) -> list[RefAccount]:
+        return self._query(list(self.s.accounts.values()), f)
+
+    def query_transfers(self, f: dict[str, int]) -> list[RefTransfer]:
+        return self._query([t for t in self.s.transfers.values() if t.status != FAILED], f)
 
 
 def command(kind: int, time_ns: int, flags: int = 0, **fields: Any) -> dict[str, Any]:

@@ -57,6 +57,10 @@ def _probes(led: Ledger, created: list[int]) -> dict[str, Callable[[], Any]]:
         "transfer_count": lambda: led.transfer_count,
         "advance_time": lambda: led.advance_time(0),
         "set_account_limit": lambda: led.set_account_limit(1, 0),
+        "get_account_transfers": lambda: led.get_account_transfers(1, limit=1),
+        "get_account_balances": lambda: led.get_account_balances(1, limit=1),
+        "query_accounts": lambda: led.query_accounts(limit=1),
+        "query_transfers": lambda: led.query_transfers(limit=1),
     }
 
 
@@ -74,12 +78,16 @@ def _probes(led: Ledger, created: list[int]) -> dict[str, Callable[[], Any]]:
         "transfer_count",
         "advance_time",
         "set_account_limit",
+        "get_account_transfers",
+        "get_account_balances",
+        "query_accounts",
+        "query_transfers",
     ],
 )
 def test_a_call_while_a_batch_runs_is_refused_not_run_concurrently(probe: str) -> None:
     led = Ledger(4, 40 * BATCH, 4)
-    assert led.create_account(1, USD, 1) == 0
-    assert led.create_account(2, USD, 1) == 0
+    assert led.create_account(1, USD, 1) == CreateTransferResult.CREATED
+    assert led.create_account(2, USD, 1) == CreateTransferResult.CREATED
     created_per_call: list[int] = []
     call = _probes(led, created_per_call)[probe]
     refused: list[str] = []
@@ -98,7 +106,7 @@ def test_a_call_while_a_batch_runs_is_refused_not_run_concurrently(probe: str) -
             time.sleep(0)
         worker.join()
         assert len(results) == 1
-        created_by_batches += int((results[0] == CreateTransferResult.CREATED).sum())
+        created_by_batches += int((results[0]["status"] == CreateTransferResult.CREATED).sum())
         if refused:
             break
     assert refused, "no call was refused while a batch ran: the ledger let two threads in"

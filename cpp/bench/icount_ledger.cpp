@@ -31,7 +31,7 @@ extern "C" SHANRAQ_NOINLINE std::uint32_t icount_create_transfers(shanraq::ledge
   for (std::size_t i = 0; i < n; i += shanraq::ledger::bench::kBatch) {
     const std::size_t m = std::min(shanraq::ledger::bench::kBatch, n - i);
     l.create_transfers(t + i, m, 0, results);
-    for (std::size_t j = 0; j < m; ++j) failed += results[j] != 0;
+    for (std::size_t j = 0; j < m; ++j) failed += results[j] != shanraq::ledger::kCreatedStatus;
   }
   return failed;
 }

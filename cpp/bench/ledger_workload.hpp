@@ -60,6 +60,7 @@ inline std::vector<Transfer> make_transfers(std::size_t n, std::uint64_t seed = 
     t.pending_id = pending_id;
     if (is_post[i]) {
       t.flags = transfer_flags::kPostPendingTransfer;
+      t.amount = kAmountMax;  // the whole hold (TigerBeetle >= 0.16: 0 posts 0)
       continue;
     }
     const std::uint64_t dr = 1 + rng() % kAccounts;

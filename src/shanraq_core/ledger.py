@@ -1,4 +1,4 @@
-"""Double-entry ledger with TigerBeetle's semantics, as a state machine.
+"""Double-entry ledger with TigerBeetle 0.17's semantics, as a state machine.
 
 Accounts hold four u64 balances (debits/credits, pending/posted) in integer
 minor units; transfers move an amount from a debit account to a credit account
@@ -6,9 +6,11 @@ of the same ``ledger`` (currency), single-phase or as a hold (``PENDING``) that
 is later posted (fully or partly), voided, or expires. Linked chains succeed or
 fail as a whole; a repeated id answers ``EXISTS`` or the precise
 ``EXISTS_WITH_DIFFERENT_<FIELD>``; an id that failed for a state-dependent
-reason answers ``ID_ALREADY_FAILED`` for ever. Names, flag bits and result
-values are TigerBeetle's; see docs/ledger.md for the differences (u64 ids and
-amounts, timeouts in ns, numeric limits, ``AMOUNT_MUST_NOT_BE_ZERO``).
+reason answers ``ID_ALREADY_FAILED`` for ever. Records carry their history in
+with ``IMPORTED`` (their own timestamps). Names, flag bits and result values
+are TigerBeetle 0.17's (``CREATED`` is 2**32 - 1); docs/ledger.md lists every
+difference in one table (u64 ids and amounts, timeouts in ns, numeric limits,
+one timeline for imported timestamps, ...).
 
 Every change is a command (``LEDGER_COMMAND_DTYPE``): account and transfer
 creation, limits, the passage of time (hold expiry), eviction and the
@@ -44,9 +46,14 @@ from shanraq_core._core import ledger as _ledger
 from shanraq_core._core.ledger import (
     ACCOUNT_BALANCE_DTYPE,
     ACCOUNT_DTYPE,
+    ACCOUNT_FILTER_DTYPE,
+    AMOUNT_MAX,
+    CREATE_RESULT_DTYPE,
     LEDGER_COMMAND_DTYPE,
     LEDGER_EVENT_DTYPE,
     MAX_TIME_NS,
+    QUERY_FILTER_DTYPE,
+    QUERY_LIMIT_MAX,
     TRANSFER_DTYPE,
     LedgerBase,
 )
@@ -59,11 +66,17 @@ if TYPE_CHECKING:
 __all__ = [
     "ACCOUNT_BALANCE_DTYPE",
     "ACCOUNT_DTYPE",
+    "ACCOUNT_FILTER_DTYPE",
+    "AMOUNT_MAX",
+    "CREATE_RESULT_DTYPE",
     "LEDGER_COMMAND_DTYPE",
     "LEDGER_EVENT_DTYPE",
     "MAX_TIME_NS",
+    "QUERY_FILTER_DTYPE",
+    "QUERY_LIMIT_MAX",
     "TRANSFER_DTYPE",
     "Account",
+    "AccountFilterFlags",
     "AccountFlags",
     "CapacityError",
     "CommandFlags",
@@ -74,6 +87,7 @@ __all__ = [
     "LedgerCommandKind",
     "LedgerEventType",
     "PendingStatus",
+    "QueryFilterFlags",
     "SetLimitResult",
     "Transfer",
     "TransferFlags",
@@ -103,7 +117,7 @@ def make_transfer_id(ms: int, sequence: int) -> int:
 
 
 class AccountFlags(IntFlag):
-    """Account.flags (TigerBeetle's bits; its ``imported`` bit is reserved here)."""
+    """Account.flags (TigerBeetle's bits)."""
 
     NONE = 0
     #: The account and the next create succeed or fail together (a linked chain).
@@ -112,23 +126,25 @@ class AccountFlags(IntFlag):
     DEBITS_MUST_NOT_EXCEED_CREDITS = 1 << 1
     #: credits_pending + credits_posted may not exceed debits_posted (+ limit).
     CREDITS_MUST_NOT_EXCEED_DEBITS = 1 << 2
-    #: Keep the balances after every change, for account_history().
+    #: Keep the balances after every change, for get_account_balances() and account_history().
     HISTORY = 1 << 3
+    #: Created with its own ``timestamp`` (a migration; docs/ledger.md).
+    IMPORTED = 1 << 4
     #: No more transfers, except voiding a hold (set by a closing transfer).
     CLOSED = 1 << 5
 
 
 class TransferFlags(IntFlag):
-    """Transfer.flags (TigerBeetle's bits; its ``imported`` bit is reserved here)."""
+    """Transfer.flags (TigerBeetle's bits)."""
 
     NONE = 0
     #: This transfer and the next create succeed or fail together (a linked chain).
     LINKED = 1 << 0
     #: A hold: moves the amount to the pending balances until posted, voided or expired.
     PENDING = 1 << 1
-    #: Posts the hold named by pending_id (amount 0 or 2**64-1: all of it).
+    #: Posts ``amount`` of the hold named by pending_id (AMOUNT_MAX: all of it; 0 posts 0).
     POST_PENDING_TRANSFER = 1 << 2
-    #: Voids the hold named by pending_id.
+    #: Voids the hold named by pending_id (amount 0 or the hold's).
     VOID_PENDING_TRANSFER = 1 << 3
     #: Moves at most what the debit account's credits (+ limit) leave room for.
     BALANCING_DEBIT = 1 << 4
@@ -138,21 +154,52 @@ class TransferFlags(IntFlag):
     CLOSING_DEBIT = 1 << 6
     #: Closes the credit account (the transfer must be pending; voiding it reopens).
     CLOSING_CREDIT = 1 << 7
+    #: Created with its own ``timestamp`` (a migration; docs/ledger.md).
+    IMPORTED = 1 << 8
+
+
+class AccountFilterFlags(IntFlag):
+    """AccountFilter.flags (TigerBeetle's): get_account_transfers and
+    get_account_balances need DEBITS and/or CREDITS, else they match nothing."""
+
+    NONE = 0
+    #: Transfers where the account is the debit account.
+    DEBITS = 1 << 0
+    #: Transfers where the account is the credit account.
+    CREDITS = 1 << 1
+    #: Newest first.
+    REVERSED = 1 << 2
+
+
+class QueryFilterFlags(IntFlag):
+    """QueryFilter.flags (TigerBeetle's)."""
+
+    NONE = 0
+    #: Newest first.
+    REVERSED = 1 << 0
 
 
 class CreateAccountResult(IntEnum):
     """Result of creating one account; members in descending precedence."""
 
-    #: The account was created.
-    CREATED = 0
+    #: The account was created (2**32 - 1, as in TigerBeetle 0.17).
+    CREATED = 0xFFFFFFFF
     #: Alias of CREATED (TigerBeetle clients before 0.17 call it ``ok``).
-    OK = 0
+    OK = 0xFFFFFFFF
     #: Not created: another account of its linked chain failed.
     LINKED_EVENT_FAILED = 1
     #: Not created: its chain was still linked at the end of the request (or of 8190 members).
     LINKED_EVENT_CHAIN_OPEN = 2
-    #: Not created: timestamp must be 0 (the ledger assigns it).
+    #: Not created: the request's first account is IMPORTED, this one is not.
+    IMPORTED_EVENT_EXPECTED = 22
+    #: Not created: the request's first account is not IMPORTED, this one is.
+    IMPORTED_EVENT_NOT_EXPECTED = 23
+    #: Not created: timestamp must be 0 (the ledger assigns it) unless IMPORTED.
     TIMESTAMP_MUST_BE_ZERO = 3
+    #: Not created: an imported timestamp must be in 1..2**63-1.
+    IMPORTED_EVENT_TIMESTAMP_OUT_OF_RANGE = 24
+    #: Not created: an imported timestamp must be earlier than the ledger's time now.
+    IMPORTED_EVENT_TIMESTAMP_MUST_NOT_ADVANCE = 25
     #: Not created: reserved must be 0.
     RESERVED_FIELD = 4
     #: Not created: an unknown flag bit is set.
@@ -191,21 +238,31 @@ class CreateAccountResult(IntEnum):
     CODE_MUST_NOT_BE_ZERO = 14
     #: Not created (extension): a nonzero limit needs a balance flag.
     LIMIT_REQUIRES_BALANCE_FLAG = 100
+    #: Not created: an imported timestamp must be later than every timestamp the ledger has taken.
+    IMPORTED_EVENT_TIMESTAMP_MUST_NOT_REGRESS = 26
 
 
 class CreateTransferResult(IntEnum):
     """Result of creating one transfer; members in descending precedence."""
 
-    #: The transfer was created.
-    CREATED = 0
+    #: The transfer was created (2**32 - 1, as in TigerBeetle 0.17).
+    CREATED = 0xFFFFFFFF
     #: Alias of CREATED (TigerBeetle clients before 0.17 call it ``ok``).
-    OK = 0
+    OK = 0xFFFFFFFF
     #: Not created: another transfer of its linked chain failed.
     LINKED_EVENT_FAILED = 1
     #: Not created: its chain was still linked at the end of the request (or of 8190 members).
     LINKED_EVENT_CHAIN_OPEN = 2
-    #: Not created: timestamp must be 0 (the ledger assigns it).
+    #: Not created: the request's first transfer is IMPORTED, this one is not.
+    IMPORTED_EVENT_EXPECTED = 56
+    #: Not created: the request's first transfer is not IMPORTED, this one is.
+    IMPORTED_EVENT_NOT_EXPECTED = 57
+    #: Not created: timestamp must be 0 (the ledger assigns it) unless IMPORTED.
     TIMESTAMP_MUST_BE_ZERO = 3
+    #: Not created: an imported timestamp must be in 1..2**63-1.
+    IMPORTED_EVENT_TIMESTAMP_OUT_OF_RANGE = 58
+    #: Not created: an imported timestamp must be earlier than the ledger's time now.
+    IMPORTED_EVENT_TIMESTAMP_MUST_NOT_ADVANCE = 59
     #: Not created: an unknown flag bit is set.
     RESERVED_FLAG = 4
     #: Not created (extension): reserved must be 0.
@@ -270,8 +327,6 @@ class CreateTransferResult(IntEnum):
     PENDING_ID_OUTSIDE_IDEMPOTENCY_WINDOW = 102
     #: Not created: CLOSING_DEBIT/CLOSING_CREDIT need PENDING.
     CLOSING_TRANSFER_MUST_BE_PENDING = 64
-    #: Not created: a transfer that is not balancing, closing, post or void must move value.
-    AMOUNT_MUST_NOT_BE_ZERO = 18
     #: Not created: ledger must not be 0.
     LEDGER_MUST_NOT_BE_ZERO = 19
     #: Not created: code must not be 0.
@@ -306,6 +361,14 @@ class CreateTransferResult(IntEnum):
     PENDING_TRANSFER_ALREADY_VOIDED = 34
     #: Not created: the hold's timeout has passed.
     PENDING_TRANSFER_EXPIRED = 35
+    #: Not created: an imported timestamp must be later than every timestamp the ledger has taken.
+    IMPORTED_EVENT_TIMESTAMP_MUST_NOT_REGRESS = 60
+    #: Never returned here (one timeline: MUST_NOT_REGRESS answers first; docs/ledger.md).
+    IMPORTED_EVENT_TIMESTAMP_MUST_POSTDATE_DEBIT_ACCOUNT = 61
+    #: Never returned here (one timeline: MUST_NOT_REGRESS answers first; docs/ledger.md).
+    IMPORTED_EVENT_TIMESTAMP_MUST_POSTDATE_CREDIT_ACCOUNT = 62
+    #: Not created: an imported hold cannot have a timeout.
+    IMPORTED_EVENT_TIMEOUT_MUST_BE_ZERO = 63
     #: Not created: the debit account is closed.
     DEBIT_ACCOUNT_ALREADY_CLOSED = 65
     #: Not created: the credit account is closed.
@@ -593,9 +656,10 @@ class Ledger(LedgerBase):
     # and documented in the stub file _core/ledger.pyi and docs/ledger.md.
 
     def post_pending(
-        self, id: int, pending_id: int, amount: int = 0, *, now_ns: int = 0, **fields: Any
+        self, id: int, pending_id: int, amount: int = AMOUNT_MAX, *, now_ns: int = 0, **fields: Any
     ) -> CreateTransferResult:
-        """Posts ``amount`` of hold ``pending_id`` (0: all of it)."""
+        """Posts ``amount`` of hold ``pending_id`` (default AMOUNT_MAX: all of
+        it; TigerBeetle >= 0.16: 0 posts 0 and releases the rest)."""
         result: CreateTransferResult = self.transfer(
             id,
             0,

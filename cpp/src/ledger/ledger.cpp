@@ -1,6 +1,7 @@
 #include "shanraq/ledger/ledger.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <new>
 #include <string>
@@ -51,6 +52,14 @@ Ledger::Ledger(const LedgerCapacity& capacity)
       expiry_storage_(make_zeroed<std::uint32_t>(capacity.transfers, HugePages::kYes)),
       expiries_(expiry_storage_.get(), ExpiryPolicy{transfers_.get()}),
       archive_(make_zeroed<Transfer>(capacity.archive, HugePages::kYes)),
+      links_(make_zeroed<TransferLinks>(capacity.idempotency_window_ns == 0 ? capacity.transfers : 1, HugePages::kYes)),
+      transfers_first_(
+          make_zeroed<std::uint32_t>(capacity.idempotency_window_ns == 0 ? capacity.accounts : 1, HugePages::kYes)),
+      ud_buckets_(capacity.idempotency_window_ns == 0 ? std::bit_ceil(capacity.transfers) : 1),
+      ud_links_(
+          make_zeroed<UserDataLinks>(capacity.idempotency_window_ns == 0 ? capacity.transfers : 1, HugePages::kYes)),
+      ud128_heads_(make_zeroed<std::uint32_t>(ud_buckets_, HugePages::kYes)),
+      ud64_heads_(make_zeroed<std::uint32_t>(ud_buckets_, HugePages::kYes)),
       // Load <= 1/3 (1M accounts: 0.24): every transfer probes two accounts,
       // and at load 1/2 over a quarter of them would not sit in their home
       // slot (measured), each a mispredicted branch and a wasted prefetch.
@@ -70,7 +79,12 @@ std::size_t Ledger::memory_bytes() const noexcept {
   return std::size_t{capacity_.accounts} * (sizeof(AccountHot) + sizeof(AccountCold)) +
          std::size_t{capacity_.transfers} * (sizeof(Transfer) + sizeof(std::uint32_t)) +
          std::size_t{capacity_.history} * sizeof(HistoryEntry) + std::size_t{capacity_.archive} * sizeof(Transfer) +
-         account_map_.memory_bytes() + transfer_map_.memory_bytes();
+         account_map_.memory_bytes() + transfer_map_.memory_bytes() +
+         (indexed() ? std::size_t{capacity_.transfers} * sizeof(TransferLinks) +
+                          std::size_t{capacity_.accounts} * sizeof(std::uint32_t) +
+                          std::size_t{capacity_.transfers} * sizeof(UserDataLinks) +
+                          std::size_t{ud_buckets_} * 2 * sizeof(std::uint32_t)
+                    : 0);
 }
 
 void Ledger::prefault() noexcept {
@@ -80,6 +94,13 @@ void Ledger::prefault() noexcept {
   touch_pages(history_.get(), std::size_t{capacity_.history} * sizeof(HistoryEntry));
   touch_pages(expiry_storage_.get(), std::size_t{capacity_.transfers} * sizeof(std::uint32_t));
   touch_pages(archive_.get(), std::size_t{capacity_.archive} * sizeof(Transfer));
+  if (indexed()) {
+    touch_pages(links_.get(), std::size_t{capacity_.transfers} * sizeof(TransferLinks));
+    touch_pages(transfers_first_.get(), std::size_t{capacity_.accounts} * sizeof(std::uint32_t));
+    touch_pages(ud_links_.get(), std::size_t{capacity_.transfers} * sizeof(UserDataLinks));
+    touch_pages(ud128_heads_.get(), std::size_t{ud_buckets_} * sizeof(std::uint32_t));
+    touch_pages(ud64_heads_.get(), std::size_t{ud_buckets_} * sizeof(std::uint32_t));
+  }
   account_map_.prefault();
   transfer_map_.prefault();
 }
@@ -125,8 +146,10 @@ std::size_t Ledger::expire_pending_transfers(std::uint64_t now) {
 
 // ---- chains ----------------------------------------------------------------------
 
-void Ledger::chain_begin() noexcept {
+void Ledger::chain_begin(bool imported) noexcept {
   in_chain_ = true;
+  chain_imported_ = imported;
+  chain_last_timestamp_ = last_timestamp_;
   chain_account_count_ = account_count_;
   chain_transfer_count_ = transfer_count_;
   chain_history_count_ = history_count_;
@@ -156,7 +179,9 @@ void Ledger::chain_rollback() noexcept {
   }
   while (transfer_count_ > chain_transfer_count_) {
     --transfer_count_;
-    transfer_map_.erase(transfers_[slot_at(transfer_count_)].id, transfers_.get());
+    const std::uint32_t slot = slot_at(transfer_count_);
+    unindex_user_data(slot, transfers_[slot]);
+    transfer_map_.erase(transfers_[slot].id, transfers_.get());
   }
   while (account_count_ > chain_account_count_) {
     --account_count_;
@@ -164,6 +189,9 @@ void Ledger::chain_rollback() noexcept {
   }
   history_accounts_ = chain_history_accounts_;
   history_reserved_ = chain_history_reserved_;
+  // So a failed import can be resubmitted with the same timestamps
+  // (TigerBeetle's advice: import a batch as one chain).
+  if (chain_imported_) last_timestamp_ = chain_last_timestamp_;
   deferred_count_ = 0;
   account_undo_count_ = 0;
   status_undo_count_ = 0;
@@ -185,8 +213,15 @@ std::uint64_t Ledger::history_need(const Transfer& t) const noexcept {
 
 // ---- accounts ----------------------------------------------------------------------
 
-AR Ledger::apply_account(const Account& a, std::uint64_t ts) noexcept {
-  if (a.timestamp != 0) return AR::kTimestampMustBeZero;
+AR Ledger::apply_account(const Account& a, bool imported_request, std::uint64_t& ts) noexcept {
+  if (has(a.flags, af::kImported) || imported_request) {
+    if (!imported_request) return AR::kImportedEventNotExpected;
+    if (!has(a.flags, af::kImported)) return AR::kImportedEventExpected;
+    if (a.timestamp == 0 || a.timestamp > kTimeMax) return AR::kImportedEventTimestampOutOfRange;
+    if (a.timestamp >= ts) return AR::kImportedEventTimestampMustNotAdvance;
+  } else if (a.timestamp != 0) {
+    return AR::kTimestampMustBeZero;
+  }
   if (a.reserved != 0) return AR::kReservedField;
   if ((a.flags & ~af::kKnown) != 0) return AR::kReservedFlag;
   if (a.id == 0) return AR::kIdMustNotBeZero;
@@ -203,6 +238,7 @@ AR Ledger::apply_account(const Account& a, std::uint64_t ts) noexcept {
     if (a.user_data_32 != ec.user_data_32) return AR::kExistsWithDifferentUserData32;
     if (a.ledger != e.ledger) return AR::kExistsWithDifferentLedger;
     if (a.code != e.code) return AR::kExistsWithDifferentCode;
+    ts = ec.timestamp;  // TigerBeetle 0.17: the original's
     return AR::kExists;
   }
   if (has(a.flags, af::kDebitsMustNotExceedCredits) && has(a.flags, af::kCreditsMustNotExceedDebits)) {
@@ -216,6 +252,11 @@ AR Ledger::apply_account(const Account& a, std::uint64_t ts) noexcept {
   if (a.code == 0) return AR::kCodeMustNotBeZero;
   if (a.limit != 0 && !has(a.flags, af::kDebitsMustNotExceedCredits | af::kCreditsMustNotExceedDebits)) {
     return AR::kLimitRequiresBalanceFlag;
+  }
+  if (imported_request) {
+    // One timeline (docs/ledger.md): later than every timestamp taken.
+    if (a.timestamp <= last_timestamp_) return AR::kImportedEventTimestampMustNotRegress;
+    ts = last_timestamp_ = a.timestamp;
   }
   const std::uint32_t index = account_count_++;
   accounts_[index] = AccountHot{a.id,    a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted,
@@ -232,13 +273,24 @@ void Ledger::create_accounts(const Account* accounts, std::size_t n, std::uint64
   check_room(n, 0, [] { return std::uint64_t{0}; });
   const AccountArray src{accounts, now};
   ResultArray sink{results};
-  run_accounts(src, n, sink);
+  Request request;
+  run_accounts(src, n, sink, request);
 }
 
-AR Ledger::create_account(const Account& account, std::uint64_t now) {
-  std::uint32_t r = 0;
+void Ledger::create_accounts(const Account* accounts, std::size_t n, std::uint64_t now, CreateResult* results) {
+  check_time(now, n);
+  check_room(n, 0, [] { return std::uint64_t{0}; });
+  const AccountArray src{accounts, now};
+  CreateResultArray sink{results};
+  Request request;
+  run_accounts(src, n, sink, request);
+}
+
+AR Ledger::create_account(const Account& account, std::uint64_t now, std::uint64_t* timestamp) {
+  CreateResult r{};
   create_accounts(&account, 1, now, &r);
-  return static_cast<AR>(r);
+  if (timestamp != nullptr) *timestamp = r.timestamp;
+  return static_cast<AR>(r.status);
 }
 
 SetLimitResult Ledger::apply_limit(std::uint64_t id, std::uint64_t limit) noexcept {
@@ -273,13 +325,27 @@ void Ledger::create_transfers(const Transfer* transfers, std::size_t n, std::uin
   });
   const TransferArray src{transfers, now};
   ResultArray sink{results};
-  run_transfers(src, n, sink);
+  Request request;
+  run_transfers(src, n, sink, request);
 }
 
-TR Ledger::create_transfer(const Transfer& t, std::uint64_t now) {
+void Ledger::create_transfers(const Transfer* transfers, std::size_t n, std::uint64_t now, CreateResult* results) {
+  check_time(now, n);
+  check_room(0, n, [&] {
+    std::uint64_t need = 0;
+    for (std::size_t i = 0; i < n; ++i) need += history_need(transfers[i]);
+    return need;
+  });
+  const TransferArray src{transfers, now};
+  CreateResultArray sink{results};
+  Request request;
+  run_transfers(src, n, sink, request);
+}
+
+TR Ledger::create_transfer(const Transfer& t, std::uint64_t now, std::uint64_t* timestamp) {
   check_time(now, 1);
   check_room(0, 1, [&] { return history_need(t); });
-  Discard sink;
+  TimestampOut sink{timestamp};
   return transfer_one(t, now, 0, sink);
 }
 
@@ -540,6 +606,11 @@ Ledger Ledger::load(SnapshotReader& r, const ExternalPending* external, std::siz
     if (!valid_id(t.id) || l.transfer_map_.find(t.id, l.transfers_.get()) != kNotFound) {
       fail_at("transfer", i, "bad or duplicate id");
     }
+    // Stored in timestamp order without a window (the queries rely on it;
+    // eviction moves records, so not with one).
+    if (cap.idempotency_window_ns == 0 && i > 0 && t.timestamp < transfers[i - 1].timestamp) {
+      fail_at("transfer", i, "out of time order");
+    }
     l.transfers_[i] = t;
     l.transfer_map_.insert(t.id, i);
   }
@@ -554,7 +625,11 @@ Ledger Ledger::load(SnapshotReader& r, const ExternalPending* external, std::siz
         (!resolves_hold(t) && (t.reserved & kSameBits) != 0)) {
       fail_at("transfer", i, "bad status");
     }
-    if (t.timestamp == 0 || t.timestamp > last) fail_at("transfer", i, "timestamp after the clock");
+    // A remembered failed id of an imported request takes the clock as it
+    // was, which may still be 0.
+    if ((t.timestamp == 0 && status != PendingStatus::kFailed) || t.timestamp > last) {
+      fail_at("transfer", i, "timestamp after the clock");
+    }
     if (status == PendingStatus::kFailed) {
       // A remembered failed id is its id, timestamp and status only.
       Transfer bare{};
@@ -574,6 +649,7 @@ Ledger Ledger::load(SnapshotReader& r, const ExternalPending* external, std::siz
     if (is_hold(t)) {
       if (resolves_hold(t) || status == PendingStatus::kNone) fail_at("transfer", i, "bad hold");
       if (t.timeout_ns > kTimeMax - t.timestamp) fail_at("transfer", i, "timeout overflows");
+      if (t.timeout_ns != 0 && has(t.flags, tf::kImported)) fail_at("transfer", i, "an imported hold with a timeout");
       if (t.pending_id != 0) ++holds_in_heap;
       if (status != PendingStatus::kPending) continue;
       if (t.timeout_ns != 0) {
@@ -691,6 +767,7 @@ Ledger Ledger::load(SnapshotReader& r, const ExternalPending* external, std::siz
     l.archive_[i] = t;
   }
   l.archive_count_ = static_cast<std::uint32_t>(archive_count);
+  l.rebuild_index();
   return l;
 }
 
@@ -769,6 +846,21 @@ bool Ledger::move_balance(std::uint32_t debit, std::uint32_t credit, std::uint64
   d.debits_posted += amount;
   c.credits_posted += amount;
   return true;
+}
+
+// The query index is derived from the stored transfers (in storage order,
+// which is timestamp order without a window), so snapshots do not hold it.
+void Ledger::rebuild_index() noexcept {
+  if (!indexed()) return;
+  for (std::uint32_t i = 0; i < account_count_; ++i) accounts_[i].transfers_tail = 0;
+  for (std::uint32_t k = 0; k < transfer_count_; ++k) {
+    const std::uint32_t slot = slot_at(k);
+    const Transfer& t = transfers_[slot];
+    if (status_of(t) == PendingStatus::kFailed) continue;
+    link_transfer(slot, account_map_.find(t.debit_account_id, accounts_.get()),
+                  account_map_.find(t.credit_account_id, accounts_.get()));
+    index_user_data(slot, t);
+  }
 }
 
 }  // namespace shanraq::ledger

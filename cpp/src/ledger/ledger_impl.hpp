@@ -55,15 +55,31 @@ struct AccountArray {
 };
 
 // Where answers go: nowhere but the results array (expired holds are seen
-// through lookups).
+// through lookups): status codes only, or TigerBeetle 0.17's results
+// (status and timestamp).
 struct ResultArray {
   std::uint32_t* results;
   void expired(std::size_t, const Transfer&, std::uint64_t) noexcept {}
   void result(std::size_t i, std::uint32_t code, std::uint64_t, std::uint64_t) noexcept { results[i] = code; }
 };
+struct CreateResultArray {
+  CreateResult* results;
+  void expired(std::size_t, const Transfer&, std::uint64_t) noexcept {}
+  void result(std::size_t i, std::uint32_t code, std::uint64_t, std::uint64_t ts) noexcept {
+    results[i] = CreateResult{ts, code, 0};
+  }
+};
 struct Discard {
   void expired(std::size_t, const Transfer&, std::uint64_t) noexcept {}
   void result(std::size_t, std::uint32_t, std::uint64_t, std::uint64_t) noexcept {}
+};
+// The timestamp of the one result of a one-record request.
+struct TimestampOut {
+  std::uint64_t* timestamp;
+  void expired(std::size_t, const Transfer&, std::uint64_t) noexcept {}
+  void result(std::size_t, std::uint32_t, std::uint64_t, std::uint64_t ts) noexcept {
+    if (timestamp != nullptr) *timestamp = ts;
+  }
 };
 
 // Members of the chain starting at i (all linked but the last), as the
@@ -235,6 +251,53 @@ inline void Ledger::set_status(std::uint32_t transfer, PendingStatus status) noe
   transfers_[transfer].reserved = static_cast<std::uint32_t>(status);
 }
 
+inline void Ledger::link_side(std::uint32_t slot, std::uint32_t account, std::uint32_t side) noexcept {
+  AccountHot& a = accounts_[account];
+  const std::uint32_t me = (slot + 1) * 2 + side;
+  const std::uint32_t old = a.transfers_tail;
+  TransferLinks& l = links_[slot];
+  l.ref[2 * side] = old;
+  l.ref[2 * side + 1] = 0;
+  if (old != 0) {
+    links_[(old >> 1) - 1].ref[2 * (old & 1) + 1] = me;
+  } else {
+    transfers_first_[account] = me;
+  }
+  a.transfers_tail = me;
+}
+
+// Called once the transfer is stored and its accounts were touched (a
+// chain's rollback restores their tails).
+inline void Ledger::link_transfer(std::uint32_t slot, std::uint32_t dr, std::uint32_t cr) noexcept {
+  if (!indexed()) [[unlikely]]
+    return;
+  link_side(slot, dr, 0);
+  link_side(slot, cr, 1);
+}
+
+inline void Ledger::index_user_data(std::uint32_t slot, const Transfer& t) noexcept {
+  if (!indexed()) [[unlikely]]
+    return;
+  if (!ud128_is_zero(t.user_data_128)) {
+    std::uint32_t& head = ud128_heads_[ud_bucket(ud128_hash(t.user_data_128))];
+    ud_links_[slot].prev128 = head;
+    head = slot + 1;
+  }
+  if (t.user_data_64 != 0) {
+    std::uint32_t& head = ud64_heads_[ud_bucket(hash_id(t.user_data_64))];
+    ud_links_[slot].prev64 = head;
+    head = slot + 1;
+  }
+}
+
+// Undoes index_user_data for the newest stored transfer (a chain's rollback
+// removes members newest first, so each is its chains' head).
+inline void Ledger::unindex_user_data(std::uint32_t slot, const Transfer& t) noexcept {
+  if (!indexed() || status_of(t) == PendingStatus::kFailed) return;
+  if (!ud128_is_zero(t.user_data_128)) ud128_heads_[ud_bucket(ud128_hash(t.user_data_128))] = ud_links_[slot].prev128;
+  if (t.user_data_64 != 0) ud64_heads_[ud_bucket(hash_id(t.user_data_64))] = ud_links_[slot].prev64;
+}
+
 inline void Ledger::record_history(std::uint32_t index, std::uint64_t ts) noexcept {
   AccountHot& a = accounts_[index];
   if (!has(a.flags, af::kHistory)) return;
@@ -280,7 +343,10 @@ inline CreateTransferResult Ledger::transfer_exists(const Transfer& t, const Tra
     if (t.credit_account_id != 0 && t.credit_account_id != e.credit_account_id) {
       return TR::kExistsWithDifferentCreditAccountId;
     }
-    const bool full = has(t.flags, tf::kVoidPendingTransfer) ? t.amount == 0 : (t.amount == 0 || t.amount == kIdMax);
+    // TigerBeetle >= 0.16: a void's 0 and a post's AMOUNT_MAX mean "the whole
+    // hold" (the retry matches if the original moved the whole hold); any
+    // other amount, a post's 0 included, must equal what moved.
+    const bool full = has(t.flags, tf::kVoidPendingTransfer) ? t.amount == 0 : t.amount == kAmountMax;
     if (full ? (e.reserved & kSameAmount) == 0 : t.amount != e.amount) return TR::kExistsWithDifferentAmount;
     if (ud128_is_zero(t.user_data_128) ? (e.reserved & kSameUserData128) == 0
                                        : !ud128_eq(t.user_data_128, e.user_data_128)) {
@@ -311,8 +377,17 @@ inline CreateTransferResult Ledger::transfer_exists(const Transfer& t, const Tra
   return TR::kExists;
 }
 
-inline CreateTransferResult Ledger::apply_transfer(const Transfer& t, const IdHashes& h, std::uint64_t ts) noexcept {
-  if (t.timestamp != 0) return TR::kTimestampMustBeZero;
+inline CreateTransferResult Ledger::apply_transfer(const Transfer& t, const IdHashes& h, bool imported_request,
+                                                   std::uint64_t& ts) noexcept {
+  // One branch for every non-imported transfer in a non-imported request.
+  if (((t.flags & tf::kImported) != 0) | imported_request) [[unlikely]] {
+    if (!imported_request) return TR::kImportedEventNotExpected;
+    if (!has(t.flags, tf::kImported)) return TR::kImportedEventExpected;
+    if (t.timestamp == 0 || t.timestamp > kTimeMax) return TR::kImportedEventTimestampOutOfRange;
+    if (t.timestamp >= ts) return TR::kImportedEventTimestampMustNotAdvance;
+  } else if (t.timestamp != 0) {
+    return TR::kTimestampMustBeZero;
+  }
   if ((t.flags & ~tf::kKnown) != 0) return TR::kReservedFlag;
   if (t.reserved != 0) return TR::kReservedField;
   if (t.id == 0) return TR::kIdMustNotBeZero;
@@ -327,9 +402,11 @@ inline CreateTransferResult Ledger::apply_transfer(const Transfer& t, const IdHa
   if (found != kNotFound) [[unlikely]] {
     const Transfer& e = transfers_[found];
     if (status_of(e) == PendingStatus::kFailed) return TR::kIdAlreadyFailed;
-    return transfer_exists(t, e);
+    const CreateTransferResult r = transfer_exists(t, e);
+    if (r == TR::kExists) ts = e.timestamp;  // TigerBeetle 0.17: the original's
+    return r;
   }
-  if (has(t.flags, tf::kPostPendingTransfer | tf::kVoidPendingTransfer)) return apply_post_or_void(t, h, ts, slot);
+  if (has(t.flags, tf::kPostPendingTransfer | tf::kVoidPendingTransfer)) return apply_post_or_void(t, h, slot, ts);
 
   if (t.debit_account_id == 0) return TR::kDebitAccountIdMustNotBeZero;
   if (t.debit_account_id == kIdMax) return TR::kDebitAccountIdMustNotBeIntMax;
@@ -342,10 +419,7 @@ inline CreateTransferResult Ledger::apply_transfer(const Transfer& t, const IdHa
     if (t.timeout_ns != 0) return TR::kTimeoutReservedForPendingTransfer;
     if (has(t.flags, tf::kClosingDebit | tf::kClosingCredit)) return TR::kClosingTransferMustBePending;
   }
-  if (t.amount == 0 &&
-      !has(t.flags, tf::kBalancingDebit | tf::kBalancingCredit | tf::kClosingDebit | tf::kClosingCredit)) {
-    return TR::kAmountMustNotBeZero;
-  }
+  // Amount 0 is valid (TigerBeetle >= 0.16): such a transfer moves nothing.
   if (t.ledger == 0) return TR::kLedgerMustNotBeZero;
   if (t.code == 0) return TR::kCodeMustNotBeZero;
 
@@ -357,6 +431,14 @@ inline CreateTransferResult Ledger::apply_transfer(const Transfer& t, const IdHa
   AccountHot& c = accounts_[cr];
   if (d.ledger != c.ledger) return TR::kAccountsMustHaveTheSameLedger;
   if (t.ledger != d.ledger) return TR::kTransferMustHaveTheSameLedgerAsAccounts;
+  if (imported_request) [[unlikely]] {
+    // One timeline (docs/ledger.md): an imported timestamp must be later
+    // than every timestamp the ledger has taken, its accounts' included, so
+    // TigerBeetle's IMPORTED_EVENT_TIMESTAMP_MUST_POSTDATE_*_ACCOUNT cannot
+    // arise after this check.
+    if (t.timestamp <= last_timestamp_) return TR::kImportedEventTimestampMustNotRegress;
+    if (t.timeout_ns != 0) return TR::kImportedEventTimeoutMustBeZero;
+  }
   if (has(d.flags, af::kClosed)) return TR::kDebitAccountAlreadyClosed;
   if (has(c.flags, af::kClosed)) return TR::kCreditAccountAlreadyClosed;
 
@@ -390,6 +472,8 @@ inline CreateTransferResult Ledger::apply_transfer(const Transfer& t, const IdHa
   }
 
   // Past every check: the transfer succeeds.
+  if (imported_request) [[unlikely]]
+    ts = last_timestamp_ = t.timestamp;
   if (in_chain_) [[unlikely]] {
     touch_account(dr);
     touch_account(cr);
@@ -401,6 +485,8 @@ inline CreateTransferResult Ledger::apply_transfer(const Transfer& t, const IdHa
   stored.timestamp = ts;
   stored.reserved = static_cast<std::uint32_t>(pending ? PendingStatus::kPending : PendingStatus::kNone);
   transfer_map_.insert_at(slot, h.id, index);
+  link_transfer(index, dr, cr);
+  index_user_data(index, stored);
   if (pending) {
     d.debits_pending += amount;
     c.credits_pending += amount;
@@ -422,8 +508,8 @@ inline CreateTransferResult Ledger::apply_transfer(const Transfer& t, const IdHa
   return TR::kOk;
 }
 
-inline CreateTransferResult Ledger::apply_post_or_void(const Transfer& t, const IdHashes& h, std::uint64_t ts,
-                                                       std::size_t slot) noexcept {
+inline CreateTransferResult Ledger::apply_post_or_void(const Transfer& t, const IdHashes& h, std::size_t slot,
+                                                       std::uint64_t& ts) noexcept {
   const bool post = has(t.flags, tf::kPostPendingTransfer);
   const bool is_void = has(t.flags, tf::kVoidPendingTransfer);
   if (post && is_void) return TR::kFlagsAreMutuallyExclusive;
@@ -458,10 +544,10 @@ inline CreateTransferResult Ledger::apply_post_or_void(const Transfer& t, const 
   }
   if (t.ledger != 0 && t.ledger != p.ledger) return TR::kPendingTransferHasDifferentLedger;
   if (t.code != 0 && t.code != p.code) return TR::kPendingTransferHasDifferentCode;
-  // 0 means the full pending amount (TigerBeetle's rule before 0.16, and still
-  // its rule for voids); for posts 2^64 - 1 does too (its rule since 0.16).
+  // TigerBeetle >= 0.16: a void of 0 and a post of AMOUNT_MAX (2^64 - 1) take
+  // the whole hold; a post of 0 posts 0 (and releases the hold).
   std::uint64_t amount = t.amount;
-  if (amount == 0 || (post && amount == kIdMax)) amount = p.amount;
+  if (is_void ? amount == 0 : amount == kAmountMax) amount = p.amount;
   if (amount > p.amount) return TR::kExceedsPendingTransferAmount;
   if (is_void && amount < p.amount) return TR::kPendingTransferHasDifferentAmount;
   switch (status_of(p)) {
@@ -477,6 +563,10 @@ inline CreateTransferResult Ledger::apply_post_or_void(const Transfer& t, const 
   // The hold may be due but not yet released (its expiry waits for the end of
   // the linked chain being applied): it is expired all the same.
   if (p.timeout_ns != 0 && p.timestamp + p.timeout_ns <= ts) return TR::kPendingTransferExpired;
+  const bool imported = has(t.flags, tf::kImported);
+  if (imported) [[unlikely]] {
+    if (t.timestamp <= last_timestamp_) return TR::kImportedEventTimestampMustNotRegress;
+  }
   // The only movement a closed account allows is voiding a hold.
   if (!is_void) {
     if (has(d.flags, af::kClosed)) return TR::kDebitAccountAlreadyClosed;
@@ -503,13 +593,17 @@ inline CreateTransferResult Ledger::apply_post_or_void(const Transfer& t, const 
   stored.ledger = p.ledger;
   stored.code = p.code;
   stored.flags = t.flags;
+  if (imported) [[unlikely]]
+    ts = last_timestamp_ = t.timestamp;
   stored.timestamp = ts;
   stored.reserved = same_bits(stored, p);
   const std::uint64_t held = p.amount;
   const std::uint16_t p_flags = p.flags;
   const bool timed = p.timeout_ns != 0;
   set_status(pi, post ? PendingStatus::kPosted : PendingStatus::kVoided);
-  append_transfer_at(stored, slot, h.id);
+  const std::uint32_t index = append_transfer_at(stored, slot, h.id);
+  link_transfer(index, dr, cr);
+  index_user_data(index, stored);
   d.debits_pending -= held;
   c.credits_pending -= held;
   if (post) {
@@ -550,28 +644,30 @@ std::size_t Ledger::expire_due(std::uint64_t now, std::size_t at, Sink& sink) no
 
 template <class Sink>
 CreateTransferResult Ledger::transfer_one(const Transfer& t, std::uint64_t now, std::size_t at, Sink& sink) noexcept {
-  // Exactly run_transfers over this one record without the pipeline's
-  // set-up (measured: the per-call binding spends most of its time around
-  // this call; docs/perf_ledger.md). A lone LINKED transfer is a chain left
-  // open: it changes nothing but takes its timestamp.
+  // Exactly run_transfers over this one record (a request of its own) without
+  // the pipeline's set-up (measured: the per-call binding spends most of its
+  // time around this call; docs/perf_ledger.md). A lone LINKED transfer is a
+  // chain left open: it changes nothing but takes its timestamp.
   if (!expiries_.empty()) [[unlikely]]
     expire_due(now, at, sink);
   if (capacity_.idempotency_window_ns != 0) evict_step(kEvictPerEvent, std::max(now, last_timestamp_ + 1));
-  const std::uint64_t ts = next_timestamp(now);
+  const bool imported = detail::has(t.flags, transfer_flags::kImported);
+  std::uint64_t ts = imported ? std::max(now, last_timestamp_ + 1) : next_timestamp(now);
   CreateTransferResult r = CreateTransferResult::kLinkedEventChainOpen;
   if (!detail::has(t.flags, transfer_flags::kLinked)) [[likely]] {
     const IdHashes h{
         hash_id(t.id), hash_id(t.debit_account_id), hash_id(t.credit_account_id), hash_id(t.pending_id), 0, 0};
-    r = apply_transfer(t, h, ts);
-    if (r != CreateTransferResult::kOk && is_transient(r)) [[unlikely]]
-      remember_failed(t.id, ts);
+    r = apply_transfer(t, h, imported, ts);
+    if (r != CreateTransferResult::kCreated && is_transient(r)) [[unlikely]] {
+      remember_failed(t.id, imported ? last_timestamp_ : ts);
+    }
   }
   sink.result(at, static_cast<std::uint32_t>(r), t.id, ts);
   return r;
 }
 
 template <class Src, class Sink>
-void Ledger::run_accounts(const Src& src, std::size_t n, Sink& sink) noexcept {
+void Ledger::run_accounts(const Src& src, std::size_t n, Sink& sink, Request& request) noexcept {
   using AR = CreateAccountResult;
   constexpr std::size_t kNone = ~std::size_t{0};
   std::size_t chain_start = kNone;
@@ -580,6 +676,10 @@ void Ledger::run_accounts(const Src& src, std::size_t n, Sink& sink) noexcept {
     const Account& a = src.account(i);
     const bool linked = detail::has(a.flags, account_flags::kLinked);
     const std::uint64_t now = src.now(i);
+    // The first record of a request decides whether it imports (TigerBeetle:
+    // the first event of the batch).
+    if (!request.open) request = Request{true, detail::has(a.flags, account_flags::kImported)};
+    const bool imported = request.imported;
     if (chain_start == kNone) {
       // Holds are released only between chains, so a chain's rollback never
       // has to undo an expiry.
@@ -587,26 +687,31 @@ void Ledger::run_accounts(const Src& src, std::size_t n, Sink& sink) noexcept {
         expire_due(now, i, sink);
       if (linked) {
         chain_start = i;
-        chain_begin();
+        chain_begin(imported);
       }
     }
-    const std::uint64_t ts = next_timestamp(now);
+    // An imported request takes no timestamp but the ones it imports; its
+    // other answers carry the time they were validated.
+    std::uint64_t ts = imported ? std::max(now, last_timestamp_ + 1) : next_timestamp(now);
     const bool ends_chain = linked && (i + 1 == n || src.ends_request(i) || i + 1 - chain_start == kMaxChain);
     AR r;
-    if (broken) {
-      r = AR::kLinkedEventFailed;
-    } else if (ends_chain) {
+    // TigerBeetle's order: a chain left open is answered as such even when
+    // the chain has already failed.
+    if (ends_chain) {
       r = AR::kLinkedEventChainOpen;
+    } else if (broken) {
+      r = AR::kLinkedEventFailed;
     } else {
-      r = apply_account(a, ts);
+      r = apply_account(a, imported, ts);
     }
-    if (r != AR::kOk && chain_start != kNone && !broken) {
+    if (r != AR::kCreated && chain_start != kNone && !broken) {
       broken = true;
       chain_rollback();
       for (std::size_t j = chain_start; j < i; ++j) {
         chain_results_[j - chain_start].code = static_cast<std::uint32_t>(AR::kLinkedEventFailed);
       }
     }
+    if (src.ends_request(i)) request.open = false;
     if (chain_start == kNone) {
       sink.result(i, static_cast<std::uint32_t>(r), a.id, ts);
       continue;
@@ -625,7 +730,7 @@ void Ledger::run_accounts(const Src& src, std::size_t n, Sink& sink) noexcept {
 }
 
 template <class Src, class Sink>
-void Ledger::run_transfers(const Src& src, std::size_t n, Sink& sink) noexcept {
+void Ledger::run_transfers(const Src& src, std::size_t n, Sink& sink, Request& request) noexcept {
   using TR = CreateTransferResult;
   // A software pipeline over the request (results are exactly those of
   // applying the transfers one by one: the stages only hash and prefetch).
@@ -707,6 +812,9 @@ void Ledger::run_transfers(const Src& src, std::size_t n, Sink& sink) noexcept {
     const Transfer& t = src.transfer(i);
     const bool linked = detail::has(t.flags, transfer_flags::kLinked);
     const std::uint64_t now = src.now(i);
+    // The first record of a request decides whether it imports.
+    if (!request.open) request = Request{true, detail::has(t.flags, transfer_flags::kImported)};
+    const bool imported = request.imported;
     if (chain_start == kNone) {
       // Holds are released only between chains, so a chain's rollback never
       // has to undo an expiry; eviction likewise (a chain's rollback drops
@@ -720,20 +828,24 @@ void Ledger::run_transfers(const Src& src, std::size_t n, Sink& sink) noexcept {
       }
       if (linked) [[unlikely]] {
         chain_start = i;
-        chain_begin();
+        chain_begin(imported);
       }
     }
-    const std::uint64_t ts = next_timestamp(now);
+    // An imported request takes no timestamp but the ones it imports; its
+    // other answers carry the time they were validated.
+    std::uint64_t ts = imported ? std::max(now, last_timestamp_ + 1) : next_timestamp(now);
     const bool ends_chain = linked && (i + 1 == n || src.ends_request(i) || i + 1 - chain_start == kMaxChain);
     TR r;
-    if (broken) [[unlikely]] {
-      r = TR::kLinkedEventFailed;
-    } else if (ends_chain) [[unlikely]] {
+    // TigerBeetle's order: a chain left open is answered as such even when
+    // the chain has already failed.
+    if (ends_chain) [[unlikely]] {
       r = TR::kLinkedEventChainOpen;
+    } else if (broken) [[unlikely]] {
+      r = TR::kLinkedEventFailed;
     } else {
-      r = apply_transfer(t, ring[i % kRing], ts);
+      r = apply_transfer(t, ring[i % kRing], imported, ts);
     }
-    if (r != TR::kOk) [[unlikely]] {
+    if (r != TR::kCreated) [[unlikely]] {
       if (chain_start != kNone && !broken) {
         broken = true;
         chain_rollback();
@@ -741,8 +853,10 @@ void Ledger::run_transfers(const Src& src, std::size_t n, Sink& sink) noexcept {
           chain_results_[j - chain_start].code = static_cast<std::uint32_t>(TR::kLinkedEventFailed);
         }
       }
-      if (is_transient(r)) remember_failed(t.id, ts);
+      if (is_transient(r)) remember_failed(t.id, imported ? last_timestamp_ : ts);
     }
+    if (src.ends_request(i)) [[unlikely]]
+      request.open = false;
     if (chain_start == kNone) [[likely]] {
       sink.result(i, static_cast<std::uint32_t>(r), t.id, ts);
       continue;

@@ -17,7 +17,9 @@ namespace cf = command_flags;
 namespace {
 
 constexpr char kSnapshotMagic[9] = "SHQLDGRM";
-constexpr std::uint32_t kSnapshotVersion = 1;
+// Version 2: the open request (whether it imports) after the open chain.
+// Version 1 (before imported events) is not read: no release wrote it.
+constexpr std::uint32_t kSnapshotVersion = 2;
 
 bool is_create(LedgerCommandKind k) noexcept {
   return k == LedgerCommandKind::kCreateAccount || k == LedgerCommandKind::kCreateTransfer;
@@ -227,8 +229,9 @@ void LedgerMachine::process(const Command* cmds, std::size_t n, std::vector<Even
     const Command& c = cmds[i];
     const std::uint32_t why = rejection(c);
     if (why != 0) [[unlikely]] {
-      // Its event must follow the open chain's.
+      // Its event must follow the open chain's; it ends the request.
       if (chain_len_ != 0) apply_chain(out);
+      request_.open = false;
       LedgerEvent& e = out.emplace_back();  // value-initialised: every byte 0
       e.seq = next_seq_++;
       e.time_ns = clock_;
@@ -239,7 +242,10 @@ void LedgerMachine::process(const Command* cmds, std::size_t n, std::vector<Even
     }
     const auto kind = static_cast<LedgerCommandKind>(c.kind);
     if (chain_len_ != 0 && kind != chain_kind_) apply_chain(out);
+    // A command of another kind ends a client's request, as it ends a chain.
+    if (request_.open && kind != request_kind_) request_.open = false;
     if (is_create(kind)) {
+      request_kind_ = kind;
       i = run_creates(cmds, i, n, kind, out);
     } else {
       apply_other(c, out);
@@ -262,10 +268,13 @@ void LedgerMachine::apply_chain(std::vector<Event>& out) {
   EventSink sink{out, chain_.get(), chain_[0].seq, 0, result_type_of(chain_kind_)};
   const std::size_t n = chain_len_;
   chain_len_ = 0;
+  // The chain's kind is its request's: a restored machine knows only the
+  // kind of an open chain, not of a request its first member will open.
+  request_kind_ = chain_kind_;
   if (chain_kind_ == LedgerCommandKind::kCreateTransfer) {
-    ledger_.run_transfers(src, n, sink);
+    ledger_.run_transfers(src, n, sink, request_);
   } else {
-    ledger_.run_accounts(src, n, sink);
+    ledger_.run_accounts(src, n, sink, request_);
   }
 }
 
@@ -299,9 +308,9 @@ std::size_t LedgerMachine::run_creates(const Command* cmds, std::size_t i, std::
     const CommandSource src{cmds + i, clock_};
     EventSink sink{out, cmds + i, next_seq_, clock_, result_type_of(kind)};
     if (kind == LedgerCommandKind::kCreateTransfer) {
-      ledger_.run_transfers(src, m, sink);
+      ledger_.run_transfers(src, m, sink, request_);
     } else {
-      ledger_.run_accounts(src, m, sink);
+      ledger_.run_accounts(src, m, sink, request_);
     }
     next_seq_ += m;
     clock_ = static_cast<std::int64_t>(src.now(m - 1));
@@ -362,20 +371,29 @@ const LedgerEvent& LedgerMachine::own_event(std::uint64_t seq) const {
   throw std::logic_error("ledger machine: a command yielded no event");
 }
 
-void LedgerMachine::via_process(const Command* cmds, std::size_t n, std::uint32_t* results) {
+void LedgerMachine::via_process(const Command* cmds, std::size_t n, CreateResult* results) {
   const std::uint64_t first = next_seq_;
   scratch_.clear();
   process(cmds, n, scratch_);
   for (const LedgerEvent& e : scratch_) {
     if (e.seq >= first && (e.type == static_cast<std::uint8_t>(LedgerEventType::kAccountResult) ||
                            e.type == static_cast<std::uint8_t>(LedgerEventType::kTransferResult))) {
-      results[e.seq - first] = e.result;
+      results[e.seq - first] = CreateResult{e.timestamp, e.result, 0};
     }
   }
 }
 
+// The fast paths below run the request drivers straight from the caller's
+// records, as the commands they describe would run: a request of another
+// kind ends, the records continue an open request of their own kind, and
+// the last one (LAST_IN_BATCH) ends it.
+void LedgerMachine::begin_convenience(LedgerCommandKind kind) noexcept {
+  if (request_.open && request_kind_ != kind) request_.open = false;
+  request_kind_ = kind;
+}
+
 void LedgerMachine::create_accounts(const Account* accounts, std::size_t n, std::int64_t time_ns,
-                                    std::uint32_t* results) {
+                                    CreateResult* results) {
   check_time_arg(time_ns);
   if (n == 0) return;
   if (chain_len_ != 0) {
@@ -389,14 +407,23 @@ void LedgerMachine::create_accounts(const Account* accounts, std::size_t n, std:
   ledger_.check_room(n, 0, [] { return std::uint64_t{0}; });
   const std::int64_t t = effective_time(time_ns);
   const AccountArray src{accounts, static_cast<std::uint64_t>(t)};
-  ResultArray sink{results};
-  ledger_.run_accounts(src, n, sink);
+  CreateResultArray sink{results};
+  begin_convenience(LedgerCommandKind::kCreateAccount);
+  ledger_.run_accounts(src, n, sink, request_);
+  request_.open = false;
   next_seq_ += n;
   clock_ = t;
 }
 
+void LedgerMachine::create_accounts(const Account* accounts, std::size_t n, std::int64_t time_ns,
+                                    std::uint32_t* results) {
+  std::vector<CreateResult> r(n);
+  create_accounts(accounts, n, time_ns, r.data());
+  for (std::size_t i = 0; i < n; ++i) results[i] = r[i].status;
+}
+
 void LedgerMachine::create_transfers(const Transfer* transfers, std::size_t n, std::int64_t time_ns,
-                                     std::uint32_t* results) {
+                                     CreateResult* results) {
   check_time_arg(time_ns);
   if (n == 0) return;
   if (chain_len_ != 0) {
@@ -416,30 +443,44 @@ void LedgerMachine::create_transfers(const Transfer* transfers, std::size_t n, s
   // the same effective time, the last record ending the request.
   const std::int64_t t = effective_time(time_ns);
   const TransferArray src{transfers, static_cast<std::uint64_t>(t)};
-  ResultArray sink{results};
-  ledger_.run_transfers(src, n, sink);
+  CreateResultArray sink{results};
+  begin_convenience(LedgerCommandKind::kCreateTransfer);
+  ledger_.run_transfers(src, n, sink, request_);
+  request_.open = false;
   next_seq_ += n;
   clock_ = t;
 }
 
-CreateAccountResult LedgerMachine::create_account(const Account& a, std::int64_t time_ns) {
-  std::uint32_t r = 0;
-  create_accounts(&a, 1, time_ns, &r);
-  return static_cast<CreateAccountResult>(r);
+void LedgerMachine::create_transfers(const Transfer* transfers, std::size_t n, std::int64_t time_ns,
+                                     std::uint32_t* results) {
+  std::vector<CreateResult> r(n);
+  create_transfers(transfers, n, time_ns, r.data());
+  for (std::size_t i = 0; i < n; ++i) results[i] = r[i].status;
 }
 
-CreateTransferResult LedgerMachine::transfer(const Transfer& t, std::int64_t time_ns) {
+CreateAccountResult LedgerMachine::create_account(const Account& a, std::int64_t time_ns, std::uint64_t* timestamp) {
+  CreateResult r{};
+  create_accounts(&a, 1, time_ns, &r);
+  if (timestamp != nullptr) *timestamp = r.timestamp;
+  return static_cast<CreateAccountResult>(r.status);
+}
+
+CreateTransferResult LedgerMachine::transfer(const Transfer& t, std::int64_t time_ns, std::uint64_t* timestamp) {
   check_time_arg(time_ns);
-  if (chain_len_ != 0) [[unlikely]] {
-    std::uint32_t r = 0;
+  // transfer_one is a request of one record: with a chain or a request left
+  // open by process(), the command continues them instead.
+  if (chain_len_ != 0 || request_.open) [[unlikely]] {
+    CreateResult r{};
     const Command c = make_create_transfer(t, time_ns, cf::kLastInBatch);
     via_process(&c, 1, &r);
-    return static_cast<CreateTransferResult>(r);
+    if (timestamp != nullptr) *timestamp = r.timestamp;
+    return static_cast<CreateTransferResult>(r.status);
   }
   ledger_.check_room(0, 1, [&] { return ledger_.history_need(t); });
   const std::int64_t now = effective_time(time_ns);
-  Discard sink;
+  TimestampOut sink{timestamp};
   const CreateTransferResult r = ledger_.transfer_one(t, static_cast<std::uint64_t>(now), 0, sink);
+  request_kind_ = LedgerCommandKind::kCreateTransfer;
   ++next_seq_;
   clock_ = now;
   return r;
@@ -490,7 +531,8 @@ std::size_t LedgerMachine::drain_evicted(std::uint64_t max, std::int64_t time_ns
 // ---- state -------------------------------------------------------------------------
 
 std::uint64_t LedgerMachine::state_hash() const noexcept {
-  const std::uint64_t scalars[] = {next_seq_, static_cast<std::uint64_t>(clock_), open_chain_kind(), chain_len_};
+  const std::uint64_t scalars[] = {next_seq_, static_cast<std::uint64_t>(clock_), open_chain_kind(), chain_len_,
+                                   open_request()};
   std::uint64_t h = checksum64(scalars, sizeof(scalars), ledger_.state_hash());
   return checksum64(chain_.get(), std::size_t{chain_len_} * sizeof(Command), h);
 }
@@ -504,6 +546,7 @@ std::string LedgerMachine::snapshot() const {
   w.put(open_chain_kind());
   w.put(std::uint64_t{chain_len_});
   w.put_array(chain_.get(), chain_len_);
+  w.put(open_request());
   ledger_.save(w);
   return w.finish();
 }
@@ -523,11 +566,23 @@ LedgerMachine LedgerMachine::restore(const std::uint8_t* data, std::size_t size)
   if (len >= next_seq) r.fail("chain members before the first seq");
   std::vector<Command> members(len);
   r.get_array(members.data(), members.size());
+  const auto request = r.get<std::uint64_t>();
+  const std::uint64_t request_kind = request & 0xFF;
+  if (request != 0 && ((request & ~std::uint64_t{kRequestImported | 0xFF}) != 0 ||
+                       (request_kind != static_cast<std::uint64_t>(LedgerCommandKind::kCreateAccount) &&
+                        request_kind != static_cast<std::uint64_t>(LedgerCommandKind::kCreateTransfer)) ||
+                       (len != 0 && request_kind != kind))) {
+    r.fail("bad open request");
+  }
   LedgerMachine m{Ledger::load(r)};
   r.expect_end();
   m.next_seq_ = next_seq;
   m.clock_ = clock;
   if (len != 0) m.chain_kind_ = static_cast<LedgerCommandKind>(kind);
+  if (request != 0) {
+    m.request_ = Ledger::Request{true, (request & kRequestImported) != 0};
+    m.request_kind_ = static_cast<LedgerCommandKind>(request_kind);
+  }
   // An open chain is what buffer() leaves: consecutive linked creates of its
   // kind, ending at the last seq, stamped with nondecreasing times up to the
   // clock, none ending a request.

@@ -92,6 +92,7 @@ TEST(LedgerAllocation, LongestLinkedChainAllocatesNothing) {
     Transfer post{};
     post.id = 101 + 2 * i;
     post.pending_id = hold.id;
+    post.amount = kAmountMax;
     post.flags = tf::kPostPendingTransfer | tf::kLinked;
     chain.push_back(post);
   }
@@ -103,7 +104,7 @@ TEST(LedgerAllocation, LongestLinkedChainAllocatesNothing) {
     allocations = counting.allocations();
   }
   EXPECT_EQ(allocations, 0);
-  for (std::size_t i = 0; i < kChain; ++i) ASSERT_EQ(r[i], 0u) << i;
+  for (std::size_t i = 0; i < kChain; ++i) ASSERT_EQ(r[i], kCreatedStatus) << i;
   EXPECT_EQ(l.lookup_account(1)->debits_posted, kChain / 2);
 
   // The same chain failing at its last member rolls every member back,

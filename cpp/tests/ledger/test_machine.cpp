@@ -92,7 +92,7 @@ TEST(LedgerMachine, EveryCommandYieldsItsEventsInOrder) {
   ASSERT_EQ(ev.size(), 7u);  // the drain hands nothing over: its acknowledgement only
   for (std::size_t i = 0; i < ev.size(); ++i) EXPECT_EQ(ev[i].seq, first + i);
   EXPECT_EQ(ev[0].type, static_cast<std::uint8_t>(ET::kTransferResult));
-  EXPECT_EQ(ev[0].result, 0u);
+  EXPECT_EQ(ev[0].result, kCreatedStatus);
   EXPECT_EQ(ev[0].id(), 10u);
   EXPECT_EQ(ev[0].timestamp, 100u);
   EXPECT_EQ(ev[1].result, static_cast<std::uint32_t>(TR::kExceedsCredits));
@@ -100,7 +100,7 @@ TEST(LedgerMachine, EveryCommandYieldsItsEventsInOrder) {
   EXPECT_EQ(ev[2].type, static_cast<std::uint8_t>(ET::kLimitResult));
   EXPECT_EQ(ev[2].result, static_cast<std::uint32_t>(SetLimitResult::kOk));
   EXPECT_EQ(ev[2].timestamp, 102u);  // a limit takes a timestamp
-  EXPECT_EQ(ev[3].result, 0u);
+  EXPECT_EQ(ev[3].result, kCreatedStatus);
   EXPECT_EQ(ev[3].time_ns, 100);  // the clock, not the stamped 90
   EXPECT_EQ(ev[3].timestamp, 103u);
   EXPECT_EQ(ev[4].type, static_cast<std::uint8_t>(ET::kTimeAdvanced));
@@ -209,7 +209,7 @@ TEST(LedgerMachine, ChainsAcrossBatchesGiveTheSameEventsWhereverTheyAreCut) {
   }
   EXPECT_EQ(results, cmds.size() - 1);
   EXPECT_EQ(whole.ledger().lookup_account(4)->debits_posted, 25u);
-  EXPECT_EQ(want[1].result, 0u);
+  EXPECT_EQ(want[1].result, kCreatedStatus);
   EXPECT_EQ(want[6].result, static_cast<std::uint32_t>(TR::kLinkedEventFailed));
   EXPECT_EQ(want[7].result, static_cast<std::uint32_t>(TR::kExceedsCredits));  // 9 + 9 > 15 left
   EXPECT_EQ(want[9].result, static_cast<std::uint32_t>(TR::kLinkedEventFailed));
@@ -289,7 +289,7 @@ TEST(LedgerMachine, LastInBatchAndTheLongestChainEndAChainOpen) {
   ASSERT_EQ(out.size(), kMaxChain + 1);
   EXPECT_EQ(out[0].result, static_cast<std::uint32_t>(TR::kLinkedEventFailed));
   EXPECT_EQ(out[kMaxChain - 1].result, static_cast<std::uint32_t>(TR::kLinkedEventChainOpen));
-  EXPECT_EQ(out[kMaxChain].result, 0u);
+  EXPECT_EQ(out[kMaxChain].result, kCreatedStatus);
   EXPECT_EQ(big.ledger().lookup_account(1)->debits_posted, 1u);
 }
 

@@ -33,7 +33,8 @@ namespace ledger = shanraq::ledger;
 [[maybe_unused]] PyObject* (*const kLedgerRecords[])() noexcept = {
     &shq::record_layout<ledger::Account>,        &shq::record_layout<ledger::Transfer>,
     &shq::record_layout<ledger::AccountBalance>, &shq::record_layout<ledger::LedgerCommand>,
-    &shq::record_layout<ledger::LedgerEvent>,
+    &shq::record_layout<ledger::LedgerEvent>,    &shq::record_layout<ledger::CreateResult>,
+    &shq::record_layout<ledger::AccountFilter>,  &shq::record_layout<ledger::QueryFilter>,
 };
 [[maybe_unused]] PyObject* (*const kLedgerEnums[])() noexcept = {
     &shq::enum_members<ledger::CreateAccountResult>, &shq::enum_members<ledger::CreateTransferResult>,

@@ -10,6 +10,8 @@ from shanraq_core._core.glue cimport translate_exception
 
 
 cdef extern from "shanraq/ledger/types.hpp" namespace "shanraq::ledger" nogil:
+    uint32_t kCreatedStatus
+    uint64_t kAmountMax
     cdef struct Account:
         uint64_t id
         uint64_t debits_pending
@@ -44,6 +46,38 @@ cdef extern from "shanraq/ledger/types.hpp" namespace "shanraq::ledger" nogil:
 
     cdef struct AccountBalance:
         uint64_t timestamp
+
+    cdef struct CreateResult:
+        uint64_t timestamp
+        uint32_t status
+        uint32_t reserved
+
+    uint32_t kQueryLimitMax
+    cdef struct AccountFilter:
+        uint64_t account_id
+        uint64_t user_data_128[2]
+        uint64_t user_data_64
+        uint32_t user_data_32
+        uint16_t code
+        uint16_t reserved
+        uint64_t timestamp_min
+        uint64_t timestamp_max
+        uint32_t limit
+        uint32_t flags
+
+    cdef struct QueryFilter:
+        uint64_t user_data_128[2]
+        uint64_t user_data_64
+        uint32_t user_data_32
+        uint32_t ledger
+        uint16_t code
+        uint16_t reserved[3]
+        uint64_t timestamp_min
+        uint64_t timestamp_max
+        uint32_t limit
+        uint32_t flags
+
+    size_t query_room(uint32_t) noexcept
 
     cdef struct SignedAmount:
         uint64_t magnitude[2]
@@ -80,6 +114,10 @@ cdef extern from "shanraq/ledger/ledger.hpp" namespace "shanraq::ledger" nogil:
         cbool lookup_transfer(uint64_t, Transfer&) noexcept
         size_t archived_count() noexcept
         size_t account_history(uint64_t, uint64_t, uint64_t, AccountBalance*, size_t) noexcept
+        size_t get_account_transfers(const AccountFilter&, Transfer*) except +translate_exception
+        size_t get_account_balances(const AccountFilter&, AccountBalance*) except +translate_exception
+        size_t query_accounts(const QueryFilter&, Account*) except +translate_exception
+        size_t query_transfers(const QueryFilter&, Transfer*) except +translate_exception
         size_t account_count() noexcept
         size_t transfer_count() noexcept
         size_t history_count() noexcept
@@ -113,16 +151,17 @@ cdef extern from "shanraq/ledger/machine.hpp" namespace "shanraq::ledger" nogil:
         int64_t now_ns() noexcept
         string snapshot() except +translate_exception
         uint64_t state_hash() noexcept
-        void create_accounts(const Account*, size_t, int64_t, uint32_t*) except +translate_exception
-        void create_transfers(const Transfer*, size_t, int64_t, uint32_t*) except +translate_exception
-        CreateAccountResult create_account(const Account&, int64_t) except +translate_exception
-        CreateTransferResult transfer(const Transfer&, int64_t) except +translate_exception
+        void create_accounts(const Account*, size_t, int64_t, CreateResult*) except +translate_exception
+        void create_transfers(const Transfer*, size_t, int64_t, CreateResult*) except +translate_exception
+        CreateAccountResult create_account(const Account&, int64_t, uint64_t*) except +translate_exception
+        CreateTransferResult transfer(const Transfer&, int64_t, uint64_t*) except +translate_exception
         SetLimitResult set_account_limit(uint64_t, uint64_t, int64_t) except +translate_exception
         size_t advance_time(int64_t) except +translate_exception
         size_t evict(int64_t) except +translate_exception
         size_t drain_evicted(uint64_t, int64_t, Transfer*) except +translate_exception
         const Ledger& ledger() noexcept
         size_t open_chain_length() noexcept
+        size_t drain_room(uint64_t) noexcept
         void prefault() noexcept
 
     unique_ptr[LedgerMachine] machine_restore "shanraq::ledger::LedgerMachine::restore_unique"(
@@ -136,4 +175,6 @@ cdef class LedgerBase:
     cdef LedgerMachine* m
     cdef cbool _busy
     cdef vector[LedgerEvent] _events
+    # The timestamp of the last per-call create's result (TigerBeetle 0.17).
+    cdef uint64_t _result_timestamp
     cdef int _enter(self) except -1

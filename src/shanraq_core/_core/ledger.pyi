@@ -15,9 +15,14 @@ import numpy.typing as npt
 ACCOUNT_DTYPE: np.dtype[np.void]
 TRANSFER_DTYPE: np.dtype[np.void]
 ACCOUNT_BALANCE_DTYPE: np.dtype[np.void]
+CREATE_RESULT_DTYPE: np.dtype[np.void]
+ACCOUNT_FILTER_DTYPE: np.dtype[np.void]
+QUERY_FILTER_DTYPE: np.dtype[np.void]
+QUERY_LIMIT_MAX: int
 LEDGER_COMMAND_DTYPE: np.dtype[np.void]
 LEDGER_EVENT_DTYPE: np.dtype[np.void]
 MAX_TIME_NS: int
+AMOUNT_MAX: int
 
 def enum_tables() -> list[tuple[str, list[tuple[str, int]]]]: ...
 def _register(
@@ -92,11 +97,14 @@ class LedgerBase:
         user_data_64: int = 0,
         user_data_32: int = 0,
         limit: int = 0,
+        timestamp: int = 0,
         now_ns: int = 0,
     ) -> Any:
-        """One CREATE_ACCOUNT command; returns its CreateAccountResult.
-        ValueError for an out-of-range field, TypeError for a non-integer,
-        CapacityError when the account capacity is used up."""
+        """One CREATE_ACCOUNT command; returns its CreateAccountResult (its
+        timestamp: ``result_timestamp``). ``timestamp`` only with
+        AccountFlags.IMPORTED. ValueError for an out-of-range field,
+        TypeError for a non-integer, CapacityError when the account capacity
+        is used up."""
     def transfer(
         self,
         id: int,
@@ -112,10 +120,18 @@ class LedgerBase:
         user_data_128: int = 0,
         user_data_64: int = 0,
         user_data_32: int = 0,
+        timestamp: int = 0,
         now_ns: int = 0,
     ) -> Any:
-        """One CREATE_TRANSFER command; returns its CreateTransferResult.
-        ``timeout_ns`` for holds only. Errors as create_account."""
+        """One CREATE_TRANSFER command; returns its CreateTransferResult (its
+        timestamp: ``result_timestamp``). ``timeout_ns`` for holds only,
+        ``timestamp`` only with TransferFlags.IMPORTED. Errors as
+        create_account."""
+    @property
+    def result_timestamp(self) -> int:
+        """The timestamp of the last per-call create's result (TigerBeetle
+        0.17): the created record's, the existing record's for EXISTS,
+        otherwise the time the create was validated (ns)."""
     def set_account_limit(self, id: int, limit: int, *, now_ns: int = 0) -> Any:
         """One SET_ACCOUNT_LIMIT command; returns its SetLimitResult."""
     def advance_time(self, now_ns: int) -> int:
@@ -130,12 +146,13 @@ class LedgerBase:
         """One DRAIN_EVICTED command: up to ``max`` (default all) archived
         transfers, oldest first, as TRANSFER_DTYPE records (``reserved`` =
         final PendingStatus); they leave the archive."""
-    def create_accounts(self, accounts: npt.NDArray[np.void], now_ns: int = 0) -> npt.NDArray[np.uint32]:
+    def create_accounts(self, accounts: npt.NDArray[np.void], now_ns: int = 0) -> npt.NDArray[np.void]:
         """One CREATE_ACCOUNT command per ACCOUNT_DTYPE record at ``now_ns``,
-        the last ending the request; one CreateAccountResult value per
-        record. GIL released. CapacityError (nothing applied) if they do not
-        fit."""
-    def create_transfers(self, transfers: npt.NDArray[np.void], now_ns: int = 0) -> npt.NDArray[np.uint32]:
+        the last ending the request; one CREATE_RESULT_DTYPE record per
+        account (``status``: a CreateAccountResult value, ``timestamp``:
+        TigerBeetle 0.17's). GIL released. CapacityError (nothing applied)
+        if they do not fit."""
+    def create_transfers(self, transfers: npt.NDArray[np.void], now_ns: int = 0) -> npt.NDArray[np.void]:
         """One CREATE_TRANSFER command per TRANSFER_DTYPE record, as
         create_accounts; linked chains honoured."""
     def lookup_account(self, id: int) -> Any:
@@ -155,6 +172,76 @@ class LedgerBase:
         """ACCOUNT_BALANCE_DTYPE records with timestamp in [since, until],
         oldest first (the oldest ``limit`` of them); empty for accounts
         without the history flag."""
+    def get_account_transfers(
+        self,
+        account_id: int,
+        *,
+        user_data_128: int = 0,
+        user_data_64: int = 0,
+        user_data_32: int = 0,
+        code: int = 0,
+        timestamp_min: int = 0,
+        timestamp_max: int = 0,
+        limit: int = 8190,
+        flags: int = 3,
+    ) -> npt.NDArray[np.void]:
+        """TigerBeetle's get_account_transfers: the stored transfers of
+        ``account_id`` the AccountFilter matches (``flags``: AccountFilterFlags,
+        default DEBITS | CREDITS; a field left 0 does not filter; timestamps
+        inclusive, 0 = unbounded), oldest first (REVERSED: newest first), at
+        most min(limit, QUERY_LIMIT_MAX), as TRANSFER_DTYPE. A filter
+        TigerBeetle refuses (no DEBITS/CREDITS, limit 0, timestamp_min >
+        timestamp_max, ...) gives an empty array. State at the last applied
+        command; the owning thread (RuntimeError while another thread is in
+        a batch). TypeError / ValueError for a field not an integer or out
+        of its type's range."""
+    def get_account_balances(
+        self,
+        account_id: int,
+        *,
+        user_data_128: int = 0,
+        user_data_64: int = 0,
+        user_data_32: int = 0,
+        code: int = 0,
+        timestamp_min: int = 0,
+        timestamp_max: int = 0,
+        limit: int = 8190,
+        flags: int = 3,
+    ) -> npt.NDArray[np.void]:
+        """TigerBeetle's get_account_balances: the account's balances after
+        each transfer get_account_transfers would return, as
+        ACCOUNT_BALANCE_DTYPE; empty unless the account has HISTORY."""
+    def query_accounts(
+        self,
+        *,
+        user_data_128: int = 0,
+        user_data_64: int = 0,
+        user_data_32: int = 0,
+        ledger: int = 0,
+        code: int = 0,
+        timestamp_min: int = 0,
+        timestamp_max: int = 0,
+        limit: int = 8190,
+        flags: int = 0,
+    ) -> npt.NDArray[np.void]:
+        """TigerBeetle's query_accounts: accounts whose nonzero filter fields
+        all match, in the time range, oldest first (QueryFilterFlags.REVERSED:
+        newest first), at most min(limit, QUERY_LIMIT_MAX), as ACCOUNT_DTYPE.
+        Threads and errors as get_account_transfers."""
+    def query_transfers(
+        self,
+        *,
+        user_data_128: int = 0,
+        user_data_64: int = 0,
+        user_data_32: int = 0,
+        ledger: int = 0,
+        code: int = 0,
+        timestamp_min: int = 0,
+        timestamp_max: int = 0,
+        limit: int = 8190,
+        flags: int = 0,
+    ) -> npt.NDArray[np.void]:
+        """TigerBeetle's query_transfers: stored transfers, as query_accounts."""
     def state_hash(self) -> int:
         """64-bit hash of the state (next_seq, clock and open chain included)."""
     def snapshot(self) -> bytes: ...

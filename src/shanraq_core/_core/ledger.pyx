@@ -33,11 +33,18 @@ from shanraq_core._layout import dtype_from_layout
 ACCOUNT_DTYPE = dtype_from_layout(record_layout[Account]())
 TRANSFER_DTYPE = dtype_from_layout(record_layout[Transfer]())
 ACCOUNT_BALANCE_DTYPE = dtype_from_layout(record_layout[AccountBalance]())
+CREATE_RESULT_DTYPE = dtype_from_layout(record_layout[CreateResult]())
+ACCOUNT_FILTER_DTYPE = dtype_from_layout(record_layout[AccountFilter]())
+QUERY_FILTER_DTYPE = dtype_from_layout(record_layout[QueryFilter]())
+#: The most results one query returns (TigerBeetle's); a larger limit is clamped.
+QUERY_LIMIT_MAX = kQueryLimitMax
 LEDGER_COMMAND_DTYPE = dtype_from_layout(record_layout[LedgerCommand]())
 LEDGER_EVENT_DTYPE = dtype_from_layout(record_layout[LedgerEvent]())
-_RESULTS_DTYPE = np.dtype(np.uint32)
 #: The latest time_ns a command may carry (ns).
 MAX_TIME_NS = kMaxTime
+#: TigerBeetle's AMOUNT_MAX (here 2**64 - 1): a post of it posts the whole hold.
+AMOUNT_MAX = kAmountMax
+_CREATED = kCreatedStatus
 
 
 def enum_tables():
@@ -70,9 +77,11 @@ def _register(account_results, transfer_results, limit_results, account_type, tr
     global _account_results, _transfer_results, _limit_results, _account_type, _transfer_type
 
     def table(enum):
-        out = [None] * (max(int(m) for m in enum) + 1)
+        # CREATED is 2^32 - 1: it takes the last entry (see _result).
+        small = [int(m) for m in enum if int(m) != _CREATED]
+        out = [None] * (max(small) + 2)
         for m in enum:
-            out[int(m)] = m
+            out[len(out) - 1 if int(m) == _CREATED else int(m)] = m
         return tuple(out)
 
     _account_results = table(account_results)
@@ -83,6 +92,8 @@ def _register(account_results, transfer_results, limit_results, account_type, tr
 
 
 cdef inline object _result(tuple table, uint32_t code):
+    if code == kCreatedStatus:
+        code = <uint32_t>len(table) - 1
     if code < <uint32_t>len(table):
         m = <object>PyTuple_GET_ITEM(table, code)
         if m is not None:
@@ -154,12 +165,43 @@ cdef object _records(object array, object dtype, str what, str dtype_name):
     return np.ascontiguousarray(array)
 
 
+cdef int _account_filter(AccountFilter* f, object account_id, object ud128, object ud64, object ud32,
+                         object code, object tmin, object tmax, object limit, object flags) except -1:
+    memset(f, 0, sizeof(AccountFilter))
+    _u64_or_0(account_id, b"account_id", &f.account_id)
+    _user_data_128(ud128, f.user_data_128)
+    _u64_or_0(ud64, b"user_data_64", &f.user_data_64)
+    _u32_or_0(ud32, b"user_data_32", &f.user_data_32)
+    _u16_or_0(code, b"code", &f.code)
+    _u64_or_0(tmin, b"timestamp_min", &f.timestamp_min)
+    _u64_or_0(tmax, b"timestamp_max", &f.timestamp_max)
+    _u32_or_0(limit, b"limit", &f.limit)
+    _u32_or_0(flags, b"flags", &f.flags)
+    return 0
+
+
+cdef int _query_filter(QueryFilter* f, object ud128, object ud64, object ud32, object ledger, object code,
+                       object tmin, object tmax, object limit, object flags) except -1:
+    memset(f, 0, sizeof(QueryFilter))
+    _user_data_128(ud128, f.user_data_128)
+    _u64_or_0(ud64, b"user_data_64", &f.user_data_64)
+    _u32_or_0(ud32, b"user_data_32", &f.user_data_32)
+    _u32_or_0(ledger, b"ledger", &f.ledger)
+    _u16_or_0(code, b"code", &f.code)
+    _u64_or_0(tmin, b"timestamp_min", &f.timestamp_min)
+    _u64_or_0(tmax, b"timestamp_max", &f.timestamp_max)
+    _u32_or_0(limit, b"limit", &f.limit)
+    _u32_or_0(flags, b"flags", &f.flags)
+    return 0
+
+
 cdef class LedgerBase:
     """C++ ledger state machine holder; use shanraq_core.Ledger."""
 
     def __cinit__(self, *args, **kwargs):
         self.m = NULL
         self._busy = False
+        self._result_timestamp = 0
 
     def __init__(self, max_accounts=1 << 20, max_transfers=1 << 23, max_history=1 << 20,
                  idempotency_window_ns=0, max_archived=0):
@@ -290,7 +332,7 @@ cdef class LedgerBase:
         return out
 
     def create_account(self, id, ledger, code, *, flags=0, user_data_128=0, user_data_64=0, user_data_32=0,
-                       limit=0, now_ns=0):
+                       limit=0, timestamp=0, now_ns=0):
         cdef Account a
         self._enter()
         memset(&a, 0, sizeof(a))
@@ -302,11 +344,13 @@ cdef class LedgerBase:
         to_u64(user_data_64, b"user_data_64", &a.user_data_64)
         to_u32(user_data_32, b"user_data_32", &a.user_data_32)
         to_u64(limit, b"limit", &a.limit)
+        _u64_or_0(timestamp, b"timestamp", &a.timestamp)
         cdef int64_t t = _time(now_ns, b"now_ns")
-        return _result(_account_results, <uint32_t>self.m.create_account(a, t))
+        return _result(_account_results, <uint32_t>self.m.create_account(a, t, &self._result_timestamp))
 
     def transfer(self, id, debit_account_id, credit_account_id, amount, ledger=0, code=0, *, flags=0,
-                 pending_id=0, timeout_ns=0, user_data_128=0, user_data_64=0, user_data_32=0, now_ns=0):
+                 pending_id=0, timeout_ns=0, user_data_128=0, user_data_64=0, user_data_32=0, timestamp=0,
+                 now_ns=0):
         cdef Transfer x
         if self.m == NULL or self._busy:
             self._enter()
@@ -326,11 +370,16 @@ cdef class LedgerBase:
         _user_data_128(user_data_128, x.user_data_128)
         _u64_or_0(user_data_64, b"user_data_64", &x.user_data_64)
         _u32_or_0(user_data_32, b"user_data_32", &x.user_data_32)
+        _u64_or_0(timestamp, b"timestamp", &x.timestamp)
         x.reserved = 0
-        x.timestamp = 0
         cdef int64_t t = _time(now_ns, b"now_ns")
         self.m.ledger().prefetch_transfer_records(x.debit_account_id, x.credit_account_id, x.pending_id)
-        return _result(_transfer_results, <uint32_t>self.m.transfer(x, t))
+        return _result(_transfer_results, <uint32_t>self.m.transfer(x, t, &self._result_timestamp))
+
+    @property
+    def result_timestamp(self):
+        self._enter()
+        return self._result_timestamp
 
     def set_account_limit(self, id, limit, *, now_ns=0):
         cdef uint64_t i, lim
@@ -356,9 +405,7 @@ cdef class LedgerBase:
         if max is not None:
             to_u64(max, b"max", &most)
         cdef int64_t t = _time(now_ns, b"now_ns")
-        cdef size_t n = self.m.ledger().archived_count()
-        if most < n:
-            n = most
+        cdef size_t n = self.m.drain_room(most)
         out = np.zeros(n, dtype=TRANSFER_DTYPE)
         cdef uint8_t[::1] dst
         cdef Transfer spare
@@ -374,18 +421,19 @@ cdef class LedgerBase:
         arr = _records(accounts, ACCOUNT_DTYPE, "accounts", "ACCOUNT_DTYPE")
         cdef int64_t t = _time(now_ns, b"now_ns")
         cdef size_t n = arr.shape[0]
-        results = np.zeros(n, dtype=_RESULTS_DTYPE)
+        results = np.zeros(n, dtype=CREATE_RESULT_DTYPE)
         if n == 0:
             return results
         cdef const uint8_t[::1] src = arr.view(np.uint8).reshape(-1)
-        cdef uint32_t[::1] dst = results
+        cdef uint8_t[::1] dst = results.view(np.uint8).reshape(-1)
         cdef const Account* p = <const Account*>&src[0]
+        cdef CreateResult* r = <CreateResult*>&dst[0]
         enter(&self._busy, b"Ledger")
         try:
             # Safe without the GIL: we hold views of both buffers for the
             # whole call, and the busy flag keeps every other caller out.
             with nogil:
-                self.m.create_accounts(p, n, t, &dst[0])
+                self.m.create_accounts(p, n, t, r)
         finally:
             leave(&self._busy)
         return results
@@ -395,17 +443,18 @@ cdef class LedgerBase:
         arr = _records(transfers, TRANSFER_DTYPE, "transfers", "TRANSFER_DTYPE")
         cdef int64_t t = _time(now_ns, b"now_ns")
         cdef size_t n = arr.shape[0]
-        results = np.zeros(n, dtype=_RESULTS_DTYPE)
+        results = np.zeros(n, dtype=CREATE_RESULT_DTYPE)
         if n == 0:
             return results
         cdef const uint8_t[::1] src = arr.view(np.uint8).reshape(-1)
-        cdef uint32_t[::1] dst = results
+        cdef uint8_t[::1] dst = results.view(np.uint8).reshape(-1)
         cdef const Transfer* p = <const Transfer*>&src[0]
+        cdef CreateResult* r = <CreateResult*>&dst[0]
         enter(&self._busy, b"Ledger")
         try:
             # Safe without the GIL: as in create_accounts.
             with nogil:
-                self.m.create_transfers(p, n, t, &dst[0])
+                self.m.create_transfers(p, n, t, r)
         finally:
             leave(&self._busy)
         return results
@@ -464,6 +513,73 @@ cdef class LedgerBase:
         cdef uint8_t[::1] dst = out.view(np.uint8).reshape(-1)
         self.m.ledger().account_history(i, lo, hi, <AccountBalance*>&dst[0], n)
         return out
+
+    # ---- queries (TigerBeetle 0.17's) ----------------------------------------------
+    # Read the state at the last applied command, with the GIL held; _enter()
+    # refuses them while another thread is inside a batch.
+    def get_account_transfers(self, account_id, *, user_data_128=0, user_data_64=0, user_data_32=0, code=0,
+                              timestamp_min=0, timestamp_max=0, limit=kQueryLimitMax, flags=3):
+        cdef AccountFilter f
+        self._enter()
+        _account_filter(&f, account_id, user_data_128, user_data_64, user_data_32, code, timestamp_min,
+                        timestamp_max, limit, flags)
+        out = np.zeros(query_room(f.limit), dtype=TRANSFER_DTYPE)
+        cdef Transfer spare
+        cdef Transfer* p = &spare
+        cdef uint8_t[::1] dst
+        if out.shape[0] != 0:
+            dst = out.view(np.uint8).reshape(-1)
+            p = <Transfer*>&dst[0]
+        cdef size_t n = self.m.ledger().get_account_transfers(f, p)
+        return out[:n].copy() if n < <size_t>out.shape[0] else out
+
+    def get_account_balances(self, account_id, *, user_data_128=0, user_data_64=0, user_data_32=0, code=0,
+                             timestamp_min=0, timestamp_max=0, limit=kQueryLimitMax, flags=3):
+        cdef AccountFilter f
+        self._enter()
+        _account_filter(&f, account_id, user_data_128, user_data_64, user_data_32, code, timestamp_min,
+                        timestamp_max, limit, flags)
+        out = np.zeros(query_room(f.limit), dtype=ACCOUNT_BALANCE_DTYPE)
+        cdef AccountBalance spare
+        cdef AccountBalance* p = &spare
+        cdef uint8_t[::1] dst
+        if out.shape[0] != 0:
+            dst = out.view(np.uint8).reshape(-1)
+            p = <AccountBalance*>&dst[0]
+        cdef size_t n = self.m.ledger().get_account_balances(f, p)
+        return out[:n].copy() if n < <size_t>out.shape[0] else out
+
+    def query_accounts(self, *, user_data_128=0, user_data_64=0, user_data_32=0, ledger=0, code=0,
+                       timestamp_min=0, timestamp_max=0, limit=kQueryLimitMax, flags=0):
+        cdef QueryFilter f
+        self._enter()
+        _query_filter(&f, user_data_128, user_data_64, user_data_32, ledger, code, timestamp_min, timestamp_max,
+                      limit, flags)
+        out = np.zeros(query_room(f.limit), dtype=ACCOUNT_DTYPE)
+        cdef Account spare
+        cdef Account* p = &spare
+        cdef uint8_t[::1] dst
+        if out.shape[0] != 0:
+            dst = out.view(np.uint8).reshape(-1)
+            p = <Account*>&dst[0]
+        cdef size_t n = self.m.ledger().query_accounts(f, p)
+        return out[:n].copy() if n < <size_t>out.shape[0] else out
+
+    def query_transfers(self, *, user_data_128=0, user_data_64=0, user_data_32=0, ledger=0, code=0,
+                        timestamp_min=0, timestamp_max=0, limit=kQueryLimitMax, flags=0):
+        cdef QueryFilter f
+        self._enter()
+        _query_filter(&f, user_data_128, user_data_64, user_data_32, ledger, code, timestamp_min, timestamp_max,
+                      limit, flags)
+        out = np.zeros(query_room(f.limit), dtype=TRANSFER_DTYPE)
+        cdef Transfer spare
+        cdef Transfer* p = &spare
+        cdef uint8_t[::1] dst
+        if out.shape[0] != 0:
+            dst = out.view(np.uint8).reshape(-1)
+            p = <Transfer*>&dst[0]
+        cdef size_t n = self.m.ledger().query_transfers(f, p)
+        return out[:n].copy() if n < <size_t>out.shape[0] else out
 
     # ---- state ---------------------------------------------------------------
     def state_hash(self):

@@ -26,6 +26,7 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #include "shanraq/common/errors.hpp"
 #include "shanraq/common/hash.hpp"
@@ -80,6 +81,11 @@ class Ledger {
   // (< 2^63). Throws CapacityError (nothing applied) if the request might
   // not fit, std::invalid_argument if `now` is out of range.
   //
+  // Results are status codes (uint32_t) or TigerBeetle 0.17's results
+  // (CreateResult: status and timestamp). The first record decides whether
+  // the request imports (flags IMPORTED: records carry their own timestamps,
+  // docs/ledger.md); records that disagree are refused.
+  //
   // Time passes first: before each record or chain, holds whose timeout has
   // passed at the timestamp the record will take expire (in expiry order);
   // before each transfer or transfer chain of k members, with an
@@ -87,12 +93,15 @@ class Ledger {
   // x k stored records (below).
   void create_accounts(const Account* accounts, std::size_t n, std::uint64_t now, std::uint32_t* results);
   void create_transfers(const Transfer* transfers, std::size_t n, std::uint64_t now, std::uint32_t* results);
+  void create_accounts(const Account* accounts, std::size_t n, std::uint64_t now, CreateResult* results);
+  void create_transfers(const Transfer* transfers, std::size_t n, std::uint64_t now, CreateResult* results);
 
-  // One-record requests: the results, state and errors of a request of one.
+  // One-record requests: the results, state and errors of a request of one;
+  // `timestamp`, if given, receives the result's timestamp (CreateResult).
   // create_transfer skips the request pipeline (one record has nothing to
   // overlap) and answers a lone LINKED transfer without opening a chain.
-  CreateAccountResult create_account(const Account& account, std::uint64_t now);
-  CreateTransferResult create_transfer(const Transfer& transfer, std::uint64_t now);
+  CreateAccountResult create_account(const Account& account, std::uint64_t now, std::uint64_t* timestamp = nullptr);
+  CreateTransferResult create_transfer(const Transfer& transfer, std::uint64_t now, std::uint64_t* timestamp = nullptr);
 
   // A hint for the per-call path (the binding): starts loading the cache
   // lines create_transfer will need for a transfer with these ids (the id and
@@ -178,6 +187,37 @@ class Ledger {
   // max = 0 counts). 0 for an unknown account or one without the history flag.
   std::size_t account_history(std::uint64_t id, std::uint64_t since, std::uint64_t until, AccountBalance* out,
                               std::size_t max) const noexcept;
+
+  // TigerBeetle 0.17's queries (docs/ledger.md). Each writes at most
+  // query_room(filter.limit) records into `out` and returns how many; a
+  // filter that is not is_valid() matches nothing. Transfers are the stored
+  // ones (not remembered failures, not evicted ones), in timestamp order
+  // (newest first with the reversed flag).
+  //
+  // Without an idempotency window the ledger keeps an index of each
+  // account's transfers (a doubly linked list through a 16-byte side record
+  // per stored transfer): get_account_transfers then reads the account's
+  // transfers from the end the order starts at, so its cost is the number of
+  // the account's transfers it passes over (the answer, plus those skipped by
+  // the direction, user data or code filters, or outside the time bound on
+  // the side the walk starts from); get_account_balances adds one binary
+  // search of the history per result. query_transfers with user_data_128
+  // or user_data_64 reads that value's chain in the user-data index (newest
+  // first; oldest first it reads the whole chain within the time bounds):
+  // the transfers with that value plus the few whose value shares its hash
+  // head. Otherwise query_accounts and query_transfers find the time range
+  // by binary search (records are stored in timestamp order) and read it
+  // from the end the order starts at, so they cost the records they pass
+  // over. With a window (eviction moves records) every query reads every
+  // stored transfer. Allocates with a window, and for a user-data query in
+  // timestamp order.
+  std::size_t get_account_transfers(const AccountFilter& filter, Transfer* out) const;
+  // The account's balances after each transfer the filter matches (only for
+  // an account with the history flag; nothing otherwise). Expiries change no
+  // historical balance, as in TigerBeetle.
+  std::size_t get_account_balances(const AccountFilter& filter, AccountBalance* out) const;
+  std::size_t query_accounts(const QueryFilter& filter, Account* out) const;
+  std::size_t query_transfers(const QueryFilter& filter, Transfer* out) const;
 
   std::size_t account_count() const noexcept { return account_count_; }
   std::size_t transfer_count() const noexcept { return transfer_count_; }
@@ -279,7 +319,10 @@ class Ledger {
     std::uint16_t code;
     std::uint16_t flags;
     std::uint32_t history_head;  // newest history entry + 1; 0 = none
-    std::uint32_t pad;
+    // The account's newest transfer in the query index (a LinkRef, see
+    // links_; 0 = none, and always 0 with a window), in the line a transfer
+    // touches anyway.
+    std::uint32_t transfers_tail;
   };
   static_assert(sizeof(AccountHot) == 64);
   // Hashed and snapshotted as raw bytes: no implicit padding allowed.
@@ -346,17 +389,27 @@ class Ledger {
     void placed(std::uint32_t item, std::uint32_t pos) noexcept { transfers[item].pending_id = pos + 1; }
   };
 
+  // The client request a driver is inside: open after its first record,
+  // closed by a record that ends it. Whether it imports is decided by its
+  // first record (TigerBeetle: by the batch's first event).
+  struct Request {
+    bool open = false;
+    bool imported = false;
+  };
+
   // Request drivers (ledger_impl.hpp). A source gives n records and, for
   // each, its time (`now(i)`, nondecreasing, called in order) and whether
   // it ends a client's request (`ends_request(i)`: a still-linked record
   // there answers LINKED_EVENT_CHAIN_OPEN; the last record of a run always
   // does). A sink hears `expired(i, hold, ts)` for a hold that expired
   // before record i, and `result(i, code, id, ts)` once per record, in
-  // order (a chain's members once the chain is decided).
+  // order (a chain's members once the chain is decided), ts being the
+  // result's timestamp (CreateResult). `request` carries the request the
+  // run starts in and is left as the run leaves it.
   template <class Src, class Sink>
-  void run_transfers(const Src& src, std::size_t n, Sink& sink) noexcept;
+  void run_transfers(const Src& src, std::size_t n, Sink& sink, Request& request) noexcept;
   template <class Src, class Sink>
-  void run_accounts(const Src& src, std::size_t n, Sink& sink) noexcept;
+  void run_accounts(const Src& src, std::size_t n, Sink& sink, Request& request) noexcept;
   template <class Sink>
   std::size_t expire_due(std::uint64_t now, std::size_t at, Sink& sink) noexcept;
   template <class Sink>
@@ -378,10 +431,14 @@ class Ledger {
   std::uint64_t history_need(const Transfer& t) const noexcept;
   void expire_one(std::uint32_t index, std::uint64_t ts) noexcept;
 
-  CreateAccountResult apply_account(const Account& a, std::uint64_t ts) noexcept;
-  CreateTransferResult apply_transfer(const Transfer& t, const IdHashes& h, std::uint64_t ts) noexcept;
-  CreateTransferResult apply_post_or_void(const Transfer& t, const IdHashes& h, std::uint64_t ts,
-                                          std::size_t slot) noexcept;
+  // `ts` comes in as the event's timestamp (in an imported request, the time
+  // of validation) and leaves as the result's: the created record's, or the
+  // existing one's for EXISTS.
+  CreateAccountResult apply_account(const Account& a, bool imported_request, std::uint64_t& ts) noexcept;
+  CreateTransferResult apply_transfer(const Transfer& t, const IdHashes& h, bool imported_request,
+                                      std::uint64_t& ts) noexcept;
+  CreateTransferResult apply_post_or_void(const Transfer& t, const IdHashes& h, std::size_t slot,
+                                          std::uint64_t& ts) noexcept;
   Account account_at(std::uint32_t index) const noexcept;
   CreateTransferResult transfer_exists(const Transfer& t, const Transfer& e) const noexcept;
   void remember_failed(std::uint64_t id, std::uint64_t ts) noexcept;
@@ -414,10 +471,48 @@ class Ledger {
     return (a.flags & account_flags::kHistory) ? 1U : 0U;
   }
 
+  // The query index (no window only): each account's transfers in a doubly
+  // linked list. A LinkRef is (slot + 1) * 2 + side, side 0 when the account
+  // is the transfer's debit account, 1 when it is the credit account (so a
+  // walk picks the right links without reading the transfer); 0 = none.
+  // links_[slot].ref[2 * side] is the previous transfer of that side's
+  // account, ref[2 * side + 1] the next. A walk forward stops at the
+  // account's transfers_tail: a rolled-back chain leaves stale next links
+  // past it, and a stale transfers_first_ only while the tail is 0.
+  struct TransferLinks {
+    std::uint32_t ref[4];
+  };
+  static_assert(sizeof(TransferLinks) == 16);
+  bool indexed() const noexcept { return capacity_.idempotency_window_ns == 0; }
+  // User-data indexes (no window only): for user_data_128 and user_data_64,
+  // a hash table of chain heads (a power of two >= the transfer capacity of
+  // 4-byte heads) and, per stored transfer, the previous transfer (slot + 1)
+  // whose value hashed to the same head: newest first, so in timestamp
+  // order. Transfers with the value 0 are not indexed (0 filters nothing).
+  struct UserDataLinks {
+    std::uint32_t prev128;
+    std::uint32_t prev64;
+  };
+  static std::uint64_t ud128_hash(const std::uint64_t (&v)[2]) noexcept { return hash_id(v[0] ^ hash_id(v[1])); }
+  std::uint32_t ud_bucket(std::uint64_t h) const noexcept { return static_cast<std::uint32_t>(h & (ud_buckets_ - 1)); }
+  void index_user_data(std::uint32_t slot, const Transfer& t) noexcept;
+  void unindex_user_data(std::uint32_t slot, const Transfer& t) noexcept;
+  void link_transfer(std::uint32_t slot, std::uint32_t dr, std::uint32_t cr) noexcept;
+  void link_side(std::uint32_t slot, std::uint32_t account, std::uint32_t side) noexcept;
+  void rebuild_index() noexcept;
+  template <class Visit>
+  void walk_account(const AccountFilter& f, std::uint32_t account, Visit visit) const;
+  // Logical positions [lo, hi) of the stored transfers / accounts whose
+  // timestamps are within the filter's range (binary search).
+  std::pair<std::uint32_t, std::uint32_t> transfer_range(std::uint64_t tmin, std::uint64_t tmax) const noexcept;
+  std::pair<std::uint32_t, std::uint32_t> account_range(std::uint64_t tmin, std::uint64_t tmax) const noexcept;
+
   // Linked chains: changes made inside an open chain are logged so a failing
   // member rolls the whole chain back. The logs hold kMaxChain members'
-  // worth (two account states, one status, one deferred expiry each).
-  void chain_begin() noexcept;
+  // worth (two account states, one status, one deferred expiry each). An
+  // imported chain's rollback also rolls the clock back (its members took
+  // no timestamps but the ones they imported).
+  void chain_begin(bool imported) noexcept;
   void chain_commit() noexcept;
   void chain_rollback() noexcept;
 
@@ -433,6 +528,12 @@ class Ledger {
   RawArray<std::uint32_t> expiry_storage_;
   IndexHeap<ExpiryPolicy> expiries_;
   RawArray<Transfer> archive_;  // ring of evicted transfers awaiting drain_evicted
+  RawArray<TransferLinks> links_;            // per transfer slot (the query index)
+  RawArray<std::uint32_t> transfers_first_;  // per account: its oldest transfer (a LinkRef)
+  std::uint32_t ud_buckets_ = 1;
+  RawArray<UserDataLinks> ud_links_;
+  RawArray<std::uint32_t> ud128_heads_;
+  RawArray<std::uint32_t> ud64_heads_;
   IdMap account_map_;
   IdMap transfer_map_;
   std::uint32_t account_count_ = 0;
@@ -447,6 +548,8 @@ class Ledger {
   std::uint64_t last_timestamp_ = 0;
 
   bool in_chain_ = false;
+  bool chain_imported_ = false;
+  std::uint64_t chain_last_timestamp_ = 0;
   std::uint32_t chain_account_count_ = 0;
   std::uint32_t chain_transfer_count_ = 0;
   std::uint32_t chain_history_count_ = 0;

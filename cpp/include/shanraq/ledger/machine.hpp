@@ -27,6 +27,13 @@
 // events carry the ledger timestamp the command took (creates and limits
 // take one whatever their result; expiries take one each).
 //
+// Requests. A client's request (TigerBeetle's batch) is a run of create
+// commands of one kind ended by one with kLastInBatch, by a command of
+// another kind or by a rejected command. Its first create decides whether
+// the request imports (the record's IMPORTED flag); creates that disagree
+// are answered IMPORTED_EVENT_EXPECTED / _NOT_EXPECTED. A request open
+// between process() calls is state (snapshots and state_hash() hold it).
+//
 // Linked chains across commands. A run of consecutive create commands of
 // one kind whose record has LINKED set, closed by the next create of that
 // kind without it, is one chain, all or nothing, with TigerBeetle's
@@ -220,18 +227,32 @@ class LedgerMachine {
   // nothing applied) where process() would reject the commands.
   //
   // n CREATE_* commands at time_ns, the last with kLastInBatch; one result
-  // per record. CapacityError (nothing applied) if they might not fit.
+  // per record (a status, or TigerBeetle 0.17's status and timestamp).
+  // CapacityError (nothing applied) if they might not fit.
+  void create_accounts(const Account* accounts, std::size_t n, std::int64_t time_ns, CreateResult* results);
+  void create_transfers(const Transfer* transfers, std::size_t n, std::int64_t time_ns, CreateResult* results);
   void create_accounts(const Account* accounts, std::size_t n, std::int64_t time_ns, std::uint32_t* results);
   void create_transfers(const Transfer* transfers, std::size_t n, std::int64_t time_ns, std::uint32_t* results);
-  // One command with kLastInBatch each.
-  CreateAccountResult create_account(const Account& a, std::int64_t time_ns);
-  CreateTransferResult transfer(const Transfer& t, std::int64_t time_ns);
+  // One command with kLastInBatch each; `timestamp`, if given, receives the
+  // result's timestamp.
+  CreateAccountResult create_account(const Account& a, std::int64_t time_ns, std::uint64_t* timestamp = nullptr);
+  CreateTransferResult transfer(const Transfer& t, std::int64_t time_ns, std::uint64_t* timestamp = nullptr);
   SetLimitResult set_account_limit(std::uint64_t account_id, std::uint64_t limit, std::int64_t time_ns);
   std::size_t advance_time(std::int64_t time_ns);  // holds released
   std::size_t evict(std::int64_t time_ns);         // transfers evicted
   // Hands over up to `max` archived transfers into `out` (room for
-  // min(max, archived_count())), oldest first; returns how many.
+  // drain_room(max)), oldest first; returns how many.
   std::size_t drain_evicted(std::uint64_t max, std::int64_t time_ns, Transfer* out);
+  // The most drain_evicted(max, ...) can hand over: more than
+  // archived_count() when the drain closes an open transfer chain, whose
+  // eviction step may archive up to kEvictPerEvent records per member first.
+  std::size_t drain_room(std::uint64_t max) const noexcept {
+    const std::uint64_t most =
+        ledger_.archived_count() + (open_chain_kind() == static_cast<std::uint64_t>(LedgerCommandKind::kCreateTransfer)
+                                        ? Ledger::kEvictPerEvent * std::uint64_t{chain_len_}
+                                        : 0);
+    return static_cast<std::size_t>(most < max ? most : max);
+  }
 
   // ---- queries -------------------------------------------------------------------
   // The core, for queries (lookups, history, counts, prefetch hints).
@@ -264,7 +285,16 @@ class LedgerMachine {
   void apply_other(const Command& c, std::vector<Event>& out);
   // The per-call conveniences' path when a chain is open: the commands
   // through process(), their own results read back.
-  void via_process(const Command* cmds, std::size_t n, std::uint32_t* results);
+  void via_process(const Command* cmds, std::size_t n, CreateResult* results);
+  // A convenience's records of `kind` are about to run as a request.
+  void begin_convenience(LedgerCommandKind kind) noexcept;
+  // The open request as snapshots and state_hash() hold it: 0 when none is
+  // open, else its kind, | kRequestImported if it imports.
+  static constexpr std::uint64_t kRequestImported = 1U << 8;
+  std::uint64_t open_request() const noexcept {
+    if (!request_.open) return 0;
+    return static_cast<std::uint64_t>(request_kind_) | (request_.imported ? kRequestImported : 0);
+  }
   const Event& own_event(std::uint64_t seq) const;
 
   Ledger ledger_;
@@ -275,6 +305,9 @@ class LedgerMachine {
   LedgerCommandKind chain_kind_ = LedgerCommandKind::kCreateTransfer;
   std::uint32_t chain_len_ = 0;
   RawArray<Command> chain_;
+  // The open request (its kind is meaningless when it is closed).
+  Ledger::Request request_;
+  LedgerCommandKind request_kind_ = LedgerCommandKind::kCreateTransfer;
   // Events of the per-call conveniences (not state).
   std::vector<Event> scratch_;
 };

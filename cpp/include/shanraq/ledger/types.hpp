@@ -2,10 +2,10 @@
 // the wire format of the batch API: numpy's ACCOUNT_DTYPE and TRANSFER_DTYPE
 // (shanraq_core.ledger) are built from the RecordLayout tables below, so a
 // numpy array is handed to C++ without conversion. Names, flag bits and
-// result-code values follow TigerBeetle's (docs.tigerbeetle.com/reference),
+// result-code values are TigerBeetle 0.17's (docs.tigerbeetle.com/reference),
 // so its documents carry over; the differences are listed where they occur
-// and in docs/ledger.md. Enum values are written once, here; the Python
-// enums are checked against the EnumTables at import.
+// and in one table in docs/ledger.md. Enum values are written once, here; the
+// Python enums are checked against the EnumTables at import.
 #pragma once
 
 #include <cstddef>
@@ -16,17 +16,18 @@
 namespace shanraq::ledger {
 
 // ---- flags -------------------------------------------------------------------
-// TigerBeetle's bit positions. Its `imported` bits (4 for accounts, 8 for
-// transfers) are reserved here: this ledger always assigns timestamps itself.
+// TigerBeetle's bit positions. `imported`: the record carries its own
+// timestamp (a migration from another system; docs/ledger.md).
 namespace account_flags {
 inline constexpr std::uint16_t kNone = 0;
 inline constexpr std::uint16_t kLinked = 1U << 0;
 inline constexpr std::uint16_t kDebitsMustNotExceedCredits = 1U << 1;
 inline constexpr std::uint16_t kCreditsMustNotExceedDebits = 1U << 2;
 inline constexpr std::uint16_t kHistory = 1U << 3;
+inline constexpr std::uint16_t kImported = 1U << 4;
 inline constexpr std::uint16_t kClosed = 1U << 5;
 inline constexpr std::uint16_t kKnown = kLinked | kDebitsMustNotExceedCredits | kCreditsMustNotExceedDebits | kHistory |
-                                        kClosed;
+                                        kImported | kClosed;
 }  // namespace account_flags
 
 namespace transfer_flags {
@@ -39,12 +40,16 @@ inline constexpr std::uint16_t kBalancingDebit = 1U << 4;
 inline constexpr std::uint16_t kBalancingCredit = 1U << 5;
 inline constexpr std::uint16_t kClosingDebit = 1U << 6;
 inline constexpr std::uint16_t kClosingCredit = 1U << 7;
+inline constexpr std::uint16_t kImported = 1U << 8;
 inline constexpr std::uint16_t kKnown = kLinked | kPending | kPostPendingTransfer | kVoidPendingTransfer |
-                                        kBalancingDebit | kBalancingCredit | kClosingDebit | kClosingCredit;
+                                        kBalancingDebit | kBalancingCredit | kClosingDebit | kClosingCredit | kImported;
 }  // namespace transfer_flags
 
 // Reserved id value (TigerBeetle reserves 2^128 - 1; our ids are 64-bit).
 inline constexpr std::uint64_t kIdMax = ~std::uint64_t{0};
+// TigerBeetle's AMOUNT_MAX (2^128 - 1 there, 2^64 - 1 here): a post of this
+// amount posts the whole hold.
+inline constexpr std::uint64_t kAmountMax = ~std::uint64_t{0};
 // Timestamps and timeouts are nanoseconds and stay below 2^63 (TigerBeetle's
 // u63), so `timestamp + timeout` is checked against this bound.
 inline constexpr std::uint64_t kTimeMax = (std::uint64_t{1} << 63) - 1;
@@ -79,7 +84,7 @@ struct Account {
   std::uint32_t ledger;
   std::uint16_t code;
   std::uint16_t flags;
-  std::uint64_t timestamp;  // ns; assigned by the ledger, must be 0 on input
+  std::uint64_t timestamp;  // ns; assigned by the ledger (0 on input) unless imported
   std::uint64_t limit;
 };
 static_assert(sizeof(Account) == 96);
@@ -89,7 +94,7 @@ static_assert(offsetof(Account, timestamp) == 80 && offsetof(Account, limit) == 
 // A transfer. `timeout_ns` is in nanoseconds (the unit of the command
 // stream's time), where TigerBeetle's `timeout` is u32 seconds. In stored
 // transfers `reserved` holds the pending status (PendingStatus); on input it
-// must be 0.
+// must be 0. `timestamp` must be 0 on input unless the transfer is imported.
 struct Transfer {
   std::uint64_t id;
   std::uint64_t debit_account_id;
@@ -175,13 +180,23 @@ enum class PendingStatus : std::uint8_t {
 };
 
 // ---- result codes ------------------------------------------------------------
-// Values are TigerBeetle's. Declared in descending precedence: when several
-// apply, the first listed is returned. Extensions have values >= 100.
+// Values are TigerBeetle 0.17's (its CreateAccountStatus and
+// CreateTransferStatus): CREATED is 2^32 - 1 there and here. Declared in
+// descending precedence: when several apply, the first listed is returned.
+// Extensions have values >= 100. kOk is a C++ alias of kCreated (the name
+// before 0.17; TigerBeetle's value 0, `deprecated_ok`, is never returned).
+inline constexpr std::uint32_t kCreatedStatus = 0xFFFFFFFFU;
+
 enum class CreateAccountResult : std::uint32_t {
-  kOk = 0,
+  kCreated = kCreatedStatus,
+  kOk = kCreated,
   kLinkedEventFailed = 1,
   kLinkedEventChainOpen = 2,
+  kImportedEventExpected = 22,
+  kImportedEventNotExpected = 23,
   kTimestampMustBeZero = 3,
+  kImportedEventTimestampOutOfRange = 24,
+  kImportedEventTimestampMustNotAdvance = 25,
   kReservedField = 4,
   kReservedFlag = 5,
   kIdMustNotBeZero = 6,
@@ -202,13 +217,19 @@ enum class CreateAccountResult : std::uint32_t {
   kCodeMustNotBeZero = 14,
   // Extension: a nonzero limit needs a balance flag to apply to.
   kLimitRequiresBalanceFlag = 100,
+  kImportedEventTimestampMustNotRegress = 26,
 };
 
 enum class CreateTransferResult : std::uint32_t {
-  kOk = 0,
+  kCreated = kCreatedStatus,
+  kOk = kCreated,
   kLinkedEventFailed = 1,
   kLinkedEventChainOpen = 2,
+  kImportedEventExpected = 56,
+  kImportedEventNotExpected = 57,
   kTimestampMustBeZero = 3,
+  kImportedEventTimestampOutOfRange = 58,
+  kImportedEventTimestampMustNotAdvance = 59,
   kReservedFlag = 4,
   kReservedField = 100,  // extension: Transfer.reserved must be 0
   kIdMustNotBeZero = 5,
@@ -244,9 +265,6 @@ enum class CreateTransferResult : std::uint32_t {
   // window and which names no live hold (the hold may have been evicted).
   kPendingIdOutsideIdempotencyWindow = 102,
   kClosingTransferMustBePending = 64,
-  // TigerBeetle's pre-0.16 code: here a single-phase or pending transfer must
-  // move value unless it is balancing or closing.
-  kAmountMustNotBeZero = 18,
   kLedgerMustNotBeZero = 19,
   kCodeMustNotBeZero = 20,
   kDebitAccountNotFound = 21,
@@ -264,6 +282,10 @@ enum class CreateTransferResult : std::uint32_t {
   kPendingTransferAlreadyPosted = 33,
   kPendingTransferAlreadyVoided = 34,
   kPendingTransferExpired = 35,
+  kImportedEventTimestampMustNotRegress = 60,
+  kImportedEventTimestampMustPostdateDebitAccount = 61,
+  kImportedEventTimestampMustPostdateCreditAccount = 62,
+  kImportedEventTimeoutMustBeZero = 63,
   kDebitAccountAlreadyClosed = 65,
   kCreditAccountAlreadyClosed = 66,
   kOverflowsDebitsPending = 47,
@@ -285,6 +307,83 @@ enum class SetLimitResult : std::uint32_t {
   kLimitRequiresBalanceFlag = 3,
   kAccountClosed = 4,
 };
+
+// A create's answer as TigerBeetle 0.17 returns it (CreateAccountResult /
+// CreateTransferResult there, 16 bytes): the status (a CreateAccountResult
+// or CreateTransferResult value) and a timestamp: the created record's, the
+// existing record's for EXISTS, otherwise the time the create was validated.
+struct CreateResult {
+  std::uint64_t timestamp;
+  std::uint32_t status;
+  std::uint32_t reserved;
+};
+static_assert(sizeof(CreateResult) == 16);
+
+// ---- queries ------------------------------------------------------------------------
+// TigerBeetle 0.17's AccountFilter and QueryFilter (u64 ids; 64 bytes each
+// here). A field left 0 does not filter; timestamps bound the range
+// inclusively (0: unbounded). A filter that breaks a constraint (is_valid
+// below) matches nothing, as in TigerBeetle.
+namespace account_filter_flags {
+inline constexpr std::uint32_t kDebits = 1U << 0;    // transfers where the account is debited
+inline constexpr std::uint32_t kCredits = 1U << 1;   // transfers where it is credited
+inline constexpr std::uint32_t kReversed = 1U << 2;  // newest first
+inline constexpr std::uint32_t kKnown = kDebits | kCredits | kReversed;
+}  // namespace account_filter_flags
+namespace query_filter_flags {
+inline constexpr std::uint32_t kReversed = 1U << 0;  // newest first
+inline constexpr std::uint32_t kKnown = kReversed;
+}  // namespace query_filter_flags
+// The most results one query returns (TigerBeetle's: the 128-byte records one
+// 1 MiB reply holds); a larger limit is clamped to it.
+inline constexpr std::uint32_t kQueryLimitMax = 8190;
+
+struct AccountFilter {
+  std::uint64_t account_id;
+  std::uint64_t user_data_128[2];
+  std::uint64_t user_data_64;
+  std::uint32_t user_data_32;
+  std::uint16_t code;
+  std::uint16_t reserved;  // must be 0
+  std::uint64_t timestamp_min;
+  std::uint64_t timestamp_max;
+  std::uint32_t limit;
+  std::uint32_t flags;  // account_filter_flags
+};
+static_assert(sizeof(AccountFilter) == 64);
+
+struct QueryFilter {
+  std::uint64_t user_data_128[2];
+  std::uint64_t user_data_64;
+  std::uint32_t user_data_32;
+  std::uint32_t ledger;
+  std::uint16_t code;
+  std::uint16_t reserved[3];  // must be 0
+  std::uint64_t timestamp_min;
+  std::uint64_t timestamp_max;
+  std::uint32_t limit;
+  std::uint32_t flags;  // query_filter_flags
+};
+static_assert(sizeof(QueryFilter) == 64);
+
+// TigerBeetle's constraints: a valid account id, time bounds below 2^63 and
+// in order, a nonzero limit, at least one of debits / credits, no unknown
+// flag, reserved bytes 0.
+constexpr bool is_valid(const AccountFilter& f) noexcept {
+  namespace ff = account_filter_flags;
+  return f.account_id != 0 && f.account_id != kIdMax && f.timestamp_min <= kTimeMax && f.timestamp_max <= kTimeMax &&
+         (f.timestamp_max == 0 || f.timestamp_min <= f.timestamp_max) && f.limit != 0 &&
+         (f.flags & (ff::kDebits | ff::kCredits)) != 0 && (f.flags & ~ff::kKnown) == 0 && f.reserved == 0;
+}
+constexpr bool is_valid(const QueryFilter& f) noexcept {
+  return f.timestamp_min <= kTimeMax && f.timestamp_max <= kTimeMax &&
+         (f.timestamp_max == 0 || f.timestamp_min <= f.timestamp_max) && f.limit != 0 &&
+         (f.flags & ~query_filter_flags::kKnown) == 0 && (f.reserved[0] | f.reserved[1] | f.reserved[2]) == 0;
+}
+// Room a query's output needs: its limit, clamped to kQueryLimitMax.
+constexpr std::size_t query_room(std::uint32_t limit) noexcept {
+  return limit < kQueryLimitMax ? limit : kQueryLimitMax;
+}
 
 // True for failures that depend on the ledger's state (TigerBeetle's
 // `transient()`): the id is then remembered, and a retry of the same id answers
@@ -367,13 +466,46 @@ struct RecordLayout<ledger::AccountBalance> {
 };
 
 template <>
+struct RecordLayout<ledger::CreateResult> {
+  static constexpr const char* kName = "CreateResult";
+  static constexpr FieldInfo kFields[] = {
+      {"timestamp", 0, 8, "<u8"}, {"status", 8, 4, "<u4"}, {"reserved", 12, 4, "<u4"}};
+};
+
+template <>
+struct RecordLayout<ledger::AccountFilter> {
+  static constexpr const char* kName = "AccountFilter";
+  static constexpr FieldInfo kFields[] = {
+      {"account_id", 0, 8, "<u8"},    {"user_data_128_lo", 8, 8, "<u8"}, {"user_data_128_hi", 16, 8, "<u8"},
+      {"user_data_64", 24, 8, "<u8"}, {"user_data_32", 32, 4, "<u4"},    {"code", 36, 2, "<u2"},
+      {"reserved", 38, 2, "<u2"},     {"timestamp_min", 40, 8, "<u8"},   {"timestamp_max", 48, 8, "<u8"},
+      {"limit", 56, 4, "<u4"},        {"flags", 60, 4, "<u4"},
+  };
+};
+
+template <>
+struct RecordLayout<ledger::QueryFilter> {
+  static constexpr const char* kName = "QueryFilter";
+  static constexpr FieldInfo kFields[] = {
+      {"user_data_128_lo", 0, 8, "<u8"}, {"user_data_128_hi", 8, 8, "<u8"}, {"user_data_64", 16, 8, "<u8"},
+      {"user_data_32", 24, 4, "<u4"},    {"ledger", 28, 4, "<u4"},          {"code", 32, 2, "<u2"},
+      {"reserved", 34, 6, "V6"},         {"timestamp_min", 40, 8, "<u8"},   {"timestamp_max", 48, 8, "<u8"},
+      {"limit", 56, 4, "<u4"},           {"flags", 60, 4, "<u4"},
+  };
+};
+
+template <>
 struct EnumTable<ledger::CreateAccountResult> {
   static constexpr const char* kName = "CreateAccountResult";
   static constexpr EnumMember kMembers[] = {
-      {"CREATED", 0},
+      {"CREATED", ledger::kCreatedStatus},
       {"LINKED_EVENT_FAILED", 1},
       {"LINKED_EVENT_CHAIN_OPEN", 2},
+      {"IMPORTED_EVENT_EXPECTED", 22},
+      {"IMPORTED_EVENT_NOT_EXPECTED", 23},
       {"TIMESTAMP_MUST_BE_ZERO", 3},
+      {"IMPORTED_EVENT_TIMESTAMP_OUT_OF_RANGE", 24},
+      {"IMPORTED_EVENT_TIMESTAMP_MUST_NOT_ADVANCE", 25},
       {"RESERVED_FIELD", 4},
       {"RESERVED_FLAG", 5},
       {"ID_MUST_NOT_BE_ZERO", 6},
@@ -393,6 +525,7 @@ struct EnumTable<ledger::CreateAccountResult> {
       {"LEDGER_MUST_NOT_BE_ZERO", 13},
       {"CODE_MUST_NOT_BE_ZERO", 14},
       {"LIMIT_REQUIRES_BALANCE_FLAG", 100},
+      {"IMPORTED_EVENT_TIMESTAMP_MUST_NOT_REGRESS", 26},
   };
 };
 
@@ -400,10 +533,14 @@ template <>
 struct EnumTable<ledger::CreateTransferResult> {
   static constexpr const char* kName = "CreateTransferResult";
   static constexpr EnumMember kMembers[] = {
-      {"CREATED", 0},
+      {"CREATED", ledger::kCreatedStatus},
       {"LINKED_EVENT_FAILED", 1},
       {"LINKED_EVENT_CHAIN_OPEN", 2},
+      {"IMPORTED_EVENT_EXPECTED", 56},
+      {"IMPORTED_EVENT_NOT_EXPECTED", 57},
       {"TIMESTAMP_MUST_BE_ZERO", 3},
+      {"IMPORTED_EVENT_TIMESTAMP_OUT_OF_RANGE", 58},
+      {"IMPORTED_EVENT_TIMESTAMP_MUST_NOT_ADVANCE", 59},
       {"RESERVED_FLAG", 4},
       {"RESERVED_FIELD", 100},
       {"ID_MUST_NOT_BE_ZERO", 5},
@@ -435,7 +572,6 @@ struct EnumTable<ledger::CreateTransferResult> {
       {"TIMEOUT_RESERVED_FOR_PENDING_TRANSFER", 17},
       {"PENDING_ID_OUTSIDE_IDEMPOTENCY_WINDOW", 102},
       {"CLOSING_TRANSFER_MUST_BE_PENDING", 64},
-      {"AMOUNT_MUST_NOT_BE_ZERO", 18},
       {"LEDGER_MUST_NOT_BE_ZERO", 19},
       {"CODE_MUST_NOT_BE_ZERO", 20},
       {"DEBIT_ACCOUNT_NOT_FOUND", 21},
@@ -453,6 +589,10 @@ struct EnumTable<ledger::CreateTransferResult> {
       {"PENDING_TRANSFER_ALREADY_POSTED", 33},
       {"PENDING_TRANSFER_ALREADY_VOIDED", 34},
       {"PENDING_TRANSFER_EXPIRED", 35},
+      {"IMPORTED_EVENT_TIMESTAMP_MUST_NOT_REGRESS", 60},
+      {"IMPORTED_EVENT_TIMESTAMP_MUST_POSTDATE_DEBIT_ACCOUNT", 61},
+      {"IMPORTED_EVENT_TIMESTAMP_MUST_POSTDATE_CREDIT_ACCOUNT", 62},
+      {"IMPORTED_EVENT_TIMEOUT_MUST_BE_ZERO", 63},
       {"DEBIT_ACCOUNT_ALREADY_CLOSED", 65},
       {"CREDIT_ACCOUNT_ALREADY_CLOSED", 66},
       {"OVERFLOWS_DEBITS_PENDING", 47},
@@ -497,6 +637,7 @@ struct EnumTable<ledger::AccountFlagBits> {
       {"DEBITS_MUST_NOT_EXCEED_CREDITS", ledger::account_flags::kDebitsMustNotExceedCredits},
       {"CREDITS_MUST_NOT_EXCEED_DEBITS", ledger::account_flags::kCreditsMustNotExceedDebits},
       {"HISTORY", ledger::account_flags::kHistory},
+      {"IMPORTED", ledger::account_flags::kImported},
       {"CLOSED", ledger::account_flags::kClosed},
   };
 };
@@ -513,6 +654,7 @@ struct EnumTable<ledger::TransferFlagBits> {
       {"BALANCING_CREDIT", ledger::transfer_flags::kBalancingCredit},
       {"CLOSING_DEBIT", ledger::transfer_flags::kClosingDebit},
       {"CLOSING_CREDIT", ledger::transfer_flags::kClosingCredit},
+      {"IMPORTED", ledger::transfer_flags::kImported},
   };
 };
 
@@ -522,6 +664,9 @@ namespace shanraq::ledger {
 static_assert(sm::tiles(sm::RecordLayout<Account>::kFields, sizeof(Account)));
 static_assert(sm::tiles(sm::RecordLayout<Transfer>::kFields, sizeof(Transfer)));
 static_assert(sm::tiles(sm::RecordLayout<AccountBalance>::kFields, sizeof(AccountBalance)));
+static_assert(sm::tiles(sm::RecordLayout<CreateResult>::kFields, sizeof(CreateResult)));
+static_assert(sm::tiles(sm::RecordLayout<AccountFilter>::kFields, sizeof(AccountFilter)));
+static_assert(sm::tiles(sm::RecordLayout<QueryFilter>::kFields, sizeof(QueryFilter)));
 namespace detail {
 // The tables' offsets are the structs' (tiles() checks only that they cover
 // every byte once).
