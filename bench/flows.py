@@ -238,7 +238,7 @@ def market_maker(n_run: int = 200_000, resting: int = 10_000, seed: int = 16002)
 
 
 def exchange_core(n_run: int = 200_000) -> tuple[Commands, Commands]:
-    from bench.book_data import workload
+    from .book_data import workload
 
     return workload(1, 1000, n_run)
 

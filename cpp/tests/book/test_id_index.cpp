@@ -16,7 +16,7 @@ using shanraq::book::detail::kHistoryBit;
 TEST(IdIndex, RandomOperationsMatchAHashMap) {
   for (std::uint64_t capacity : {1ULL, 10ULL, 100ULL, 1000ULL}) {
     IdIndex index(capacity);
-    EXPECT_GE(index.slot_count(), capacity * 3 / 2);
+    EXPECT_GE(index.slot_count(), capacity * 2);
     std::vector<std::uint64_t> ids(capacity * 4);  // ref -> id
     std::unordered_map<std::uint64_t, std::uint32_t> model;
     const auto id_of = [&](std::uint32_t ref) { return ids[ref & ~kHistoryBit]; };
@@ -94,7 +94,7 @@ TEST(IdIndex, GrowsFromOneIdToItsMaximumKeepingEveryEntry) {
     index.insert_at(empty, id, ref);
     model[id] = ref;
     ASSERT_LE(index.size(), index.room());
-    ASSERT_LE(index.size() * 3, index.slot_count() * 2 + 3);  // load <= 2/3
+    ASSERT_LE(index.size() * 2, index.slot_count());  // load <= 1/2
     if ((ref & (ref + 1)) == 0) {  // after each power of two: everything still found
       for (const auto& [k, v] : model) {
         const std::uint64_t pos = index.find(k, id_of);
