@@ -471,6 +471,8 @@ def test_tail_reader_follows_a_live_journal_gap_free(tmp_path: Path) -> None:
         j.process(cmds[2:])
         j.wait_durable(j.last_seq)
         rest = tail.read()
+    with pytest.raises(RuntimeError, match="was closed"):
+        tail.read()  # it followed the live journal's watermark, which is gone
     both = np.concatenate([first, rest], dtype=BOOK_COMMAND_DTYPE)
     assert both["seq"].tolist() == list(range(1, len(cmds) + 1))
     assert tail.position == len(cmds) + 1

@@ -146,6 +146,7 @@ cdef extern from "journal_glue.hpp" namespace "shq" nogil:
         const RecoveryReport& report() noexcept
         uint64_t snapshot() except +translate_exception
         void close() except +translate_exception
+        void release() noexcept
 
     cdef cppclass SegmentView:
         string path
@@ -191,5 +192,7 @@ cdef class JournalBase:
     # applies commands to it.
     cdef cbool* _machine_busy
     cdef object _report
+    # TailReaders reading through this journal right now (close() waits for none).
+    cdef int _pins
     cdef int _check(self) except -1
     cdef int _open_check(self) except -1

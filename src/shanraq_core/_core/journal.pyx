@@ -164,6 +164,7 @@ cdef class JournalBase:
         self.h = NULL
         self._busy = False
         self._machine_busy = NULL
+        self._pins = 0
 
     def _open(self, path, machine, *, str durability="every_batch", segment_bytes=64 << 20,
               max_write_bytes=1 << 20, buffer_bytes=16 << 20, keep_snapshots=2, create=True,
@@ -202,6 +203,7 @@ cdef class JournalBase:
                     self.h.close()
             except BaseException:
                 pass
+            self.h.release()
             del self.h
             self.h = NULL
 
@@ -335,12 +337,15 @@ cdef class JournalBase:
         Idempotent; raises the writer's error if it failed."""
         if self.h == NULL or not self.h.is_open():
             return
-        check_idle(self._busy, b"Journal")
+        if self._pins:
+            raise RuntimeError("Journal is being read by a TailReader (live=) in another thread")
         enter(&self._busy, b"Journal")
         try:
             with nogil:
                 self.h.close()
         finally:
+            # With the GIL: no thread is reading a watermark meanwhile.
+            self.h.release()
             leave(&self._busy)
 
     # ---- watermarks (any thread, also while a runner journals through it) ---------------------
@@ -619,11 +624,17 @@ cdef class TailReaderBase:
         out = np.zeros(m, dtype=self.dtype)
         cdef uint8_t[::1] raw = out.view(np.uint8).reshape(-1)
         cdef size_t got = 0
+        if self.live is not None and self.live.closed:
+            raise RuntimeError("the live journal this TailReader follows was closed")
         enter(&self._busy, b"TailReader")
+        if self.live is not None:
+            self.live._pins += 1  # close() refuses while a read runs
         try:
             with nogil:
                 got = self.r.read(&raw[0], m)
         finally:
+            if self.live is not None:
+                self.live._pins -= 1
             leave(&self._busy)
         return out[:got].copy() if got < m else out
 

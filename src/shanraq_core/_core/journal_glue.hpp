@@ -150,12 +150,13 @@ class JournalHandle {
   BoundMachine& machine() noexcept { return *machine_; }
   const sj::RecoveryReport& report() const noexcept { return report_; }
   std::uint64_t snapshot() { return journal().snapshot(*machine_); }
-  // Closes; the journal is released even if closing reports an error.
+  // Closes (idempotent); the Journal object stays readable (its watermarks)
+  // until release(), which the binding calls with the GIL held, so another
+  // thread reading a watermark never sees it destroyed under it.
   void close() {
-    if (!journal_) return;
-    std::unique_ptr<sj::Journal> j = std::move(journal_);
-    j->close();
+    if (journal_) journal_->close();
   }
+  void release() noexcept { journal_.reset(); }
 
  private:
   std::unique_ptr<BoundMachine> machine_;
