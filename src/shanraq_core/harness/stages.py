@@ -6,8 +6,8 @@ behind it: no coordinated omission).
 A stage is a `Stage`: ``needs`` names the components it uses (see
 components.py), ``run`` drives a fresh machine and returns a `StageResult`
 with the latency histogram, the achieved throughput, the machine's state hash
-and its snapshot. New stages (the exchange's, a durable acknowledgement
-through the journal) are new `Stage` subclasses added to `default_stages`.
+and its snapshot. The exchange's stages will be these classes over an
+exchange machine (components.py), added to `cli.default_stages`.
 """
 
 from __future__ import annotations
