@@ -186,7 +186,10 @@ def runner_rate(producers: int = 1, chunk: int = 256, n: int = N_RUN) -> tuple[f
     name = _name("rate")
     commands = MpscRing.create(name, 8192, BOOK_COMMAND_DTYPE)
     events = SpscRing(1 << 16, BOOK_EVENT_DTYPE)
-    runner = Runner(filled_engine(1, 1000, n), commands, events)
+    # The commands' own times: the run is checked against direct processing,
+    # and the engine's clock (stamped by the runner otherwise) is part of its
+    # state hash.
+    runner = Runner(filled_engine(1, 1000, n), commands, events, time_source="command")
     with _Pinned() as pin:
         pin.engine_cpu()
         runner.start()

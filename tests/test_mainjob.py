@@ -323,3 +323,17 @@ def test_reported_percentiles_never_pass_the_exact_maximum() -> None:
     lat = cli._latency(h)
     assert lat is not None
     assert lat["p50"] == lat["p99_99"] == lat["max"] == 104_514_565
+
+
+def test_durable_stage_reports_a_journal_it_cannot_use(tmp_path: Path) -> None:
+    """Run directly (as if the journal had been detected), the durable stage
+    builds its Runner with a journal in the runner process; a build without
+    one answers that, the stage reports it, and nothing is left running."""
+    cfg = cli.Config(0.05, 20_000.0, 3, 20, 5, ["durable_ack"], None, 0.1, True)
+    streams = cli.build_streams(cfg, cfg.rate, 500)
+    res = stages.DurableStage().run(streams.engine, lambda _n: None, tmp_path)
+    assert res.available is False
+    assert res.note.startswith(
+        "the journal is in this build, but the harness could not use it: AttributeError"
+    )
+    assert "Journal" in res.note

@@ -6,8 +6,8 @@ behind it: no coordinated omission).
 A stage is a `Stage`: ``needs`` names the components it uses (see
 components.py), ``run`` drives a fresh machine and returns a `StageResult`
 with the latency histogram, the achieved throughput, the machine's state hash
-and its snapshot. New stages (the exchange's, a durable acknowledgement
-through the journal) are new `Stage` subclasses added to `default_stages`.
+and its snapshot. The exchange's stages will be these classes over an
+exchange machine (components.py), added to `cli.default_stages`.
 """
 
 from __future__ import annotations
@@ -296,11 +296,22 @@ def _ring_runner_child(
     stamped: SpscRing,
     conn: Any,
     out: str,
+    journal_dir: str | None = None,
 ) -> None:
     """The runner process: its own machine, driven by a Runner from the
     shared command ring to the shared event ring; every stamped batch is
-    kept and written to ``out`` (the run's command record)."""
+    kept and written to ``out`` (the run's command record). With
+    ``journal_dir``, the Runner also writes a journal there."""
     m = machine.new(setup)
+    extra: dict[str, Any] = {}
+    if journal_dir is not None:
+        try:
+            import shanraq_core
+
+            extra["journal"] = getattr(shanraq_core, "Journal")(journal_dir)  # noqa: B009
+        except Exception as e:
+            conn.send(("error", f"{type(e).__name__}: {e}"))
+            return
     chunks: list[npt.NDArray[np.void]] = []
     stop = threading.Event()
 
@@ -317,7 +328,11 @@ def _ring_runner_child(
 
     keeper = threading.Thread(target=drain, daemon=True)
     keeper.start()
-    runner = Runner(m, commands, events, batch=256, time_source="command", stamped=stamped)
+    try:
+        runner = Runner(m, commands, events, batch=256, time_source="command", stamped=stamped, **extra)
+    except Exception as e:
+        conn.send(("error", f"{type(e).__name__}: {e}"))
+        return
     conn.send(("ready", m.next_seq))
     runner.start()
     runner.join()
@@ -354,6 +369,8 @@ class RingStage(Stage):
     command's latency is the moment this process pops its first event minus
     its scheduled time (a full round trip between processes)."""
 
+    journal = False
+
     def __init__(self, key: str, title: str, component: str, needs: tuple[str, ...]) -> None:
         self.key, self.title, self.component, self.needs = key, title, component, needs
 
@@ -370,17 +387,19 @@ class RingStage(Stage):
         ev_ring = SpscRing.create(f"/{tag}-e", 1 << 18, event_dtype.itemsize)
         st_ring = SpscRing.create(f"/{tag}-s", 1 << 17, dtype.itemsize)
         out = str(workdir / f"{self.key}_record.npy")
+        journal_dir = str(workdir / f"{self.key}_journal") if self.journal else None
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe()
         proc = ctx.Process(
             target=_ring_runner_child,
-            args=(stream.machine, stream.setup, cmd_ring, ev_ring, st_ring, child, out),
+            args=(stream.machine, stream.setup, cmd_ring, ev_ring, st_ring, child, out, journal_dir),
             daemon=True,
         )
         proc.start()
         try:
             msg, base = _receive(parent, proc, 60, "start")
-            assert msg == "ready"
+            if msg == "error":
+                raise RunnerSetupError(base)
             res = self._drive(stream, cmd_ring, ev_ring, event_dtype, int(base), progress)
             msg, state_hash, processed, dropped = _receive(parent, proc, 120, "finish")
             proc.join(30)
@@ -481,16 +500,33 @@ class RingStage(Stage):
         return res
 
 
-class DurableStage(Stage):
-    """Through the runner and the journal to a durable acknowledgement. Needs
-    the journal (`shanraq_core.Journal`) and a Runner that takes one; until
-    this build has both it is reported, not run."""
+class RunnerSetupError(RuntimeError):
+    """The runner process could not build its Runner (or journal)."""
 
-    key, title, component = "durable_ack", "to durable ack (journal)", "engine"
-    needs = ("journal", "runner_journal")
+
+class DurableStage(RingStage):
+    """The ring stage with the journal: the runner process's Runner takes
+    ``journal=Journal(<workdir>/durable_ack_journal)``. The sequencer
+    publishes a batch's events only after the journal says the batch is
+    durable (Runner<M>::run: append, apply, await_durable, publish), so the
+    first event of a command is its durable acknowledgement. Needs
+    `shanraq_core.Journal` and a Runner that takes ``journal``; until this
+    build has both it is reported, not run. If the journal's constructor is
+    not ``Journal(directory)``, the stage says so instead of failing the run
+    (adjust `_ring_runner_child`)."""
+
+    journal = True
+
+    def __init__(self) -> None:
+        super().__init__(
+            "durable_ack",
+            "to durable ack (journal)",
+            "engine",
+            ("matching_engine", "journal", "runner_journal"),
+        )
 
     def run(self, stream: Stream, progress: Progress, workdir: Path) -> StageResult:
-        # Wired when the journal lands: RingStage with Runner(..., journal=
-        # Journal(workdir / "journal")) and the latency taken at the journal's
-        # acknowledgement instead of the first event.
-        return self.unavailable("the journal is detected but this harness has no adapter for it yet")
+        try:
+            return super().run(stream, progress, workdir)
+        except RunnerSetupError as e:
+            return self.unavailable(f"the journal is in this build, but the harness could not use it: {e}")
