@@ -145,8 +145,16 @@ order_commands = st.one_of(
             user=u,
             symbol=10 if price % 2 else 20,
             side=side,
-            order_type=(OrderType.LIMIT, OrderType.LIMIT, OrderType.MARKET, OrderType.STOP_LIMIT)[kind],
-            tif=(TimeInForce.GTC, TimeInForce.IOC, TimeInForce.IOC, TimeInForce.GTC)[kind],
+            order_type=(OrderType.LIMIT, OrderType.LIMIT, OrderType.MARKET, OrderType.STOP_LIMIT)[kind % 4],
+            tif=(
+                TimeInForce.GTC,
+                TimeInForce.IOC,
+                TimeInForce.IOC,
+                TimeInForce.GTC,
+                TimeInForce.GTD,
+                TimeInForce.GTC,
+            )[kind],
+            flags=1 if kind == 5 else 0,
             price=0 if kind == 2 and side == Side.SELL and price % 3 == 0 else price,
             qty=qty,
             stp=stp,
@@ -157,7 +165,7 @@ order_commands = st.one_of(
         st.sampled_from([Side.BUY, Side.SELL]),
         st.integers(90, 110),
         st.integers(1, 60),
-        st.integers(0, 3),
+        st.integers(0, 5),
         st.sampled_from(list(SelfTradePrevention)),
         st.sampled_from([0, 0, 0, 3]),
     ),
@@ -221,6 +229,8 @@ class ExchangeMachine(RuleBasedStateMachine):
         if c["kind"] == K.PLACE:
             c["order_id"] = self.next_oid
             self.next_oid += 1
+            if c["tif"] == TimeInForce.GTD:
+                c["expire_ns"] = self.t + 1 + c["qty"] % 40
         elif c["kind"] in (K.CANCEL, K.AMEND):
             c["order_id"] = 1 + c["order_id"] % max(self.next_oid, 1)
         apply_both(self.x, self.ref, c)
