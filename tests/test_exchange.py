@@ -16,12 +16,16 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from shanraq_core import (
+    BOOK_COMMAND_DTYPE,
     EXCHANGE_COMMAND_DTYPE,
     EXCHANGE_EVENT_DTYPE,
+    CommandKind,
+    EventType,
     Exchange,
     ExchangeCommandKind,
     ExchangeEventType,
     ExchangeRejectReason,
+    MatchingEngine,
     OrderType,
     Runner,
     SelfTradePrevention,
@@ -145,8 +149,16 @@ order_commands = st.one_of(
             user=u,
             symbol=10 if price % 2 else 20,
             side=side,
-            order_type=(OrderType.LIMIT, OrderType.LIMIT, OrderType.MARKET, OrderType.STOP_LIMIT)[kind],
-            tif=(TimeInForce.GTC, TimeInForce.IOC, TimeInForce.IOC, TimeInForce.GTC)[kind],
+            order_type=(OrderType.LIMIT, OrderType.LIMIT, OrderType.MARKET, OrderType.STOP_LIMIT)[kind % 4],
+            tif=(
+                TimeInForce.GTC,
+                TimeInForce.IOC,
+                TimeInForce.IOC,
+                TimeInForce.GTC,
+                TimeInForce.GTD,
+                TimeInForce.GTC,
+            )[kind],
+            flags=1 if kind == 5 else 0,
             price=0 if kind == 2 and side == Side.SELL and price % 3 == 0 else price,
             qty=qty,
             stp=stp,
@@ -157,7 +169,7 @@ order_commands = st.one_of(
         st.sampled_from([Side.BUY, Side.SELL]),
         st.integers(90, 110),
         st.integers(1, 60),
-        st.integers(0, 3),
+        st.integers(0, 5),
         st.sampled_from(list(SelfTradePrevention)),
         st.sampled_from([0, 0, 0, 3]),
     ),
@@ -221,6 +233,8 @@ class ExchangeMachine(RuleBasedStateMachine):
         if c["kind"] == K.PLACE:
             c["order_id"] = self.next_oid
             self.next_oid += 1
+            if c["tif"] == TimeInForce.GTD:
+                c["expire_ns"] = self.t + 1 + c["qty"] % 40
         elif c["kind"] in (K.CANCEL, K.AMEND):
             c["order_id"] = 1 + c["order_id"] % max(self.next_oid, 1)
         apply_both(self.x, self.ref, c)
@@ -551,4 +565,82 @@ def test_the_runner_drives_the_exchange() -> None:
     replay = small()
     assert replay.process(applied).tobytes() == got.tobytes()
     assert replay.state_hash() == x.state_hash()
+    assert x.check_invariants()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 9),
+            st.sampled_from(USERS),
+            st.sampled_from([Side.BUY, Side.SELL]),
+            st.integers(95, 105),
+            st.integers(1, 40),
+            st.integers(0, 10**6),
+        ),
+        min_size=1,
+        max_size=150,
+    )
+)
+def test_settled_trades_equal_the_matching_engines(flow: list[tuple[int, int, int, int, int, int]]) -> None:
+    """With money ample and every cancel and amend from the owner, the exchange
+    sends the engine exactly the flow's orders: its trades (and so what it
+    settles) are the bare engine's, trade for trade."""
+    x = ready()
+    for n, (u, a) in enumerate((u, a) for u in USERS for a in ASSETS):
+        assert not x.deposit(u, a, (1 << 50) + n, 10**12).rejected
+    e = MatchingEngine(max_orders=4096, max_levels=4096, id_history=4096, max_symbols=8)
+    e.add_symbol(10, tick_size=1, lot_size=1, min_price=1, max_price=10_000, max_qty=1_000_000)
+    owner: dict[int, int] = {}
+    xc: list[dict[str, int]] = []
+    bc = np.zeros(len(flow), dtype=BOOK_COMMAND_DTYPE)
+    for i, (what, user, side, price, qty, pick) in enumerate(flow):
+        oid = i + 1
+        live = sorted(owner)
+        if what < 7 or not live:
+            tif = TimeInForce.IOC if what == 6 else TimeInForce.GTC
+            owner[oid] = user
+            xc.append(
+                command(
+                    K.PLACE,
+                    user=user,
+                    symbol=10,
+                    order_id=oid,
+                    side=side,
+                    order_type=1,
+                    tif=tif,
+                    price=price,
+                    qty=qty,
+                    time_ns=i,
+                )
+            )
+            book_fields = {
+                "kind": CommandKind.SUBMIT,
+                "side": side,
+                "order_type": 1,
+                "tif": tif,
+                "symbol": 10,
+                "order_id": oid,
+                "account": user,
+                "price": price,
+                "qty": qty,
+            }
+        else:
+            target = live[pick % len(live)]
+            if what < 9:
+                xc.append(command(K.CANCEL, user=owner[target], order_id=target, time_ns=i))
+                book_fields = {"kind": CommandKind.CANCEL, "order_id": target}
+            else:
+                xc.append(command(K.AMEND, user=owner[target], order_id=target, price=price, time_ns=i))
+                book_fields = {"kind": CommandKind.AMEND, "order_id": target, "price": price}
+        book_fields["time_ns"] = i
+        for name, value in book_fields.items():
+            bc[name][i] = value
+    xev = x.process(to_array(xc))
+    bev = e.process(bc)
+    fields = ["order_id", "other_order_id", "price", "qty", "remaining", "other_remaining"]
+    xt = xev[xev["type"] == ET.TRADE][fields]
+    bt = bev[bev["type"] == EventType.TRADE][fields]
+    assert xt.tolist() == bt.tolist()
     assert x.check_invariants()

@@ -779,20 +779,27 @@ namespace {
 bool fits(std::uint64_t pending, std::uint64_t posted, std::uint64_t add) noexcept {
   return u128{pending} + posted + add <= ~std::uint64_t{0};
 }
-}  // namespace
 
-// Rebases `a` (both posted totals down by the smaller) when `debit` more
-// posted debits or `credit` more posted credits would not fit; false if
-// they still do not.
-static bool make_posted_room(std::uint64_t& debits_pending, std::uint64_t& debits_posted,
-                             std::uint64_t& credits_pending, std::uint64_t& credits_posted, std::uint64_t debit,
-                             std::uint64_t credit) noexcept {
-  if (fits(debits_pending, debits_posted, debit) && fits(credits_pending, credits_posted, credit)) return true;
-  const std::uint64_t m = std::min(debits_posted, credits_posted);
-  debits_posted -= m;
-  credits_posted -= m;
-  return fits(debits_pending, debits_posted, debit) && fits(credits_pending, credits_posted, credit);
+// Whether `debit` more posted debits and `credit` more posted credits fit
+// on `a`, rebasing it if they need to; *rebase is what to take off both of
+// its posted totals first (0: nothing). Changes nothing itself.
+template <class A>
+bool posted_room(const A& a, std::uint64_t debit, std::uint64_t credit, std::uint64_t* rebase) noexcept {
+  *rebase = 0;
+  if (fits(a.debits_pending, a.debits_posted, debit) && fits(a.credits_pending, a.credits_posted, credit)) {
+    return true;
+  }
+  const std::uint64_t m = std::min(a.debits_posted, a.credits_posted);
+  *rebase = m;
+  return fits(a.debits_pending, a.debits_posted - m, debit) && fits(a.credits_pending, a.credits_posted - m, credit);
 }
+
+template <class A>
+void rebase_posted(A& a, std::uint64_t m) noexcept {
+  a.debits_posted -= m;
+  a.credits_posted -= m;
+}
+}  // namespace
 
 bool Ledger::hold_balance(std::uint32_t debit, std::uint32_t credit, std::uint64_t amount) noexcept {
   AccountHot& d = accounts_[debit];
@@ -823,9 +830,9 @@ bool Ledger::post_balance(std::uint32_t debit, std::uint32_t credit, std::uint32
   AccountHot& t = accounts_[to];
   if (d.debits_pending < amount || c.credits_pending < amount) return false;
   // The debit side's pending + posted total does not change (pending becomes posted).
-  if (!make_posted_room(t.debits_pending, t.debits_posted, t.credits_pending, t.credits_posted, 0, amount)) {
-    return false;
-  }
+  std::uint64_t rebase = 0;
+  if (!posted_room(t, 0, amount, &rebase)) return false;
+  rebase_posted(t, rebase);
   d.debits_pending -= amount;
   d.debits_posted += amount;
   c.credits_pending -= amount;
@@ -839,10 +846,10 @@ bool Ledger::move_balance(std::uint32_t debit, std::uint32_t credit, std::uint64
   if ((d.flags & account_flags::kDebitsMustNotExceedCredits) != 0 && debit_room(d) < static_cast<__int128>(amount)) {
     return false;
   }
-  if (!make_posted_room(d.debits_pending, d.debits_posted, d.credits_pending, d.credits_posted, amount, 0) ||
-      !make_posted_room(c.debits_pending, c.debits_posted, c.credits_pending, c.credits_posted, 0, amount)) {
-    return false;
-  }
+  std::uint64_t rebase_d = 0, rebase_c = 0;
+  if (!posted_room(d, amount, 0, &rebase_d) || !posted_room(c, 0, amount, &rebase_c)) return false;
+  rebase_posted(d, rebase_d);
+  rebase_posted(c, rebase_c);
   d.debits_posted += amount;
   c.credits_posted += amount;
   return true;
