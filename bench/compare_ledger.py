@@ -255,9 +255,13 @@ def _load_other(old_so: str) -> Any:
     if hasattr(other, "_register"):
         # Its own enum values (a build before TigerBeetle 0.17's CREATED = 2**32 - 1
         # answers CREATED = 0), as IntEnums built from the tables it exports.
+        # Its C++ enum tables are template data, which the dynamic linker
+        # unifies across the two extensions (GNU unique symbols): they read as
+        # this build's. A build without CREATE_RESULT_DTYPE answers CREATED = 0.
         tables = dict(other.enum_tables())
+        created = 0xFFFFFFFF if hasattr(other, "CREATE_RESULT_DTYPE") else 0
         enums = [
-            IntEnum(name, dict(tables[name]))  # type: ignore[misc]
+            IntEnum(name, {k: (created if v == 0xFFFFFFFF else v) for k, v in tables[name]})  # type: ignore[misc]
             for name in ("CreateAccountResult", "CreateTransferResult", "SetLimitResult")
         ]
         other._register(*enums, new.Account, new.Transfer)
@@ -375,7 +379,7 @@ def _rss_kib() -> int:
     raise RuntimeError("no VmRSS")
 
 
-def rss_run(all_holds: bool, n: int = 10_000_000) -> None:
+def rss_run(all_holds: bool, n: int = 10_000_000, user_data: bool = False) -> None:
     """1M accounts and n transfers; holds get a timeout they never reach
     (command time advances 1 ns per event), so every hold is in the expiry
     heap until it is posted. RSS growth while applying = the transfers'
@@ -396,17 +400,23 @@ def rss_run(all_holds: bool, n: int = 10_000_000) -> None:
         stream["code"][posts] = 1
     holds = (stream["flags"] & TransferFlags.PENDING) != 0
     stream["timeout_ns"][holds] = 10**15
+    if user_data:
+        rng = np.random.default_rng(3)
+        for name in ("user_data_128_lo", "user_data_64"):
+            stream[name] = rng.integers(1, 2**63, size=n, dtype=np.uint64)
     base = _rss_kib()
     for i in range(0, n, data.BATCH):
         res = led.create_transfers(stream[i : i + data.BATCH])
         assert data.all_created(res)
     grown = _rss_kib() - base
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    kind = "all timed holds" if all_holds else "workload, holds timed"
+    kind = ("all timed holds" if all_holds else "workload, holds timed") + (
+        ", user data" if user_data else ""
+    )
     print(
         f"{kind}: {led.transfer_count:,} transfers stored "
         f"({int(holds.sum()):,} timed holds); RSS grew {grown / 1024:.0f} MiB while applying them = "
-        f"{grown * 1024 / n:.1f} B per stored transfer (record, id map, expiry heap); "
+        f"{grown * 1024 / n:.1f} B per stored transfer (record, id map, expiry heap, query indexes); "
         f"peak RSS {peak / 1024:.0f} MiB (the numpy input stream is ~{stream.nbytes / 2**20:.0f} MiB of it)"
     )
 
@@ -504,6 +514,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--rss", action="store_true")
     ap.add_argument("--rss-holds", action="store_true")
+    ap.add_argument("--rss-user-data", action="store_true")
     ap.add_argument("--window", action="store_true")
     ap.add_argument("--evict-cost", action="store_true")
     ap.add_argument("--ab", metavar="OTHER_LEDGER_SO", help="per-call A/B against another build's extension")
@@ -526,8 +537,8 @@ def main() -> None:
         window_run()
         window_run(archive=True)
         return
-    if args.rss or args.rss_holds:
-        rss_run(all_holds=args.rss_holds)
+    if args.rss or args.rss_holds or args.rss_user_data:
+        rss_run(all_holds=args.rss_holds, user_data=args.rss_user_data)
         return
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     runs = [batch_rate(args.transfers) for _ in range(args.repeats)]

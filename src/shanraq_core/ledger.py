@@ -583,7 +583,9 @@ class Ledger(LedgerBase):
     Capacities fix the memory: 104 bytes per account plus 24 to 48 bytes of
     index, and 96 bytes per stored transfer plus 16 to 32 bytes of index (and
     4 bytes of expiry heap while it is a timed hold), 96 per archive slot,
-    reserved as address space at construction and resident as used.
+    reserved as address space at construction and resident as used. Without
+    an idempotency window the query indexes add 32 to 40 bytes per transfer
+    and 4 per account of capacity (docs/ledger.md).
     Remembered failed ids count as transfers; ``max_history`` bounds
     balance-history entries.
 

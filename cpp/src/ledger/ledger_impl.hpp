@@ -751,9 +751,10 @@ void Ledger::run_transfers(const Src& src, std::size_t n, Sink& sink, Request& r
   constexpr std::size_t kRecordAhead = 8;
   constexpr std::size_t kHoldSlotAhead = 5;
   constexpr std::size_t kHoldRecordAhead = 2;
+  constexpr std::size_t kTailAhead = 4;
   constexpr std::size_t kRing = 32;  // power of two > kSlotAhead
   static_assert((kRing & (kRing - 1)) == 0 && kRing > kSlotAhead && kSlotAhead > kRecordAhead &&
-                kRecordAhead > kHoldSlotAhead && kHoldSlotAhead > kHoldRecordAhead);
+                kRecordAhead > kHoldSlotAhead && kHoldSlotAhead > kHoldRecordAhead && kRecordAhead > kTailAhead);
   IdHashes ring[kRing];
   const AccountHot* accounts = accounts_.get();
   const Transfer* stored = transfers_.get();
@@ -780,6 +781,25 @@ void Ledger::run_transfers(const Src& src, std::size_t n, Sink& sink, Request& r
     const char* r = reinterpret_cast<const char*>(&stored[transfer_map_.home_index_h(h.pending)]);
     prefetch_line(r);
     prefetch_line(r + sizeof(Transfer) - 1);
+    // The query indexes (no window): the user-data chain heads the transfer
+    // will take (random lines of tables as large as the store).
+    if (indexed()) {
+      const Transfer& f = src.transfer(k);
+      if (!ud128_is_zero(f.user_data_128)) prefetch_line(&ud128_heads_[ud_bucket(ud128_hash(f.user_data_128))]);
+      if (f.user_data_64 != 0) prefetch_line(&ud64_heads_[ud_bucket(hash_id(f.user_data_64))]);
+    }
+  };
+  // Once the account lines are cached: the link records of the accounts'
+  // newest transfers, whose `next` the transfer will set (a random line
+  // each). The tail read here may change before the transfer runs (a
+  // transfer in between touching the same account); that only wastes the
+  // prefetch.
+  auto tail_stage = [&](std::size_t k) {
+    const IdHashes& h = ring[k % kRing];
+    const std::uint32_t td = accounts[account_map_.home_index_h(h.debit)].transfers_tail;
+    const std::uint32_t tc = accounts[account_map_.home_index_h(h.credit)].transfers_tail;
+    if (td != 0) prefetch_line(&links_[(td >> 1) - 1]);
+    if (tc != 0) prefetch_line(&links_[(tc >> 1) - 1]);
   };
   // A post or void names its accounts only through its hold, so its account
   // lines take two more stages once the hold's record is cached.
@@ -800,6 +820,8 @@ void Ledger::run_transfers(const Src& src, std::size_t n, Sink& sink, Request& r
   for (std::size_t k = 0; k < std::min(n, kRecordAhead); ++k) record_stage(k);
   for (std::size_t k = 0; k < std::min(n, kHoldSlotAhead); ++k) hold_slot_stage(k);
   for (std::size_t k = 0; k < std::min(n, kHoldRecordAhead); ++k) hold_record_stage(k);
+  const bool links = indexed();
+  for (std::size_t k = 0; links && k < std::min(n, kTailAhead); ++k) tail_stage(k);
 
   constexpr std::size_t kNone = ~std::size_t{0};
   std::size_t chain_start = kNone;
@@ -809,6 +831,7 @@ void Ledger::run_transfers(const Src& src, std::size_t n, Sink& sink, Request& r
     if (i + kRecordAhead < n) record_stage(i + kRecordAhead);
     if (i + kHoldSlotAhead < n) hold_slot_stage(i + kHoldSlotAhead);
     if (i + kHoldRecordAhead < n) hold_record_stage(i + kHoldRecordAhead);
+    if (links && i + kTailAhead < n) tail_stage(i + kTailAhead);
     const Transfer& t = src.transfer(i);
     const bool linked = detail::has(t.flags, transfer_flags::kLinked);
     const std::uint64_t now = src.now(i);

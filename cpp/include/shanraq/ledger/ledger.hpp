@@ -197,11 +197,13 @@ class Ledger {
   // Without an idempotency window the ledger keeps an index of each
   // account's transfers (a doubly linked list through a 16-byte side record
   // per stored transfer): get_account_transfers then reads the account's
-  // transfers from the end the order starts at, so its cost is the number of
-  // the account's transfers it passes over (the answer, plus those skipped by
-  // the direction, user data or code filters, or outside the time bound on
-  // the side the walk starts from); get_account_balances adds one binary
-  // search of the history per result. query_transfers with user_data_128
+  // transfers from the end the order starts at or, when the filter bounds
+  // that end in time, from the account's first transfer past the bound
+  // (a binary search of the store and a scan of up to 4,096 records near
+  // it; the account's list end if the account is rarer than that there), so
+  // its cost is the account's transfers it passes over: the answer, plus
+  // those the direction, user-data or code filters skip.
+  // get_account_balances adds one binary search of the history per result. query_transfers with user_data_128
   // or user_data_64 reads that value's chain in the user-data index (newest
   // first; oldest first it reads the whole chain within the time bounds):
   // the transfers with that value plus the few whose value shares its hash
