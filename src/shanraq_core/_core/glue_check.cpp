@@ -76,9 +76,10 @@ namespace exchange = shanraq::exchange;
     &shq::enum_members<exchange::RejectReason>,
     &shq::enum_members<exchange::Violation>,
 };
-[[maybe_unused]] shq::AnyRunner* (*const kExchangeRunner)(
-    exchange::Exchange&, shanraq::queue::SpscRing*, shanraq::queue::MpscRing*, shanraq::queue::SpscRing&,
-    const shanraq::runner::RunnerConfig&, shanraq::queue::SpscRing*, shq::JournalHandle*, std::uint64_t, bool) =
-    &shq::new_runner<exchange::Exchange>;
+[[maybe_unused]] shq::AnyRunner* (*const kExchangeRunner)(exchange::Exchange&, shanraq::queue::SpscRing*,
+                                                          shanraq::queue::MpscRing*, shanraq::queue::SpscRing&,
+                                                          const shanraq::runner::RunnerConfig&,
+                                                          shanraq::queue::SpscRing*, shq::JournalHandle*, std::uint64_t,
+                                                          bool) = &shq::new_runner<exchange::Exchange>;
 [[maybe_unused]] shq::BoundMachine* (*const kExchangeBound)(exchange::Exchange&) = &shq::new_bound<exchange::Exchange>;
 }  // namespace shq_check
