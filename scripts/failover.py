@@ -116,7 +116,9 @@ def rto(args: argparse.Namespace) -> dict[str, Any]:
             everyone.append(revived)
             _wait(lambda r=revived: r.role == "standby", "rejoin")
         final = next(p for p in procs if p.role == "primary")
-        for p in procs:
+        # Standbys first: a standby still running when the primary stops would
+        # take over and append past the state the stopped primary reports.
+        for p in sorted(procs, key=lambda p: p is final):
             p.stop()
         machine = make_machine("book")
         seq, _ = replay(dsn, "s", machine, machine_name="book")

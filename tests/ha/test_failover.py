@@ -98,7 +98,9 @@ def test_sigkill_the_primary_mid_load(dsn: str, etcd_server: LocalEtcd, stream: 
         everyone.append(revived)
         wait_for(lambda r=revived: r.role == "standby", "the revived node to rejoin as standby")
     final = _the_primary(procs)
-    for p in procs:
+    # Standbys first: a standby still running when the primary stops would
+    # take over and append past the state the stopped primary reports.
+    for p in sorted(procs, key=lambda p: p is final):
         p.stop()
     assert final.stopped is not None
     journal = _journal(dsn, stream)
@@ -107,6 +109,7 @@ def test_sigkill_the_primary_mid_load(dsn: str, etcd_server: LocalEtcd, stream: 
     machine = make_machine("book")
     seq, _chain = replay(dsn, stream, machine, machine_name="book")
     assert seq == len(journal)
+    assert final.stopped[2] == seq
     assert final.stopped[0] == machine.state_hash()
 
 

@@ -162,6 +162,7 @@ class Node:
         self._absent_since: float | None = None
         self.claimed_head = 0  #: the stream's head when this node last claimed it
         self.final_state_hash: int | None = None  #: the primary's machine when it stopped
+        self.final_seq = 0  #: the last seq that machine applied
         self.promotions = 0
         self.promoted_at: float = 0.0
 
@@ -299,6 +300,7 @@ class Node:
                 machine = self._runner.machine
                 self._stop_pipeline()
                 self.final_state_hash = int(machine.state_hash())
+                self.final_seq = self._applied
             if self.election is not None:
                 self.election.resign()
             if self.standby is not None:
@@ -482,6 +484,7 @@ class Node:
         self._stop_pipeline()
         if self._stop.is_set():
             self.final_state_hash = int(machine.state_hash())
+            self.final_seq = self._applied
         self.election.resign()
         # Give the other nodes one TTL to take over before campaigning again.
         self._holdoff_until = time.monotonic() + self.config.ttl

@@ -395,7 +395,7 @@ class NodeProcess:
     """``python -m shanraq_core cluster run`` as a child process, feeding
     itself ``load`` commands/s when primary, with its report lines parsed:
     ``roles`` [(t, role, epoch, claimed_head)], ``acks`` [(t, seq, epoch)],
-    ``stopped`` (final state hash or None, claimed head). Times are
+    ``stopped`` (final state hash or None, claimed head, last applied seq). Times are
     CLOCK_MONOTONIC seconds, comparable with ``time.monotonic()`` here."""
 
     def __init__(
@@ -416,7 +416,7 @@ class NodeProcess:
         self.node_id = node_id
         self.roles: list[tuple[float, str, int, int]] = []
         self.acks: list[tuple[float, int, int]] = []
-        self.stopped: tuple[int | None, int] | None = None
+        self.stopped: tuple[int | None, int, int] | None = None
         self.killed_at: float | None = None
         r, w = os.pipe()
         args = [
@@ -446,7 +446,7 @@ class NodeProcess:
                 elif parts[1] == "role":
                     self.roles.append((t, parts[2], int(parts[3]), int(parts[4])))
                 elif parts[1] == "stopped":
-                    self.stopped = (None if parts[2] == "-" else int(parts[2]), int(parts[3]))
+                    self.stopped = (None if parts[2] == "-" else int(parts[2]), int(parts[3]), int(parts[4]))
 
     @property
     def role(self) -> str:
