@@ -470,11 +470,18 @@ class Node:
             with self._acked_cond:
                 self._acked_cond.notify_all()
             self._fence.wait(0.01)
-        reason = self.election.lost_reason or (
-            f"shipper: {self.shipper.error}"
-            if self.shipper.error
-            else ("stopping" if self._stop.is_set() else "demoted")
-        )
+        # The clock can end a leadership before the renewal thread notices
+        # (is_leader() reads the clock itself): that is a lost lease too.
+        if self.election.lost_reason:
+            reason = self.election.lost_reason
+        elif self.shipper.error is not None:
+            reason = f"shipper: {self.shipper.error}"
+        elif self._stop.is_set():
+            reason = "stopping"
+        elif not self.election.is_leader():
+            reason = "lease not renewed within its TTL"
+        else:
+            reason = "demoted"
         if not self._stop.is_set():
             self._error = f"fenced: {reason}"
         self._set_role("fenced")
