@@ -36,6 +36,7 @@ import numpy.typing as npt
 from shanraq_core.replication import pg
 from shanraq_core.replication.election import Election, preferred_key
 from shanraq_core.replication.errors import (
+    AuthenticationError,
     ContinuityError,
     FencedError,
     ForeignStreamError,
@@ -290,9 +291,9 @@ class Node:
                 if self._stop.is_set():
                     break
                 self._run_primary()
-        except BaseException as e:
+        except Exception as e:
+            # The node's thread ends; health() carries the reason (role "stopped").
             self._error = f"{type(e).__name__}: {e}"
-            raise
         finally:
             # Whatever path ended the node (a stop during promotion included):
             # no sequencer left running, no lease left renewing.
@@ -314,9 +315,14 @@ class Node:
 
     def _leader_absent(self) -> bool:
         try:
-            return self.client.get(self.election.key if self.election else b"") is None
-        except ReplicationError:
+            absent = self.client.get(self.election.key if self.election else b"") is None
+        except ReplicationError as e:
+            # Not fatal (etcd may come back), but visible in health().
+            self._error = f"etcd: {type(e).__name__}: {e}"
             return False
+        if self._error.startswith("etcd: "):
+            self._error = ""
+        return absent
 
     def _may_campaign(self) -> bool:
         """The leader key is absent, this node is past its hold-off, and no
@@ -350,7 +356,10 @@ class Node:
             try:
                 n = sb.poll()
             except ReplicationError as e:
-                if isinstance(e, (ContinuityError, ForeignStreamError, SchemaMismatchError)):
+                # Retrying cannot fix these: the node stops, saying why.
+                if isinstance(
+                    e, (ContinuityError, ForeignStreamError, SchemaMismatchError, AuthenticationError)
+                ):
                     self._error = f"{type(e).__name__}: {e}"
                     raise
                 sb.close()
