@@ -3,6 +3,7 @@
     python scripts/failover.py rto  [--kills 20] [--ttl 2] [--mode sync] [--load 2000]
     python scripts/failover.py ack  [--rates 10000,50000,100000] [--seconds 5]
     python scripts/failover.py ship [--batch 10000] [--rounds 10]
+    python scripts/failover.py switchover [--times 10] [--ttl 2] [--load 2000]
 
 ``rto``: two node processes feeding themselves load; the primary is
 SIGKILLed at a random moment, again and again (the dead one is restarted as a
@@ -15,6 +16,10 @@ journal is replayed and compared with the last primary's state hash.
 binary COPY into the session's staging table, ``shanraq_append`` (insert +
 the checking trigger), the commit; then the same append with the trigger
 disabled (on the script's throw-away database), and the Python seal.
+
+``switchover``: planned switchovers (``cluster promote --node <standby>``)
+between two node processes under load: from the command to the new
+primary's first acknowledgement of a command it sequenced.
 
 ``ack``: one primary in this process with PostgreSQL (fsync on) on the same
 machine, open-loop load at each offered rate in 1 ms batches: the latency
@@ -308,6 +313,48 @@ def ship(args: argparse.Namespace) -> dict[str, Any]:
         pgs.close()
 
 
+def switchover(args: argparse.Namespace) -> dict[str, Any]:
+    from shanraq_core.replication.cli import main as cluster
+
+    pgs = LocalPostgres(fsync=True)
+    etcd = LocalEtcd()
+    try:
+        dsn = pgs.create_database("switchover")
+        procs = [
+            NodeProcess(
+                stream="s", dsn=dsn, etcd=etcd.endpoint, node_id=f"n{i}", ttl=args.ttl, load=args.load
+            )
+            for i in range(2)
+        ]
+        times = []
+        for _ in range(args.times):
+            _wait(lambda: sum(p.role == "primary" for p in procs) == 1, "one primary")
+            primary = next(p for p in procs if p.role == "primary")
+            standby = next(p for p in procs if p is not primary)
+            _wait(lambda p=primary: _new_ack(p) is not None, "acks")
+            _wait(lambda s=standby: s.role == "standby", "the standby")
+            t0 = time.monotonic()
+            cluster(
+                ["promote", "--stream", "s", "--etcd", etcd.endpoint, "--node", standby.node_id, "--json"]
+            )
+            _wait(lambda s=standby: _new_ack(s) is not None, "the new primary to acknowledge")
+            t_ack = _new_ack(standby)
+            assert t_ack is not None
+            times.append(round(t_ack - t0, 3))
+            print(json.dumps({"switchover_s": times[-1]}), flush=True)
+        for p in procs:
+            p.stop()
+        return {
+            "switchovers": len(times),
+            "median_s": statistics.median(times),
+            "worst_s": max(times),
+            "best_s": min(times),
+        }
+    finally:
+        pgs.close()
+        etcd.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -323,8 +370,12 @@ def main() -> int:
     p = sub.add_parser("ship")
     p.add_argument("--batch", type=int, default=10000)
     p.add_argument("--rounds", type=int, default=10)
+    p = sub.add_parser("switchover")
+    p.add_argument("--times", type=int, default=10)
+    p.add_argument("--ttl", type=int, default=2)
+    p.add_argument("--load", type=float, default=2000.0)
     args = parser.parse_args()
-    result = {"rto": rto, "ack": ack, "ship": ship}[args.what](args)
+    result = {"rto": rto, "ack": ack, "ship": ship, "switchover": switchover}[args.what](args)
     print(json.dumps(result, indent=2))
     return 0
 
