@@ -325,11 +325,13 @@ class Node:
         return absent
 
     def _may_campaign(self) -> bool:
-        """The leader key is absent, this node is past its hold-off, and no
-        other node is preferred (a preference lapses once the key has been
-        absent for two TTLs: a preferred node that is down blocks nobody)."""
+        """The leader key is absent and: this node is the preferred one (an
+        operator's switchover), or no node is preferred and this one is past
+        its hold-off (a node just fenced lets the others go first), or the
+        preferred node has not taken the key for two TTLs (a preferred node
+        that is down blocks nobody)."""
         now = time.monotonic()
-        if now < self._holdoff_until or not self._leader_absent():
+        if not self._leader_absent():
             self._absent_since = None
             return False
         if self._absent_since is None:
@@ -338,9 +340,11 @@ class Node:
             pref = self.client.get(preferred_key(self.config.stream))
         except ReplicationError:
             return False
-        if pref is None or pref.value.decode() == self.config.node_id:
+        if pref is not None and pref.value.decode() == self.config.node_id:
             return True
-        return now - self._absent_since > 2 * self.config.ttl
+        if now < self._holdoff_until:
+            return False
+        return pref is None or now - self._absent_since > 2 * self.config.ttl
 
     def _run_standby(self) -> None:
         cfg = self.config
