@@ -4,6 +4,7 @@ the long version and measures RTO/RPO.)"""
 
 from __future__ import annotations
 
+import pathlib
 import random
 import signal
 from collections.abc import Iterator
@@ -29,8 +30,18 @@ def _stop_processes() -> Iterator[None]:
         _procs.pop().stop()
 
 
+_logs: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def _log_dir(tmp_path: pathlib.Path) -> Iterator[None]:
+    _logs.append(str(tmp_path))
+    yield
+    _logs.clear()
+
+
 def _spawn(dsn: str, etcd: LocalEtcd, stream: str, node_id: str, **kw: object) -> NodeProcess:
-    p = NodeProcess(stream=stream, dsn=dsn, etcd=etcd.endpoint, node_id=node_id, **kw)  # type: ignore[arg-type]
+    p = NodeProcess(stream=stream, dsn=dsn, etcd=etcd.endpoint, node_id=node_id, log_dir=_logs[-1], **kw)  # type: ignore[arg-type]
     _procs.append(p)
     return p
 
