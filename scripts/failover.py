@@ -2,6 +2,8 @@
 
     python scripts/failover.py rto  [--kills 20] [--ttl 2] [--mode sync] [--load 2000]
     python scripts/failover.py ack  [--rates 10000,50000,100000] [--seconds 5]
+    python scripts/failover.py ship [--batch 10000] [--rounds 10]
+    python scripts/failover.py switchover [--times 10] [--ttl 2] [--load 2000]
 
 ``rto``: two node processes feeding themselves load; the primary is
 SIGKILLed at a random moment, again and again (the dead one is restarted as a
@@ -9,6 +11,15 @@ standby). Per kill: RTO = from the SIGKILL to the new primary's first
 acknowledgement of a command it sequenced itself; lost = commands the dead
 primary acknowledged that are not in PostgreSQL (the RPO). At the end the
 journal is replayed and compared with the last primary's state hash.
+
+``ship``: where one append's time goes in PostgreSQL, per record: the
+binary COPY into the session's staging table, ``shanraq_append`` (insert +
+the checking trigger), the commit; then the same append with the trigger
+disabled (on the script's throw-away database), and the Python seal.
+
+``switchover``: planned switchovers (``cluster promote --node <standby>``)
+between two node processes under load: from the command to the new
+primary's first acknowledgement of a command it sequenced.
 
 ``ack``: one primary in this process with PostgreSQL (fsync on) on the same
 machine, open-loop load at each offered rate in 1 ms batches: the latency
@@ -116,7 +127,9 @@ def rto(args: argparse.Namespace) -> dict[str, Any]:
             everyone.append(revived)
             _wait(lambda r=revived: r.role == "standby", "rejoin")
         final = next(p for p in procs if p.role == "primary")
-        for p in procs:
+        # Standbys first: a standby still running when the primary stops would
+        # take over and append past the state the stopped primary reports.
+        for p in sorted(procs, key=lambda p: p is final):
             p.stop()
         machine = make_machine("book")
         seq, _ = replay(dsn, "s", machine, machine_name="book")
@@ -238,6 +251,110 @@ def ack(args: argparse.Namespace) -> dict[str, Any]:
         etcd.close()
 
 
+def ship(args: argparse.Namespace) -> dict[str, Any]:
+    from shanraq_core.book import BOOK_COMMAND_DTYPE
+    from shanraq_core.replication import pg
+    from shanraq_core.replication.records import ZERO_CHAIN, seal
+
+    pgs = LocalPostgres(fsync=True)
+    n = args.batch
+    try:
+        conn = pg.connect(pgs.create_database("ship"))
+        pg.ensure_schema(conn)
+        pg.prepare_session(conn)
+        pg.claim(conn, "s", 1, "book", BOOK_COMMAND_DTYPE.itemsize)
+        next_seq = [1]
+        chain = [ZERO_CHAIN]
+
+        def batch() -> Any:
+            load = BookLoad(1, seed=next_seq[0])
+            recs = np.zeros(n, dtype=BOOK_COMMAND_DTYPE)
+            recs[:] = load.orders(n)
+            recs["seq"] = np.arange(next_seq[0], next_seq[0] + n, dtype=np.uint64)
+            t0 = time.perf_counter()
+            b = seal(recs, chain[0], first_seq=next_seq[0])
+            sealed_s = time.perf_counter() - t0
+            next_seq[0] = b.last_seq + 1
+            chain[0] = b.last_chain
+            return b, sealed_s
+
+        def run(label: str) -> dict[str, float]:
+            tc = ta = tt = ts = 0.0
+            for _ in range(args.rounds):
+                b, sealed_s = batch()
+                data = pg.encode_copy(b)
+                t0 = time.perf_counter()
+                with conn.transaction(), conn.cursor() as cur:
+                    copy_sql = "COPY pg_temp.shanraq_incoming (seq, time_ns, crc, chain, record) FROM STDIN"
+                    with cur.copy(copy_sql + " (FORMAT BINARY)") as cp:
+                        cp.write(data)
+                    t1 = time.perf_counter()
+                    cur.execute("SELECT shanraq_append(%s, %s)", ("s", 1)).fetchone()
+                    t2 = time.perf_counter()
+                t3 = time.perf_counter()
+                tc, ta, tt, ts = tc + t1 - t0, ta + t2 - t1, tt + t3 - t2, ts + sealed_s
+            per = 1e6 / (args.rounds * n)
+            out = {
+                "copy_to_staging_us": round(tc * per, 2),
+                "append_us": round(ta * per, 2),
+                "commit_us": round(tt * per, 2),
+                "python_seal_us": round(ts * per, 2),
+            }
+            print(label, json.dumps(out), flush=True)
+            return out
+
+        result = {"with_trigger": run("with the trigger")}
+        conn.execute("ALTER TABLE shanraq_journal DISABLE TRIGGER shanraq_journal_check")
+        conn.commit()
+        result["without_trigger"] = run("without the trigger")
+        conn.close()
+        return result
+    finally:
+        pgs.close()
+
+
+def switchover(args: argparse.Namespace) -> dict[str, Any]:
+    from shanraq_core.replication.cli import main as cluster
+
+    pgs = LocalPostgres(fsync=True)
+    etcd = LocalEtcd()
+    try:
+        dsn = pgs.create_database("switchover")
+        procs = [
+            NodeProcess(
+                stream="s", dsn=dsn, etcd=etcd.endpoint, node_id=f"n{i}", ttl=args.ttl, load=args.load
+            )
+            for i in range(2)
+        ]
+        times = []
+        for _ in range(args.times):
+            _wait(lambda: sum(p.role == "primary" for p in procs) == 1, "one primary")
+            primary = next(p for p in procs if p.role == "primary")
+            standby = next(p for p in procs if p is not primary)
+            _wait(lambda p=primary: _new_ack(p) is not None, "acks")
+            _wait(lambda s=standby: s.role == "standby", "the standby")
+            t0 = time.monotonic()
+            cluster(
+                ["promote", "--stream", "s", "--etcd", etcd.endpoint, "--node", standby.node_id, "--json"]
+            )
+            _wait(lambda s=standby: _new_ack(s) is not None, "the new primary to acknowledge")
+            t_ack = _new_ack(standby)
+            assert t_ack is not None
+            times.append(round(t_ack - t0, 3))
+            print(json.dumps({"switchover_s": times[-1]}), flush=True)
+        for p in procs:
+            p.stop()
+        return {
+            "switchovers": len(times),
+            "median_s": statistics.median(times),
+            "worst_s": max(times),
+            "best_s": min(times),
+        }
+    finally:
+        pgs.close()
+        etcd.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -250,8 +367,15 @@ def main() -> int:
     p = sub.add_parser("ack")
     p.add_argument("--rates", default="10000,50000,100000")
     p.add_argument("--seconds", type=float, default=5.0)
+    p = sub.add_parser("ship")
+    p.add_argument("--batch", type=int, default=10000)
+    p.add_argument("--rounds", type=int, default=10)
+    p = sub.add_parser("switchover")
+    p.add_argument("--times", type=int, default=10)
+    p.add_argument("--ttl", type=int, default=2)
+    p.add_argument("--load", type=float, default=2000.0)
     args = parser.parse_args()
-    result = rto(args) if args.what == "rto" else ack(args)
+    result = {"rto": rto, "ack": ack, "ship": ship, "switchover": switchover}[args.what](args)
     print(json.dumps(result, indent=2))
     return 0
 

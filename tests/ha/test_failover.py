@@ -4,6 +4,7 @@ the long version and measures RTO/RPO.)"""
 
 from __future__ import annotations
 
+import pathlib
 import random
 import signal
 from collections.abc import Iterator
@@ -29,8 +30,18 @@ def _stop_processes() -> Iterator[None]:
         _procs.pop().stop()
 
 
+_logs: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def _log_dir(tmp_path: pathlib.Path) -> Iterator[None]:
+    _logs.append(str(tmp_path))
+    yield
+    _logs.clear()
+
+
 def _spawn(dsn: str, etcd: LocalEtcd, stream: str, node_id: str, **kw: object) -> NodeProcess:
-    p = NodeProcess(stream=stream, dsn=dsn, etcd=etcd.endpoint, node_id=node_id, **kw)  # type: ignore[arg-type]
+    p = NodeProcess(stream=stream, dsn=dsn, etcd=etcd.endpoint, node_id=node_id, log_dir=_logs[-1], **kw)  # type: ignore[arg-type]
     _procs.append(p)
     return p
 
@@ -98,7 +109,9 @@ def test_sigkill_the_primary_mid_load(dsn: str, etcd_server: LocalEtcd, stream: 
         everyone.append(revived)
         wait_for(lambda r=revived: r.role == "standby", "the revived node to rejoin as standby")
     final = _the_primary(procs)
-    for p in procs:
+    # Standbys first: a standby still running when the primary stops would
+    # take over and append past the state the stopped primary reports.
+    for p in sorted(procs, key=lambda p: p is final):
         p.stop()
     assert final.stopped is not None
     journal = _journal(dsn, stream)
@@ -107,6 +120,7 @@ def test_sigkill_the_primary_mid_load(dsn: str, etcd_server: LocalEtcd, stream: 
     machine = make_machine("book")
     seq, _chain = replay(dsn, stream, machine, machine_name="book")
     assert seq == len(journal)
+    assert final.stopped[2] == seq
     assert final.stopped[0] == machine.state_hash()
 
 

@@ -14,7 +14,7 @@ from shanraq_core.book import MatchingEngine
 from shanraq_core.replication import FencedError, Node, NodeConfig, NotLeaderError, Standby, pg, replay
 from shanraq_core.replication.cli import main as cluster
 from shanraq_core.replication.load import BookLoad
-from shanraq_core.replication.testing import LocalEtcd, TcpProxy
+from shanraq_core.replication.testing import LocalEtcd, LocalPostgres, TcpProxy, free_port
 
 from .helpers import PATIENCE, wait_for
 
@@ -163,3 +163,20 @@ def test_cli_errors_are_reported_not_raised(dsn: str, capsys: pytest.CaptureFixt
     bad = dsn.replace("password=", "password=wrong")
     assert cluster(["verify", "--stream", "x", "--dsn", bad]) == 2
     assert "AuthenticationError" in capsys.readouterr().err
+
+
+def test_a_node_with_wrong_credentials_stops_and_says_why(
+    pg_server: LocalPostgres, dsn: str, etcd_server: LocalEtcd, stream: str
+) -> None:
+    bad = dsn.replace(f"password={pg_server.password}", "password=wrong")
+    n = _node(bad, etcd_server.endpoint, stream, "a")
+    assert n.wait_role("stopped", PATIENCE), n.health()
+    assert "AuthenticationError" in n.health().error
+    assert not n.health().ok
+
+
+def test_a_node_without_etcd_stays_standby_and_says_why(dsn: str, stream: str) -> None:
+    n = _node(dsn, f"http://127.0.0.1:{free_port()}", stream, "a")
+    wait_for(lambda: "etcd" in n.health().error, "the etcd error in health()")
+    assert n.role == "standby"
+    assert "EtcdUnavailableError" in n.health().error

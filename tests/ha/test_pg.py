@@ -19,6 +19,7 @@ from shanraq_core.replication import (
     ServerUnreachableError,
     Shipper,
     StaleEpochError,
+    Standby,
     pg,
     replay,
 )
@@ -257,3 +258,44 @@ def test_another_machines_stream_is_refused(dsn: str) -> None:
         replay(dsn, "s", MatchingEngine(), machine_name=BOOK)
     assert pg.stream_info(conn, "s") is not None
     assert book_records(1, 1).dtype.itemsize == SIZE
+
+
+def test_with_a_synchronous_replica_a_shipped_batch_is_on_the_other_server(
+    pg_server: LocalPostgres, dsn: str
+) -> None:
+    """synchronous_commit = remote_apply: when ship() returns, the replica
+    already serves the batch (what `sync` mode's RPO 0 across machines rests on)."""
+    dbname = psycopg.conninfo.conninfo_to_dict(dsn)["dbname"]
+    conn = _conn(dsn)
+    pg.claim(conn, "s", 1, BOOK, SIZE)
+    replica = LocalPostgres(replica_of=pg_server)
+    try:
+        pg_server.make_synchronous(replica)
+        sh = Shipper(dsn, "s", 1, durable_seq=0, durable_chain=ZERO_CHAIN)
+        chain = ZERO_CHAIN
+        with psycopg.connect(replica.dsn(str(dbname)), autocommit=True) as standby:
+            for i in range(20):
+                b = sealed(1 + 100 * i, 100, chain, setup=i == 0, seed=i)
+                sh.ship(b)
+                chain = b.last_chain
+                row = standby.execute(
+                    "SELECT head_seq, head_chain FROM shanraq_stream WHERE stream = 's'"
+                ).fetchone()
+                assert row == (b.last_seq, chain)
+        sh.close()
+        # A standby may follow the read replica: no LISTEN there, catch-up reads only.
+        sb = Standby(replica.dsn(str(dbname)), "s", MatchingEngine(), machine_name=BOOK)
+        try:
+            sb.connect()
+            assert sb.poll_only
+            sb.wait(0.01)
+            assert sb.catch_up() == 2000
+            assert sb.chain == chain
+        finally:
+            sb.close()
+    finally:
+        with psycopg.connect(pg_server.dsn(), autocommit=True) as c:
+            c.execute("ALTER SYSTEM RESET synchronous_standby_names")
+            c.execute("ALTER SYSTEM RESET synchronous_commit")
+            c.execute("SELECT pg_reload_conf()")
+        replica.close()

@@ -201,9 +201,8 @@ def _run(args: argparse.Namespace) -> int:
             break
         time.sleep(tick if args.load else 0.02)
     node.stop()
-    report(
-        f"stopped {node.final_state_hash if node.final_state_hash is not None else '-'} {node.claimed_head}"
-    )
+    final = node.final_state_hash
+    report(f"stopped {final if final is not None else '-'} {node.claimed_head} {node.final_seq}")
     if args.json:
         print(node.health().to_json(), flush=True)
     return 0

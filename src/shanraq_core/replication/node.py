@@ -36,6 +36,7 @@ import numpy.typing as npt
 from shanraq_core.replication import pg
 from shanraq_core.replication.election import Election, preferred_key
 from shanraq_core.replication.errors import (
+    AuthenticationError,
     ContinuityError,
     FencedError,
     ForeignStreamError,
@@ -162,6 +163,7 @@ class Node:
         self._absent_since: float | None = None
         self.claimed_head = 0  #: the stream's head when this node last claimed it
         self.final_state_hash: int | None = None  #: the primary's machine when it stopped
+        self.final_seq = 0  #: the last seq that machine applied
         self.promotions = 0
         self.promoted_at: float = 0.0
 
@@ -289,9 +291,9 @@ class Node:
                 if self._stop.is_set():
                     break
                 self._run_primary()
-        except BaseException as e:
+        except Exception as e:
+            # The node's thread ends; health() carries the reason (role "stopped").
             self._error = f"{type(e).__name__}: {e}"
-            raise
         finally:
             # Whatever path ended the node (a stop during promotion included):
             # no sequencer left running, no lease left renewing.
@@ -299,6 +301,7 @@ class Node:
                 machine = self._runner.machine
                 self._stop_pipeline()
                 self.final_state_hash = int(machine.state_hash())
+                self.final_seq = self._applied
             if self.election is not None:
                 self.election.resign()
             if self.standby is not None:
@@ -312,16 +315,23 @@ class Node:
 
     def _leader_absent(self) -> bool:
         try:
-            return self.client.get(self.election.key if self.election else b"") is None
-        except ReplicationError:
+            absent = self.client.get(self.election.key if self.election else b"") is None
+        except ReplicationError as e:
+            # Not fatal (etcd may come back), but visible in health().
+            self._error = f"etcd: {type(e).__name__}: {e}"
             return False
+        if self._error.startswith("etcd: "):
+            self._error = ""
+        return absent
 
     def _may_campaign(self) -> bool:
-        """The leader key is absent, this node is past its hold-off, and no
-        other node is preferred (a preference lapses once the key has been
-        absent for two TTLs: a preferred node that is down blocks nobody)."""
+        """The leader key is absent and: this node is the preferred one (an
+        operator's switchover), or no node is preferred and this one is past
+        its hold-off (a node just fenced lets the others go first), or the
+        preferred node has not taken the key for two TTLs (a preferred node
+        that is down blocks nobody)."""
         now = time.monotonic()
-        if now < self._holdoff_until or not self._leader_absent():
+        if not self._leader_absent():
             self._absent_since = None
             return False
         if self._absent_since is None:
@@ -330,9 +340,11 @@ class Node:
             pref = self.client.get(preferred_key(self.config.stream))
         except ReplicationError:
             return False
-        if pref is None or pref.value.decode() == self.config.node_id:
+        if pref is not None and pref.value.decode() == self.config.node_id:
             return True
-        return now - self._absent_since > 2 * self.config.ttl
+        if now < self._holdoff_until:
+            return False
+        return pref is None or now - self._absent_since > 2 * self.config.ttl
 
     def _run_standby(self) -> None:
         cfg = self.config
@@ -348,7 +360,10 @@ class Node:
             try:
                 n = sb.poll()
             except ReplicationError as e:
-                if isinstance(e, (ContinuityError, ForeignStreamError, SchemaMismatchError)):
+                # Retrying cannot fix these: the node stops, saying why.
+                if isinstance(
+                    e, (ContinuityError, ForeignStreamError, SchemaMismatchError, AuthenticationError)
+                ):
                     self._error = f"{type(e).__name__}: {e}"
                     raise
                 sb.close()
@@ -468,11 +483,18 @@ class Node:
             with self._acked_cond:
                 self._acked_cond.notify_all()
             self._fence.wait(0.01)
-        reason = self.election.lost_reason or (
-            f"shipper: {self.shipper.error}"
-            if self.shipper.error
-            else ("stopping" if self._stop.is_set() else "demoted")
-        )
+        # The clock can end a leadership before the renewal thread notices
+        # (is_leader() reads the clock itself): that is a lost lease too.
+        if self.election.lost_reason:
+            reason = self.election.lost_reason
+        elif self.shipper.error is not None:
+            reason = f"shipper: {self.shipper.error}"
+        elif self._stop.is_set():
+            reason = "stopping"
+        elif not self.election.is_leader():
+            reason = "lease not renewed within its TTL"
+        else:
+            reason = "demoted"
         if not self._stop.is_set():
             self._error = f"fenced: {reason}"
         self._set_role("fenced")
@@ -482,6 +504,7 @@ class Node:
         self._stop_pipeline()
         if self._stop.is_set():
             self.final_state_hash = int(machine.state_hash())
+            self.final_seq = self._applied
         self.election.resign()
         # Give the other nodes one TTL to take over before campaigning again.
         self._holdoff_until = time.monotonic() + self.config.ttl

@@ -12,6 +12,7 @@ machine itself refuses a stamped seq out of place.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -75,6 +76,7 @@ class Standby:
         self._lock = threading.Lock()
         self._conn: psycopg.Connection[Any] | None = None
         self._listen: psycopg.Connection[Any] | None = None
+        self.poll_only = False  #: connected to a read replica: no LISTEN, catch-up reads only
 
     @property
     def applied_seq(self) -> int:
@@ -95,7 +97,11 @@ class Standby:
             pg.check_stream(
                 pg.stream_info(self._conn, self.stream), self.stream, self.machine_name, self.record_size
             )
-        if self._listen is None or self._listen.closed:
+        row = self._conn.execute("SELECT pg_is_in_recovery()").fetchone()
+        # A read replica cannot LISTEN (and its primary's NOTIFYs do not
+        # replicate): there the catch-up reads, every ``idle`` seconds, are all.
+        self.poll_only = bool(row and row[0])
+        if not self.poll_only and (self._listen is None or self._listen.closed):
             self._listen = pg.connect(self.dsn, timeout=self.connect_timeout, autocommit=True)
             self._listen.execute("LISTEN " + pg.CHANNEL)
 
@@ -147,7 +153,9 @@ class Standby:
     def wait(self, timeout: float) -> None:
         """Sleeps until a NOTIFY for the journal arrives or ``timeout`` passes."""
         self.connect()
-        assert self._listen is not None
+        if self._listen is None:
+            time.sleep(timeout)
+            return
         for _ in self._listen.notifies(timeout=timeout, stop_after=1):
             pass
 

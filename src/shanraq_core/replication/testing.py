@@ -97,7 +97,12 @@ class LocalPostgres:
     """
 
     def __init__(
-        self, *, fsync: bool = False, password: str = "shanraq-pw", settings: dict[str, str] | None = None
+        self,
+        *,
+        fsync: bool = False,
+        password: str = "shanraq-pw",
+        settings: dict[str, str] | None = None,
+        replica_of: LocalPostgres | None = None,
     ):
         self.bindir = _pg_bindir()
         self.password = password
@@ -115,6 +120,24 @@ class LocalPostgres:
             os.chown(self.root, uid, gid)
             self._as = {"user": uid, "group": gid, "extra_groups": []}
         os.chmod(self.root, 0o700)
+        if replica_of is not None:
+            # A streaming replica: a base backup of the primary, with
+            # standby.signal and primary_conninfo written by -R.
+            self.password = replica_of.password
+            subprocess.run(
+                [
+                    os.path.join(self.bindir, "pg_basebackup"),
+                    "-D", self.data, "-h", "127.0.0.1", "-p", str(replica_of.port), "-U", replica_of.user,
+                    "-R", "--no-sync", "--checkpoint=fast", "-d", "application_name=shanraq_replica",
+                ],
+                check=True,
+                capture_output=True,
+                cwd=self.root,
+                env={**os.environ, "PGPASSWORD": replica_of.password},
+                **self._as,
+            )  # fmt: skip
+            self.start()
+            return
         pwfile = os.path.join(self.root, "pw")
         with open(pwfile, "w") as f:
             f.write(password + "\n")
@@ -222,6 +245,26 @@ class LocalPostgres:
     def restart(self, *, mode: str = "fast") -> None:
         self.stop(mode=mode)
         self.start()
+
+    def make_synchronous(self, replica: LocalPostgres, level: str = "remote_apply") -> None:
+        """Commits on this primary wait for ``replica`` (``synchronous_commit``
+        = ``level``): an acknowledged commit is on the other server."""
+        import psycopg
+
+        with psycopg.connect(self.dsn(), autocommit=True) as conn:
+            conn.execute("ALTER SYSTEM SET synchronous_standby_names = 'shanraq_replica'")
+            conn.execute(f"ALTER SYSTEM SET synchronous_commit = '{level}'")
+            conn.execute("SELECT pg_reload_conf()")
+            deadline = time.monotonic() + 60
+            while True:
+                row = conn.execute(
+                    "SELECT sync_state FROM pg_stat_replication WHERE application_name = 'shanraq_replica'"
+                ).fetchone()
+                if row is not None and row[0] == "sync":
+                    return
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the replica did not become synchronous: {row}")
+                time.sleep(0.05)
 
     def create_database(self, name: str) -> str:
         import psycopg
@@ -395,7 +438,7 @@ class NodeProcess:
     """``python -m shanraq_core cluster run`` as a child process, feeding
     itself ``load`` commands/s when primary, with its report lines parsed:
     ``roles`` [(t, role, epoch, claimed_head)], ``acks`` [(t, seq, epoch)],
-    ``stopped`` (final state hash or None, claimed head). Times are
+    ``stopped`` (final state hash or None, claimed head, last applied seq). Times are
     CLOCK_MONOTONIC seconds, comparable with ``time.monotonic()`` here."""
 
     def __init__(
@@ -416,7 +459,7 @@ class NodeProcess:
         self.node_id = node_id
         self.roles: list[tuple[float, str, int, int]] = []
         self.acks: list[tuple[float, int, int]] = []
-        self.stopped: tuple[int | None, int] | None = None
+        self.stopped: tuple[int | None, int, int] | None = None
         self.killed_at: float | None = None
         r, w = os.pipe()
         args = [
@@ -446,7 +489,7 @@ class NodeProcess:
                 elif parts[1] == "role":
                     self.roles.append((t, parts[2], int(parts[3]), int(parts[4])))
                 elif parts[1] == "stopped":
-                    self.stopped = (None if parts[2] == "-" else int(parts[2]), int(parts[3]))
+                    self.stopped = (None if parts[2] == "-" else int(parts[2]), int(parts[3]), int(parts[4]))
 
     @property
     def role(self) -> str:
