@@ -117,7 +117,9 @@ def run_through(
     # Every command was stamped into `stamped` before it was applied, so all
     # are there now; the timeout turns a missing record into a failed
     # assertion below instead of a test that waits forever.
-    applied = np.array(stamped.pop_many(len(cmds), timeout=10.0), copy=True) if len(cmds) else np.zeros(0, cdt)
+    applied = (
+        np.array(stamped.pop_many(len(cmds), timeout=10.0), copy=True) if len(cmds) else np.zeros(0, cdt)
+    )
     assert len(applied) == len(cmds)
     assert len(events) == 0
     assert len(stamped) == 0
