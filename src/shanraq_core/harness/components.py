@@ -107,7 +107,7 @@ class LedgerMachine:
             max_history=1,
         )
         events = ledger.process(setup)
-        if (events["result"] != 0).any():
+        if (events["result"] != int(shanraq_core.CreateTransferResult.CREATED)).any():
             raise RuntimeError("the ledger refused the market's accounts or deposits")
         return ledger
 

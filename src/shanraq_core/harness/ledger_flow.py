@@ -22,6 +22,7 @@ from shanraq_core.ledger import (
     LEDGER_COMMAND_DTYPE,
     TRANSFER_DTYPE,
     AccountFlags,
+    CommandFlags,
     LedgerCommandKind,
     TransferFlags,
 )
@@ -141,6 +142,10 @@ def ledger_commands(events: npt.NDArray[np.void], users: int) -> npt.NDArray[np.
     allt = np.concatenate([p[1] for p in parts])[order]
     cmds = np.zeros(len(allt), dtype=LEDGER_COMMAND_DTYPE)
     cmds["kind"] = LedgerCommandKind.CREATE_TRANSFER
+    # Each transfer is a client's request of one, as the per-call API sends
+    # it (every per-call command carries LAST_IN_BATCH), so the batch, ring
+    # and per-call stages apply the same commands and reach the same state.
+    cmds["flags"] = CommandFlags.LAST_IN_BATCH
     cmds["transfer"] = allt
     cmds["time_ns"] = events["time_ns"][keys[order] // 4]
     return cmds

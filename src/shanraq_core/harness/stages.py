@@ -303,12 +303,17 @@ def _ring_runner_child(
     kept and written to ``out`` (the run's command record). With
     ``journal_dir``, the Runner also writes a journal there."""
     m = machine.new(setup)
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"stamped": stamped}
+    journal: Any = None
+    first_seq = m.next_seq
     if journal_dir is not None:
+        # The journal takes the sink's seat (a Runner has one): the run's
+        # command record is read back from the journal itself below.
         try:
             import shanraq_core
 
-            extra["journal"] = getattr(shanraq_core, "Journal")(journal_dir)  # noqa: B009
+            journal = shanraq_core.Journal.open(journal_dir, m)
+            extra = {"journal": journal}
         except Exception as e:
             conn.send(("error", f"{type(e).__name__}: {e}"))
             return
@@ -329,7 +334,7 @@ def _ring_runner_child(
     keeper = threading.Thread(target=drain, daemon=True)
     keeper.start()
     try:
-        runner = Runner(m, commands, events, batch=256, time_source="command", stamped=stamped, **extra)
+        runner = Runner(m, commands, events, batch=256, time_source="command", **extra)
     except Exception as e:
         conn.send(("error", f"{type(e).__name__}: {e}"))
         return
@@ -346,8 +351,21 @@ def _ring_runner_child(
         if not len(got):
             break
         chunks.append(got)
-    # Raw records: np.save cannot describe a dtype with aliased fields.
-    record = np.concatenate(chunks) if chunks else np.zeros(0, dtype=f"V{m.COMMAND_DTYPE.itemsize}")
+    if journal is not None:
+        journal.close()
+        import shanraq_core
+
+        assert journal_dir is not None  # journal is set only with it
+        reader = shanraq_core.TailReader(journal_dir, m, from_seq=first_seq)
+        while True:
+            got = reader.read()
+            if not len(got):
+                break
+            chunks.append(np.array(got, copy=True))
+    # Raw records: np.save cannot describe a dtype with aliased fields, and
+    # concatenating such arrays packs their dtype; bytes are what is kept.
+    raw = np.dtype(f"V{m.COMMAND_DTYPE.itemsize}")
+    record = np.concatenate([c.view(raw) for c in chunks]) if chunks else np.zeros(0, dtype=raw)
     np.save(out, record)
     conn.send(("done", m.state_hash(), runner.commands_processed, runner.stamped_dropped))
     conn.close()
@@ -505,15 +523,15 @@ class RunnerSetupError(RuntimeError):
 
 
 class DurableStage(RingStage):
-    """The ring stage with the journal: the runner process's Runner takes
-    ``journal=Journal(<workdir>/durable_ack_journal)``. The sequencer
-    publishes a batch's events only after the journal says the batch is
-    durable (Runner<M>::run: append, apply, await_durable, publish), so the
-    first event of a command is its durable acknowledgement. Needs
-    `shanraq_core.Journal` and a Runner that takes ``journal``; until this
-    build has both it is reported, not run. If the journal's constructor is
-    not ``Journal(directory)``, the stage says so instead of failing the run
-    (adjust `_ring_runner_child`)."""
+    """The ring stage with the journal: the runner process opens
+    ``Journal.open(<workdir>/durable_ack_journal, machine)`` and hands it to
+    its Runner. The sequencer publishes a batch's events only after the
+    journal says the batch is durable (append, apply, await_durable,
+    publish), so the first event of a command is its durable
+    acknowledgement. The run's command record is read back from the journal
+    (TailReader), so the proof replays what the journal holds. Needs
+    `shanraq_core.Journal` and a Runner that takes ``journal``; a build
+    without them reports the stage, not runs it."""
 
     journal = True
 
