@@ -12,6 +12,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
+#include <string_view>
 
 #include "shanraq/book/types.hpp"
 #include "shanraq/common/state_machine.hpp"
@@ -350,4 +352,21 @@ static_assert(sm::CommandRecord<ExchangeCommand> && sm::EventRecord<ExchangeEven
 static_assert(sm::enum_count<CommandKind>() == 14 && static_cast<int>(CommandKind::kResumeSymbol) == 14);
 static_assert(sm::enum_count<EventType>() == 16 && static_cast<int>(EventType::kSymbolResumed) == 16);
 static_assert(sm::enum_count<RejectReason>() == 58 && static_cast<int>(RejectReason::kInvalidAssetId) == 87);
+
+// The exchange passes the book's reject reasons through unchanged, so its
+// table starts with the book's, member for member: a reason added to or
+// renamed in the book fails the build here instead of drifting.
+constexpr bool starts_with_the_books_reasons() noexcept {
+  using Book = sm::EnumTable<book::RejectReason>;
+  using Ours = sm::EnumTable<RejectReason>;
+  if (std::size(Ours::kMembers) < std::size(Book::kMembers)) return false;
+  for (std::size_t i = 0; i < std::size(Book::kMembers); ++i) {
+    if (std::string_view(Book::kMembers[i].name) != Ours::kMembers[i].name ||
+        Book::kMembers[i].value != Ours::kMembers[i].value) {
+      return false;
+    }
+  }
+  return true;
+}
+static_assert(starts_with_the_books_reasons());
 }  // namespace shanraq::exchange
