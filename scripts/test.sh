@@ -37,10 +37,11 @@ echo "==> ruff, the include layering, clang-format, mypy --strict"
 PYTHON="$PYTHON" bash scripts/check_format.sh
 "$PYTHON" -m mypy
 
-echo "==> Debian servers for the replication tests (PostgreSQL, etcd)"
-# tests/ha starts its own throw-away servers on loopback; it needs the binaries.
+echo "==> Debian servers for the replication and service tests (PostgreSQL, etcd, HAProxy, Prometheus)"
+# tests/ha and tests/service start their own throw-away servers on loopback; they need the binaries
+# (prometheus brings promtool, which checks deploy/prometheus).
 ha_missing=()
-for pkg in postgresql etcd-server; do dpkg -s "$pkg" >/dev/null 2>&1 || ha_missing+=("$pkg"); done
+for pkg in postgresql etcd-server haproxy prometheus; do dpkg -s "$pkg" >/dev/null 2>&1 || ha_missing+=("$pkg"); done
 if ((${#ha_missing[@]})); then
   sudo=()
   if ((EUID != 0)); then sudo=(sudo); fi

@@ -87,6 +87,7 @@ def prometheus() -> Iterator[LocalPrometheus]:
         prom.close()
 
 
+@pytest.mark.servers
 def test_every_query_evaluates_in_prometheus(prometheus: LocalPrometheus) -> None:
     for expr in _exprs(_committed()):
         prometheus.query(expr.replace("$job", "shanraq_gateway"))

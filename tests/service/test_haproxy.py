@@ -15,6 +15,8 @@ from aiohttp import web
 
 from .ops_servers import LocalHaproxy, poll
 
+pytestmark = pytest.mark.servers
+
 
 class FakeGateway:
     """A trading port that writes ``name`` on connect and echoes, and an HTTP port whose /ready answers

@@ -8,7 +8,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
+
+pytestmark = pytest.mark.servers
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
 CONTRACT_HISTOGRAM = "shanraq_command_latency_seconds"

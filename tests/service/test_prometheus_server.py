@@ -18,6 +18,8 @@ from shanraq_core.prometheus import HistogramCollector
 
 from .ops_servers import LocalPrometheus, poll
 
+pytestmark = pytest.mark.servers
+
 NAME = "shanraq_command_latency_seconds"
 
 
