@@ -20,8 +20,9 @@ from shanraq_core.exchange import ExchangeRejectReason
 from shanraq_core.service import protocol as p
 from shanraq_core.service.client import GatewayClient, client_context
 from shanraq_core.service.logs import configure_logging
+from shanraq_core.service.testing import Pki
 
-from .conftest import API_KEY, Pki, RunningGateway, make_config
+from .conftest import API_KEY, RunningGateway, make_config
 
 BUY, SELL, LIMIT, GTC, IOC = 1, 2, 1, 1, 2
 
