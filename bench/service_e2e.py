@@ -261,7 +261,10 @@ def main() -> int:
                     "--connections", str(args.connections), "--id-base", str(id_base),
                 ]  # fmt: skip
                 before = stage_quantiles(scrape(http, pki.crt("ca")))
-                out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+                proc = subprocess.run(cmd, capture_output=True, text=True)
+                if proc.returncode != 0:
+                    raise RuntimeError(f"loadgen failed ({proc.returncode}): {proc.stderr[-2000:]}")
+                out = proc.stdout
                 run = json.loads(out)
                 run["gateway_stages_cumulative"] = stage_quantiles(scrape(http, pki.crt("ca")))
                 run["gateway_stages_before"] = before

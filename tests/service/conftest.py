@@ -59,7 +59,7 @@ class RunningGateway:
     def __init__(self, config: GatewayConfig, pki: Pki) -> None:
         self.config = config
         self.pki = pki
-        self.loop = asyncio.new_event_loop()
+        self.loop = _new_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         self.gateway = Gateway(config)
@@ -87,3 +87,12 @@ def running(pki: Pki, tmp_path: Path) -> Iterator[RunningGateway]:
         yield gw
     finally:
         gw.stop()
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when installed (what ``service gateway`` runs on), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()

@@ -119,9 +119,8 @@ class Gateway:
             ssl_context=server_context(self.config, client_cert=False),
         )
         await site.start()
-        server = site._server
-        assert isinstance(server, asyncio.Server)
-        self.http_port = server.sockets[0].getsockname()[1]
+        # uvloop's server is not an asyncio.Server: ask the runner what it bound.
+        self.http_port = int(self._http.addresses[0][1])
         self._refresh_gauges()
 
     async def stop(self) -> None:

@@ -69,12 +69,12 @@ class _Conn(asyncio.Protocol):
         self.answered = 0
         self.rejected = 0
         self.errors = 0
-        self.transport: asyncio.Transport | None = None
+        self.transport: Any = None
         self.done = asyncio.get_running_loop().create_future()
         self.total = n
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # uvloop's SSL transport is not an asyncio.Transport subclass; it has write().
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:

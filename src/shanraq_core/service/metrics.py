@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics
 from prometheus_client.core import HistogramMetricFamily
 
 from shanraq_core.hist import LatencyHistogram
@@ -18,6 +18,9 @@ BUCKETS = DEFAULT_BUCKETS
 assert {1e-4, 5e-4, 1e-3} <= set(BUCKETS)
 
 ROLES = ("primary", "standby", "fenced", "single")
+
+# The *_created series double every counter family for no use on these dashboards.
+disable_created_metrics()
 
 
 class _StagedHistograms:

@@ -22,7 +22,9 @@ def _name(cn: str) -> x509.Name:
 
 
 def _write(path: Path, key: ec.EllipticCurvePrivateKey, cert: x509.Certificate) -> None:
-    path.with_suffix(".key").write_bytes(
+    keyfile = path.with_suffix(".key")
+    keyfile.touch(mode=0o600)
+    keyfile.write_bytes(
         key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
@@ -43,6 +45,7 @@ class Pki:
 
 def make_pki(root: Path, clients: list[str]) -> Pki:
     """A CA, a server certificate for 127.0.0.1/localhost, one client certificate per name."""
+    root.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (
