@@ -20,7 +20,7 @@ assert {1e-4, 5e-4, 1e-3} <= set(BUCKETS)
 ROLES = ("primary", "standby", "fenced", "single")
 
 # The *_created series double every counter family for no use on these dashboards.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 class _StagedHistograms:
