@@ -4,7 +4,9 @@
 (harness/cli.py, docs/mainjob.md); ``python -m shanraq_core journal ...`` the
 journal's command line (cli_journal.py, docs/durability.md);
 ``python -m shanraq_core cluster ...`` the high-availability operator commands
-(replication/cli.py, docs/operations.md); ``python -m shanraq_core demo`` the
+(replication/cli.py, docs/operations.md); ``python -m shanraq_core service ...``
+the reference gateway and its load generator (service/cli.py, docs/service.md);
+``python -m shanraq_core demo`` the
 older latency-histogram demo (demo.py).
 """
 
@@ -12,12 +14,13 @@ from __future__ import annotations
 
 import sys
 
-USAGE = """usage: python -m shanraq_core {bench,journal,cluster,demo} [options]
+USAGE = """usage: python -m shanraq_core {bench,journal,cluster,service,demo} [options]
 
   bench    simulate a market and measure latency and throughput at every stage
            against the platform's targets, then prove the run (--help for options)
   journal  inspect, verify, recover, replay, back up, restore or tail a journal
   cluster  status, promote, demote or verify a high-availability cluster
+  service  run the reference gateway or its open-loop load generator
   demo     the latency-histogram demo
 """
 
@@ -39,6 +42,10 @@ def main(argv: list[str]) -> int:
         from shanraq_core.replication.cli import main as cluster_main
 
         return cluster_main(rest)
+    if command == "service":
+        from shanraq_core.service.cli import main as service_main
+
+        return service_main(rest)
     if command == "demo" and not rest:
         from shanraq_core.demo import main as demo_main
 
