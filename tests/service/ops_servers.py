@@ -22,7 +22,7 @@ from shanraq_core.replication.testing import _die_with_parent, _tail, free_port
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
-__all__ = ["DEPLOY", "LocalHaproxy", "LocalPrometheus", "poll"]
+__all__ = ["DEPLOY", "LocalHaproxy", "LocalPrometheus", "free_port", "poll"]
 
 
 def poll(what: str, check: Any, timeout: float = 120.0, interval: float = 0.05) -> Any:
@@ -88,7 +88,9 @@ class LocalPrometheus(_Server):
     """Prometheus scraping ``targets`` (host:port, plain HTTP) every ``scrape_interval`` under job
     ``shanraq_gateway``, with deploy/prometheus/rules.yml loaded, on 127.0.0.1:``port``."""
 
-    def __init__(self, targets: Sequence[str], *, scrape_interval: str = "1s") -> None:
+    def __init__(
+        self, targets: Sequence[str], *, scrape_interval: str = "1s", tls: dict[str, str] | None = None
+    ) -> None:
         self.binary = (
             os.environ.get("SHANRAQ_PROMETHEUS") or shutil.which("prometheus") or "/usr/bin/prometheus"
         )
@@ -99,13 +101,18 @@ class LocalPrometheus(_Server):
         self.port = free_port()
         self._proc = None
         shutil.copy(DEPLOY / "prometheus" / "rules.yml", os.path.join(self.root, "rules.yml"))
-        config = {
+        config: dict[str, Any] = {
             "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
             "rule_files": ["rules.yml"],
             "scrape_configs": [
                 {"job_name": "shanraq_gateway", "static_configs": [{"targets": list(targets)}]}
             ],
         }
+        if tls is not None:
+            # HTTPS with a client certificate, as deploy/prometheus/prometheus.yml scrapes.
+            job = config["scrape_configs"][0]
+            job["scheme"] = "https"
+            job["tls_config"] = {**tls, "min_version": "TLS13"}
         self.config = os.path.join(self.root, "prometheus.yml")
         with open(self.config, "w") as f:
             yaml.safe_dump(config, f)
@@ -145,10 +152,10 @@ class LocalPrometheus(_Server):
 
 class LocalHaproxy(_Server):
     """HAProxy running deploy/haproxy/haproxy.cfg unchanged, its addresses from the environment: the
-    trading listener on 127.0.0.1:``port`` in front of two backends ``(trading port, /ready port)``,
-    plain-HTTP health checks."""
+    trading listener on 127.0.0.1:``port`` in front of two backends ``(trading port, /ready port)``;
+    ``check_tls`` is ``SHANRAQ_CHECK_TLS`` (empty: plain-HTTP health checks)."""
 
-    def __init__(self, backends: Sequence[tuple[int, int]]) -> None:
+    def __init__(self, backends: Sequence[tuple[int, int]], *, check_tls: str = "") -> None:
         self.binary = os.environ.get("SHANRAQ_HAPROXY") or shutil.which("haproxy") or "/usr/sbin/haproxy"
         if not os.path.exists(self.binary):
             raise FileNotFoundError("no haproxy binary: apt-get install haproxy")
@@ -162,7 +169,7 @@ class LocalHaproxy(_Server):
         self.env = {
             "SHANRAQ_HAPROXY_BIND": f"127.0.0.1:{self.port}",
             "SHANRAQ_HAPROXY_STATS": f"127.0.0.1:{self.stats_port}",
-            "SHANRAQ_CHECK_TLS": "",
+            "SHANRAQ_CHECK_TLS": check_tls,
         }
         for i, (trading, ready) in enumerate(backends):
             self.env[f"SHANRAQ_GW{i}_ADDR"] = f"127.0.0.1:{trading}"
