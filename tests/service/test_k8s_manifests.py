@@ -98,3 +98,16 @@ def test_containerfile_is_multistage_unprivileged_with_a_healthcheck() -> None:
     assert users[-1].split(":")[0] not in ("0", "root")
     assert re.search(r"^HEALTHCHECK .*\n?.*CMD .*/health", runtime, re.MULTILINE)
     assert "EXPOSE 7001 7002" in runtime
+
+
+def test_gateway_configmap_is_a_valid_gateway_config(tmp_path: Path) -> None:
+    from shanraq_core.service.config import parse_config
+
+    text = _kind("ConfigMap", "shanraq-gateway")["data"]["gateway.toml"]
+    # The Secret's files, mounted at /etc/shanraq/tls in the pod: the parser checks they exist.
+    for name in ("tls.crt", "tls.key", "ca.crt"):
+        (tmp_path / name).touch()
+    config = parse_config(tomllib.loads(text.replace("/etc/shanraq/tls/", f"{tmp_path}/")))
+    assert (config.trading_port, config.http_port) == (7001, 7002)
+    assert config.host == "0.0.0.0"
+    assert [c.name for c in config.clients] == ["monitoring"]
