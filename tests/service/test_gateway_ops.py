@@ -5,12 +5,16 @@ TLS trading client through to it."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from shanraq_core.replication.testing import _die_with_parent
 from shanraq_core.service import protocol as p
 from shanraq_core.service.client import GatewayClient, client_context
 from shanraq_core.service.testing import Pki
@@ -100,3 +104,69 @@ def test_haproxy_checks_the_gateways_ready_over_tls_and_passes_tls_through(
             assert r.seq >= 1
     finally:
         haproxy.close()
+
+
+def _gateway_process(pki: Pki, root: Path) -> tuple[subprocess.Popen[bytes], int, int]:
+    """``python -m shanraq_core service gateway`` (the CLI the image runs) as a child process."""
+    trading, http = free_port(), free_port()
+    config = root / "gateway.toml"
+    config.write_text(
+        f"""[gateway]
+trading_port = {trading}
+http_port = {http}
+[tls]
+cert = "{pki.crt("server")}"
+key = "{pki.key("server")}"
+client_ca = "{pki.crt("ca")}"
+[journal]
+path = "{root / "journal"}"
+[exchange]
+max_orders = 4096
+max_levels = 1024
+id_history = 4096
+[[clients]]
+name = "ops"
+role = "operator"
+"""
+    )
+    log = open(root / "gateway.log", "ab")  # noqa: SIM115 - handed to the child
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "shanraq_core", "service", "gateway", "--config", str(config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+        )
+    finally:
+        log.close()
+    return proc, trading, http
+
+
+def test_haproxy_takes_a_killed_gateway_out_and_cuts_its_clients(pki: Pki, tmp_path: Path) -> None:
+    proc, trading, http = _gateway_process(pki, tmp_path)
+    absent = free_port()
+    haproxy: LocalHaproxy | None = None
+    try:
+        haproxy = LocalHaproxy(
+            [(trading, http), (absent, absent)],
+            check_tls=f"check-ssl verify required ca-file {pki.crt('ca')}",
+        )
+        h = haproxy
+        poll("gw0 up", lambda: proc.poll() is None and h.server_states() == {"gw0": "UP", "gw1": "DOWN"})
+        ctx = client_context(pki.crt("ca"), pki.crt("ops"), pki.key("ops"))
+        with GatewayClient("127.0.0.1", haproxy.port, ctx) as c:
+            first = c.call(p.AddAsset(1, 1))
+            assert isinstance(first, p.Report)
+            assert not first.rejected
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            poll("gw0 marked down", lambda: h.server_states() == {"gw0": "DOWN", "gw1": "DOWN"})
+            # The held session is gone: the next command fails instead of hanging.
+            with pytest.raises((OSError, EOFError, p.ProtocolError)):
+                c.call(p.AddAsset(2, 2))
+    finally:
+        if haproxy is not None:
+            haproxy.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
