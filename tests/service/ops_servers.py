@@ -116,16 +116,20 @@ class LocalPrometheus(_Server):
         self.config = os.path.join(self.root, "prometheus.yml")
         with open(self.config, "w") as f:
             yaml.safe_dump(config, f)
-        self._spawn(
-            [
-                self.binary,
-                f"--config.file={self.config}",
-                f"--storage.tsdb.path={os.path.join(self.root, 'data')}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--web.enable-lifecycle",
-            ]
-        )
-        poll("prometheus ready", self._ready)
+        try:
+            self._spawn(
+                [
+                    self.binary,
+                    f"--config.file={self.config}",
+                    f"--storage.tsdb.path={os.path.join(self.root, 'data')}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                    "--web.enable-lifecycle",
+                ]
+            )
+            poll("prometheus ready", self._ready)
+        except BaseException:
+            self.close()
+            raise
 
     @property
     def url(self) -> str:
@@ -175,18 +179,23 @@ class LocalHaproxy(_Server):
             self.env[f"SHANRAQ_GW{i}_ADDR"] = f"127.0.0.1:{trading}"
             self.env[f"SHANRAQ_GW{i}_CHECK_PORT"] = str(ready)
         cfg = str(DEPLOY / "haproxy" / "haproxy.cfg")
-        check = subprocess.run(
-            [self.binary, "-c", "-f", cfg],
-            env={**os.environ, **self.env},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        if check.returncode != 0:
-            raise RuntimeError(f"haproxy -c: {check.stdout}{check.stderr}")
-        # -db: foreground, no daemon; -W: master-worker, so SIGTERM stops the worker cleanly.
-        self._spawn([self.binary, "-db", "-W", "-f", cfg], env=self.env)
-        poll("haproxy ready", self._ready)
+        try:
+            check = subprocess.run(
+                [self.binary, "-c", "-f", cfg],
+                env={**os.environ, **self.env},
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            if check.returncode != 0:
+                raise RuntimeError(f"haproxy -c: {check.stdout}{check.stderr}")
+            # -db: foreground, no daemon; -W: master-worker, so SIGTERM stops the worker cleanly.
+            self._spawn([self.binary, "-db", "-W", "-f", cfg], env=self.env)
+            poll("haproxy ready", self._ready)
+        except BaseException:
+            # A server that failed to start leaves neither a process nor its directory.
+            self.close()
+            raise
 
     def _ready(self) -> bool:
         self._check_alive("haproxy")
