@@ -32,7 +32,8 @@ import numpy as np
 
 import shanraq_core
 from shanraq_core._version import __version__
-from shanraq_core.harness.components import BookMachine, Components, LedgerMachine, detect
+from shanraq_core.harness.components import BookMachine, Components, ExchangeMachine, LedgerMachine, detect
+from shanraq_core.harness.exchange_flow import exchange_commands, exchange_setup
 from shanraq_core.harness.ledger_flow import accounts_and_deposits, ledger_commands
 from shanraq_core.harness.market import T0_NS, MarketSpec, Workload, generate, schedule
 from shanraq_core.harness.stages import (
@@ -40,6 +41,7 @@ from shanraq_core.harness.stages import (
     BatchStage,
     DurableStage,
     PerCallBookStage,
+    PerCallExchangeStage,
     PerCallLedgerStage,
     RingStage,
     Stage,
@@ -75,9 +77,16 @@ SWEEP_PERCENTILES: tuple[tuple[str, float], ...] = (
 
 
 def default_stages() -> list[Stage]:
-    """Every stage, in the order they run. A stage whose components this build
+    """Every stage, in the order they run: the exchange (the market's default
+    path: balance checks and holds on every order) first, then the matching
+    engine and the ledger on their own. A stage whose components this build
     lacks is reported as not available."""
+    ring = "shared-memory ring to a runner process"
     return [
+        BatchStage("exchange_batch", "in the exchange (batch)", "exchange", ("exchange",)),
+        PerCallExchangeStage(),
+        RingStage("exchange_ring", ring, "exchange", ("exchange", "runner")),
+        DurableStage("exchange_durable_ack", "exchange", ("exchange",)),
         BatchStage("engine_batch", "in the engine (batch)", "engine", ("matching_engine",)),
         PerCallBookStage(),
         RingStage(
@@ -152,7 +161,7 @@ def build_parser(prog: str = "python -m shanraq_core bench") -> argparse.Argumen
         epilog="exit status: 0 ok; 1 a correctness check failed (or --strict and a target missed); 2 usage",
     )
     p.add_argument(
-        "--duration", type=_positive_float, default=4.0, help="seconds of load per stage (default 4)"
+        "--duration", type=_positive_float, default=3.0, help="seconds of load per stage (default 3)"
     )
     p.add_argument("--rate", type=_rate, default=100_000.0, help="offered commands/s (default 100k)")
     p.add_argument("--seed", type=_seed, default=12, help="workload seed (default 12)")
@@ -261,7 +270,7 @@ class _Bar:
                 from rich.console import Console
 
                 self._rich = Progress(
-                    TextColumn("{task.description:<46}"),
+                    TextColumn("{task.description:<50}"),
                     BarColumn(),
                     MofNCompleteColumn(),
                     TimeElapsedColumn(),
@@ -307,6 +316,10 @@ class Streams:
     workload: Workload
     engine: Stream
     ledger: Stream
+    exchange: Stream
+
+    def of(self, component: str) -> Stream:
+        return {"engine": self.engine, "ledger": self.ledger, "exchange": self.exchange}[component]
 
 
 def build_streams(cfg: Config, rate: float, n: int) -> Streams:
@@ -324,7 +337,14 @@ def build_streams(cfg: Config, rate: float, n: int) -> Streams:
     lcmds["time_ns"] = T0_NS + lsched
     lsetup = accounts_and_deposits(spec.users, T0_NS)
     ledger = Stream(LedgerMachine(2 * spec.users + 2, len(lcmds)), lsetup, lcmds, lsched, rate)
-    return Streams(w, engine, ledger)
+    exchange = Stream(
+        ExchangeMachine(spec.users, spec.symbols, len(w) + 1),
+        exchange_setup(spec),
+        exchange_commands(w.commands),
+        w.sched_ns,
+        rate,
+    )
+    return Streams(w, engine, ledger, exchange)
 
 
 def _latency(h: LatencyHistogram | None) -> dict[str, int] | None:
@@ -479,9 +499,8 @@ def prove(streams: Streams, results: list[StageResult], rec: list[dict[str, Any]
     for r in results:
         if r.available:
             by_component.setdefault(r.component, []).append(r)
-    streams_by = {"engine": streams.engine, "ledger": streams.ledger}
     for comp, rs in by_component.items():
-        stream = streams_by[comp]
+        stream = streams.of(comp)
         replay = stream.machine.new(stream.setup)
         for i in range(0, len(stream.commands), 1 << 16):
             replay.process(stream.commands[i : i + (1 << 16)])
@@ -489,6 +508,18 @@ def prove(streams: Streams, results: list[StageResult], rec: list[dict[str, Any]
         checks.append(
             Check(f"{comp}: replay", True, f"replay of {len(stream.commands):,} commands: {want:016x}")
         )
+        check_invariants = getattr(replay, "check_invariants", None)
+        if check_invariants is not None:
+            # The exchange's own books: conservation per asset, holds equal to
+            # what the open orders could spend, no negative available balance.
+            inv = check_invariants()
+            checks.append(
+                Check(
+                    f"{comp}: balance invariants after the run",
+                    bool(inv),
+                    "every invariant holds" if inv else f"{inv.violation.name}: {inv.message}",
+                )
+            )
         for r in rs:
             if r.state_hash is None:
                 checks.append(
@@ -602,38 +633,38 @@ def print_report(doc: dict[str, Any], out: Any = None) -> None:
     mix = ", ".join(f"{k} {v:,}" for k, v in doc["workload"]["counts"].items())
     w(f"order mix: {mix}\n\n")
     w("latency from each command's scheduled time (open loop), microseconds\n")
-    hdr = f"{'stage':<46}{'done':>10}{'TPS':>11}{'capacity':>11}"
+    hdr = f"{'stage':<50}{'done':>10}{'TPS':>11}{'capacity':>11}"
     hdr += "".join(f"{n:>9}" for n, _ in PERCENTILES) + f"{'max':>9}\n"
     w(hdr)
     for s in doc["stages"]:
         name = f"{s['component']}: {s['title']}"
         if not s["available"]:
-            w(f"{name:<46}  {s['note']}\n")
+            w(f"{name:<50}  {s['note']}\n")
             continue
         lat = s["latency_ns"] or {}
         cap = s["capacity_tps"]
-        row = f"{name:<46}{s['completed']:>10,}{s['throughput_tps']:>11,.0f}"
+        row = f"{name:<50}{s['completed']:>10,}{s['throughput_tps']:>11,.0f}"
         row += f"{cap:>11,.0f}" if cap is not None else f"{'-':>11}"
         row += "".join(f"{_us(lat.get(n)):>9}" for n, _ in PERCENTILES) + f"{_us(lat.get('max')):>9}\n"
         w(row)
         if s["note"]:
-            w(f"{'':<46}  {s['note']}\n")
+            w(f"{'':<50}  {s['note']}\n")
     t = doc["targets"]
     w(
         f"\ntargets: P50 < {t['p50_ns'] / 1e6:g} ms, P95 < {t['p95_ns'] / 1e6:g} ms, "
         f"P99 < {t['p99_ns'] / 1e6:g} ms, throughput >= {t['tps']:,.0f} TPS (closed-loop capacity where "
         f"measured, else the offered rate sustained), RTO < {t['rto_s']:g} s\n"
     )
-    w(f"{'stage':<46}{'P50':>7}{'P95':>7}{'P99':>7}{'TPS':>7}\n")
+    w(f"{'stage':<50}{'P50':>7}{'P95':>7}{'P99':>7}{'TPS':>7}\n")
     for s in doc["stages"]:
         if not s["available"]:
             continue
         v = s["verdicts"]
         name = f"{s['component']}: {s['title']}"
-        w(f"{name:<46}" + "".join(f"{_mark(v.get(k)):>7}" for k in ("p50", "p95", "p99", "tps")) + "\n")
+        w(f"{name:<50}" + "".join(f"{_mark(v.get(k)):>7}" for k in ("p50", "p95", "p99", "tps")) + "\n")
     for r in doc["recovery"]:
         w(
-            f"{r['component'] + ': recovery (RTO)':<46}{r['rto_s']:>10.3f} s  {_mark(r['verdict'])}  "
+            f"{r['component'] + ': recovery (RTO)':<50}{r['rto_s']:>10.3f} s  {_mark(r['verdict'])}  "
             f"({r['snapshot_bytes']:,}-byte snapshot + {r['replayed_commands']:,} commands; {r['source']})\n"
         )
     if doc.get("sweep"):
@@ -705,7 +736,7 @@ def run(
             if missing:
                 results.append(st.unavailable(f"not available in this build (needs {', '.join(missing)})"))
                 continue
-            stream = streams.engine if st.component == "engine" else streams.ledger
+            stream = streams.of(st.component)
             with bar.task(f"{st.component}: {st.title}", len(stream.commands)) as upd:
                 # A stage that raises is reported and fails the proof; the
                 # other stages still run.
@@ -718,7 +749,8 @@ def run(
                         )
                     )
         rec: list[dict[str, Any]] = []
-        for comp, stream in (("engine", streams.engine), ("ledger", streams.ledger)):
+        for comp in ("exchange", "engine", "ledger"):
+            stream = streams.of(comp)
             batch = next((r for r in results if r.key == f"{comp}_batch" and r.available), None)
             if batch is None:
                 continue
@@ -757,6 +789,8 @@ def run(
         "workload": {
             "commands": len(streams.workload),
             "ledger_commands": len(streams.ledger.commands),
+            "exchange_commands": len(streams.exchange.commands),
+            "exchange_setup_commands": len(streams.exchange.setup),
             "counts": streams.workload.counts,
             "mix": streams.workload.spec.mix,
         },
