@@ -33,8 +33,10 @@ MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 # Debian 12's arm64 Python; the wheel is for the same minor version.
 PY_MINOR=3.11
 EXT_SUFFIX=".cpython-${PY_MINOR/./}-aarch64-linux-gnu.so"
-# What the smoke test and --pytest need in the arm64 tree besides the interpreter.
-ARM_PACKAGES=(python3.11 python3.11-venv libpython3.11-dev python3-numpy libstdc++6)
+# What the smoke test and --pytest need in the arm64 tree besides the interpreter,
+# and the journal's libraries (libcrypto, ISA-L: headers to build against, the
+# shared objects auditwheel copies into the wheel).
+ARM_PACKAGES=(python3.11 python3.11-venv libpython3.11-dev python3-numpy libstdc++6 libssl-dev libisal-dev)
 # The test extra minus hdrhistogram (no aarch64 wheel: its sdist would have to
 # build under qemu, which cannot start a compiler here).
 ARM_TEST_REQUIREMENTS=("pytest>=8" "hypothesis>=6.100" "pytest-benchmark>=4" "prometheus_client>=0.17")
@@ -141,7 +143,9 @@ for so in "$unpacked"/shanraq_core/_core/*.so; do
 done
 
 log "auditwheel repair and show"
-auditwheel repair --wheel-dir "$OUT/wheelhouse" "${raw[0]}" 2>&1 | grep -v '^INFO:' || true
+# auditwheel finds the arm64 libraries to graft (libcrypto, libisal) in the tree.
+LD_LIBRARY_PATH="$SYSROOT/usr/lib/aarch64-linux-gnu:$SYSROOT/lib/aarch64-linux-gnu" \
+  auditwheel repair --wheel-dir "$OUT/wheelhouse" "${raw[0]}" 2>&1 | grep -v '^INFO:' || true
 wheel=("$OUT"/wheelhouse/shanraq_core-*manylinux*_aarch64.whl)
 [[ -f "${wheel[0]}" ]] || die "auditwheel wrote no manylinux aarch64 wheel"
 auditwheel show "${wheel[0]}"
