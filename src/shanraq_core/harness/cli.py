@@ -693,11 +693,21 @@ def plot(doc: dict[str, Any], results: list[StageResult], path: str) -> None:
 
     fig, ax = plt.subplots(figsize=(10, 6))
     ps = 100.0 - 100.0 / np.logspace(0, 6, 200)
-    for r in results:
+    # One line style per component and a colour per stage: eleven lines would
+    # repeat matplotlib's ten default colours.
+    styles = {"exchange": "-", "engine": "--", "ledger": ":"}
+    cmap = plt.get_cmap("tab20")
+    for i, r in enumerate(results):
         if not r.available or r.hist is None or r.hist.total_count == 0:
             continue
         ys = np.asarray(r.hist.percentiles(list(ps)), dtype=np.float64) / 1000.0
-        ax.plot(1.0 / (1.0 - ps / 100.0), ys, label=f"{r.component}: {r.title}")
+        ax.plot(
+            1.0 / (1.0 - ps / 100.0),
+            ys,
+            styles.get(r.component, "-"),
+            color=cmap(((2 * i) % 20 + (i // 10) % 2) / 20),
+            label=f"{r.component}: {r.title}",
+        )
     for name, ns in (("P50 target", TARGETS["p50_ns"]), ("P99 target", TARGETS["p99_ns"])):
         ax.axhline(ns / 1000.0, linestyle="--", linewidth=0.8, color="grey")
         ax.text(1.05, ns / 1000.0, name, fontsize=8, va="bottom", color="grey")
