@@ -161,7 +161,7 @@ def build_parser(prog: str = "python -m shanraq_core bench") -> argparse.Argumen
         epilog="exit status: 0 ok; 1 a correctness check failed (or --strict and a target missed); 2 usage",
     )
     p.add_argument(
-        "--duration", type=_positive_float, default=3.0, help="seconds of load per stage (default 3)"
+        "--duration", type=_positive_float, default=2.0, help="seconds of load per stage (default 2)"
     )
     p.add_argument("--rate", type=_rate, default=100_000.0, help="offered commands/s (default 100k)")
     p.add_argument("--seed", type=_seed, default=12, help="workload seed (default 12)")
