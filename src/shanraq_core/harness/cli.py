@@ -1,16 +1,18 @@
 """``python -m shanraq_core bench`` (also ``shanraq-bench``): the package's
 main job. See docs/mainjob.md.
 
-Simulates a market (users, Zipf-active symbols, a venue's order mix) and
-drives it, open loop at a fixed offered rate, through every stage this build
-has: the engine's batch API, its per-call Python API, a shared-memory ring to
-a runner in another process, the same for the ledger on the balance
-movements of the engine's events, a durable acknowledgement once the journal
-exists, and the recovery of what the run wrote. It reports latency
-percentiles from each command's scheduled time and throughput against the
-platform's targets, then proves the run: every stage's state hash equals a
-replay of the recorded commands and a snapshot/restore round trip. A
-mismatch exits 1; a bad flag exits 2.
+Simulates a market (users with deposits, Zipf-active symbols, a venue's
+order mix) and drives it, open loop at a fixed offered rate, through every
+stage this build has: the exchange (balance checks and holds on every order)
+through its batch API, its per-call Python API, a shared-memory ring to a
+runner in another process and that ring with the journal (durable
+acknowledgement); then the matching engine and the ledger (on the balance
+movements of the engine's events) the same ways; and the recovery of what
+the run wrote. It reports latency percentiles from each command's scheduled
+time and throughput (and closed-loop capacity) against the platform's
+targets, then proves the run: every stage's state hash equals a replay of
+the recorded (or journaled) commands and a snapshot/restore round trip, and
+the exchange's invariants hold. A mismatch exits 1; a bad flag exits 2.
 """
 
 from __future__ import annotations

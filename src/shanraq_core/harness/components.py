@@ -2,9 +2,8 @@
 machines the harness drives.
 
 A stage asks for the components it needs; one this build lacks is reported as
-"not available in this build" instead of failing. Plugging in a component that
-lands later (the exchange, the journal) is a matter of the check here and,
-for the exchange, one more `Machine` adapter in this module.
+"not available in this build" instead of failing (a build without the
+journal, say, still runs every other stage).
 """
 
 from __future__ import annotations

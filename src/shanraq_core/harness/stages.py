@@ -6,8 +6,9 @@ behind it: no coordinated omission).
 A stage is a `Stage`: ``needs`` names the components it uses (see
 components.py), ``run`` drives a fresh machine and returns a `StageResult`
 with the latency histogram, the achieved throughput, the machine's state hash
-and its snapshot. The exchange's stages will be these classes over an
-exchange machine (components.py), added to `cli.default_stages`.
+and its snapshot. The exchange's, the engine's and the ledger's stages are
+these classes over their machines (components.py), listed in
+`cli.default_stages`.
 """
 
 from __future__ import annotations
