@@ -107,7 +107,7 @@ class Recovery:
     """Seconds to recover each component from what the harness wrote (a
     snapshot taken halfway and the command log after it)."""
 
-    params = ("engine", "ledger")
+    params = ("exchange", "engine", "ledger")
     param_names = ("component",)
     timeout = 600
     number = 1

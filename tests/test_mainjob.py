@@ -21,6 +21,10 @@ from shanraq_core.harness.components import detect
 from shanraq_core.harness.market import MarketSpec, generate
 
 STAGE_KEYS = [
+    "exchange_batch",
+    "exchange_per_call",
+    "exchange_ring",
+    "exchange_durable_ack",
     "engine_batch",
     "engine_per_call",
     "engine_ring",
@@ -64,9 +68,14 @@ def test_quick_run_reports_every_stage_with_sane_values(quick: Any) -> None:
     assert [s["key"] for s in doc["stages"]] == STAGE_KEYS
     n = doc["workload"]["commands"]
     assert n == int(doc["config"]["rate"] * doc["config"]["duration"])
+    assert doc["workload"]["exchange_commands"] == n
+    users, symbols = doc["config"]["users"], doc["config"]["symbols"]
+    # Assets (quote + one base per symbol), symbols, users, a deposit per user and asset.
+    assets = symbols + 1
+    assert doc["workload"]["exchange_setup_commands"] == assets + symbols + users + users * assets
     assert sum(v for k, v in doc["workload"]["counts"].items() if k != "cancel_fallback") == n
     for s in doc["stages"]:
-        if s["key"] == "durable_ack" and not detect().runner_journal:
+        if s["key"].endswith("durable_ack") and not detect().runner_journal:
             assert s["available"] is False
             assert "not available in this build" in s["note"]
             continue
@@ -86,8 +95,9 @@ def test_quick_run_reports_every_stage_with_sane_values(quick: Any) -> None:
         assert len(s["state_hash"]) == 16
         # The histogram is a standard HdrHistogram V2 encoding of every command.
         assert shanraq_core.LatencyHistogram.decode(s["hdr_histogram"]).total_count == s["commands"]
-        if s["key"].endswith(("_batch", "_per_call")):
-            assert s["capacity_tps"] > 0
+        # Closed-loop capacity: every stage, the ring stages through a second
+        # runner process.
+        assert s["capacity_tps"] > 0
     hashes = {s["component"]: s["state_hash"] for s in doc["stages"] if s["available"]}
     for s in doc["stages"]:
         if s["available"]:
@@ -100,19 +110,24 @@ def test_quick_run_proves_and_recovers(quick: Any) -> None:
     assert proof["ok"] is True
     names = [c["name"] for c in proof["checks"]]
     assert all(c["ok"] for c in proof["checks"])
-    for comp in ("engine", "ledger"):
+    for comp in ("exchange", "engine", "ledger"):
         assert f"{comp}: replay" in names
         assert f"{comp}/{comp}_batch: snapshot/restore" in names
+        assert f"{comp}/{comp}_per_call: snapshot/restore" in names
         assert f"{comp}/{comp}_ring: replay of the recorded (stamped) commands" in names
         assert f"{comp}: recovery from disk" in names
-    assert [r["component"] for r in doc["recovery"]] == ["engine", "ledger"]
+    assert "exchange: balance invariants after the run" in names
+    if detect().runner_journal:
+        # The durable stages' records are read back from their journals.
+        assert "exchange/exchange_durable_ack: replay of the recorded (stamped) commands" in names
+        assert "engine/durable_ack: replay of the recorded (stamped) commands" in names
+    assert [r["component"] for r in doc["recovery"]] == ["exchange", "engine", "ledger"]
+    n = doc["workload"]["commands"]
     for r in doc["recovery"]:
         assert r["matches_run"] is True
         assert r["rto_s"] > 0
         assert r["snapshot_bytes"] > 0
-        assert r["replayed_commands"] == doc["workload"]["commands"] - doc["workload"]["commands"] // 2 or (
-            r["component"] == "ledger"
-        )
+        assert r["replayed_commands"] == n - n // 2 or r["component"] == "ledger"
     assert doc["targets_total"] == sum(
         1 for s in doc["stages"] if s["available"] for v in s["verdicts"].values() if v is not None
     ) + len(doc["recovery"])
@@ -345,3 +360,82 @@ def test_durable_stage_acknowledges_through_the_journal(tmp_path: Path) -> None:
     assert replay.state_hash() == res.state_hash
     report = shanraq_core.journal.verify(tmp_path / "durable_ack_journal", shanraq_core.MatchingEngine())
     assert report["records"] == 500  # and the chain and checksums held, or verify raised
+
+
+def test_exchange_market_is_commands_with_deposits_and_owners() -> None:
+    """The exchange's market: its setup is commands (assets, symbols, users,
+    deposits) that leave every user holding the deposit of every asset; the
+    timed stream places each order as its account's user, and every cancel
+    and amend comes from the user who placed the order."""
+    from shanraq_core.harness.exchange_flow import DEPOSIT
+
+    cfg = cli.Config(0.05, 20_000.0, 5, 30, 6, ["exchange_batch"], None, 0.1, True)
+    streams = cli.build_streams(cfg, cfg.rate, 3_000)
+    x = streams.exchange.machine.new(streams.exchange.setup)
+    for user in (1, 30):
+        for asset in range(1, 8):
+            assert x.balance(user, asset).available == DEPOSIT
+    cmds, book = streams.exchange.commands, streams.engine.commands
+    place = cmds["kind"] == int(shanraq_core.ExchangeCommandKind.PLACE)
+    assert (place == (book["kind"] == int(shanraq_core.CommandKind.SUBMIT))).all()
+    assert (cmds["user"][place] == book["account"][place]).all()
+    owner = dict(zip(cmds["order_id"][place].tolist(), cmds["user"][place].tolist(), strict=True))
+    for u, oid in zip(cmds["user"][~place].tolist(), cmds["order_id"][~place].tolist(), strict=True):
+        assert u == owner.get(oid, 0)
+    events = x.process(cmds)
+    rejected = events[events["type"] == int(shanraq_core.ExchangeEventType.REJECTED)]
+    reasons = set(rejected["reason"].tolist())
+    # The deposits cover every order: rejects are the market's late cancels
+    # and amends (as the engine's), never a balance or ownership check.
+    assert reasons <= {
+        int(shanraq_core.ExchangeRejectReason.UNKNOWN_ORDER),
+        int(shanraq_core.ExchangeRejectReason.AMEND_BELOW_FILLED),
+    }
+    assert (events["type"] == int(shanraq_core.ExchangeEventType.TRADE)).any()
+    assert x.check_invariants()
+    assert any(x.order_hold(o) is not None for o in owner)
+
+
+def test_exchange_durable_stage_acknowledges_through_its_journal(tmp_path: Path) -> None:
+    """The exchange's durable stage: its runner process journals every batch
+    before publishing; the journal's commands replay to the stage's state,
+    and a recovery of that journal (Exchange.open) reaches it too."""
+    cfg = cli.Config(0.05, 20_000.0, 3, 20, 5, ["exchange_durable_ack"], None, 0.1, True)
+    streams = cli.build_streams(cfg, cfg.rate, 500)
+    stage = stages.DurableStage("exchange_durable_ack", "exchange", ("exchange",))
+    res = stage.run(streams.exchange, lambda _n: None, tmp_path)
+    assert res.available, res.note
+    assert res.completed == res.commands == 500
+    assert res.recorded is not None
+    assert len(res.recorded) == 500
+    replay = streams.exchange.machine.new(streams.exchange.setup)
+    replay.process(res.recorded)
+    assert replay.state_hash() == res.state_hash
+    assert res.extra["capacity_tps"] > 0
+    m = streams.exchange.machine
+    j = shanraq_core.Exchange.open(
+        tmp_path / "exchange_durable_ack_journal", create=False, max_users=m.users, max_assets=m.symbols + 1,
+        max_symbols=m.symbols, max_accounts=(m.users + 3) * (m.symbols + 1),
+        max_transfers=len(streams.exchange.setup),
+    )  # fmt: skip
+    try:
+        assert j.machine.state_hash() == res.state_hash
+    finally:
+        j.close()
+
+
+def test_a_lost_exchange_command_fails_the_proof(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    """The exchange's proof has teeth: a per-call path that drops one place
+    ends in a state its replay does not reach, and the run exits 1."""
+    real = stages.PerCallExchangeStage.calls
+
+    def lossy(self: Any, machine: Any, cmds: Any) -> Any:
+        apply = real(self, machine, cmds)
+        return lambda i: None if i == 1 else apply(i)
+
+    monkeypatch.setattr(stages.PerCallExchangeStage, "calls", lossy)
+    rc = cli.main(["--quick", "--json", "--no-progress", "--stages", "exchange_batch,exchange_per_call"])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 1
+    failed = [c["name"] for c in doc["proof"]["checks"] if not c["ok"]]
+    assert failed == ["exchange/exchange_per_call: state = replay"]

@@ -1,16 +1,18 @@
 """``python -m shanraq_core bench`` (also ``shanraq-bench``): the package's
 main job. See docs/mainjob.md.
 
-Simulates a market (users, Zipf-active symbols, a venue's order mix) and
-drives it, open loop at a fixed offered rate, through every stage this build
-has: the engine's batch API, its per-call Python API, a shared-memory ring to
-a runner in another process, the same for the ledger on the balance
-movements of the engine's events, a durable acknowledgement once the journal
-exists, and the recovery of what the run wrote. It reports latency
-percentiles from each command's scheduled time and throughput against the
-platform's targets, then proves the run: every stage's state hash equals a
-replay of the recorded commands and a snapshot/restore round trip. A
-mismatch exits 1; a bad flag exits 2.
+Simulates a market (users with deposits, Zipf-active symbols, a venue's
+order mix) and drives it, open loop at a fixed offered rate, through every
+stage this build has: the exchange (balance checks and holds on every order)
+through its batch API, its per-call Python API, a shared-memory ring to a
+runner in another process and that ring with the journal (durable
+acknowledgement); then the matching engine and the ledger (on the balance
+movements of the engine's events) the same ways; and the recovery of what
+the run wrote. It reports latency percentiles from each command's scheduled
+time and throughput (and closed-loop capacity) against the platform's
+targets, then proves the run: every stage's state hash equals a replay of
+the recorded (or journaled) commands and a snapshot/restore round trip, and
+the exchange's invariants hold. A mismatch exits 1; a bad flag exits 2.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ import numpy as np
 
 import shanraq_core
 from shanraq_core._version import __version__
-from shanraq_core.harness.components import BookMachine, Components, LedgerMachine, detect
+from shanraq_core.harness.components import BookMachine, Components, ExchangeMachine, LedgerMachine, detect
+from shanraq_core.harness.exchange_flow import exchange_commands, exchange_setup
 from shanraq_core.harness.ledger_flow import accounts_and_deposits, ledger_commands
 from shanraq_core.harness.market import T0_NS, MarketSpec, Workload, generate, schedule
 from shanraq_core.harness.stages import (
@@ -40,6 +43,7 @@ from shanraq_core.harness.stages import (
     BatchStage,
     DurableStage,
     PerCallBookStage,
+    PerCallExchangeStage,
     PerCallLedgerStage,
     RingStage,
     Stage,
@@ -75,9 +79,16 @@ SWEEP_PERCENTILES: tuple[tuple[str, float], ...] = (
 
 
 def default_stages() -> list[Stage]:
-    """Every stage, in the order they run. A stage whose components this build
+    """Every stage, in the order they run: the exchange (the market's default
+    path: balance checks and holds on every order) first, then the matching
+    engine and the ledger on their own. A stage whose components this build
     lacks is reported as not available."""
+    ring = "shared-memory ring to a runner process"
     return [
+        BatchStage("exchange_batch", "in the exchange (batch)", "exchange", ("exchange",)),
+        PerCallExchangeStage(),
+        RingStage("exchange_ring", ring, "exchange", ("exchange", "runner")),
+        DurableStage("exchange_durable_ack", "exchange", ("exchange",)),
         BatchStage("engine_batch", "in the engine (batch)", "engine", ("matching_engine",)),
         PerCallBookStage(),
         RingStage(
@@ -152,7 +163,7 @@ def build_parser(prog: str = "python -m shanraq_core bench") -> argparse.Argumen
         epilog="exit status: 0 ok; 1 a correctness check failed (or --strict and a target missed); 2 usage",
     )
     p.add_argument(
-        "--duration", type=_positive_float, default=4.0, help="seconds of load per stage (default 4)"
+        "--duration", type=_positive_float, default=2.0, help="seconds of load per stage (default 2)"
     )
     p.add_argument("--rate", type=_rate, default=100_000.0, help="offered commands/s (default 100k)")
     p.add_argument("--seed", type=_seed, default=12, help="workload seed (default 12)")
@@ -261,7 +272,7 @@ class _Bar:
                 from rich.console import Console
 
                 self._rich = Progress(
-                    TextColumn("{task.description:<46}"),
+                    TextColumn("{task.description:<50}"),
                     BarColumn(),
                     MofNCompleteColumn(),
                     TimeElapsedColumn(),
@@ -307,6 +318,10 @@ class Streams:
     workload: Workload
     engine: Stream
     ledger: Stream
+    exchange: Stream
+
+    def of(self, component: str) -> Stream:
+        return {"engine": self.engine, "ledger": self.ledger, "exchange": self.exchange}[component]
 
 
 def build_streams(cfg: Config, rate: float, n: int) -> Streams:
@@ -324,7 +339,14 @@ def build_streams(cfg: Config, rate: float, n: int) -> Streams:
     lcmds["time_ns"] = T0_NS + lsched
     lsetup = accounts_and_deposits(spec.users, T0_NS)
     ledger = Stream(LedgerMachine(2 * spec.users + 2, len(lcmds)), lsetup, lcmds, lsched, rate)
-    return Streams(w, engine, ledger)
+    exchange = Stream(
+        ExchangeMachine(spec.users, spec.symbols, len(w) + 1),
+        exchange_setup(spec),
+        exchange_commands(w.commands),
+        w.sched_ns,
+        rate,
+    )
+    return Streams(w, engine, ledger, exchange)
 
 
 def _latency(h: LatencyHistogram | None) -> dict[str, int] | None:
@@ -479,9 +501,8 @@ def prove(streams: Streams, results: list[StageResult], rec: list[dict[str, Any]
     for r in results:
         if r.available:
             by_component.setdefault(r.component, []).append(r)
-    streams_by = {"engine": streams.engine, "ledger": streams.ledger}
     for comp, rs in by_component.items():
-        stream = streams_by[comp]
+        stream = streams.of(comp)
         replay = stream.machine.new(stream.setup)
         for i in range(0, len(stream.commands), 1 << 16):
             replay.process(stream.commands[i : i + (1 << 16)])
@@ -489,6 +510,18 @@ def prove(streams: Streams, results: list[StageResult], rec: list[dict[str, Any]
         checks.append(
             Check(f"{comp}: replay", True, f"replay of {len(stream.commands):,} commands: {want:016x}")
         )
+        check_invariants = getattr(replay, "check_invariants", None)
+        if check_invariants is not None:
+            # The exchange's own books: conservation per asset, holds equal to
+            # what the open orders could spend, no negative available balance.
+            inv = check_invariants()
+            checks.append(
+                Check(
+                    f"{comp}: balance invariants after the run",
+                    bool(inv),
+                    "every invariant holds" if inv else f"{inv.violation.name}: {inv.message}",
+                )
+            )
         for r in rs:
             if r.state_hash is None:
                 checks.append(
@@ -602,38 +635,38 @@ def print_report(doc: dict[str, Any], out: Any = None) -> None:
     mix = ", ".join(f"{k} {v:,}" for k, v in doc["workload"]["counts"].items())
     w(f"order mix: {mix}\n\n")
     w("latency from each command's scheduled time (open loop), microseconds\n")
-    hdr = f"{'stage':<46}{'done':>10}{'TPS':>11}{'capacity':>11}"
+    hdr = f"{'stage':<50}{'done':>10}{'TPS':>11}{'capacity':>11}"
     hdr += "".join(f"{n:>9}" for n, _ in PERCENTILES) + f"{'max':>9}\n"
     w(hdr)
     for s in doc["stages"]:
         name = f"{s['component']}: {s['title']}"
         if not s["available"]:
-            w(f"{name:<46}  {s['note']}\n")
+            w(f"{name:<50}  {s['note']}\n")
             continue
         lat = s["latency_ns"] or {}
         cap = s["capacity_tps"]
-        row = f"{name:<46}{s['completed']:>10,}{s['throughput_tps']:>11,.0f}"
+        row = f"{name:<50}{s['completed']:>10,}{s['throughput_tps']:>11,.0f}"
         row += f"{cap:>11,.0f}" if cap is not None else f"{'-':>11}"
         row += "".join(f"{_us(lat.get(n)):>9}" for n, _ in PERCENTILES) + f"{_us(lat.get('max')):>9}\n"
         w(row)
         if s["note"]:
-            w(f"{'':<46}  {s['note']}\n")
+            w(f"{'':<50}  {s['note']}\n")
     t = doc["targets"]
     w(
         f"\ntargets: P50 < {t['p50_ns'] / 1e6:g} ms, P95 < {t['p95_ns'] / 1e6:g} ms, "
         f"P99 < {t['p99_ns'] / 1e6:g} ms, throughput >= {t['tps']:,.0f} TPS (closed-loop capacity where "
         f"measured, else the offered rate sustained), RTO < {t['rto_s']:g} s\n"
     )
-    w(f"{'stage':<46}{'P50':>7}{'P95':>7}{'P99':>7}{'TPS':>7}\n")
+    w(f"{'stage':<50}{'P50':>7}{'P95':>7}{'P99':>7}{'TPS':>7}\n")
     for s in doc["stages"]:
         if not s["available"]:
             continue
         v = s["verdicts"]
         name = f"{s['component']}: {s['title']}"
-        w(f"{name:<46}" + "".join(f"{_mark(v.get(k)):>7}" for k in ("p50", "p95", "p99", "tps")) + "\n")
+        w(f"{name:<50}" + "".join(f"{_mark(v.get(k)):>7}" for k in ("p50", "p95", "p99", "tps")) + "\n")
     for r in doc["recovery"]:
         w(
-            f"{r['component'] + ': recovery (RTO)':<46}{r['rto_s']:>10.3f} s  {_mark(r['verdict'])}  "
+            f"{r['component'] + ': recovery (RTO)':<50}{r['rto_s']:>10.3f} s  {_mark(r['verdict'])}  "
             f"({r['snapshot_bytes']:,}-byte snapshot + {r['replayed_commands']:,} commands; {r['source']})\n"
         )
     if doc.get("sweep"):
@@ -662,11 +695,21 @@ def plot(doc: dict[str, Any], results: list[StageResult], path: str) -> None:
 
     fig, ax = plt.subplots(figsize=(10, 6))
     ps = 100.0 - 100.0 / np.logspace(0, 6, 200)
-    for r in results:
+    # One line style per component and a colour per stage: eleven lines would
+    # repeat matplotlib's ten default colours.
+    styles = {"exchange": "-", "engine": "--", "ledger": ":"}
+    cmap = plt.get_cmap("tab20")
+    for i, r in enumerate(results):
         if not r.available or r.hist is None or r.hist.total_count == 0:
             continue
         ys = np.asarray(r.hist.percentiles(list(ps)), dtype=np.float64) / 1000.0
-        ax.plot(1.0 / (1.0 - ps / 100.0), ys, label=f"{r.component}: {r.title}")
+        ax.plot(
+            1.0 / (1.0 - ps / 100.0),
+            ys,
+            styles.get(r.component, "-"),
+            color=cmap(((2 * i) % 20 + (i // 10) % 2) / 20),
+            label=f"{r.component}: {r.title}",
+        )
     for name, ns in (("P50 target", TARGETS["p50_ns"]), ("P99 target", TARGETS["p99_ns"])):
         ax.axhline(ns / 1000.0, linestyle="--", linewidth=0.8, color="grey")
         ax.text(1.05, ns / 1000.0, name, fontsize=8, va="bottom", color="grey")
@@ -705,7 +748,7 @@ def run(
             if missing:
                 results.append(st.unavailable(f"not available in this build (needs {', '.join(missing)})"))
                 continue
-            stream = streams.engine if st.component == "engine" else streams.ledger
+            stream = streams.of(st.component)
             with bar.task(f"{st.component}: {st.title}", len(stream.commands)) as upd:
                 # A stage that raises is reported and fails the proof; the
                 # other stages still run.
@@ -718,7 +761,8 @@ def run(
                         )
                     )
         rec: list[dict[str, Any]] = []
-        for comp, stream in (("engine", streams.engine), ("ledger", streams.ledger)):
+        for comp in ("exchange", "engine", "ledger"):
+            stream = streams.of(comp)
             batch = next((r for r in results if r.key == f"{comp}_batch" and r.available), None)
             if batch is None:
                 continue
@@ -757,6 +801,8 @@ def run(
         "workload": {
             "commands": len(streams.workload),
             "ledger_commands": len(streams.ledger.commands),
+            "exchange_commands": len(streams.exchange.commands),
+            "exchange_setup_commands": len(streams.exchange.setup),
             "counts": streams.workload.counts,
             "mix": streams.workload.spec.mix,
         },

@@ -2,9 +2,8 @@
 machines the harness drives.
 
 A stage asks for the components it needs; one this build lacks is reported as
-"not available in this build" instead of failing. Plugging in a component that
-lands later (the exchange, the journal) is a matter of the check here and,
-for the exchange, one more `Machine` adapter in this module.
+"not available in this build" instead of failing (a build without the
+journal, say, still runs every other stage).
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ import numpy.typing as npt
 
 import shanraq_core
 
-__all__ = ["BookMachine", "Components", "LedgerMachine", "detect"]
+__all__ = ["BookMachine", "Components", "ExchangeMachine", "LedgerMachine", "detect"]
 
 
 @dataclass(frozen=True)
@@ -114,3 +113,41 @@ class LedgerMachine:
     @staticmethod
     def restore(data: bytes) -> Any:
         return shanraq_core.Ledger.restore(data)
+
+
+@dataclass(frozen=True)
+class ExchangeMachine:
+    """The exchange (balance holds wired into matching), sized for
+    ``orders`` timed commands over ``users`` users and ``symbols`` symbols
+    with one base asset each plus the quote asset; the setup (assets,
+    symbols, users, deposits: exchange_flow.exchange_setup) is applied by
+    `new`, as commands."""
+
+    users: int
+    symbols: int
+    orders: int
+
+    name = "exchange"
+
+    def new(self, setup: npt.NDArray[np.void]) -> Any:
+        cap = 1 << max(16, (self.orders + 1).bit_length())
+        assets = self.symbols + 1
+        x = shanraq_core.Exchange(
+            max_users=max(self.users, 1),
+            max_assets=assets,
+            max_symbols=max(self.symbols, 1),
+            max_orders=min(cap, (1 << 30) - 1),
+            max_levels=min(cap, (1 << 31) - 1),
+            id_history=min(cap, (1 << 30) - 1),
+            # One account per user and asset, three per asset (fee, external, escrow).
+            max_accounts=(self.users + 3) * assets,
+            max_transfers=max(len(setup), 1),
+        )
+        events = x.process(setup)
+        if (events["type"] == int(shanraq_core.ExchangeEventType.REJECTED)).any():
+            raise RuntimeError("the exchange refused the market's assets, symbols, users or deposits")
+        return x
+
+    @staticmethod
+    def restore(data: bytes) -> Any:
+        return shanraq_core.Exchange.restore(data)

@@ -6,8 +6,9 @@ behind it: no coordinated omission).
 A stage is a `Stage`: ``needs`` names the components it uses (see
 components.py), ``run`` drives a fresh machine and returns a `StageResult`
 with the latency histogram, the achieved throughput, the machine's state hash
-and its snapshot. The exchange's stages will be these classes over an
-exchange machine (components.py), added to `cli.default_stages`.
+and its snapshot. The exchange's, the engine's and the ledger's stages are
+these classes over their machines (components.py), listed in
+`cli.default_stages`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ __all__ = [
     "BatchStage",
     "DurableStage",
     "PerCallBookStage",
+    "PerCallExchangeStage",
     "PerCallLedgerStage",
     "RingStage",
     "Stage",
@@ -265,6 +267,38 @@ class PerCallBookStage(_PerCall):
         return apply
 
 
+class PerCallExchangeStage(_PerCall):
+    key, title, component, needs = "exchange_per_call", "per-call Python API", "exchange", ("exchange",)
+
+    def calls(self, machine: Any, cmds: npt.NDArray[np.void]) -> Callable[[int], object]:
+        kind = cmds["kind"].tolist()
+        user = cmds["user"].tolist()
+        oid = cmds["order_id"].tolist()
+        sym = cmds["symbol"].tolist()
+        side = cmds["side"].tolist()
+        price = cmds["price"].tolist()
+        qty = cmds["qty"].tolist()
+        otype = cmds["order_type"].tolist()
+        tif = cmds["tif"].tolist()
+        disp = cmds["display_qty"].tolist()
+        stop = cmds["stop_price"].tolist()
+        t = cmds["time_ns"].tolist()
+        place, cancel, amend = machine.place, machine.cancel, machine.amend
+
+        def apply(i: int) -> object:
+            k = kind[i]
+            if k == 1:
+                return place(
+                    user[i], oid[i], sym[i], side[i], price[i], qty[i], order_type=otype[i], tif=tif[i],
+                    stop_price=stop[i], display_qty=disp[i], time_ns=t[i],
+                )  # fmt: skip
+            if k == 2:
+                return cancel(user[i], oid[i], time_ns=t[i])
+            return amend(user[i], oid[i], price=price[i], qty=qty[i], stop_price=stop[i], time_ns=t[i])
+
+        return apply
+
+
 class PerCallLedgerStage(_PerCall):
     key, title, component, needs = "ledger_per_call", "per-call Python API", "ledger", ("ledger",)
 
@@ -393,19 +427,48 @@ class RingStage(Stage):
         self.key, self.title, self.component, self.needs = key, title, component, needs
 
     def run(self, stream: Stream, progress: Progress, workdir: Path) -> StageResult:
+        res, state_hash, record = self._session(stream, stream.sched_ns, progress, workdir, self.key)
+        if res.completed == res.commands:
+            res.state_hash = state_hash
+            res.recorded = record
+        res.extra["capacity_tps"] = self.capacity(stream, workdir)
+        return res
+
+    def capacity(self, stream: Stream, workdir: Path) -> float | None:
+        """Closed loop: the whole stream pushed into the ring as fast as the
+        runner in the other process takes it (every command due at once), to
+        the last command's first event back (commands per second); None if
+        that run did not complete. With the journal, every batch is durable
+        before its events are published, so this is the durable capacity."""
+        zero = np.zeros(len(stream.commands), dtype=np.int64)
+        res, _h, _r = self._session(stream, zero, lambda _n: None, workdir, f"{self.key}_capacity")
+        if res.completed != res.commands or res.elapsed_s <= 0:
+            return None
+        return res.completed / res.elapsed_s
+
+    def _session(
+        self,
+        stream: Stream,
+        sched: npt.NDArray[np.int64],
+        progress: Progress,
+        workdir: Path,
+        name: str,
+    ) -> tuple[StageResult, int, npt.NDArray[np.void]]:
+        """One runner process driven with ``stream``'s commands on ``sched``:
+        the result, the runner's final state hash and its command record."""
         dtype = stream.commands.dtype
         probe = stream.machine.new(stream.setup)
         event_dtype = probe.EVENT_DTYPE
         del probe
-        tag = f"shq-bench-{os.getpid()}-{self.key}"
+        tag = f"shq-bench-{os.getpid()}-{name}"
         # Raw records of the machine's record sizes: a shared segment's header
         # holds a dtype descriptor of at most 1,023 characters, and the
         # ledger's (nested payload views) is longer. Pops are viewed back.
         cmd_ring = SpscRing.create(f"/{tag}-c", 1 << 16, dtype.itemsize)
         ev_ring = SpscRing.create(f"/{tag}-e", 1 << 18, event_dtype.itemsize)
         st_ring = SpscRing.create(f"/{tag}-s", 1 << 17, dtype.itemsize)
-        out = str(workdir / f"{self.key}_record.npy")
-        journal_dir = str(workdir / f"{self.key}_journal") if self.journal else None
+        out = str(workdir / f"{name}_record.npy")
+        journal_dir = str(workdir / f"{name}_journal") if self.journal else None
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe()
         proc = ctx.Process(
@@ -418,7 +481,7 @@ class RingStage(Stage):
             msg, base = _receive(parent, proc, 60, "start")
             if msg == "error":
                 raise RunnerSetupError(base)
-            res = self._drive(stream, cmd_ring, ev_ring, event_dtype, int(base), progress)
+            res = self._drive(stream, sched, cmd_ring, ev_ring, event_dtype, int(base), progress)
             msg, state_hash, processed, dropped = _receive(parent, proc, 120, "finish")
             proc.join(30)
         finally:
@@ -429,27 +492,27 @@ class RingStage(Stage):
                 r.close()
         res.extra["runner_commands_processed"] = processed
         res.extra["stamped_dropped"] = dropped
-        if res.completed == res.commands:
-            res.state_hash = state_hash
-            res.recorded = np.load(out).view(dtype)
-        return res
+        return res, int(state_hash), np.load(out).view(dtype)
 
     def _drive(
         self,
         stream: Stream,
+        sched: npt.NDArray[np.int64],
         cmd_ring: SpscRing,
         ev_ring: SpscRing,
         event_dtype: np.dtype[Any],
         base: int,
         progress: Progress,
     ) -> StageResult:
-        cmds, sched = stream.commands, stream.sched_ns
+        cmds = stream.commands
         n = len(cmds)
         lat = np.zeros(n, dtype=np.int64)
         seen = np.zeros(n, dtype=bool)
         clock = time.perf_counter_ns
         start = clock() + 1_000_000
-        give_up = start + _deadline(sched)
+        # The stream's schedule bounds the wait, also for a closed-loop run
+        # (every command due at once).
+        give_up = start + _deadline(stream.sched_ns)
         pushed = 0
         completed = 0
         events = 0
@@ -535,12 +598,14 @@ class DurableStage(RingStage):
 
     journal = True
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        key: str = "durable_ack",
+        component: str = "engine",
+        machine_needs: tuple[str, ...] = ("matching_engine",),
+    ) -> None:
         super().__init__(
-            "durable_ack",
-            "to durable ack (journal)",
-            "engine",
-            ("matching_engine", "journal", "runner_journal"),
+            key, "to durable ack (journal)", component, (*machine_needs, "journal", "runner_journal")
         )
 
     def run(self, stream: Stream, progress: Progress, workdir: Path) -> StageResult:
