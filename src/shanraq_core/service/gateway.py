@@ -84,6 +84,7 @@ class Gateway:
         self._principals = {c.name: Principal.of(c) for c in config.clients}
         self._buckets = {c.name: TokenBucket(c.rate, c.burst) for c in config.clients}
         self._key_cache: dict[bytes, str] = {}
+        self._kind_counters: dict[str, Any] = {}
         self._cache_key = os.urandom(32)
         self._server: asyncio.Server | None = None
         self._http: web.AppRunner | None = None
@@ -285,7 +286,10 @@ class Gateway:
         if done.seq:
             m.ack.record(max(1, time.perf_counter_ns() - t_in))
             m.engine.record(max(1, done.engine_ns))
-            m.commands.labels(done.kind).inc()
+            counter = self._kind_counters.get(done.kind)
+            if counter is None:
+                counter = self._kind_counters[done.kind] = m.commands.labels(done.kind)
+            counter.inc()
             answer = done.answer
             assert isinstance(answer, p.Report)
             reason = _REASONS.get(answer.reason, str(answer.reason)) if answer.rejected else ""

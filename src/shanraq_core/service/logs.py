@@ -15,8 +15,8 @@ ERROR = logging.getLogger("shanraq.error")
 
 _SECRET_KEYS = re.compile(r"(api[_-]?key|authorization|password|passwd|secret|token|private[_-]?key)", re.I)
 _SECRET_TEXT = [
-    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----|$)", re.S),
-    re.compile(r"(?i)\b(bearer|api[_-]?key[=:]\s*)\s*[A-Za-z0-9._~+/=-]+"),
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.S),
+    re.compile(r"(?i)\b(bearer\s+|api[_-]?key\s*[=:]\s*)\S+"),
 ]
 REDACTED = "[REDACTED]"
 
@@ -24,7 +24,7 @@ REDACTED = "[REDACTED]"
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):
         for rx in _SECRET_TEXT:
-            value = rx.sub(lambda m: (m.group(1) + " " if m.lastindex else "") + REDACTED, value)
+            value = rx.sub(lambda m: (m.group(1) if m.lastindex else "") + REDACTED, value)
         return value
     if isinstance(value, dict):
         return {k: (REDACTED if _SECRET_KEYS.search(str(k)) else _scrub(v)) for k, v in value.items()}
@@ -39,10 +39,17 @@ class RedactFilter(logging.Filter):
     private keys and bearer/API-key values in the message and its arguments."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = _scrub(str(record.msg)) if not isinstance(record.msg, dict) else _scrub(record.msg)
-        if record.args:
-            args = record.args if isinstance(record.args, tuple) else (record.args,)
-            record.args = tuple(_scrub(a) for a in args)
+        # Scrubbed after formatting: a secret split between the format string and its
+        # arguments ("Bearer %s", token) is only visible in the formatted text.
+        if isinstance(record.msg, dict) and not record.args:
+            record.msg = _scrub(record.msg)
+        else:
+            try:
+                text = record.getMessage()
+            except (TypeError, ValueError):
+                text = f"{record.msg} {record.args}"
+            record.msg = _scrub(text)
+            record.args = None
         for key in list(vars(record)):
             if _SECRET_KEYS.search(key):
                 setattr(record, key, REDACTED)
