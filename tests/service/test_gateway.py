@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from shanraq_core.exchange import ExchangeRejectReason
 from shanraq_core.service import protocol as p
 from shanraq_core.service.client import GatewayClient, client_context
-from shanraq_core.service.logs import configure_logging
+from shanraq_core.service.logs import configure_logging, stop_logging
 from shanraq_core.service.testing import Pki
 
 from .conftest import API_KEY, RunningGateway, make_config
@@ -330,10 +330,7 @@ def test_logs_audit_every_command_and_never_a_key(running: RunningGateway) -> No
         http(running, "/v1/balance?user=1&asset=1", token=API_KEY)
         http(running, "/v1/balance?user=1&asset=1", token="viewer.not-the-key-XYZ")
     finally:
-        for name in ("shanraq.access", "shanraq.audit", "shanraq.error"):
-            import logging
-
-            logging.getLogger(name).removeHandler(handler)
+        stop_logging(handler)
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     audit = [r for r in lines if r["log"]["logger"] == "shanraq.audit"]
     assert [r["shanraq"]["seq"] for r in audit] == list(range(1, 13))

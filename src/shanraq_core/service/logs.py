@@ -4,10 +4,11 @@ and ``shanraq.error``, with a filter that redacts secrets (docs/service.md)."""
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import re
 from typing import Any, TextIO
 
-__all__ = ["ACCESS", "AUDIT", "ERROR", "RedactFilter", "configure_logging"]
+__all__ = ["ACCESS", "AUDIT", "ERROR", "RedactFilter", "configure_logging", "stop_logging"]
 
 ACCESS = logging.getLogger("shanraq.access")
 AUDIT = logging.getLogger("shanraq.audit")
@@ -63,14 +64,43 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 
 def configure_logging(stream: TextIO | None = None, level: int = logging.INFO) -> logging.Handler:
     """One ECS JSON-lines handler (ecs_logging.StdlibFormatter) with the
-    redaction filter on the three loggers; returns it (remove it to undo)."""
+    redaction filter, fed by the three loggers through a queue: formatting
+    an ECS line costs more than a command's whole path through the gateway,
+    so it runs on a listener thread and the event loop only enqueues the
+    record. Returns the QueueHandler (`stop_logging` flushes and undoes)."""
+    import queue
+
     import ecs_logging
 
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(ecs_logging.StdlibFormatter())
-    handler.addFilter(RedactFilter())
+    out = logging.StreamHandler(stream)
+    out.setFormatter(ecs_logging.StdlibFormatter())
+    out.addFilter(RedactFilter())
+    q: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    handler = _Enqueue(q)
+    listener = logging.handlers.QueueListener(q, out, respect_handler_level=False)
+    handler.listener = listener
+    listener.start()
     for logger in (ACCESS, AUDIT, ERROR):
         logger.addHandler(handler)
         logger.setLevel(level)
         logger.propagate = False
     return handler
+
+
+class _Enqueue(logging.handlers.QueueHandler):
+    """Hands the record over as it is (the ECS formatter needs its extra
+    fields; the default prepare() would flatten it into its message)."""
+
+    listener: logging.handlers.QueueListener | None = None
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
+
+
+def stop_logging(handler: logging.Handler) -> None:
+    """Writes out what is queued and detaches ``handler`` from the three loggers."""
+    for logger in (ACCESS, AUDIT, ERROR):
+        logger.removeHandler(handler)
+    listener = getattr(handler, "listener", None)
+    if listener is not None:
+        listener.stop()
