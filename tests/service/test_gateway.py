@@ -340,3 +340,19 @@ def test_logs_audit_every_command_and_never_a_key(running: RunningGateway) -> No
     text = out.getvalue()
     assert "s3cr3t" not in text
     assert "not-the-key" not in text
+
+
+def test_connections_beyond_the_limit_are_refused(pki: Pki, tmp_path: Path) -> None:
+    gw = RunningGateway(make_config(pki, tmp_path / "journal", max_connections=1), pki)
+    try:
+        with gw.client("alice") as first:
+            assert isinstance(first.call(p.QueryBalance(1, 1, 1)), p.BalanceReply)
+            with gw.client("bob") as second:
+                second.send(p.QueryBalance(1, 2, 1))
+                assert second.recv() == p.ErrorFrame(0, p.ErrorCode.UNAVAILABLE, "too many connections")
+                with pytest.raises((ConnectionError, ssl.SSLError)):
+                    second.recv()
+            assert isinstance(first.call(p.QueryBalance(2, 1, 1)), p.BalanceReply)
+        assert metrics(gw)[("shanraq_frame_errors_total", (("code", "unavailable"),))] == 1
+    finally:
+        gw.stop()

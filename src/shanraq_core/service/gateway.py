@@ -8,9 +8,10 @@ answered with exactly one frame with its request id, in arrival order.
 Refused frames get an `ErrorFrame` and are counted in
 ``shanraq_frame_errors_total{code}``; the connection stays open for every
 code except OVERSIZED (the frame's end is not read, so the stream cannot be
-resynchronised: the gateway answers, then closes) and a handshake whose
+resynchronised: the gateway answers, then closes), a handshake whose
 certificate names no client (answered UNAUTHORISED with request id 0, then
-closed).
+closed) and a connection beyond ``max_connections`` (UNAVAILABLE, request id
+0, then closed).
 """
 
 from __future__ import annotations
@@ -161,6 +162,11 @@ class Gateway:
             extra={"event.action": "connect", "source.address": str(peer), "user.name": name or ""},
         )
         try:
+            if len(self._conns) > self.config.max_connections:
+                self._count_error(p.ErrorCode.UNAVAILABLE)
+                writer.write(p.encode(p.ErrorFrame(0, p.ErrorCode.UNAVAILABLE, "too many connections")))
+                await writer.drain()
+                return
             if principal is None:
                 self._count_error(p.ErrorCode.UNAUTHORISED)
                 writer.write(
