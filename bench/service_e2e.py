@@ -236,10 +236,13 @@ def main() -> int:
         trading, http = free_port(), free_port()
         cfg = write_config(root, trading, http)
         env = dict(os.environ)
+        # The gateway's logs (an audit line per command) go to a file: a pipe nobody reads fills
+        # and blocks the gateway.
+        log = (root / "gateway.log").open("w")
         gw = subprocess.Popen(
             [sys.executable, "-m", "shanraq_core", "service", "gateway", "--config", str(cfg)],
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=log,
             env=env,
         )
         try:
@@ -274,6 +277,8 @@ def main() -> int:
         finally:
             gw.terminate()
             gw.wait(timeout=30)
+            log.close()
+            report["gateway_log_lines"] = sum(1 for _ in (root / "gateway.log").open())
         report["layers"] = layer_costs(root)
         print(json.dumps(report["layers"]), flush=True)
     if args.json:

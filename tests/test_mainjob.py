@@ -177,7 +177,7 @@ def test_unknown_command_is_a_usage_error(tmp_path: Path) -> None:
         check=False,
     )  # fmt: skip
     assert proc.returncode == 2
-    assert "usage: python -m shanraq_core {bench,journal,cluster,demo}" in proc.stderr
+    assert "usage: python -m shanraq_core {bench,journal,cluster,service,demo}" in proc.stderr
     assert "unknown command 'benchmark'" in proc.stderr
 
 

@@ -13,8 +13,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("aiohttp")
-
 from shanraq_core.service.auth import hash_api_key
 from shanraq_core.service.client import GatewayClient, client_context
 from shanraq_core.service.config import ClientConfig, GatewayConfig, Role

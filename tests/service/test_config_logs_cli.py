@@ -186,15 +186,14 @@ def test_cli_hash_key() -> None:
 
 
 def test_ecs_fields(tmp_path: Path) -> None:
-    from shanraq_core.service.logs import AUDIT, configure_logging
+    from shanraq_core.service.logs import AUDIT, configure_logging, stop_logging
 
     out = io.StringIO()
     handler = configure_logging(out)
     try:
         AUDIT.info("command", extra={"shanraq.seq": 5, "user.name": "alice", "api_key": "abc"})
     finally:
-        for name in ("shanraq.access", "shanraq.audit", "shanraq.error"):
-            logging.getLogger(name).removeHandler(handler)
+        stop_logging(handler)
     rec = json.loads(out.getvalue())
     assert rec["shanraq"]["seq"] == 5
     assert rec["user"]["name"] == "alice"

@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from shanraq_core.exchange import ExchangeRejectReason
 from shanraq_core.service import protocol as p
 from shanraq_core.service.client import GatewayClient, client_context
-from shanraq_core.service.logs import configure_logging
+from shanraq_core.service.logs import configure_logging, stop_logging
 from shanraq_core.service.testing import Pki
 
 from .conftest import API_KEY, RunningGateway, make_config
@@ -330,10 +330,7 @@ def test_logs_audit_every_command_and_never_a_key(running: RunningGateway) -> No
         http(running, "/v1/balance?user=1&asset=1", token=API_KEY)
         http(running, "/v1/balance?user=1&asset=1", token="viewer.not-the-key-XYZ")
     finally:
-        for name in ("shanraq.access", "shanraq.audit", "shanraq.error"):
-            import logging
-
-            logging.getLogger(name).removeHandler(handler)
+        stop_logging(handler)
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     audit = [r for r in lines if r["log"]["logger"] == "shanraq.audit"]
     assert [r["shanraq"]["seq"] for r in audit] == list(range(1, 13))
@@ -343,3 +340,19 @@ def test_logs_audit_every_command_and_never_a_key(running: RunningGateway) -> No
     text = out.getvalue()
     assert "s3cr3t" not in text
     assert "not-the-key" not in text
+
+
+def test_connections_beyond_the_limit_are_refused(pki: Pki, tmp_path: Path) -> None:
+    gw = RunningGateway(make_config(pki, tmp_path / "journal", max_connections=1), pki)
+    try:
+        with gw.client("alice") as first:
+            assert isinstance(first.call(p.QueryBalance(1, 1, 1)), p.BalanceReply)
+            with gw.client("bob") as second:
+                second.send(p.QueryBalance(1, 2, 1))
+                assert second.recv() == p.ErrorFrame(0, p.ErrorCode.UNAVAILABLE, "too many connections")
+                with pytest.raises((ConnectionError, ssl.SSLError)):
+                    second.recv()
+            assert isinstance(first.call(p.QueryBalance(2, 1, 1)), p.BalanceReply)
+        assert metrics(gw)[("shanraq_frame_errors_total", (("code", "unavailable"),))] == 1
+    finally:
+        gw.stop()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import queue
+import struct
 import threading
 import time
 from dataclasses import dataclass
@@ -29,10 +30,25 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from shanraq_core.exchange import EXCHANGE_COMMAND_DTYPE, Exchange, ExchangeCommandKind, ExchangeEventType
+from shanraq_core.exchange import (
+    EXCHANGE_COMMAND_DTYPE,
+    EXCHANGE_EVENT_DTYPE,
+    Exchange,
+    ExchangeCommandKind,
+    ExchangeEventType,
+)
 from shanraq_core.service import protocol as p
 
-__all__ = ["Backend", "BackendHealth", "Done", "LocalBackend", "to_command"]
+__all__ = [
+    "Backend",
+    "BackendHealth",
+    "Done",
+    "LocalBackend",
+    "command_bytes",
+    "report_from_events",
+    "report_from_rows",
+    "to_command",
+]
 
 _FLAG_POST_ONLY = 0x01
 _FLAG_MASS_BY_SYMBOL = 0x02
@@ -102,7 +118,80 @@ def to_command(msg: p.Message, rec: Any) -> None:
         raise TypeError(f"{type(msg).__name__} is not a command")
 
 
-def _report(msg: p.Message, seq: int, events: npt.NDArray[np.void]) -> p.Report:
+# The command record's base fields in order (types.hpp's RecordLayout): seq, time_ns, kind, side,
+# order_type, tif, stp, flags, reserved0, symbol, asset, user, order_id, price, qty, stop_price,
+# display_qty, expire_ns.
+_RECORD = struct.Struct("<QqBBBBBBHIIQQqqqqq")
+assert _RECORD.size == EXCHANGE_COMMAND_DTYPE.itemsize
+
+
+def command_bytes(msg: p.Message) -> bytes:
+    """The EXCHANGE_COMMAND_DTYPE record of a command frame as bytes: the
+    same bytes `to_command` writes, built without numpy's per-field
+    assignment (the gateway's hot path). struct.error/OverflowError for a
+    value outside its field."""
+    k = _KINDS[msg.KIND]
+    if isinstance(msg, p.Place):
+        return _RECORD.pack(
+            0, 0, k, msg.side, msg.order_type, msg.tif, msg.stp, _FLAG_POST_ONLY if msg.post_only else 0, 0,
+            msg.symbol, 0, msg.user, msg.order_id, msg.price, msg.qty, msg.stop_price, msg.display_qty,
+            msg.expire_ns,
+        )  # fmt: skip
+    if isinstance(msg, p.Cancel):
+        return _RECORD.pack(0, 0, k, 0, 0, 0, 0, 0, 0, 0, 0, msg.user, msg.order_id, 0, 0, 0, 0, 0)
+    if isinstance(msg, p.Amend):
+        return _RECORD.pack(
+            0, 0, k, 0, 0, 0, 0, 0, 0, 0, 0, msg.user, msg.order_id, msg.price, msg.qty, msg.stop_price, 0, 0
+        )
+    if isinstance(msg, (p.Deposit, p.Withdraw)):
+        return _RECORD.pack(
+            0, 0, k, 0, 0, 0, 0, 0, 0, 0, msg.asset, msg.user, msg.transfer_id, 0, msg.amount, 0, 0, 0
+        )
+    rec = np.zeros(1, dtype=EXCHANGE_COMMAND_DTYPE)
+    to_command(msg, rec[0])
+    return rec.tobytes()
+
+
+_EV = {name: i for i, name in enumerate(EXCHANGE_EVENT_DTYPE.names or ())}
+_TYPE, _REASON, _QTY = _EV["type"], _EV["reason"], _EV["qty"]
+_OID, _OOID = _EV["order_id"], _EV["other_order_id"]
+_REM, _OREM, _HOLD, _OHOLD = _EV["remaining"], _EV["other_remaining"], _EV["hold"], _EV["other_hold"]
+_FEE, _OFEE = _EV["fee"], _EV["other_fee"]
+_REJECTED, _TRADE = int(ExchangeEventType.REJECTED), int(ExchangeEventType.TRADE)
+
+
+def report_from_rows(msg: p.Message, seq: int, rows: list[tuple[Any, ...]]) -> p.Report:
+    """`report_from_events` on the events as tuples (``events.tolist()``):
+    the same report without numpy calls per command (the hot path)."""
+    for r in rows:
+        if r[_TYPE] == _REJECTED:
+            return p.Report(msg.request_id, seq, 1, r[_REASON], 0, 0, 0, 0, 0, 0, 0)
+    oid = getattr(msg, "order_id", None)
+    trades = filled = fees = remaining = hold = available = count = 0
+    own = None
+    for r in rows:
+        if r[_TYPE] == _TRADE:
+            trades += 1
+            filled += r[_QTY]
+            if oid:
+                if r[_OID] == oid:
+                    fees += r[_FEE]
+                elif r[_OOID] == oid:
+                    fees += r[_OFEE]
+        if oid is not None and (r[_OID] == oid or r[_OOID] == oid):
+            own = r
+    if isinstance(msg, (p.Place, p.Amend)):
+        if own is not None:
+            remaining = own[_REM] if own[_OID] == oid else own[_OREM]
+            hold = own[_HOLD] if own[_OID] == oid else own[_OHOLD]
+    elif isinstance(msg, (p.Deposit, p.Withdraw)):
+        available = rows[-1][_HOLD]
+    elif isinstance(msg, p.MassCancel):
+        count = rows[-1][_QTY]
+    return p.Report(msg.request_id, seq, 0, 0, trades, filled, remaining, hold, fees, available, count)
+
+
+def report_from_events(msg: p.Message, seq: int, events: npt.NDArray[np.void]) -> p.Report:
     """The execution report of one command from its events (all with its seq)."""
     types = events["type"]
     rejected = types == ExchangeEventType.REJECTED
@@ -190,7 +279,6 @@ class LocalBackend:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._journal: Any = None
         self._error = ""
-        self._records = np.zeros(batch, dtype=EXCHANGE_COMMAND_DTYPE)
 
     @property
     def journal(self) -> Any:
@@ -285,14 +373,12 @@ class LocalBackend:
                 i += 1
                 continue
             run: list[tuple[p.Message, asyncio.Future[Done]]] = []
-            recs = self._records
-            recs[: min(len(items) - i, len(recs))] = 0
+            blobs: list[bytes] = []
             while i < len(items) and items[i][0].KIND not in p.QUERIES:
                 msg, fut = items[i]
                 try:
-                    to_command(msg, recs[len(run)])
-                except (OverflowError, ValueError, TypeError) as e:
-                    recs[len(run)] = 0
+                    blobs.append(command_bytes(msg))
+                except (struct.error, OverflowError, ValueError, TypeError) as e:
                     out.append((fut, ValueError(f"field out of range: {e}")))
                     i += 1
                     continue
@@ -300,19 +386,24 @@ class LocalBackend:
                 i += 1
             if not run:
                 continue
+            recs = np.frombuffer(bytearray(b"".join(blobs)), dtype=EXCHANGE_COMMAND_DTYPE)
             t0 = time.perf_counter_ns()
-            events = j.process(recs[: len(run)])
+            events = j.process(recs)
             engine_ns = time.perf_counter_ns() - t0
             last = int(events["seq"][-1])
             j.wait_durable(last)
-            seqs = events["seq"]
             first_seq = last - len(run) + 1
-            bounds = np.searchsorted(seqs, np.arange(first_seq, last + 2))
+            rows = events.tolist()
             per = engine_ns // len(run)
-            for k, (msg, fut) in enumerate(run):
-                seq = first_seq + k
-                evs = events[bounds[k] : bounds[k + 1]]
-                out.append((fut, Done(_report(msg, seq, evs), msg.KIND.name.lower(), seq, per)))
+            k = 0
+            for idx, (msg, fut) in enumerate(run):
+                seq = first_seq + idx
+                start = k
+                # Events are contiguous per command and carry its seq (the contract).
+                while k < len(rows) and rows[k][0] == seq:
+                    k += 1
+                report = report_from_rows(msg, seq, rows[start:k])
+                out.append((fut, Done(report, msg.KIND.name.lower(), seq, per)))
         return out
 
 

@@ -26,15 +26,18 @@ def main(argv: list[str]) -> int:
             args = ap.parse_args(rest)
             from shanraq_core.service.config import ConfigError, load_config
             from shanraq_core.service.gateway import run
-            from shanraq_core.service.logs import configure_logging
+            from shanraq_core.service.logs import configure_logging, stop_logging
 
             try:
                 config = load_config(args.config)
             except ConfigError as e:
                 sys.stderr.write(f"python -m shanraq_core service gateway: error: {e}\n")
                 return 2
-            configure_logging()
-            run(config)
+            handler = configure_logging()
+            try:
+                run(config)
+            finally:
+                stop_logging(handler)
             return 0
         if command == "loadgen":
             from shanraq_core.service.loadgen import main as loadgen_main

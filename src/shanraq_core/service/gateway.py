@@ -8,9 +8,10 @@ answered with exactly one frame with its request id, in arrival order.
 Refused frames get an `ErrorFrame` and are counted in
 ``shanraq_frame_errors_total{code}``; the connection stays open for every
 code except OVERSIZED (the frame's end is not read, so the stream cannot be
-resynchronised: the gateway answers, then closes) and a handshake whose
+resynchronised: the gateway answers, then closes), a handshake whose
 certificate names no client (answered UNAUTHORISED with request id 0, then
-closed).
+closed) and a connection beyond ``max_connections`` (UNAVAILABLE, request id
+0, then closed).
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ class Gateway:
         self._principals = {c.name: Principal.of(c) for c in config.clients}
         self._buckets = {c.name: TokenBucket(c.rate, c.burst) for c in config.clients}
         self._key_cache: dict[bytes, str] = {}
+        self._kind_counters: dict[str, Any] = {}
         self._cache_key = os.urandom(32)
         self._server: asyncio.Server | None = None
         self._http: web.AppRunner | None = None
@@ -160,6 +162,11 @@ class Gateway:
             extra={"event.action": "connect", "source.address": str(peer), "user.name": name or ""},
         )
         try:
+            if len(self._conns) > self.config.max_connections:
+                self._count_error(p.ErrorCode.UNAVAILABLE)
+                writer.write(p.encode(p.ErrorFrame(0, p.ErrorCode.UNAVAILABLE, "too many connections")))
+                await writer.drain()
+                return
             if principal is None:
                 self._count_error(p.ErrorCode.UNAUTHORISED)
                 writer.write(
@@ -285,7 +292,10 @@ class Gateway:
         if done.seq:
             m.ack.record(max(1, time.perf_counter_ns() - t_in))
             m.engine.record(max(1, done.engine_ns))
-            m.commands.labels(done.kind).inc()
+            counter = self._kind_counters.get(done.kind)
+            if counter is None:
+                counter = self._kind_counters[done.kind] = m.commands.labels(done.kind)
+            counter.inc()
             answer = done.answer
             assert isinstance(answer, p.Report)
             reason = _REASONS.get(answer.reason, str(answer.reason)) if answer.rejected else ""

@@ -4,10 +4,11 @@ and ``shanraq.error``, with a filter that redacts secrets (docs/service.md)."""
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import re
 from typing import Any, TextIO
 
-__all__ = ["ACCESS", "AUDIT", "ERROR", "RedactFilter", "configure_logging"]
+__all__ = ["ACCESS", "AUDIT", "ERROR", "RedactFilter", "configure_logging", "stop_logging"]
 
 ACCESS = logging.getLogger("shanraq.access")
 AUDIT = logging.getLogger("shanraq.audit")
@@ -15,8 +16,8 @@ ERROR = logging.getLogger("shanraq.error")
 
 _SECRET_KEYS = re.compile(r"(api[_-]?key|authorization|password|passwd|secret|token|private[_-]?key)", re.I)
 _SECRET_TEXT = [
-    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----|$)", re.S),
-    re.compile(r"(?i)\b(bearer|api[_-]?key[=:]\s*)\s*[A-Za-z0-9._~+/=-]+"),
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.S),
+    re.compile(r"(?i)\b(bearer\s+|api[_-]?key\s*[=:]\s*)\S+"),
 ]
 REDACTED = "[REDACTED]"
 
@@ -24,7 +25,7 @@ REDACTED = "[REDACTED]"
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):
         for rx in _SECRET_TEXT:
-            value = rx.sub(lambda m: (m.group(1) + " " if m.lastindex else "") + REDACTED, value)
+            value = rx.sub(lambda m: (m.group(1) if m.lastindex else "") + REDACTED, value)
         return value
     if isinstance(value, dict):
         return {k: (REDACTED if _SECRET_KEYS.search(str(k)) else _scrub(v)) for k, v in value.items()}
@@ -39,10 +40,17 @@ class RedactFilter(logging.Filter):
     private keys and bearer/API-key values in the message and its arguments."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = _scrub(str(record.msg)) if not isinstance(record.msg, dict) else _scrub(record.msg)
-        if record.args:
-            args = record.args if isinstance(record.args, tuple) else (record.args,)
-            record.args = tuple(_scrub(a) for a in args)
+        # Scrubbed after formatting: a secret split between the format string and its
+        # arguments ("Bearer %s", token) is only visible in the formatted text.
+        if isinstance(record.msg, dict) and not record.args:
+            record.msg = _scrub(record.msg)
+        else:
+            try:
+                text = record.getMessage()
+            except (TypeError, ValueError):
+                text = f"{record.msg} {record.args}"
+            record.msg = _scrub(text)
+            record.args = None
         for key in list(vars(record)):
             if _SECRET_KEYS.search(key):
                 setattr(record, key, REDACTED)
@@ -56,14 +64,43 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 
 def configure_logging(stream: TextIO | None = None, level: int = logging.INFO) -> logging.Handler:
     """One ECS JSON-lines handler (ecs_logging.StdlibFormatter) with the
-    redaction filter on the three loggers; returns it (remove it to undo)."""
+    redaction filter, fed by the three loggers through a queue: formatting
+    an ECS line costs more than a command's whole path through the gateway,
+    so it runs on a listener thread and the event loop only enqueues the
+    record. Returns the QueueHandler (`stop_logging` flushes and undoes)."""
+    import queue
+
     import ecs_logging
 
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(ecs_logging.StdlibFormatter())
-    handler.addFilter(RedactFilter())
+    out = logging.StreamHandler(stream)
+    out.setFormatter(ecs_logging.StdlibFormatter())
+    out.addFilter(RedactFilter())
+    q: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    handler = _Enqueue(q)
+    listener = logging.handlers.QueueListener(q, out, respect_handler_level=False)
+    handler.listener = listener
+    listener.start()
     for logger in (ACCESS, AUDIT, ERROR):
         logger.addHandler(handler)
         logger.setLevel(level)
         logger.propagate = False
     return handler
+
+
+class _Enqueue(logging.handlers.QueueHandler):
+    """Hands the record over as it is (the ECS formatter needs its extra
+    fields; the default prepare() would flatten it into its message)."""
+
+    listener: logging.handlers.QueueListener | None = None
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
+
+
+def stop_logging(handler: logging.Handler) -> None:
+    """Writes out what is queued and detaches ``handler`` from the three loggers."""
+    for logger in (ACCESS, AUDIT, ERROR):
+        logger.removeHandler(handler)
+    listener = getattr(handler, "listener", None)
+    if listener is not None:
+        listener.stop()

@@ -21,10 +21,12 @@ raise anything else.
 
 from __future__ import annotations
 
+import operator
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from enum import IntEnum
-from typing import ClassVar, Final
+from typing import Any, ClassVar, Final
 
 __all__ = [
     "HEADER",
@@ -365,6 +367,19 @@ MESSAGES: Final[dict[int, type[Message]]] = {
         ErrorFrame,
     )
 }
+
+
+# Field readers per class: dataclasses.fields() per encode cost more than the packing.
+def _getter(cls: type[Message]) -> Callable[[Message], tuple[Any, ...]]:
+    names = [f.name for f in fields(cls)[1:]]
+    if len(names) == 1:
+        name = names[0]
+        return lambda m: (getattr(m, name),)
+    get: Callable[[Message], tuple[Any, ...]] = operator.attrgetter(*names)
+    return get
+
+
+_GETTERS: Final = {cls: _getter(cls) for cls in MESSAGES.values()}
 COMMANDS: Final = frozenset(k for k in MESSAGES if k < 64)
 QUERIES: Final = frozenset(k for k in MESSAGES if 64 <= k < 128)
 
@@ -372,10 +387,11 @@ QUERIES: Final = frozenset(k for k in MESSAGES if 64 <= k < 128)
 def encode(msg: Message) -> bytes:
     """The frame of ``msg``, length prefix included. ``struct.error`` (a
     ValueError) names a field out of its type's range."""
-    body = msg.BODY.pack(*msg._body())
     if isinstance(msg, ErrorFrame):
         text = msg.message.encode("utf-8")[:256]
-        body += text.decode("utf-8", errors="ignore").encode("utf-8")
+        body = msg.BODY.pack(msg.code) + text.decode("utf-8", errors="ignore").encode("utf-8")
+    else:
+        body = msg.BODY.pack(*_GETTERS[type(msg)](msg))
     size = HEADER.size + len(body)
     return _LEN.pack(size) + HEADER.pack(VERSION, msg.KIND, 0, msg.request_id) + body
 
