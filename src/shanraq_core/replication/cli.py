@@ -137,10 +137,10 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     """Runs a node until SIGTERM/SIGINT. With ``--load RATE`` a primary feeds
-    itself order-book commands at RATE per second; with ``--report-fd N``
+    itself its machine's load (replication.load) at RATE per second; with ``--report-fd N``
     the node writes lines to fd N: ``role <role> <epoch>`` on every change and
     ``ack <seq> <epoch>`` as acknowledgements advance (for the failover tests)."""
-    from shanraq_core.replication.load import BookLoad
+    from shanraq_core.replication.load import BookLoad, ExchangeLoad, make_load
     from shanraq_core.replication.node import Node, NodeConfig
 
     report_fd = args.report_fd
@@ -168,20 +168,22 @@ def _run(args: argparse.Namespace) -> int:
         ttl=args.ttl,
         **({"node_id": args.node_id} if args.node_id else {}),
     )
+    if args.load:
+        make_load(args.machine, 0)  # ValueError now, not a silently idle primary
     node = Node(config, on_role=on_role)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     node.start()
     last_acked = 0
-    load: BookLoad | None = None
+    load: BookLoad | ExchangeLoad | None = None
     tick = 0.005
     next_t = time.monotonic()
     while not stop.is_set():
         if args.load and node.role == "primary" and node.election is not None:
             try:
                 if load is None or load.epoch != node.election.epoch:
-                    load = BookLoad(node.election.epoch, seed=args.seed)
+                    load = make_load(args.machine, node.election.epoch, seed=args.seed)
                     node.submit(load.setup())
                     next_t = time.monotonic()
                 now = time.monotonic()

@@ -66,8 +66,26 @@ def _ledger() -> Any:
     return Ledger()
 
 
+def _exchange() -> Any:
+    from shanraq_core.exchange import Exchange
+
+    # The book's capacities; accounts and transfers for 2^16 users over a few assets.
+    return Exchange(
+        max_users=1 << 16,
+        max_assets=64,
+        max_symbols=256,
+        max_orders=1 << 18,
+        max_levels=1 << 14,
+        id_history=1 << 16,
+        max_accounts=1 << 18,
+        max_transfers=1 << 20,
+    )
+
+
 #: Machine name (stored with the stream) -> a factory of a fresh machine.
-MACHINES: dict[str, Callable[[], Any]] = {"book": _book, "ledger": _ledger}
+#: Every node of a stream must build the same machine with the same
+#: capacities: a capacity is part of the state (a reject depends on it).
+MACHINES: dict[str, Callable[[], Any]] = {"book": _book, "exchange": _exchange, "ledger": _ledger}
 
 
 def make_machine(name: str) -> Any:
