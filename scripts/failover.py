@@ -1,7 +1,7 @@
 """Failover measurements with real servers on loopback (not a test).
 
-    python scripts/failover.py rto  [--kills 20] [--ttl 2] [--mode sync] [--load 2000]
-    python scripts/failover.py ack  [--rates 10000,50000,100000] [--seconds 5]
+    python scripts/failover.py rto  [--kills 20] [--ttl 2] [--mode sync] [--load 2000] [--machine book]
+    python scripts/failover.py ack  [--rates 10000,50000,100000] [--seconds 5] [--machine book]
     python scripts/failover.py ship [--batch 10000] [--rounds 10]
     python scripts/failover.py switchover [--times 10] [--ttl 2] [--load 2000]
 
@@ -42,7 +42,7 @@ import numpy as np
 import psycopg
 
 from shanraq_core.replication import Node, NodeConfig, replay
-from shanraq_core.replication.load import BookLoad
+from shanraq_core.replication.load import BookLoad, make_load
 from shanraq_core.replication.node import make_machine
 from shanraq_core.replication.testing import LocalEtcd, LocalPostgres, NodeProcess
 
@@ -84,6 +84,7 @@ def rto(args: argparse.Namespace) -> dict[str, Any]:
                 mode=args.mode,
                 ttl=args.ttl,
                 load=args.load,
+                extra=["--machine", args.machine],
             )
 
         procs = [spawn(), spawn()]
@@ -131,10 +132,11 @@ def rto(args: argparse.Namespace) -> dict[str, Any]:
         # take over and append past the state the stopped primary reports.
         for p in sorted(procs, key=lambda p: p is final):
             p.stop()
-        machine = make_machine("book")
-        seq, _ = replay(dsn, "s", machine, machine_name="book")
+        machine = make_machine(args.machine)
+        seq, _ = replay(dsn, "s", machine, machine_name=args.machine)
         rtos = [k["rto_s"] for k in kills]
         return {
+            "machine": args.machine,
             "kills": len(kills),
             "mode": args.mode,
             "ttl_s": args.ttl,
@@ -154,15 +156,17 @@ def rto(args: argparse.Namespace) -> dict[str, Any]:
         etcd.close()
 
 
-def _ack_at(rate: int, dsn: str, endpoint: str, seconds: float) -> dict[str, Any]:
-    a = Node(NodeConfig(stream="s", dsn=dsn, etcd=endpoint, node_id="a", ring_capacity=1 << 20))
+def _ack_at(rate: int, dsn: str, endpoint: str, seconds: float, machine: str) -> dict[str, Any]:
+    a = Node(
+        NodeConfig(stream="s", dsn=dsn, etcd=endpoint, node_id="a", ring_capacity=1 << 20, machine=machine)
+    )
     a.start()
     _wait(lambda a=a: a.role == "primary", "primary")
-    b = Node(NodeConfig(stream="s", dsn=dsn, etcd=endpoint, node_id="b"))
+    b = Node(NodeConfig(stream="s", dsn=dsn, etcd=endpoint, node_id="b", machine=machine))
     b.start()
     _wait(lambda b=b: b.role == "standby", "standby")
     assert a.election is not None
-    load = BookLoad(a.election.epoch)
+    load = make_load(machine, a.election.epoch)
     a.submit(load.setup())
     pending: list[tuple[int, int]] = []
     lat_ns: list[int] = []
@@ -243,7 +247,7 @@ def ack(args: argparse.Namespace) -> dict[str, Any]:
     try:
         for rate in [int(r) for r in args.rates.split(",")]:
             dsn = pgs.create_database(f"ack{rate}")
-            results[str(rate)] = _ack_at(rate, dsn, etcd.endpoint, args.seconds)
+            results[str(rate)] = _ack_at(rate, dsn, etcd.endpoint, args.seconds, args.machine)
             print(json.dumps(results[str(rate)]), flush=True)
         return results
     finally:
@@ -364,9 +368,11 @@ def main() -> int:
     p.add_argument("--mode", choices=["sync", "async"], default="sync")
     p.add_argument("--load", type=float, default=2000.0)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--machine", choices=["book", "exchange"], default="book")
     p = sub.add_parser("ack")
     p.add_argument("--rates", default="10000,50000,100000")
     p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--machine", choices=["book", "exchange"], default="book")
     p = sub.add_parser("ship")
     p.add_argument("--batch", type=int, default=10000)
     p.add_argument("--rounds", type=int, default=10)

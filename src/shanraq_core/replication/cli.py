@@ -166,6 +166,7 @@ def _run(args: argparse.Namespace) -> int:
         machine=args.machine,
         mode=args.mode,
         ttl=args.ttl,
+        journal_dir=args.journal_dir,
         **({"node_id": args.node_id} if args.node_id else {}),
     )
     if args.load:
@@ -207,6 +208,8 @@ def _run(args: argparse.Namespace) -> int:
     report(f"stopped {final if final is not None else '-'} {node.claimed_head} {node.final_seq}")
     if args.json:
         print(node.health().to_json(), flush=True)
+    if node.health().error:
+        print(f"node {config.node_id}: {node.health().error}", file=sys.stderr, flush=True)
     return 0
 
 
@@ -241,6 +244,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--machine", default="book")
     p.add_argument("--mode", choices=["sync", "async"], default="sync")
     p.add_argument("--ttl", type=int, default=2)
+    p.add_argument(
+        "--journal-dir",
+        default=None,
+        help="a primary journals every command here (fdatasync) before acknowledging; shipped from it",
+    )
     p.add_argument("--node-id")
     p.add_argument("--load", type=float, default=0.0, help="commands per second a primary feeds itself")
     p.add_argument("--seed", type=int, default=0)
