@@ -1,7 +1,8 @@
 """Failover measurements with real servers on loopback (not a test).
 
     python scripts/failover.py rto  [--kills 20] [--ttl 2] [--mode sync] [--load 2000] [--machine book]
-    python scripts/failover.py ack  [--rates 10000,50000,100000] [--seconds 5] [--machine book]
+                                     [--journal]
+    python scripts/failover.py ack  [--rates 10000,50000,100000] [--seconds 5] [--machine book] [--journal]
     python scripts/failover.py ship [--batch 10000] [--rounds 10]
     python scripts/failover.py switchover [--times 10] [--ttl 2] [--load 2000]
 
@@ -10,7 +11,9 @@ SIGKILLed at a random moment, again and again (the dead one is restarted as a
 standby). Per kill: RTO = from the SIGKILL to the new primary's first
 acknowledgement of a command it sequenced itself; lost = commands the dead
 primary acknowledged that are not in PostgreSQL (the RPO). At the end the
-journal is replayed and compared with the last primary's state hash.
+journal is replayed and compared with the last primary's state hash. With
+``--journal`` every node keeps a local journal on its own "disk" (a
+directory) and ships from it; a killed primary restarts on its disk.
 
 ``ship``: where one append's time goes in PostgreSQL, per record: the
 binary COPY into the session's staging table, ``shanraq_append`` (insert +
@@ -34,6 +37,7 @@ import json
 import random
 import signal
 import statistics
+import tempfile
 import threading
 import time
 from typing import Any
@@ -73,9 +77,15 @@ def rto(args: argparse.Namespace) -> dict[str, Any]:
         rng = random.Random(args.seed)
         n = 0
 
-        def spawn() -> NodeProcess:
+        disks: dict[str, str] = {}
+
+        def spawn(disk: str | None = None) -> NodeProcess:
             nonlocal n
             n += 1
+            extra = ["--machine", args.machine]
+            if args.journal:
+                disks[f"n{n}"] = disk or tempfile.mkdtemp(prefix="failover-disk-")
+                extra += ["--journal-dir", disks[f"n{n}"]]
             return NodeProcess(
                 stream="s",
                 dsn=dsn,
@@ -84,7 +94,7 @@ def rto(args: argparse.Namespace) -> dict[str, Any]:
                 mode=args.mode,
                 ttl=args.ttl,
                 load=args.load,
-                extra=["--machine", args.machine],
+                extra=extra,
             )
 
         procs = [spawn(), spawn()]
@@ -123,7 +133,7 @@ def rto(args: argparse.Namespace) -> dict[str, Any]:
                 }
             )
             print(json.dumps(kills[-1]), flush=True)
-            revived = spawn()
+            revived = spawn(disks.get(primary.node_id))
             procs.append(revived)
             everyone.append(revived)
             _wait(lambda r=revived: r.role == "standby", "rejoin")
@@ -137,6 +147,7 @@ def rto(args: argparse.Namespace) -> dict[str, Any]:
         rtos = [k["rto_s"] for k in kills]
         return {
             "machine": args.machine,
+            "local_journal": args.journal,
             "kills": len(kills),
             "mode": args.mode,
             "ttl_s": args.ttl,
@@ -156,9 +167,19 @@ def rto(args: argparse.Namespace) -> dict[str, Any]:
         etcd.close()
 
 
-def _ack_at(rate: int, dsn: str, endpoint: str, seconds: float, machine: str) -> dict[str, Any]:
+def _ack_at(
+    rate: int, dsn: str, endpoint: str, seconds: float, machine: str, journal: bool
+) -> dict[str, Any]:
     a = Node(
-        NodeConfig(stream="s", dsn=dsn, etcd=endpoint, node_id="a", ring_capacity=1 << 20, machine=machine)
+        NodeConfig(
+            stream="s",
+            dsn=dsn,
+            etcd=endpoint,
+            node_id="a",
+            ring_capacity=1 << 20,
+            machine=machine,
+            journal_dir=tempfile.mkdtemp(prefix="ack-disk-") if journal else None,
+        )
     )
     a.start()
     _wait(lambda a=a: a.role == "primary", "primary")
@@ -247,7 +268,7 @@ def ack(args: argparse.Namespace) -> dict[str, Any]:
     try:
         for rate in [int(r) for r in args.rates.split(",")]:
             dsn = pgs.create_database(f"ack{rate}")
-            results[str(rate)] = _ack_at(rate, dsn, etcd.endpoint, args.seconds, args.machine)
+            results[str(rate)] = _ack_at(rate, dsn, etcd.endpoint, args.seconds, args.machine, args.journal)
             print(json.dumps(results[str(rate)]), flush=True)
         return results
     finally:
@@ -369,10 +390,12 @@ def main() -> int:
     p.add_argument("--load", type=float, default=2000.0)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--machine", choices=["book", "exchange"], default="book")
+    p.add_argument("--journal", action="store_true", help="local journals, shipped from")
     p = sub.add_parser("ack")
     p.add_argument("--rates", default="10000,50000,100000")
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--machine", choices=["book", "exchange"], default="book")
+    p.add_argument("--journal", action="store_true", help="a local journal, shipped from")
     p = sub.add_parser("ship")
     p.add_argument("--batch", type=int, default=10000)
     p.add_argument("--rounds", type=int, default=10)
