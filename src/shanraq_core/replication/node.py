@@ -42,6 +42,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy.typing as npt
+import psycopg
 
 from shanraq_core.replication import pg
 from shanraq_core.replication.election import Election, preferred_key
@@ -114,7 +115,10 @@ class NodeConfig:
     name in the leader key; ttl: lease TTL (s); mode: ``sync`` or ``async``;
     batch: the runner's batch; ring_capacity: command/event ring records;
     journal_dir: where a primary keeps its local journal (one directory per
-    epoch under ``journal_dir/stream``); None: no local journal.
+    epoch under ``journal_dir/stream``); None: no local journal;
+    snapshot_every: a standby stores a snapshot of its machine in PostgreSQL
+    every that many commands (0: never); a node starting as standby restores
+    the newest one and replays only what follows it.
     """
 
     stream: str
@@ -129,6 +133,7 @@ class NodeConfig:
     etcd_timeout: float = 0.5
     pg_retry_for: float = 30.0
     journal_dir: str | None = None
+    snapshot_every: int = 0
 
     def __post_init__(self) -> None:
         if self.mode not in ("sync", "async"):
@@ -198,6 +203,8 @@ class Node:
         self.final_seq = 0  #: the last seq that machine applied
         self.promotions = 0
         self.promoted_at: float = 0.0
+        self.snapshot_seq = 0  #: the seq of the snapshot this node's standby started from (0: none)
+        self._last_snapshot = 0
 
     # --- public -------------------------------------------------------------
     @property
@@ -341,9 +348,32 @@ class Node:
             self._set_role("stopped")
 
     def _new_standby(self) -> Standby:
+        """From the newest snapshot in PostgreSQL if there is one that checks
+        (then only the later records are replayed), else from seq 1."""
+        from shanraq_core.replication.snapshots import load_snapshot
+
         cfg = self.config
-        machine = make_machine(cfg.machine)
-        return Standby(cfg.dsn, cfg.stream, machine, machine_name=cfg.machine)
+        try:
+            got = load_snapshot(cfg.dsn, cfg.stream, cfg.machine)
+        except (ReplicationError, psycopg.Error):
+            # Unreachable, or a snapshot that does not check: a full replay is always right.
+            got = None
+        if got is not None:
+            machine, self.snapshot_seq, chain = got
+            return Standby(cfg.dsn, cfg.stream, machine, machine_name=cfg.machine, chain=chain)
+        return Standby(cfg.dsn, cfg.stream, make_machine(cfg.machine), machine_name=cfg.machine)
+
+    def _maybe_snapshot(self, sb: Standby) -> None:
+        from shanraq_core.replication.snapshots import save_snapshot
+
+        every = self.config.snapshot_every
+        if not every or sb.applied_seq < self._last_snapshot + every:
+            return
+        try:
+            # This thread applies the records: machine and chain are one state.
+            self._last_snapshot = save_snapshot(self.config.dsn, self.config.stream, sb.machine, sb.chain)
+        except (ReplicationError, psycopg.Error):
+            self._last_snapshot = sb.applied_seq  # try again after the next `every`
 
     def _leader_absent(self) -> bool:
         try:
@@ -406,6 +436,7 @@ class Node:
                 self._stop.wait(0.1)
                 continue
             if n:
+                self._maybe_snapshot(sb)
                 continue
             if self._may_campaign():
                 try:
