@@ -5,6 +5,7 @@
     python scripts/failover.py ack  [--rates 10000,50000,100000] [--seconds 5] [--machine book] [--journal]
     python scripts/failover.py ship [--batch 10000] [--rounds 10]
     python scripts/failover.py switchover [--times 10] [--ttl 2] [--load 2000]
+    python scripts/failover.py tail [--times 200] [--size 10] [--machine exchange]
 
 ``rto``: two node processes feeding themselves load; the primary is
 SIGKILLed at a random moment, again and again (the dead one is restarted as a
@@ -23,6 +24,11 @@ disabled (on the script's throw-away database), and the Python seal.
 ``switchover``: planned switchovers (``cluster promote --node <standby>``)
 between two node processes under load: from the command to the new
 primary's first acknowledgement of a command it sequenced.
+
+``tail``: one primary with a local journal, closed loop (one batch at a
+time): per batch, the time until it is durable locally (its events
+published), until the shipper's journal reader has read it, and until it is
+acknowledged (committed in PostgreSQL).
 
 ``ack``: one primary in this process with PostgreSQL (fsync on) on the same
 machine, open-loop load at each offered rate in 1 ms batches: the latency
@@ -380,6 +386,52 @@ def switchover(args: argparse.Namespace) -> dict[str, Any]:
         etcd.close()
 
 
+def tail(args: argparse.Namespace) -> dict[str, Any]:
+    pgs = LocalPostgres(fsync=True)
+    etcd = LocalEtcd()
+    try:
+        dsn = pgs.create_database("tail")
+        node = Node(
+            NodeConfig(
+                stream="s",
+                dsn=dsn,
+                etcd=etcd.endpoint,
+                machine=args.machine,
+                journal_dir=tempfile.mkdtemp(prefix="tail-disk-"),
+            )
+        )
+        node.start()
+        _wait(lambda: node.role == "primary", "primary")
+        assert node.election is not None
+        load = make_load(args.machine, node.election.epoch)
+        node.submit(load.setup())
+        rows: list[tuple[float, float, float]] = []
+        for _ in range(args.times):
+            t = time.monotonic()
+            _f, last = node.submit(load.orders(args.size))
+            _wait(lambda last=last: node.health().applied_seq >= last, "local durability")
+            t_local = time.monotonic()
+            _wait(lambda last=last: node.tail_source is not None and node.tail_source.next_seq > last, "read")
+            t_read = time.monotonic()
+            assert node.wait_acked(last, 60)
+            rows.append((t_local - t, t_read - t, time.monotonic() - t))
+        source = node.tail_source
+        node.stop()
+        return {
+            "machine": args.machine,
+            "batches": args.times,
+            "batch_size": args.size,
+            "local_durable_ms_median": round(statistics.median(r[0] for r in rows) * 1e3, 2),
+            "read_by_shipper_ms_median": round(statistics.median(r[1] for r in rows) * 1e3, 2),
+            "acked_ms_median": round(statistics.median(r[2] for r in rows) * 1e3, 2),
+            "acked_ms_p90": round(float(np.percentile([r[2] for r in rows], 90)) * 1e3, 2),
+            "reader_reopened": source.reopened if source is not None else 0,
+        }
+    finally:
+        pgs.close()
+        etcd.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -403,8 +455,12 @@ def main() -> int:
     p.add_argument("--times", type=int, default=10)
     p.add_argument("--ttl", type=int, default=2)
     p.add_argument("--load", type=float, default=2000.0)
+    p = sub.add_parser("tail")
+    p.add_argument("--times", type=int, default=200)
+    p.add_argument("--size", type=int, default=10)
+    p.add_argument("--machine", choices=["book", "exchange"], default="exchange")
     args = parser.parse_args()
-    result = {"rto": rto, "ack": ack, "ship": ship, "switchover": switchover}[args.what](args)
+    result = {"rto": rto, "ack": ack, "ship": ship, "switchover": switchover, "tail": tail}[args.what](args)
     print(json.dumps(result, indent=2))
     return 0
 

@@ -193,6 +193,7 @@ class Node:
         self._events: Any = None
         self._stamped: Any = None
         self.journal: Any = None  #: the primary's local Journal (with journal_dir), while primary
+        self.tail_source: TailSource | None = None  #: what the shipper reads the local journal through
         self._next_seq = 0
         self._applied = 0
         self._acked_cond = threading.Condition()
@@ -555,6 +556,7 @@ class Node:
                 stream=cfg.stream,
                 reopen=reader_at,
             )
+            self.tail_source = source
             self._runner = Runner(
                 journal.machine, self._commands, self._events, batch=cfg.batch, journal=journal
             )
