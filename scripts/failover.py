@@ -1,16 +1,20 @@
 """Failover measurements with real servers on loopback (not a test).
 
-    python scripts/failover.py rto  [--kills 20] [--ttl 2] [--mode sync] [--load 2000]
-    python scripts/failover.py ack  [--rates 10000,50000,100000] [--seconds 5]
+    python scripts/failover.py rto  [--kills 20] [--ttl 2] [--mode sync] [--load 2000] [--machine book]
+                                     [--journal]
+    python scripts/failover.py ack  [--rates 10000,50000,100000] [--seconds 5] [--machine book] [--journal]
     python scripts/failover.py ship [--batch 10000] [--rounds 10]
     python scripts/failover.py switchover [--times 10] [--ttl 2] [--load 2000]
+    python scripts/failover.py tail [--times 200] [--size 10] [--machine exchange]
 
 ``rto``: two node processes feeding themselves load; the primary is
 SIGKILLed at a random moment, again and again (the dead one is restarted as a
 standby). Per kill: RTO = from the SIGKILL to the new primary's first
 acknowledgement of a command it sequenced itself; lost = commands the dead
 primary acknowledged that are not in PostgreSQL (the RPO). At the end the
-journal is replayed and compared with the last primary's state hash.
+journal is replayed and compared with the last primary's state hash. With
+``--journal`` every node keeps a local journal on its own "disk" (a
+directory) and ships from it; a killed primary restarts on its disk.
 
 ``ship``: where one append's time goes in PostgreSQL, per record: the
 binary COPY into the session's staging table, ``shanraq_append`` (insert +
@@ -20,6 +24,11 @@ disabled (on the script's throw-away database), and the Python seal.
 ``switchover``: planned switchovers (``cluster promote --node <standby>``)
 between two node processes under load: from the command to the new
 primary's first acknowledgement of a command it sequenced.
+
+``tail``: one primary with a local journal, closed loop (one batch at a
+time): per batch, the time until it is durable locally (its events
+published), until the shipper's journal reader has read it, and until it is
+acknowledged (committed in PostgreSQL).
 
 ``ack``: one primary in this process with PostgreSQL (fsync on) on the same
 machine, open-loop load at each offered rate in 1 ms batches: the latency
@@ -34,6 +43,7 @@ import json
 import random
 import signal
 import statistics
+import tempfile
 import threading
 import time
 from typing import Any
@@ -42,7 +52,7 @@ import numpy as np
 import psycopg
 
 from shanraq_core.replication import Node, NodeConfig, replay
-from shanraq_core.replication.load import BookLoad
+from shanraq_core.replication.load import BookLoad, make_load
 from shanraq_core.replication.node import make_machine
 from shanraq_core.replication.testing import LocalEtcd, LocalPostgres, NodeProcess
 
@@ -73,9 +83,15 @@ def rto(args: argparse.Namespace) -> dict[str, Any]:
         rng = random.Random(args.seed)
         n = 0
 
-        def spawn() -> NodeProcess:
+        disks: dict[str, str] = {}
+
+        def spawn(disk: str | None = None) -> NodeProcess:
             nonlocal n
             n += 1
+            extra = ["--machine", args.machine]
+            if args.journal:
+                disks[f"n{n}"] = disk or tempfile.mkdtemp(prefix="failover-disk-")
+                extra += ["--journal-dir", disks[f"n{n}"]]
             return NodeProcess(
                 stream="s",
                 dsn=dsn,
@@ -84,6 +100,7 @@ def rto(args: argparse.Namespace) -> dict[str, Any]:
                 mode=args.mode,
                 ttl=args.ttl,
                 load=args.load,
+                extra=extra,
             )
 
         procs = [spawn(), spawn()]
@@ -122,7 +139,7 @@ def rto(args: argparse.Namespace) -> dict[str, Any]:
                 }
             )
             print(json.dumps(kills[-1]), flush=True)
-            revived = spawn()
+            revived = spawn(disks.get(primary.node_id))
             procs.append(revived)
             everyone.append(revived)
             _wait(lambda r=revived: r.role == "standby", "rejoin")
@@ -131,10 +148,12 @@ def rto(args: argparse.Namespace) -> dict[str, Any]:
         # take over and append past the state the stopped primary reports.
         for p in sorted(procs, key=lambda p: p is final):
             p.stop()
-        machine = make_machine("book")
-        seq, _ = replay(dsn, "s", machine, machine_name="book")
+        machine = make_machine(args.machine)
+        seq, _ = replay(dsn, "s", machine, machine_name=args.machine)
         rtos = [k["rto_s"] for k in kills]
         return {
+            "machine": args.machine,
+            "local_journal": args.journal,
             "kills": len(kills),
             "mode": args.mode,
             "ttl_s": args.ttl,
@@ -154,15 +173,27 @@ def rto(args: argparse.Namespace) -> dict[str, Any]:
         etcd.close()
 
 
-def _ack_at(rate: int, dsn: str, endpoint: str, seconds: float) -> dict[str, Any]:
-    a = Node(NodeConfig(stream="s", dsn=dsn, etcd=endpoint, node_id="a", ring_capacity=1 << 20))
+def _ack_at(
+    rate: int, dsn: str, endpoint: str, seconds: float, machine: str, journal: bool
+) -> dict[str, Any]:
+    a = Node(
+        NodeConfig(
+            stream="s",
+            dsn=dsn,
+            etcd=endpoint,
+            node_id="a",
+            ring_capacity=1 << 20,
+            machine=machine,
+            journal_dir=tempfile.mkdtemp(prefix="ack-disk-") if journal else None,
+        )
+    )
     a.start()
     _wait(lambda a=a: a.role == "primary", "primary")
-    b = Node(NodeConfig(stream="s", dsn=dsn, etcd=endpoint, node_id="b"))
+    b = Node(NodeConfig(stream="s", dsn=dsn, etcd=endpoint, node_id="b", machine=machine))
     b.start()
     _wait(lambda b=b: b.role == "standby", "standby")
     assert a.election is not None
-    load = BookLoad(a.election.epoch)
+    load = make_load(machine, a.election.epoch)
     a.submit(load.setup())
     pending: list[tuple[int, int]] = []
     lat_ns: list[int] = []
@@ -243,7 +274,7 @@ def ack(args: argparse.Namespace) -> dict[str, Any]:
     try:
         for rate in [int(r) for r in args.rates.split(",")]:
             dsn = pgs.create_database(f"ack{rate}")
-            results[str(rate)] = _ack_at(rate, dsn, etcd.endpoint, args.seconds)
+            results[str(rate)] = _ack_at(rate, dsn, etcd.endpoint, args.seconds, args.machine, args.journal)
             print(json.dumps(results[str(rate)]), flush=True)
         return results
     finally:
@@ -355,6 +386,52 @@ def switchover(args: argparse.Namespace) -> dict[str, Any]:
         etcd.close()
 
 
+def tail(args: argparse.Namespace) -> dict[str, Any]:
+    pgs = LocalPostgres(fsync=True)
+    etcd = LocalEtcd()
+    try:
+        dsn = pgs.create_database("tail")
+        node = Node(
+            NodeConfig(
+                stream="s",
+                dsn=dsn,
+                etcd=etcd.endpoint,
+                machine=args.machine,
+                journal_dir=tempfile.mkdtemp(prefix="tail-disk-"),
+            )
+        )
+        node.start()
+        _wait(lambda: node.role == "primary", "primary")
+        assert node.election is not None
+        load = make_load(args.machine, node.election.epoch)
+        node.submit(load.setup())
+        rows: list[tuple[float, float, float]] = []
+        for _ in range(args.times):
+            t = time.monotonic()
+            _f, last = node.submit(load.orders(args.size))
+            _wait(lambda last=last: node.health().applied_seq >= last, "local durability")
+            t_local = time.monotonic()
+            _wait(lambda last=last: node.tail_source is not None and node.tail_source.next_seq > last, "read")
+            t_read = time.monotonic()
+            assert node.wait_acked(last, 60)
+            rows.append((t_local - t, t_read - t, time.monotonic() - t))
+        source = node.tail_source
+        node.stop()
+        return {
+            "machine": args.machine,
+            "batches": args.times,
+            "batch_size": args.size,
+            "local_durable_ms_median": round(statistics.median(r[0] for r in rows) * 1e3, 2),
+            "read_by_shipper_ms_median": round(statistics.median(r[1] for r in rows) * 1e3, 2),
+            "acked_ms_median": round(statistics.median(r[2] for r in rows) * 1e3, 2),
+            "acked_ms_p90": round(float(np.percentile([r[2] for r in rows], 90)) * 1e3, 2),
+            "reader_reopened": source.reopened if source is not None else 0,
+        }
+    finally:
+        pgs.close()
+        etcd.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -364,9 +441,13 @@ def main() -> int:
     p.add_argument("--mode", choices=["sync", "async"], default="sync")
     p.add_argument("--load", type=float, default=2000.0)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--machine", choices=["book", "exchange"], default="book")
+    p.add_argument("--journal", action="store_true", help="local journals, shipped from")
     p = sub.add_parser("ack")
     p.add_argument("--rates", default="10000,50000,100000")
     p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--machine", choices=["book", "exchange"], default="book")
+    p.add_argument("--journal", action="store_true", help="a local journal, shipped from")
     p = sub.add_parser("ship")
     p.add_argument("--batch", type=int, default=10000)
     p.add_argument("--rounds", type=int, default=10)
@@ -374,8 +455,12 @@ def main() -> int:
     p.add_argument("--times", type=int, default=10)
     p.add_argument("--ttl", type=int, default=2)
     p.add_argument("--load", type=float, default=2000.0)
+    p = sub.add_parser("tail")
+    p.add_argument("--times", type=int, default=200)
+    p.add_argument("--size", type=int, default=10)
+    p.add_argument("--machine", choices=["book", "exchange"], default="exchange")
     args = parser.parse_args()
-    result = {"rto": rto, "ack": ack, "ship": ship, "switchover": switchover}[args.what](args)
+    result = {"rto": rto, "ack": ack, "ship": ship, "switchover": switchover, "tail": tail}[args.what](args)
     print(json.dumps(result, indent=2))
     return 0
 

@@ -3,6 +3,7 @@ continuity enforced by the database itself, retries, typed errors."""
 
 from __future__ import annotations
 
+import pathlib
 import threading
 from collections.abc import Iterator
 
@@ -11,6 +12,7 @@ import psycopg
 import pytest
 
 from shanraq_core.book import MatchingEngine
+from shanraq_core.journal import Journal, TailReader
 from shanraq_core.replication import (
     AuthenticationError,
     ContinuityError,
@@ -23,7 +25,8 @@ from shanraq_core.replication import (
     pg,
     replay,
 )
-from shanraq_core.replication.records import ZERO_CHAIN, Batch
+from shanraq_core.replication.load import BookLoad
+from shanraq_core.replication.records import ZERO_CHAIN, Batch, TailSource
 from shanraq_core.replication.testing import LocalPostgres, free_port
 
 from .helpers import book_records, sealed, wait_for
@@ -299,3 +302,70 @@ def test_with_a_synchronous_replica_a_shipped_batch_is_on_the_other_server(
             c.execute("ALTER SYSTEM RESET synchronous_commit")
             c.execute("SELECT pg_reload_conf()")
         replica.close()
+
+
+def test_a_restarted_primary_ships_its_local_journal_from_the_databases_head(
+    dsn: str, tmp_path: pathlib.Path
+) -> None:
+    """The shipper's source is the local journal's tailing reader. The
+    primary stops after shipping part of what its journal made durable
+    (the last batch it shipped committed, and it recorded nothing of that),
+    restarts on the same disk (the journal recovers), journals more, and
+    ships from the database's head + 1: no gap, no duplicate, and the
+    database's replay is the journal's machine."""
+    conn = _conn(dsn)
+    pg.claim(conn, "s", 1, BOOK, SIZE)
+    path = tmp_path / "journal"
+    load = BookLoad(1)
+    j = Journal.open(path, MatchingEngine())
+    j.process(load.setup())
+    for _ in range(20):
+        j.process(load.orders(100))
+    assert j.wait_durable(j.last_seq, 60)
+    reader = TailReader(path, MatchingEngine(), from_seq=1, live=j)
+    sh = Shipper(dsn, "s", 1, durable_seq=0, durable_chain=ZERO_CHAIN)
+    source = TailSource(reader, next_seq=1, prev_chain=ZERO_CHAIN, stream="s", max_batch=300)
+    for _ in range(3):
+        batch = source.next_batch(5)
+        assert batch is not None
+        sh.ship(batch)
+    sh.close()
+    j.close()
+    # The restart: what the shipper knew is gone; the database says where it stands.
+    j = Journal.open(path, MatchingEngine())
+    assert j.last_seq == 2001
+    for _ in range(10):
+        j.process(load.orders(100))
+    assert j.wait_durable(j.last_seq, 60)
+    info = pg.stream_info(conn, "s")
+    conn.rollback()
+    assert info is not None
+    assert info.head_seq == 900
+    reader = TailReader(path, MatchingEngine(), from_seq=info.head_seq + 1, live=j)
+    sh = Shipper(dsn, "s", 1, durable_seq=info.head_seq, durable_chain=info.head_chain)
+    source = TailSource(reader, next_seq=info.head_seq + 1, prev_chain=info.head_chain, stream="s")
+    while (batch := source.next_batch(0.05)) is not None:
+        sh.ship(batch)
+    sh.close()
+    assert [r[0] for r in _rows(dsn, "s")] == list(range(1, 3002))
+    fresh = MatchingEngine()
+    assert replay(dsn, "s", fresh, machine_name=BOOK)[0] == 3001
+    assert fresh.state_hash() == j.machine.state_hash()
+    j.close()
+
+
+def test_a_failing_source_stops_the_shipper_with_its_error(dsn: str) -> None:
+    """A local journal's error (here any exception from the source) ends the
+    shipper with the error kept and reported, so the node fences; before, a
+    non-replication error ended the thread and nothing was told."""
+
+    class Broken:
+        def next_batch(self, timeout: float) -> Batch | None:
+            raise RuntimeError("the journal is damaged")
+
+    seen: list[BaseException] = []
+    sh = Shipper(dsn, "s", 1, durable_seq=0, durable_chain=ZERO_CHAIN)
+    sh.run(Broken(), threading.Event(), on_error=seen.append)
+    assert isinstance(sh.error, RuntimeError)
+    assert seen == [sh.error]
+    assert not sh.wait_durable(1, 0)

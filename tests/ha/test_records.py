@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from shanraq_core.errors import JournalCorruptionError
 from shanraq_core.replication import ContinuityError
 from shanraq_core.replication.records import ZERO_CHAIN, TailSource, seal, verify
 
@@ -99,3 +100,56 @@ def test_tail_source_refuses_records_that_do_not_continue() -> None:
     with pytest.raises(ContinuityError) as e:
         src.next_batch(0.01)
     assert e.value.seq == 11
+
+
+class _TornReader:
+    """Gives ``records`` from ``start`` on, after raising ``errors`` times."""
+
+    def __init__(self, records: np.ndarray, start: int, errors: int) -> None:
+        self.records = records[records["seq"] >= start]
+        self.errors = errors
+
+    def read(self, max_records: int = 65536) -> np.ndarray:
+        if self.errors:
+            self.errors -= 1
+            raise JournalCorruptionError("zeros where a frame belongs")
+        out, self.records = self.records[:max_records], self.records[max_records:]
+        return out
+
+
+def test_a_tail_source_reopens_its_reader_after_a_torn_read() -> None:
+    recs = book_records(1, 100)
+    opened: list[int] = []
+
+    def reopen(seq: int) -> _TornReader:
+        opened.append(seq)
+        return _TornReader(recs, seq, 0)
+
+    first = _TornReader(recs, 1, 0)
+    src = TailSource(first, next_seq=1, prev_chain=ZERO_CHAIN, max_batch=40, reopen=reopen)
+    assert src.next_batch(0).last_seq == 40  # type: ignore[union-attr]
+    first.errors = 1
+    batch = src.next_batch(0)
+    assert batch is not None
+    assert (batch.first_seq, batch.last_seq) == (41, 80)
+    assert opened == [41]
+    assert src.reopened == 1
+    # The chain runs on unbroken across the new reader.
+    assert batch.last_chain == seal(recs[:80], ZERO_CHAIN).last_chain
+
+
+def test_a_tail_source_raises_damage_that_persists_or_without_reopen() -> None:
+    recs = book_records(1, 10)
+    src = TailSource(_TornReader(recs, 1, 1), next_seq=1, prev_chain=ZERO_CHAIN)
+    with pytest.raises(JournalCorruptionError):
+        src.next_batch(0)
+    src = TailSource(
+        _TornReader(recs, 1, 1),
+        next_seq=1,
+        prev_chain=ZERO_CHAIN,
+        reopen=lambda seq: _TornReader(recs, seq, 1),
+        reopen_for=0.0,
+    )
+    with pytest.raises(JournalCorruptionError):
+        src.next_batch(0)
+    assert src.reopened == 1

@@ -22,6 +22,7 @@ from shanraq_core.replication.etcd import EtcdClient
 from shanraq_core.replication.node import Health, Node, NodeConfig
 from shanraq_core.replication.records import Batch, BatchSource, StampedRingSource, TailSource, seal
 from shanraq_core.replication.shipper import Shipper
+from shanraq_core.replication.snapshots import load_snapshot, save_snapshot
 from shanraq_core.replication.standby import Lag, Standby, replay
 
 __all__ = [
@@ -49,6 +50,8 @@ __all__ = [
     "Standby",
     "TailSource",
     "leader_key",
+    "load_snapshot",
     "replay",
+    "save_snapshot",
     "seal",
 ]

@@ -137,10 +137,10 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     """Runs a node until SIGTERM/SIGINT. With ``--load RATE`` a primary feeds
-    itself order-book commands at RATE per second; with ``--report-fd N``
+    itself its machine's load (replication.load) at RATE per second; with ``--report-fd N``
     the node writes lines to fd N: ``role <role> <epoch>`` on every change and
     ``ack <seq> <epoch>`` as acknowledgements advance (for the failover tests)."""
-    from shanraq_core.replication.load import BookLoad
+    from shanraq_core.replication.load import BookLoad, ExchangeLoad, make_load
     from shanraq_core.replication.node import Node, NodeConfig
 
     report_fd = args.report_fd
@@ -166,22 +166,25 @@ def _run(args: argparse.Namespace) -> int:
         machine=args.machine,
         mode=args.mode,
         ttl=args.ttl,
+        journal_dir=args.journal_dir,
         **({"node_id": args.node_id} if args.node_id else {}),
     )
+    if args.load:
+        make_load(args.machine, 0)  # ValueError now, not a silently idle primary
     node = Node(config, on_role=on_role)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     node.start()
     last_acked = 0
-    load: BookLoad | None = None
+    load: BookLoad | ExchangeLoad | None = None
     tick = 0.005
     next_t = time.monotonic()
     while not stop.is_set():
         if args.load and node.role == "primary" and node.election is not None:
             try:
                 if load is None or load.epoch != node.election.epoch:
-                    load = BookLoad(node.election.epoch, seed=args.seed)
+                    load = make_load(args.machine, node.election.epoch, seed=args.seed)
                     node.submit(load.setup())
                     next_t = time.monotonic()
                 now = time.monotonic()
@@ -205,6 +208,8 @@ def _run(args: argparse.Namespace) -> int:
     report(f"stopped {final if final is not None else '-'} {node.claimed_head} {node.final_seq}")
     if args.json:
         print(node.health().to_json(), flush=True)
+    if node.health().error:
+        print(f"node {config.node_id}: {node.health().error}", file=sys.stderr, flush=True)
     return 0
 
 
@@ -239,6 +244,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--machine", default="book")
     p.add_argument("--mode", choices=["sync", "async"], default="sync")
     p.add_argument("--ttl", type=int, default=2)
+    p.add_argument(
+        "--journal-dir",
+        default=None,
+        help="a primary journals every command here (fdatasync) before acknowledging; shipped from it",
+    )
     p.add_argument("--node-id")
     p.add_argument("--load", type=float, default=0.0, help="commands per second a primary feeds itself")
     p.add_argument("--seed", type=int, default=0)

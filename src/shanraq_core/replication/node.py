@@ -16,9 +16,18 @@ Life of a node (docs/operations.md):
 4. **fenced**: stops the runner, throws its machine away (it may hold commands
    that were never shipped), rebuilds from PostgreSQL and rejoins as standby.
 
-Local durability: until the journal's Python API is wired in, "local" is
-the machine's memory; with it, the runner's sink makes a batch durable on
-disk before its events are published (``journal=``).
+Local durability (``NodeConfig.journal_dir``): a primary journals every
+stamped batch in the package's `Journal` (fdatasync per group commit) before
+its events are published, and the shipper reads what it ships from that
+journal's `TailReader` (durable records only): the local journal is the
+shipper's one source, so ``sync`` acknowledges a command once it is durable
+on local disk and committed in PostgreSQL. Each leadership (epoch) gets a
+new journal directory that starts with a snapshot of the machine at the
+database's head (what it claimed), and ships from the head + 1; older
+directories of the stream are removed then (anything they held past the
+database's head was never acknowledged in ``sync``, and a newer leader may
+have written other records at those seqs). Without ``journal_dir``, "local"
+is the machine's memory and the runner's ``stamped=`` ring feeds the shipper.
 """
 
 from __future__ import annotations
@@ -26,12 +35,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy.typing as npt
+import psycopg
 
 from shanraq_core.replication import pg
 from shanraq_core.replication.election import Election, preferred_key
@@ -45,7 +56,7 @@ from shanraq_core.replication.errors import (
     SchemaMismatchError,
 )
 from shanraq_core.replication.etcd import EtcdClient
-from shanraq_core.replication.records import StampedRingSource
+from shanraq_core.replication.records import BatchSource, StampedRingSource, TailSource
 from shanraq_core.replication.shipper import Shipper
 from shanraq_core.replication.standby import Standby
 
@@ -66,8 +77,26 @@ def _ledger() -> Any:
     return Ledger()
 
 
+def _exchange() -> Any:
+    from shanraq_core.exchange import Exchange
+
+    # The book's capacities; accounts and transfers for 2^16 users over a few assets.
+    return Exchange(
+        max_users=1 << 16,
+        max_assets=64,
+        max_symbols=256,
+        max_orders=1 << 18,
+        max_levels=1 << 14,
+        id_history=1 << 16,
+        max_accounts=1 << 18,
+        max_transfers=1 << 20,
+    )
+
+
 #: Machine name (stored with the stream) -> a factory of a fresh machine.
-MACHINES: dict[str, Callable[[], Any]] = {"book": _book, "ledger": _ledger}
+#: Every node of a stream must build the same machine with the same
+#: capacities: a capacity is part of the state (a reject depends on it).
+MACHINES: dict[str, Callable[[], Any]] = {"book": _book, "exchange": _exchange, "ledger": _ledger}
 
 
 def make_machine(name: str) -> Any:
@@ -84,7 +113,12 @@ class NodeConfig:
     stream: the stream name (one per shard); dsn: libpq connection string;
     etcd: etcd endpoint(s); machine: a MACHINES name; node_id: this node's
     name in the leader key; ttl: lease TTL (s); mode: ``sync`` or ``async``;
-    batch: the runner's batch; ring_capacity: command/event ring records.
+    batch: the runner's batch; ring_capacity: command/event ring records;
+    journal_dir: where a primary keeps its local journal (one directory per
+    epoch under ``journal_dir/stream``); None: no local journal;
+    snapshot_every: a standby stores a snapshot of its machine in PostgreSQL
+    every that many commands (0: never); a node starting as standby restores
+    the newest one and replays only what follows it.
     """
 
     stream: str
@@ -98,6 +132,8 @@ class NodeConfig:
     ring_capacity: int = 1 << 16
     etcd_timeout: float = 0.5
     pg_retry_for: float = 30.0
+    journal_dir: str | None = None
+    snapshot_every: int = 0
 
     def __post_init__(self) -> None:
         if self.mode not in ("sync", "async"):
@@ -156,6 +192,8 @@ class Node:
         self._commands: Any = None
         self._events: Any = None
         self._stamped: Any = None
+        self.journal: Any = None  #: the primary's local Journal (with journal_dir), while primary
+        self.tail_source: TailSource | None = None  #: what the shipper reads the local journal through
         self._next_seq = 0
         self._applied = 0
         self._acked_cond = threading.Condition()
@@ -166,6 +204,8 @@ class Node:
         self.final_seq = 0  #: the last seq that machine applied
         self.promotions = 0
         self.promoted_at: float = 0.0
+        self.snapshot_seq = 0  #: the seq of the snapshot this node's standby started from (0: none)
+        self._last_snapshot = 0
 
     # --- public -------------------------------------------------------------
     @property
@@ -309,9 +349,32 @@ class Node:
             self._set_role("stopped")
 
     def _new_standby(self) -> Standby:
+        """From the newest snapshot in PostgreSQL if there is one that checks
+        (then only the later records are replayed), else from seq 1."""
+        from shanraq_core.replication.snapshots import load_snapshot
+
         cfg = self.config
-        machine = make_machine(cfg.machine)
-        return Standby(cfg.dsn, cfg.stream, machine, machine_name=cfg.machine)
+        try:
+            got = load_snapshot(cfg.dsn, cfg.stream, cfg.machine)
+        except (ReplicationError, psycopg.Error):
+            # Unreachable, or a snapshot that does not check: a full replay is always right.
+            got = None
+        if got is not None:
+            machine, self.snapshot_seq, chain = got
+            return Standby(cfg.dsn, cfg.stream, machine, machine_name=cfg.machine, chain=chain)
+        return Standby(cfg.dsn, cfg.stream, make_machine(cfg.machine), machine_name=cfg.machine)
+
+    def _maybe_snapshot(self, sb: Standby) -> None:
+        from shanraq_core.replication.snapshots import save_snapshot
+
+        every = self.config.snapshot_every
+        if not every or sb.applied_seq < self._last_snapshot + every:
+            return
+        try:
+            # This thread applies the records: machine and chain are one state.
+            self._last_snapshot = save_snapshot(self.config.dsn, self.config.stream, sb.machine, sb.chain)
+        except (ReplicationError, psycopg.Error):
+            self._last_snapshot = sb.applied_seq  # try again after the next `every`
 
     def _leader_absent(self) -> bool:
         try:
@@ -374,6 +437,7 @@ class Node:
                 self._stop.wait(0.1)
                 continue
             if n:
+                self._maybe_snapshot(sb)
                 continue
             if self._may_campaign():
                 try:
@@ -428,6 +492,25 @@ class Node:
         self._set_role("primary")
         return True
 
+    def _open_journal(self, machine: Any) -> Any:
+        """A new local journal for this epoch, starting from ``machine`` (its
+        snapshot is written first); the stream's older journals are removed."""
+        from shanraq_core.journal import Journal
+
+        cfg = self.config
+        assert cfg.journal_dir is not None
+        assert self.election is not None
+        root = os.path.join(cfg.journal_dir, cfg.stream)
+        os.makedirs(root, exist_ok=True)
+        name = f"epoch-{self.election.epoch}"
+        for old in os.listdir(root):
+            if old.startswith("epoch-") and old != name:
+                shutil.rmtree(os.path.join(root, old), ignore_errors=True)
+        path = os.path.join(root, name)
+        # A leftover of this very epoch cannot hold anything acknowledged.
+        shutil.rmtree(path, ignore_errors=True)
+        return Journal.open(path, machine)
+
     def _start_pipeline(self, machine: Any, head_seq: int, head_chain: bytes) -> None:
         from shanraq_core.queue import SpscRing
         from shanraq_core.runner import Runner
@@ -436,7 +519,6 @@ class Node:
         cap = cfg.ring_capacity
         self._commands = SpscRing(cap, machine.COMMAND_DTYPE)
         self._events = SpscRing(cap, machine.EVENT_DTYPE)
-        self._stamped = SpscRing(cap, machine.COMMAND_DTYPE)
         self._next_seq = head_seq + 1
         self._applied = head_seq
         assert self.election is not None
@@ -448,11 +530,45 @@ class Node:
             durable_chain=head_chain,
             retry_for=cfg.pg_retry_for,
         )
-        source = StampedRingSource(
-            self._stamped, next_seq=head_seq + 1, prev_chain=head_chain, stream=cfg.stream
-        )
+        source: BatchSource
+        if cfg.journal_dir is not None:
+            from shanraq_core.journal import TailReader
+
+            self.journal = journal = self._open_journal(machine)
+            # A reader binds to a machine of the kind when it is made, and a
+            # running machine takes no calls: readers are made on a spare one.
+            kind = make_machine(cfg.machine)
+            path = journal.path
+
+            def reader_at(seq: int) -> Any:
+                return TailReader(path, kind, from_seq=seq)
+
+            # Not ``live=``: it, like a plain reader, can take a frame being
+            # written for damage (JournalCorruptionError; reported to the
+            # journal's owner), so the source retries on new readers. Whole
+            # frames may be shipped before their fdatasync; an acknowledgement
+            # still needs both (the runner publishes a batch's events only once
+            # it is durable here).
+            source = TailSource(
+                reader_at(head_seq + 1),
+                next_seq=head_seq + 1,
+                prev_chain=head_chain,
+                stream=cfg.stream,
+                reopen=reader_at,
+            )
+            self.tail_source = source
+            self._runner = Runner(
+                journal.machine, self._commands, self._events, batch=cfg.batch, journal=journal
+            )
+        else:
+            self._stamped = SpscRing(cap, machine.COMMAND_DTYPE)
+            source = StampedRingSource(
+                self._stamped, next_seq=head_seq + 1, prev_chain=head_chain, stream=cfg.stream
+            )
+            self._runner = Runner(
+                machine, self._commands, self._events, batch=cfg.batch, stamped=self._stamped
+            )
         self._pipe_stop = threading.Event()
-        self._runner = Runner(machine, self._commands, self._events, batch=cfg.batch, stamped=self._stamped)
         self._runner.start()
         self._ship_thread = threading.Thread(
             target=self.shipper.run,
@@ -478,7 +594,7 @@ class Node:
         assert self.election is not None
         assert self.shipper is not None
         while not self._stop.is_set() and not self._fence.is_set():
-            if not self.election.is_leader():
+            if not self.election.is_leader() or not self._runner.running:
                 break
             with self._acked_cond:
                 self._acked_cond.notify_all()
@@ -489,6 +605,8 @@ class Node:
             reason = self.election.lost_reason
         elif self.shipper.error is not None:
             reason = f"shipper: {self.shipper.error}"
+        elif not self._runner.running and not self._stop.is_set():
+            reason = "the sequencer stopped (a local journal error)"
         elif self._stop.is_set():
             reason = "stopping"
         elif not self.election.is_leader():
@@ -514,9 +632,16 @@ class Node:
         self.standby = None
 
     def _stop_pipeline(self) -> None:
-        self._runner.stop()
+        try:
+            self._runner.stop()
+        except Exception as e:
+            # A journal error ended the runner; the node fences (or stops) anyway.
+            self._error = self._error or f"sequencer: {type(e).__name__}: {e}"
         self._pipe_stop.set()
         self._commands.close()
         self._ship_thread.join()
         self._event_thread.join()
         self._runner = None
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -206,16 +207,44 @@ class TailSource(_ChainedSource):
         stream: str = "",
         max_batch: int = 4096,
         poll: float = 0.0005,
+        reopen: Callable[[int], RecordsSource] | None = None,
+        reopen_for: float = 2.0,
     ):
         super().__init__(prev_chain, next_seq, stream)
         self.reader = reader
         self.max_batch = max_batch
         self.poll = poll
+        self.reopen = reopen
+        self.reopen_for = reopen_for
+        self.reopened = 0
+
+    def _read(self) -> npt.NDArray[Any]:
+        """A read; with ``reopen`` (a new reader at a seq), a corruption error
+        is retried on new readers (at least one) for ``reopen_for`` seconds
+        before it is raised: a reader racing the journal's writer can see a frame's pages
+        out of order (zeros, then a later frame) and call it damage."""
+        from shanraq_core.errors import JournalCorruptionError
+
+        give_up: float | None = None
+        while True:
+            try:
+                return self.reader.read(self.max_batch)
+            except JournalCorruptionError:
+                if self.reopen is None:
+                    raise
+                now = time.monotonic()
+                if give_up is None:
+                    give_up = now + self.reopen_for
+                elif now >= give_up:
+                    raise
+                time.sleep(0.005)
+                self.reader = self.reopen(self.next_seq)
+                self.reopened += 1
 
     def next_batch(self, timeout: float) -> Batch | None:
         deadline = time.monotonic() + timeout
         while True:
-            records = self.reader.read(self.max_batch)
+            records = self._read()
             if len(records):
                 return self._seal(records)
             if time.monotonic() >= deadline:

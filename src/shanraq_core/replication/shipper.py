@@ -21,9 +21,7 @@ import psycopg
 
 from shanraq_core.replication import pg
 from shanraq_core.replication.errors import (
-    AuthenticationError,
     ContinuityError,
-    ReplicationError,
     ServerUnreachableError,
     StaleEpochError,
 )
@@ -177,7 +175,9 @@ class Shipper:
                         return
                     continue
                 self.ship(batch)
-        except (ReplicationError, AuthenticationError, psycopg.Error) as e:
+        except Exception as e:
+            # Whatever stops shipping (the database, or the source: a local
+            # journal's error) must fence the node, not end a thread quietly.
             with self._cond:
                 self.error = e
                 self._cond.notify_all()
