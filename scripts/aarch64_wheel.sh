@@ -40,15 +40,17 @@ ARM_PACKAGES=(python3.11 python3.11-venv libpython3.11-dev python3-numpy libstdc
 # The test extra minus hdrhistogram (no aarch64 wheel: its sdist would have to
 # build under qemu, which cannot start a compiler here).
 ARM_TEST_REQUIREMENTS=("pytest>=8" "hypothesis>=6.100" "pytest-benchmark>=4" "prometheus_client>=0.17")
-# tests/ha is left out as in cibuildwheel's wheel tests (pyproject.toml): its
-# PostgreSQL and etcd servers and clients are not in the arm64 tree.
+# tests/ha and tests/service are left out: their servers (PostgreSQL, etcd,
+# HAProxy, Prometheus) and clients (psycopg, aiohttp, grafanalib, ...) are not
+# in the arm64 tree. The journal's `python -m` test execs a new interpreter.
 # Tests that cannot run under qemu-user without binfmt_misc: the hdrhistogram
 # comparison (see above), the spawn start method and the main job's tests
 # that run it as a subprocess or spawn its runner process (each execs a new
 # arm64 interpreter).
 # Everything else runs, the main job's in-process tests included.
-PYTEST_EXCLUDE=(--ignore tests/test_hist_interop.py --ignore tests/ha
-  --deselect tests/test_queue_processes.py::test_spawned_producer_gets_ring_by_pickle)
+PYTEST_EXCLUDE=(--ignore tests/test_hist_interop.py --ignore tests/ha --ignore tests/service
+  --deselect tests/test_queue_processes.py::test_spawned_producer_gets_ring_by_pickle
+  --deselect tests/test_journal.py::test_python_dash_m_dispatches_the_journal_command)
 for t in test_quick_run_reports_every_stage_with_sane_values test_quick_run_proves_and_recovers \
   test_quick_run_writes_the_plot test_table_output_names_targets_and_proof test_bad_flag_is_a_usage_error \
   test_unknown_command_is_a_usage_error test_console_script_is_installed \
